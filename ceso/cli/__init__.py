@@ -1,0 +1,91 @@
+"""The ``ceso`` command line. Only :func:`main` turns errors into exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+import click
+
+from ceso.cli.application import Application, render_error
+from ceso.cli.db import db
+from ceso.cli.host import host
+from ceso.cli.job import job
+from ceso.cli.vm import vm
+from ceso.cli.worker import worker
+from ceso.constants import ENV_DEBUG
+from ceso.errors import CesoError
+
+__all__ = ["cli", "main"]
+
+EXIT_CODES_HELP = """\b
+Exit codes: 0 ok, 1 operation or job failed, 2 bad input or usage,
+3 not permitted, 4 not found, 5 conflict or locked, 6 host unreachable."""
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="CESO_CONFIG",
+    help="YAML config file (default: ~/.config/ceso/config.yaml, then /etc/ceso/config.yaml).",
+)
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout (errors too).")
+@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="More logging; tracebacks for internal errors.")
+@click.version_option(package_name="ceso", message="ceso %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool, verbose: bool) -> None:
+    """ceso (ESXi Commander): queued, locked, audited VM operations on standalone ESXi hosts."""
+    ctx.obj = Application(config=config, json_output=json_output, dry_run=dry_run, verbose=verbose)
+    if verbose:
+        import logging
+
+        from ceso.log import configure_logging
+
+        configure_logging(logging.DEBUG)
+
+
+for command in (db, host, job, vm, worker):
+    cli.add_command(command)
+
+
+def _json_requested(argv: list[str]) -> bool:
+    # Errors raised while parsing happen before the Application exists.
+    return "--json" in argv[: argv.index("--")] if "--" in argv else "--json" in argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``ceso`` script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    json_output = _json_requested(args)
+    debug = bool(os.environ.get(ENV_DEBUG)) or "-v" in args or "--verbose" in args
+    try:
+        cli.main(args=args, prog_name="ceso", standalone_mode=False)
+    except CesoError as exc:
+        if debug:
+            traceback.print_exc()
+        render_error(exc, json_output=json_output)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        if json_output:
+            click.echo(json.dumps({"error": {"code": "usage", "message": exc.format_message()}}, indent=2))
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        message = f"internal error: {type(exc).__name__}: {exc} (run with --verbose for a traceback)"
+        render_error(CesoError(message, code="internal_error"), json_output=json_output)
+        sys.exit(1)

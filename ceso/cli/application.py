@@ -1,0 +1,176 @@
+"""The CLI's application object: global options, lazy runtime, output and errors.
+
+Commands build a request, call the core and hand the outcome to this object;
+they never print JSON, exit or catch errors themselves. Heavy modules (SQL,
+Celery, pyVmomi, rich) are imported inside methods so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ceso.errors import CesoError, JobCancelledError, JobFailedError
+
+if TYPE_CHECKING:
+    from ceso.db.models import Job
+    from ceso.jobs.submit import JobRequest
+    from ceso.runtime import Runtime
+
+__all__ = ["Application", "pass_app"]
+
+
+@dataclass
+class Application:
+    """Global options of one invocation and the services commands use."""
+
+    config: str | None = None
+    json_output: bool = False
+    dry_run: bool = False
+    verbose: bool = False
+
+    @property
+    def runtime(self) -> Runtime:
+        from ceso.runtime import get_runtime
+
+        return get_runtime(self.config)
+
+    @property
+    def interactive(self) -> bool:
+        return sys.stdout.isatty() and not self.json_output
+
+    # -- output -------------------------------------------------------------
+    def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:
+        """Print ``data`` as JSON with ``--json``, else call ``human`` (or print it plainly)."""
+        if self.json_output or human is None:
+            click.echo(json.dumps(data, indent=2, default=str))
+        else:
+            human()
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
+        """A table: rich on a terminal, tab-separated lines otherwise (easy to pipe)."""
+        if not sys.stdout.isatty():
+            click.echo("\t".join(c.upper() for c in columns))
+            for row in rows:
+                click.echo("\t".join("" if v is None else str(v) for v in row))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns, title=title, header_style="bold")
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+
+    def info(self, message: str) -> None:
+        """A human message on stderr (kept out of stdout so JSON stays parseable)."""
+        if not self.json_output:
+            click.echo(message, err=True)
+
+    # -- jobs -----------------------------------------------------------------
+    def submit(self, request: JobRequest, *, wait: bool, timeout: float | None, plan: list[str]) -> None:
+        """Submit a job (or show its plan with ``--dry-run``) and report it.
+
+        With ``wait`` the command follows the job to its end and exits 1 if
+        it failed or was cancelled; with ``--json`` the job object is printed
+        either way.
+        """
+        if self.dry_run:
+            self.emit(
+                {
+                    "dry_run": True,
+                    "kind": request.kind,
+                    "host": request.host,
+                    "target": request.target,
+                    "params": request.params,
+                    "plan": plan,
+                },
+                lambda: self._print_plan(request, plan),
+            )
+            return
+        from ceso.jobs.store import job_to_dict
+        from ceso.jobs.submit import submit_job
+
+        job, created = submit_job(self.runtime, request)
+        if not created:
+            self.info(f"idempotency key already used: following job {job.id}")
+        if not wait:
+            self.emit(job_to_dict(job), lambda: click.echo(job.id))
+            return
+        self.follow(job.id, timeout=timeout)
+
+    def follow(self, job_id: str, *, timeout: float | None) -> None:
+        """Wait for a job, showing progress on a terminal; print and judge the outcome."""
+        from ceso.jobs.store import job_to_dict
+        from ceso.jobs.wait import wait_for_job
+
+        if self.interactive:
+            job = self._wait_with_progress(job_id, timeout)
+        else:
+            job = wait_for_job(self.runtime.engine, job_id, timeout=timeout)
+        self.emit(job_to_dict(job), lambda: self._print_outcome(job))
+        if job.state == "failed":
+            raise JobFailedError(
+                f"job {job.id} failed: {job.error_message}",
+                code=job.error_code or "job_failed",
+                details={"reported": True},
+            )
+        if job.state == "cancelled":
+            raise JobCancelledError(f"job {job.id} was cancelled", details={"reported": True})
+
+    def _wait_with_progress(self, job_id: str, timeout: float | None) -> Job:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from ceso.jobs.wait import wait_for_job
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as progress:
+            bar = progress.add_task(f"job {job_id[:8]} queued", total=100)
+
+            def update(job: Job) -> None:
+                progress.update(
+                    bar,
+                    completed=job.progress,
+                    description=f"job {job.id[:8]} {job.state}: {job.current_step or ''}",
+                )
+
+            return wait_for_job(self.runtime.engine, job_id, timeout=timeout, on_update=update)
+
+    def _print_plan(self, request: JobRequest, plan: list[str]) -> None:
+        click.echo(
+            f"dry run: would queue {request.kind} on host {request.host}"
+            + (f" for {request.target}" if request.target else "")
+        )
+        for i, step in enumerate(plan, 1):
+            click.echo(f"  {i}. {step}")
+
+    def _print_outcome(self, job: Job) -> None:
+        if job.state == "succeeded":
+            click.echo(f"job {job.id} {job.kind} on {job.host}: succeeded")
+            for key, value in (job.result or {}).items():
+                click.echo(f"  {key}: {value}")
+        else:
+            click.echo(f"job {job.id} {job.kind} on {job.host}: {job.state}", err=True)
+
+
+pass_app = click.make_pass_decorator(Application)
+
+
+def render_error(error: CesoError, *, json_output: bool) -> None:
+    """Print one error: a line on stderr, or a JSON error object on stdout."""
+    if error.details.get("reported"):
+        return  # the job object was already printed
+    if json_output:
+        click.echo(json.dumps({"error": error.to_dict()}, indent=2, default=str))
+    else:
+        click.echo(f"error: {error.message}", err=True)

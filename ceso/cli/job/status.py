@@ -1,0 +1,37 @@
+"""``ceso job status``: agents poll this, so it imports as little as it can."""
+
+from __future__ import annotations
+
+import click
+
+from ceso.cli.application import Application, pass_app
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@pass_app
+def status(app: Application, job_id: str) -> None:
+    """Show one job: state, progress, steps, result or error."""
+    from sqlmodel import Session
+
+    from ceso.jobs.store import get_job, job_to_dict
+
+    with Session(app.runtime.engine) as session:
+        job = job_to_dict(get_job(session, job_id))
+
+    def human() -> None:
+        click.echo(
+            f"job {job['id']}: {job['kind']} on {job['host']}"
+            + (f" for {job['target']}" if job["target"] else "")
+        )
+        click.echo(
+            f"  state: {job['state']} ({job['progress']}%), attempts {job['attempts']}, actor {job['actor']}"
+        )
+        for step in job["steps"]:
+            click.echo(f"  - {step['name']}: {step['state']} ({step.get('duration_s', '?')} s)")
+        if job["result"]:
+            click.echo(f"  result: {job['result']}")
+        if job["error"]:
+            click.echo(f"  error: {job['error']['code']}: {job['error']['message']}")
+
+    app.emit(job, human)

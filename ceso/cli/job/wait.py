@@ -1,0 +1,24 @@
+"""``ceso job wait``."""
+
+from __future__ import annotations
+
+import click
+
+from ceso.cli.application import Application, pass_app
+
+
+@click.command()
+@click.argument("job_id", metavar="ID")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Give up waiting after this long (exit 1; the job goes on).",
+)
+@pass_app
+def wait(app: Application, job_id: str, timeout: float | None) -> None:
+    """Wait for job ID to end; exit 1 if it failed or was cancelled."""
+    from ceso.jobs.store import parse_job_id
+
+    app.follow(parse_job_id(job_id), timeout=timeout)

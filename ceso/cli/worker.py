@@ -1,0 +1,63 @@
+"""``ceso worker``: a Celery worker consuming the queues of some hosts."""
+
+from __future__ import annotations
+
+import socket
+
+import click
+
+from ceso.cli.application import Application, pass_app
+
+
+@click.command()
+@click.option("--host", "hosts", multiple=True, required=True, help="Consume this host's queue (repeatable).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Jobs run at once (prefork child processes).",
+)
+@click.option(
+    "--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
+)
+@pass_app
+def worker(app: Application, hosts: tuple[str, ...], concurrency: int, loglevel: str) -> None:
+    """Run jobs of the given hosts until stopped (SIGTERM finishes running jobs first)."""
+    import os
+
+    from ceso.constants import ENV_CONFIG, queue_for_host
+    from ceso.hosts.names import validate_host_name
+
+    names = [validate_host_name(h) for h in hosts]
+    if app.config:
+        os.environ[ENV_CONFIG] = app.config  # the worker's app reads settings itself
+    app.runtime.engine  # noqa: B018  (fail fast: bad config or unreachable DB, schema upgraded)
+    from sqlmodel import Session
+
+    from ceso.hosts.registry import get_host
+
+    with Session(app.runtime.engine) as session:
+        for name in names:
+            get_host(session, name)
+    from ceso.log import configure_logging
+
+    configure_logging()
+    from workers.app import app as celery_app
+
+    queues = ",".join(queue_for_host(n) for n in names)
+    celery_app.worker_main(
+        [
+            "worker",
+            "--queues",
+            queues,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            loglevel,
+            "--hostname",
+            f"ceso-{'-'.join(names)[:40]}-{os.getpid()}@{socket.gethostname()}",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )

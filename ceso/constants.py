@@ -1,0 +1,27 @@
+"""Names shared across processes: environment variables, queue and task names.
+
+Kept in one dependency-free module so the CLI, the workers and the tests agree
+on them without importing anything heavy.
+"""
+
+from __future__ import annotations
+
+ENV_PREFIX = "CESO_"
+ENV_CONFIG = "CESO_CONFIG"
+ENV_DATABASE_URL = "CESO_DATABASE_URL"
+ENV_REDIS_URL = "CESO_REDIS_URL"
+ENV_DATA_DIR = "CESO_DATA_DIR"
+ENV_SECRET_STORE = "CESO_SECRET_STORE"
+ENV_HOST_PASSWORD = "CESO_HOST_PASSWORD"  # read by `host add`; never stored or logged
+ENV_DEBUG = "CESO_DEBUG"
+
+#: The single Celery task every job runs through; its only argument is the job id.
+RUN_JOB_TASK = "ceso.run_job"
+
+#: Queue of one ESXi host: ``esxi.<host name>``.
+QUEUE_PREFIX = "esxi."
+
+
+def queue_for_host(host: str) -> str:
+    """Return the Celery queue name of a registered host."""
+    return f"{QUEUE_PREFIX}{host}"

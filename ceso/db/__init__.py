@@ -1,0 +1,1 @@
+"""SQL storage: engines, the schema (Alembic) and the tables."""

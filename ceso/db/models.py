@@ -1,0 +1,86 @@
+"""SQL tables (SQLModel). Alembic migrations create them; code never calls create_all.
+
+A job row is the durable record of one change: the Celery message carries only
+its id, and every worker reads the rest from here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Column, Field, SQLModel
+
+from ceso.db.types import UTCDateTime, utcnow
+
+__all__ = ["JOB_STATES", "TERMINAL_STATES", "Host", "Job"]
+
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+def _ts(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+class Host(SQLModel, table=True):
+    """A registered ESXi host. Its password lives in the secret store, never here."""
+
+    __tablename__ = "hosts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(sa.String(64), nullable=False, unique=True))
+    url: str = Field(sa_column=Column(sa.String(512), nullable=False))
+    username: str = Field(sa_column=Column(sa.String(128), nullable=False))
+    thumbprint: str | None = Field(default=None, sa_column=Column(sa.String(128), nullable=True))
+    route: str = Field(default="auto", sa_column=Column(sa.String(8), nullable=False, server_default="auto"))
+    product: str | None = Field(default=None, sa_column=Column(sa.String(256), nullable=True))
+    api_version: str | None = Field(default=None, sa_column=Column(sa.String(32), nullable=True))
+    capabilities: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(sa.JSON, nullable=False, server_default="{}")
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    checked_at: datetime | None = _ts()
+
+
+class Job(SQLModel, table=True):
+    """One queued change and everything known about how it went."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.Index("ix_jobs_host_state", "host", "state"),
+        sa.Index("ix_jobs_created_at", "created_at"),
+    )
+
+    id: str = Field(
+        default_factory=lambda: str(uuid.uuid4()), sa_column=Column(sa.String(36), primary_key=True)
+    )
+    kind: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    host: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    target: str | None = Field(default=None, sa_column=Column(sa.String(255), nullable=True))
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(sa.JSON, nullable=False))
+    state: str = Field(default="queued", sa_column=Column(sa.String(16), nullable=False))
+    progress: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))
+    current_step: str | None = Field(default=None, sa_column=Column(sa.String(128), nullable=True))
+    steps: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(sa.JSON, nullable=True))
+    error_code: str | None = Field(default=None, sa_column=Column(sa.String(64), nullable=True))
+    error_message: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    idempotency_key: str | None = Field(
+        default=None, sa_column=Column(sa.String(200), nullable=True, unique=True)
+    )
+    actor: str = Field(default="operator", sa_column=Column(sa.String(128), nullable=False))
+    attempts: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))
+    max_attempts: int = Field(default=3, sa_column=Column(sa.Integer, nullable=False, server_default="3"))
+    cancel_requested: bool = Field(
+        default=False, sa_column=Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    worker: str | None = Field(default=None, sa_column=Column(sa.String(255), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    published_at: datetime | None = _ts()
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    heartbeat_at: datetime | None = _ts()
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

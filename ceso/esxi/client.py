@@ -1,0 +1,284 @@
+"""One authenticated vSphere API session to one ESXi host.
+
+Contract: every public method either returns plain data / pyVmomi objects or
+raises a :class:`ceso.errors.CesoError` chained from the original. The password
+is not kept: a callable fetches it from the secret store when a login (or a
+re-login after session expiry) needs it. Each SOAP request is counted and timed
+so benchmarks and metrics can report round trips.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from ceso.errors import CesoError, OperationError, TimeoutExpiredError, TransientError
+from ceso.esxi.endpoint import Endpoint
+from ceso.esxi.faults import fault_name, translate
+from ceso.esxi.vmomi import pyvim_connect, vim, vmodl
+
+__all__ = ["EsxiClient", "RequestStats"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PAGE_SIZE = 500
+
+
+@dataclass
+class RequestStats:
+    """SOAP requests made by one client: count per method and total seconds."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    observers: list[Callable[[str, float, str | None], None]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+class EsxiClient:
+    """A logged-in session to one host's SOAP API (``/sdk``)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        endpoint: Endpoint,
+        username: str,
+        password: Callable[[], str],
+        thumbprint: str | None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.username = username
+        self._password = password
+        self.thumbprint = thumbprint
+        self.timeout = timeout
+        self.stats = RequestStats()
+        self._si: Any = None
+        self._content: Any = None
+        self._lock = threading.RLock()
+        self.logins = 0
+
+    # -- session ---------------------------------------------------------
+    def connect(self) -> EsxiClient:
+        """Log in (again). Raises AuthenticationError, HostUnreachableError, ThumbprintMismatchError."""
+        connect = pyvim_connect()
+
+        with self._lock:
+            try:
+                si = connect.SmartConnect(
+                    protocol=self.endpoint.scheme,
+                    host=self.endpoint.hostname,
+                    port=self.endpoint.port,
+                    path=self.endpoint.path,
+                    user=self.username,
+                    pwd=self._password(),
+                    # Hosts are pinned by thumbprint, not by a CA: ESXi certificates are self-signed.
+                    thumbprint=self.thumbprint.replace(":", "") if self.thumbprint else None,
+                    disableSslCertValidation=self.endpoint.scheme == "https",
+                    httpConnectionTimeout=self.timeout,
+                )
+            except Exception as exc:
+                raise translate(exc, host=self.name, action="login") from exc
+            self._instrument(si._stub)
+            self._si = si
+            self._content = si.RetrieveContent()
+            self.logins += 1
+        return self
+
+    def _instrument(self, stub: Any) -> None:
+        original = stub.InvokeMethod
+        stats = self.stats
+
+        def counted(mo: Any, info: Any, args: Any, outer: Any = None) -> Any:
+            start = time.perf_counter()
+            fault: str | None = None
+            try:
+                return original(mo, info, args, outer)
+            except Exception as exc:
+                fault = fault_name(exc)
+                raise
+            finally:
+                elapsed = time.perf_counter() - start
+                stats.calls[info.wsdlName] += 1
+                stats.seconds += elapsed
+                for observe in stats.observers:
+                    observe(info.wsdlName, elapsed, fault)
+
+        stub.InvokeMethod = counted
+
+    @property
+    def connected(self) -> bool:
+        return self._si is not None
+
+    @property
+    def content(self) -> Any:
+        """The ServiceContent (logs in first if needed)."""
+        if self._content is None:
+            self.connect()
+        return self._content
+
+    def logout(self) -> None:
+        """End the session; never raises (a dead session is already gone)."""
+        with self._lock:
+            if self._content is not None:
+                try:
+                    self._content.sessionManager.Logout()
+                except Exception as exc:  # logging out of a dead session is fine
+                    log.debug("logout from %s failed: %s", self.name, exc)
+            self._si = self._content = None
+
+    def call(self, action: str, fn: Callable[[], T]) -> T:
+        """Run one API interaction, re-logging in once if the session expired.
+
+        Only session expiry is retried here; callers decide about other
+        transient faults, because a write retried blindly could run twice.
+        """
+        if self._content is None:
+            self.connect()
+        try:
+            return fn()
+        except Exception as exc:
+            err = translate(exc, host=self.name, action=action)
+            if fault_name(exc) != "NotAuthenticated":
+                raise err from exc
+        log.info("session to %s expired; logging in again", self.name)
+        self.connect()
+        try:
+            return fn()
+        except Exception as exc:
+            raise translate(exc, host=self.name, action=action) from exc
+
+    # -- reads -----------------------------------------------------------
+    def host_system(self) -> Any:
+        """The (only) HostSystem of a standalone host."""
+        hosts = self.retrieve("HostSystem", ["name"])
+        if not hosts:
+            raise OperationError(f"host {self.name}: the API shows no HostSystem", code="esxi_fault")
+        return hosts[0]["obj"]
+
+    def current_time(self) -> datetime:
+        """The host's clock (a cheap authenticated round trip)."""
+        # A lambda, not a bound method: after a re-login self._si is a new object.
+        now: datetime = self.call("read the time", lambda: self._si.CurrentTime())  # noqa: PLW0108
+        return now
+
+    def retrieve(self, type_name: str, props: list[str], *, root: Any = None) -> list[dict[str, Any]]:
+        """Read ``props`` of every object of ``type_name`` in one property-collector pass.
+
+        Returns one dict per object with the key ``obj`` (the managed object)
+        and each property that is set (unset ones are absent, not None).
+        The container view is always destroyed.
+        """
+        vim_, vmodl_ = vim(), vmodl()
+
+        def run() -> list[dict[str, Any]]:
+            content = self._content
+            view = content.viewManager.CreateContainerView(
+                root or content.rootFolder, [getattr(vim_, type_name)], True
+            )
+            try:
+                spec = vmodl_.query.PropertyCollector.FilterSpec(
+                    objectSet=[
+                        vmodl_.query.PropertyCollector.ObjectSpec(
+                            obj=view,
+                            skip=True,
+                            selectSet=[
+                                vmodl_.query.PropertyCollector.TraversalSpec(
+                                    name="view", path="view", skip=False, type=vim_.view.ContainerView
+                                )
+                            ],
+                        )
+                    ],
+                    propSet=[
+                        vmodl_.query.PropertyCollector.PropertySpec(
+                            type=getattr(vim_, type_name), pathSet=props
+                        )
+                    ],
+                )
+                return list(self._collect(spec))
+            finally:
+                view.DestroyView()
+
+        return self.call(f"list {type_name}", run)
+
+    def retrieve_object(self, obj: Any, props: list[str]) -> dict[str, Any]:
+        """Read ``props`` of one managed object (unset properties are absent)."""
+        vmodl_ = vmodl()
+
+        def run() -> dict[str, Any]:
+            spec = vmodl_.query.PropertyCollector.FilterSpec(
+                objectSet=[vmodl_.query.PropertyCollector.ObjectSpec(obj=obj, skip=False)],
+                propSet=[vmodl_.query.PropertyCollector.PropertySpec(type=type(obj), pathSet=props)],
+            )
+            found = list(self._collect(spec))
+            return found[0] if found else {"obj": obj}
+
+        return self.call("read properties", run)
+
+    def _collect(self, spec: Any) -> Iterator[dict[str, Any]]:
+        vmodl_ = vmodl()
+        pc = self._content.propertyCollector
+        options = vmodl_.query.PropertyCollector.RetrieveOptions(maxObjects=PAGE_SIZE)
+        result = pc.RetrievePropertiesEx([spec], options)
+        while result is not None:
+            for oc in result.objects or []:
+                row: dict[str, Any] = {"obj": oc.obj}
+                for prop in oc.propSet or []:
+                    row[prop.name] = prop.val
+                yield row
+            if not result.token:
+                break
+            result = pc.ContinueRetrievePropertiesEx(result.token)
+
+    # -- tasks -----------------------------------------------------------
+    def wait_task(self, task: Any, *, action: str, timeout: float = 1800.0) -> Any:
+        """Wait for a vSphere task; return its result or raise its translated fault.
+
+        Reads ``info.state/error/result`` through the property collector
+        (``task.info`` breaks for tasks on non-entities such as disk copies),
+        polling with capped backoff. Raises TimeoutExpiredError naming host,
+        action and task after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            info = self.retrieve_object(task, ["info.state", "info.error", "info.result"])
+            state = info.get("info.state")
+            if state == "success":
+                return info.get("info.result")
+            if state == "error":
+                error = info.get("info.error")
+                exc = error if isinstance(error, BaseException) else OperationError(str(error))
+                raise translate(exc, host=self.name, action=action) from exc
+            if time.monotonic() > deadline:
+                raise TimeoutExpiredError(
+                    f"{action} on host {self.name}: task {task._moId} still {state} after {timeout:.0f}s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    @contextmanager
+    def translating(self, action: str) -> Iterator[None]:
+        """Translate any foreign exception raised in the block."""
+        try:
+            yield
+        except CesoError:
+            raise
+        except Exception as exc:
+            raise translate(exc, host=self.name, action=action) from exc
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for faults worth retrying: connection loss, session expiry, HTTP 5xx."""
+    return isinstance(exc, TransientError)

@@ -1,0 +1,171 @@
+"""Inventory reads: VMs, the host, its datastores and networks.
+
+Each read is one property-collector pass asking for exactly the properties it
+returns (STYLE.md: govc ``vm.info``). Results are plain dataclasses whose
+``to_dict`` is the documented ``--json`` shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ceso.errors import ConflictError, NotFoundError
+from ceso.esxi.client import EsxiClient
+from ceso.esxi.vmomi import vim
+
+__all__ = ["DiskInfo", "NicInfo", "VmSummary", "find_vm", "host_facts", "list_vms", "vm_summary"]
+
+#: Properties read for each VM by ``vm list`` and ``vm info``.
+VM_PROPERTIES = [
+    "name",
+    "config.uuid",
+    "config.template",
+    "config.guestId",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
+    "config.hardware.device",
+    "runtime.powerState",
+    "guest.net",
+    "snapshot",
+    "summary.config.vmPathName",
+]
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    path: str
+    capacity_bytes: int
+    thin: bool
+
+
+@dataclass(frozen=True)
+class NicInfo:
+    mac: str
+    network: str | None
+
+
+@dataclass(frozen=True)
+class VmSummary:
+    """One VM as ``vm list --json`` and ``vm info --json`` show it."""
+
+    name: str
+    host: str
+    uuid: str | None
+    power_state: str
+    cpus: int | None
+    memory_mb: int | None
+    guest_id: str | None
+    template: bool
+    vmx_path: str | None
+    disks: list[DiskInfo] = field(default_factory=list)
+    nics: list[NicInfo] = field(default_factory=list)
+    ip_addresses: list[str] = field(default_factory=list)
+    snapshots: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _count_snapshots(trees: Any) -> int:
+    return sum(1 + _count_snapshots(t.childSnapshotList) for t in trees or [])
+
+
+def vm_summary(host: str, row: dict[str, Any]) -> VmSummary:
+    """Build a VmSummary from one property-collector row of VM_PROPERTIES."""
+    vim_ = vim()
+    disks: list[DiskInfo] = []
+    nics: list[NicInfo] = []
+    devices: list[Any] = row.get("config.hardware.device") or []
+    for dev in devices:
+        if isinstance(dev, vim_.vm.device.VirtualDisk):
+            backing = dev.backing
+            disks.append(
+                DiskInfo(
+                    path=getattr(backing, "fileName", "") or "",
+                    capacity_bytes=int(dev.capacityInBytes or (dev.capacityInKB or 0) * 1024),
+                    thin=bool(getattr(backing, "thinProvisioned", False)),
+                )
+            )
+        elif isinstance(dev, vim_.vm.device.VirtualEthernetCard):
+            backing = dev.backing
+            network = getattr(backing, "deviceName", None)
+            if network is None and getattr(backing, "port", None) is not None:
+                network = backing.port.portgroupKey
+            nics.append(NicInfo(mac=dev.macAddress or "", network=network))
+    ips = [ip for nic in row.get("guest.net") or [] for ip in (nic.ipAddress or [])]
+    snap = row.get("snapshot")
+    return VmSummary(
+        name=row["name"],
+        host=host,
+        uuid=row.get("config.uuid"),
+        power_state=str(row.get("runtime.powerState", "unknown")),
+        cpus=row.get("config.hardware.numCPU"),
+        memory_mb=row.get("config.hardware.memoryMB"),
+        guest_id=row.get("config.guestId"),
+        template=bool(row.get("config.template", False)),
+        vmx_path=row.get("summary.config.vmPathName"),
+        disks=disks,
+        nics=nics,
+        ip_addresses=ips,
+        snapshots=_count_snapshots(snap.rootSnapshotList) if snap is not None else 0,
+    )
+
+
+def list_vms(client: EsxiClient) -> list[VmSummary]:
+    """Every VM on the host, sorted by name, in one property-collector pass."""
+    rows = client.retrieve("VirtualMachine", VM_PROPERTIES)
+    return sorted((vm_summary(client.name, r) for r in rows if "name" in r), key=lambda v: v.name)
+
+
+def find_vm(client: EsxiClient, name: str) -> Any:
+    """The VirtualMachine object named ``name``.
+
+    Raises NotFoundError if none, ConflictError if the host has several
+    (ESXi allows duplicate display names; ceso refuses to guess).
+    """
+    matches = [r["obj"] for r in client.retrieve("VirtualMachine", ["name"]) if r.get("name") == name]
+    if not matches:
+        raise NotFoundError(f"no VM named {name!r} on host {client.name}")
+    if len(matches) > 1:
+        raise ConflictError(
+            f"{len(matches)} VMs are named {name!r} on host {client.name}; rename one in ESXi"
+        )
+    return matches[0]
+
+
+def vm_info(client: EsxiClient, name: str) -> VmSummary:
+    """The summary of one VM, by name (NotFoundError, ConflictError)."""
+    row = client.retrieve_object(find_vm(client, name), VM_PROPERTIES)
+    return vm_summary(client.name, row)
+
+
+def host_facts(client: EsxiClient) -> dict[str, Any]:
+    """What ``host check`` reports: product, API version, datastores, networks, VM count."""
+    about = client.content.about
+    datastores = [
+        {
+            "name": r.get("summary.name"),
+            "type": r.get("summary.type"),
+            "capacity_bytes": r.get("summary.capacity"),
+            "free_bytes": r.get("summary.freeSpace"),
+            "url": r.get("summary.url"),
+        }
+        for r in client.retrieve(
+            "Datastore",
+            ["summary.name", "summary.type", "summary.capacity", "summary.freeSpace", "summary.url"],
+        )
+    ]
+    networks = sorted(r["name"] for r in client.retrieve("Network", ["name"]) if "name" in r)
+    vm_count = len(client.retrieve("VirtualMachine", ["name"]))
+    return {
+        "product": about.fullName,
+        "version": about.version,
+        "build": about.build,
+        "api_version": about.apiVersion,
+        "api_type": about.apiType,
+        "datastores": sorted(datastores, key=lambda d: str(d["name"])),
+        "networks": networks,
+        "vm_count": vm_count,
+        "host_time": client.current_time().isoformat(),
+    }

@@ -1,0 +1,1 @@
+"""The host registry: add, list, check and remove ESXi hosts."""

@@ -1,0 +1,1 @@
+"""Jobs: the SQL record, the outbox publish, claiming, running and waiting."""

@@ -1,0 +1,68 @@
+"""The table of job kinds (operations), shared by the CLI, workers, metrics and audit.
+
+A kind names its handler by import path so that reading this table imports
+nothing heavy; the worker resolves the handler when a job of that kind runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ceso.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from ceso.jobs.context import JobContext
+
+__all__ = ["JOB_KINDS", "JobKind", "get_kind"]
+
+Handler = Callable[["JobContext"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One operation: its name, what it needs and the handler that runs it."""
+
+    name: str
+    summary: str
+    handler_path: str
+    mode: str  # the least sandbox mode allowed to run it: read-only, standard or admin
+    soft_time_limit_s: int | None = None
+
+    def handler(self) -> Handler:
+        module, _, attr = self.handler_path.partition(":")
+        fn = getattr(importlib.import_module(module), attr)
+        assert callable(fn)
+        return fn  # type: ignore[no-any-return]
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    k.name: k
+    for k in (
+        JobKind(
+            "host.ping",
+            "log in to the host and read its clock",
+            "ceso.operations.host_ping:run",
+            "read-only",
+            soft_time_limit_s=120,
+        ),
+        JobKind(
+            "test.sleep",
+            "sleep in steps (for tests and benchmarks of the queue)",
+            "ceso.operations.test_sleep:run",
+            "read-only",
+        ),
+    )
+}
+
+
+def get_kind(name: str) -> JobKind:
+    """The job kind ``name``; InvalidInputError if unknown."""
+    try:
+        return JOB_KINDS[name]
+    except KeyError:
+        raise InvalidInputError(
+            f"unknown job kind {name!r} (known: {', '.join(sorted(JOB_KINDS))})"
+        ) from None

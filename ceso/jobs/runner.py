@@ -1,0 +1,127 @@
+"""Running one delivery of a job: claim, run the handler, record the outcome.
+
+Celery-free, so it can be tested without a broker; ``workers.tasks`` wraps it.
+Contract of :func:`run_job`: it never raises for a job's own failure (that is
+recorded in SQL); it returns what the delivery should do next.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from enum import Enum
+
+from sqlmodel import Session
+
+from ceso.db.models import TERMINAL_STATES, Job
+from ceso.errors import CesoError, JobCancelledError, TimeoutExpiredError
+from ceso.jobs.context import JobContext
+from ceso.jobs.kinds import get_kind
+from ceso.jobs.store import ClaimLostError, claim_job, finish_job
+from ceso.log import job_id_var
+from ceso.runtime import Runtime
+
+__all__ = ["Delivery", "run_job", "worker_identity"]
+
+log = logging.getLogger(__name__)
+
+
+class Delivery(Enum):
+    """What the queue should do with the message after :func:`run_job`."""
+
+    DONE = "done"  # ran (any outcome) or nothing to do: acknowledge
+    BUSY = "busy"  # another live delivery holds the job: look again later
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_job(
+    runtime: Runtime,
+    job_id: str,
+    *,
+    time_limit_exceptions: tuple[type[BaseException], ...] = (),
+) -> Delivery:
+    """Claim job ``job_id`` and run it to an outcome recorded in SQL."""
+    engine = runtime.engine
+    job = claim_job(
+        engine, job_id=job_id, worker=worker_identity(), stale_after_s=runtime.settings.jobs.stale_after_s
+    )
+    if job is None:
+        return _unclaimable(runtime, job_id)
+    token = job_id_var.set(job.id)
+    try:
+        if job.attempts > job.max_attempts:
+            err = CesoError(
+                f"job {job.id} was delivered {job.attempts} times without finishing (cap {job.max_attempts}); "
+                "its worker kept dying",
+                code="attempts_exhausted",
+            )
+            finish_job(engine, job_id=job.id, attempt=job.attempts, state="failed", error=err)
+            log.error("%s", err.message)
+            return Delivery.DONE
+        _execute(runtime, job, time_limit_exceptions)
+        return Delivery.DONE
+    finally:
+        job_id_var.reset(token)
+
+
+def _unclaimable(runtime: Runtime, job_id: str) -> Delivery:
+    with Session(runtime.engine) as session:
+        job = session.get(Job, job_id)
+    if job is None:
+        log.warning("message for unknown job %s dropped", job_id)
+        return Delivery.DONE
+    if job.state in TERMINAL_STATES:
+        log.info("duplicate delivery of finished job %s dropped", job_id)
+        return Delivery.DONE
+    if job.cancel_requested:
+        finish_job(
+            runtime.engine,
+            job_id=job_id,
+            attempt=None,
+            state="cancelled",
+            error=JobCancelledError("cancelled while its worker was gone"),
+        )
+        return Delivery.DONE
+    log.info("job %s is held by %s; looking again later", job_id, job.worker)
+    return Delivery.BUSY
+
+
+def _execute(runtime: Runtime, job: Job, time_limit_exceptions: tuple[type[BaseException], ...]) -> None:
+    engine = runtime.engine
+    ctx = JobContext(runtime, job)
+    ctx.start_heartbeat()
+    log.info("job %s (%s on %s) started, attempt %d", job.id, job.kind, job.host, job.attempts)
+    try:
+        handler = get_kind(job.kind).handler()
+        result = handler(ctx)
+        ctx.checkpoint()
+    except ClaimLostError:
+        log.warning("job %s: claim lost; another delivery owns it now", job.id)
+        return
+    except JobCancelledError as exc:
+        finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="cancelled", error=exc)
+        log.info("job %s cancelled", job.id)
+        return
+    except time_limit_exceptions as exc:
+        err = TimeoutExpiredError(
+            f"job {job.id} exceeded its time limit ({type(exc).__name__})", code="time_limit"
+        )
+        finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=err)
+        return
+    except CesoError as exc:
+        finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=exc)
+        log.info("job %s failed: %s", job.id, exc.message)
+        return
+    except Exception as exc:
+        log.exception("job %s crashed", job.id)
+        crash = CesoError(f"internal error: {type(exc).__name__}: {exc}", code="internal_error")
+        finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=crash)
+        return
+    finally:
+        ctx.stop_heartbeat()
+    if finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="succeeded", result=result):
+        log.info("job %s succeeded", job.id)

@@ -1,0 +1,276 @@
+"""SQL operations on job rows. Keyword-only, session or engine passed in.
+
+State machine::
+
+    queued ──claim──▶ running ──▶ succeeded | failed | cancelled
+      └──cancel──▶ cancelled          ▲ re-claim when the heartbeat is stale
+
+Writes made by a running job are fenced: they match ``attempts`` (the claim
+token) and ``state='running'``, so a job whose claim was taken over by a
+re-delivery can no longer write; :class:`ClaimLostError` tells it to stop.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from ceso.db.models import JOB_STATES, TERMINAL_STATES, Job
+from ceso.db.types import utcnow
+from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundError
+
+__all__ = [
+    "ClaimLostError",
+    "claim_job",
+    "create_job",
+    "finish_job",
+    "get_job",
+    "job_to_dict",
+    "list_jobs",
+    "request_cancel",
+    "update_running",
+]
+
+
+class ClaimLostError(CesoError):
+    """The job was claimed by another delivery; this run must stop writing."""
+
+    code = "claim_lost"
+
+
+def parse_job_id(job_id: str) -> str:
+    """A job id in canonical form; InvalidInputError if it is not a UUID."""
+    try:
+        return str(uuid.UUID(job_id))
+    except (ValueError, AttributeError, TypeError):
+        raise InvalidInputError(f"invalid job id {job_id!r}: expected a UUID") from None
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    """The documented ``--json`` shape of a job."""
+
+    def ts(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "host": job.host,
+        "target": job.target,
+        "state": job.state,
+        "progress": job.progress,
+        "current_step": job.current_step,
+        "steps": job.steps,
+        "params": job.params,
+        "result": job.result,
+        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
+        "idempotency_key": job.idempotency_key,
+        "actor": job.actor,
+        "attempts": job.attempts,
+        "cancel_requested": job.cancel_requested,
+        "created_at": ts(job.created_at),
+        "started_at": ts(job.started_at),
+        "finished_at": ts(job.finished_at),
+        "heartbeat_at": ts(job.heartbeat_at),
+    }
+
+
+def create_job(
+    engine: Engine,
+    *,
+    kind: str,
+    host: str,
+    target: str | None,
+    params: dict[str, Any],
+    actor: str,
+    idempotency_key: str | None,
+    max_attempts: int,
+) -> tuple[Job, bool]:
+    """Insert a queued job; return ``(job, created)``.
+
+    With an idempotency key already used, returns the first job and
+    ``created=False`` (never a second job) — or ConflictError if that key
+    was used for a different request.
+    """
+    if idempotency_key is not None and not (
+        0 < len(idempotency_key) <= 200 and idempotency_key.isprintable()
+    ):
+        raise InvalidInputError("idempotency key must be 1-200 printable characters")
+    job = Job(
+        kind=kind,
+        host=host,
+        target=target,
+        params=params,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        max_attempts=max_attempts,
+    )
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            session.add(job)
+            session.commit()
+        return job, True
+    except sa.exc.IntegrityError:
+        if idempotency_key is None:
+            raise
+    with Session(engine, expire_on_commit=False) as session:
+        first = session.exec(select(Job).where(Job.idempotency_key == idempotency_key)).one()
+    if (first.kind, first.host, first.target, first.params) != (kind, host, target, params):
+        raise ConflictError(
+            f"idempotency key {idempotency_key!r} was already used by job {first.id} for a different request"
+        )
+    return first, False
+
+
+def mark_published(engine: Engine, job_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(Job).where(col(Job.id) == job_id).values(published_at=utcnow()))
+
+
+def get_job(session: Session, job_id: str) -> Job:
+    """The job ``job_id``; InvalidInputError for a malformed id, NotFoundError if absent."""
+    job = session.get(Job, parse_job_id(job_id))
+    if job is None:
+        raise NotFoundError(f"no job {job_id}")
+    return job
+
+
+def list_jobs(
+    session: Session, *, host: str | None = None, state: str | None = None, limit: int = 50
+) -> list[Job]:
+    """Newest first."""
+    if state is not None and state not in JOB_STATES:
+        raise InvalidInputError(f"unknown state {state!r} (one of {', '.join(JOB_STATES)})")
+    query = select(Job).order_by(col(Job.created_at).desc()).limit(limit)
+    if host is not None:
+        query = query.where(Job.host == host)
+    if state is not None:
+        query = query.where(Job.state == state)
+    return list(session.exec(query).all())
+
+
+def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float) -> Job | None:
+    """Compare-and-set ``queued`` (or ``running`` with a stale heartbeat) → ``running``.
+
+    Returns the claimed job with ``attempts`` incremented (its fencing token),
+    or None when another delivery holds it or it has ended.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=stale_after_s)
+    with engine.begin() as conn:
+        claimable = sa.or_(
+            col(Job.state) == "queued",
+            sa.and_(col(Job.state) == "running", col(Job.heartbeat_at) < stale),
+        )
+        result = conn.execute(
+            sa.update(Job)
+            .where(col(Job.id) == job_id, claimable, col(Job.cancel_requested).is_(False))
+            .values(
+                state="running",
+                attempts=Job.attempts + 1,
+                worker=worker,
+                started_at=sa.func.coalesce(Job.started_at, now),
+                heartbeat_at=now,
+                updated_at=now,
+            )
+        )
+        if result.rowcount != 1:
+            return None
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Job, job_id)
+
+
+def update_running(engine: Engine, *, job_id: str, attempt: int, **values: Any) -> Job:
+    """Fenced update of a running job; returns the fresh row or raises ClaimLostError."""
+    values.setdefault("updated_at", utcnow())
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.update(Job)
+            .where(col(Job.id) == job_id, col(Job.attempts) == attempt, col(Job.state) == "running")
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
+    with Session(engine, expire_on_commit=False) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job
+
+
+def finish_job(
+    engine: Engine,
+    *,
+    job_id: str,
+    attempt: int | None,
+    state: str,
+    result: dict[str, Any] | None = None,
+    error: CesoError | None = None,
+) -> bool:
+    """Move a job to a terminal state (fenced on ``attempt`` when given).
+
+    Returns False if the job had already ended or the claim was lost.
+    """
+    assert state in TERMINAL_STATES
+    now = utcnow()
+    values: dict[str, Any] = {"state": state, "finished_at": now, "updated_at": now, "result": result}
+    if state == "succeeded":
+        values["progress"] = 100
+    if error is not None:
+        values["error_code"] = error.code
+        values["error_message"] = error.message
+    cond = [col(Job.id) == job_id, col(Job.state).not_in(TERMINAL_STATES)]
+    if attempt is not None:
+        cond.append(col(Job.attempts) == attempt)
+    with engine.begin() as conn:
+        return bool(conn.execute(sa.update(Job).where(*cond).values(**values)).rowcount == 1)
+
+
+def request_cancel(engine: Engine, job_id: str) -> Job:
+    """Cancel a queued job at once, or flag a running one to stop at its next step.
+
+    A job that has already ended is returned unchanged.
+    """
+    job_id = parse_job_id(job_id)
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(Job)
+            .where(col(Job.id) == job_id, col(Job.state) == "queued")
+            .values(
+                state="cancelled",
+                cancel_requested=True,
+                finished_at=now,
+                updated_at=now,
+                error_code="job_cancelled",
+                error_message="cancelled before it started",
+            )
+        )
+        conn.execute(
+            sa.update(Job)
+            .where(col(Job.id) == job_id, col(Job.state) == "running")
+            .values(cancel_requested=True, updated_at=now)
+        )
+    with Session(engine, expire_on_commit=False) as session:
+        return get_job(session, job_id)
+
+
+def unpublished_or_stale(engine: Engine, *, hosts: list[str], stale_after_s: float) -> list[str]:
+    """Ids of jobs on ``hosts`` that need a (re)publish: queued but never
+    published, or running with a stale heartbeat (their worker died)."""
+    stale = utcnow() - timedelta(seconds=stale_after_s)
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Job.id).where(
+                col(Job.host).in_(hosts),
+                sa.or_(
+                    sa.and_(col(Job.state) == "queued", col(Job.published_at).is_(None)),
+                    sa.and_(col(Job.state) == "running", col(Job.heartbeat_at) < stale),
+                ),
+            )
+        ).all()
+    return list(rows)

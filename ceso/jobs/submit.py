@@ -1,0 +1,66 @@
+"""Submitting jobs: the outbox (SQL row first, then the queue message)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from ceso.db.models import Job
+from ceso.errors import TransientError
+from ceso.hosts.registry import get_host
+from ceso.jobs.kinds import get_kind
+from ceso.jobs.publish import publish_job
+from ceso.jobs.store import create_job, mark_published
+from ceso.runtime import Runtime
+
+__all__ = ["JobRequest", "submit_job"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A change to make. ``params`` must hold no secret: it is stored in SQL."""
+
+    kind: str
+    host: str
+    target: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    actor: str = "operator"
+
+
+def submit_job(runtime: Runtime, request: JobRequest) -> tuple[Job, bool]:
+    """Record the job, commit, then publish it; return ``(job, created)``.
+
+    The row is committed before the message exists, so a worker never sees a
+    message without its row. If publishing fails the job stays ``queued`` and
+    unpublished: the next worker for the host publishes it again on start,
+    and the error is raised (TransientError). Re-submitting an idempotency key
+    returns the first job and publishes nothing new unless that job was never
+    published.
+    """
+    get_kind(request.kind)
+    with Session(runtime.engine) as session:
+        get_host(session, request.host)
+    job, created = create_job(
+        runtime.engine,
+        kind=request.kind,
+        host=request.host,
+        target=request.target,
+        params=request.params,
+        actor=request.actor,
+        idempotency_key=request.idempotency_key,
+        max_attempts=runtime.settings.jobs.max_attempts,
+    )
+    if created or (job.state == "queued" and job.published_at is None):
+        try:
+            publish_job(runtime.settings.redis_url, job_id=job.id, host=job.host)
+        except TransientError:
+            log.warning("job %s recorded but not published", job.id)
+            raise
+        mark_published(runtime.engine, job.id)
+    return job, created

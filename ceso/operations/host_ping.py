@@ -1,0 +1,18 @@
+"""``host.ping``: log in to the host and read its clock (proves the whole job path)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ceso.jobs.context import JobContext
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    with ctx.step("login", progress=50, calls=["SessionManager.Login"]):
+        client = ctx.client()
+    with ctx.step("read host time", progress=100, calls=["ServiceInstance.CurrentTime"]):
+        start = time.perf_counter()
+        host_time = client.current_time()
+        rtt = time.perf_counter() - start
+    return {"host_time": host_time.isoformat(), "round_trip_ms": round(rtt * 1000, 2)}

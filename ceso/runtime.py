@@ -1,0 +1,89 @@
+"""The process-wide handles every command and worker needs, built lazily.
+
+A Runtime holds settings and creates, on first use only, the database engine
+(with the schema checked), the secret store and the pool of ESXi sessions,
+so a command pays only for what it touches.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import threading
+from typing import TYPE_CHECKING
+
+from ceso.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ceso.db.models import Host
+    from ceso.esxi.client import EsxiClient
+    from ceso.secrets import SecretStore
+
+__all__ = ["Runtime", "get_runtime"]
+
+
+class Runtime:
+    """Lazily built engine, secret store and ESXi session pool for one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._clients: dict[str, EsxiClient] = {}
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def engine(self) -> Engine:
+        """The database engine, schema checked (an empty SQLite DB is upgraded)."""
+        from ceso.db.engine import get_engine
+        from ceso.db.migrate import ensure_schema
+
+        engine = get_engine(self.settings.database_url)
+        ensure_schema(engine)
+        return engine
+
+    @functools.cached_property
+    def secrets(self) -> SecretStore:
+        from ceso.secrets import open_secret_store
+
+        return open_secret_store(self.settings.secret_store, self.settings.data_dir)
+
+    def client(self, host: Host) -> EsxiClient:
+        """The pooled, logged-in session to ``host`` (one per host per process)."""
+        from ceso.esxi.client import EsxiClient
+        from ceso.esxi.endpoint import parse_endpoint
+        from ceso.secrets import host_secret_key
+
+        key = f"{host.name}|{host.url}|{host.thumbprint}|{host.username}"
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                secrets = self.secrets
+                name = host.name
+                client = EsxiClient(
+                    name=host.name,
+                    endpoint=parse_endpoint(host.url),
+                    username=host.username,
+                    password=lambda: secrets.get(host_secret_key(name)),
+                    thumbprint=host.thumbprint,
+                    timeout=self.settings.esxi_timeout_s,
+                )
+                if not self._clients:
+                    atexit.register(self.close)
+                self._clients[key] = client
+        if not client.connected:
+            client.connect()
+        return client
+
+    def close(self) -> None:
+        """Log out of every pooled session (ESXi limits concurrent sessions)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.logout()
+
+
+@functools.cache
+def get_runtime(config: str | None = None) -> Runtime:
+    """The Runtime of this process for a config path (cached)."""
+    return Runtime(get_settings(config))

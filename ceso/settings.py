@@ -1,0 +1,146 @@
+"""Configuration: built-in defaults < YAML file < ``CESO_*`` environment variables.
+
+The YAML file is the first of: ``--config PATH``, ``$CESO_CONFIG``,
+``~/.config/ceso/config.yaml``, ``/etc/ceso/config.yaml``; with none of them
+the built-in defaults apply. Nested keys map to variables with ``__``
+(``CESO_JOBS__MAX_ATTEMPTS``). :func:`get_settings` is a cached factory; no
+settings object is built at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ceso.constants import ENV_CONFIG, ENV_DATA_DIR, ENV_PREFIX
+from ceso.errors import ConfigError
+
+__all__ = ["JobSettings", "Settings", "default_data_dir", "find_config_file", "get_settings", "load_settings"]
+
+
+def default_data_dir() -> Path:
+    """Where ceso keeps its SQLite database and secret file when not configured."""
+    if env := os.environ.get(ENV_DATA_DIR):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ceso"
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'ceso.db'}"
+
+
+class JobSettings(BaseModel):
+    """How jobs run: time limits, attempts, heartbeats."""
+
+    soft_time_limit_s: int = Field(
+        3300, gt=0, description="Soft limit: the job is asked to stop and clean up."
+    )
+    hard_time_limit_s: int = Field(3600, gt=0, description="Hard limit: the worker child is killed.")
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="Deliveries of one job before it is failed for good."
+    )
+    heartbeat_s: float = Field(
+        5.0, gt=0, description="How often a running job refreshes its heartbeat in SQL."
+    )
+    stale_after_s: float = Field(
+        60.0, gt=0, description="A running job whose heartbeat is older than this may be re-claimed."
+    )
+
+
+class Settings(BaseSettings):
+    """ceso's configuration. Every field can be set in YAML or as ``CESO_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    database_url: str = Field(
+        default_factory=_default_database_url, description="SQLAlchemy URL of the database."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL: the Celery broker and locks.")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Directory for local state.")
+    secret_store: Literal["auto", "keyring", "file"] = Field(
+        "auto",
+        description="Where host passwords go: the OS keyring, an encrypted file, or auto (keyring if usable).",
+    )
+    esxi_timeout_s: float = Field(30.0, gt=0, description="Timeout of one vSphere or HTTP request.")
+    esxi_task_timeout_s: float = Field(1800.0, gt=0, description="Longest wait for one vSphere task.")
+    jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
+
+    config_file: Path | None = Field(
+        None, exclude=True, description="The YAML file these settings came from."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the YAML file, which is passed as init values.
+        return env_settings, init_settings
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """Return the YAML file to read, or None for built-in defaults.
+
+    An explicit path (``--config`` or ``$CESO_CONFIG``) must exist; the
+    per-user and system paths are used only when present.
+    """
+    chosen = explicit if explicit is not None else os.environ.get(ENV_CONFIG)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        return path
+    for candidate in (Path.home() / ".config" / "ceso" / "config.yaml", Path("/etc/ceso/config.yaml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {str(exc).splitlines()[0]}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: config must be a mapping of keys to values")
+    return data
+
+
+def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
+    """Build settings from defaults, the YAML file and the environment.
+
+    Raises ConfigError naming the offending key and its source (file or env).
+    """
+    path = find_config_file(config)
+    values = _read_yaml(path) if path else {}
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        env_name = ENV_PREFIX + key.upper().replace(".", "__")
+        source = f"environment variable {env_name}" if env_name in os.environ else str(path or "defaults")
+        raise ConfigError(f"{source}: invalid value for {key!r}: {err['msg']}") from exc
+    settings.config_file = path
+    return settings
+
+
+@functools.cache
+def get_settings(config: str | None = None) -> Settings:
+    """Cached :func:`load_settings`; one settings object per process and path."""
+    return load_settings(config)

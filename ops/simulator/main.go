@@ -1,0 +1,336 @@
+// Command ceso-vcsim runs govmomi's simulator as a standalone ESXi host for ceso's tests.
+//
+// It serves simulator.ESX() with zero default VMs and adds, in front of the simulator's own
+// SOAP handler, the behaviour of a real standalone host that the simulator lacks:
+//
+//   - CloneVM_Task is always answered with vmodl.fault.NotSupported (no vCenter, no clone);
+//   - -free-license: the LicenseManager reports the free "vSphere 7 Hypervisor" edition and every
+//     write method is answered with vim.fault.RestrictedVersion, before any task exists;
+//   - -fail-methods M1,M2: these methods are answered with vim.fault.SystemError (fault injection);
+//   - -delay METHOD=ms,...: the simulator's own per-method delay (`*=ms` delays every method).
+//
+// It prints exactly one line on stdout, the server URL ending in /sdk, and serves until
+// SIGTERM/SIGINT, on which it stops and removes its datastore directory (under $TMPDIR).
+//
+// Built in GOPATH mode against Debian's golang-github-vmware-govmomi-dev 0.24.2; see build.sh.
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io/ioutil"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vim25/xml"
+)
+
+const (
+	restrictedMsg     = "Current license or ESXi version prohibits execution of the requested operation."
+	notSupportedMsg   = "The operation is not supported on the object."
+	systemErrorReason = "injected by ceso-vcsim -fail-methods"
+	systemErrorMsg    = "A general system error occurred: " + systemErrorReason
+)
+
+// restrictedMethods are the SOAP methods a free-licensed ESXi host refuses. Reads, sessions,
+// property collector, views and datastore searches are not listed and keep working.
+var restrictedMethods = []string{
+	// virtual machines
+	"CreateVM_Task", "RegisterVM_Task", "ReconfigVM_Task",
+	"PowerOnVM_Task", "PowerOffVM_Task", "ResetVM_Task", "SuspendVM_Task",
+	"ShutdownGuest", "RebootGuest", "StandbyGuest",
+	"Destroy_Task", "UnregisterVM", "Rename_Task", "RelocateVM_Task", "MigrateVM_Task",
+	"UpgradeVM_Task", "MarkAsTemplate", "MarkAsVirtualMachine", "AnswerVM",
+	"MountToolsInstaller", "UnmountToolsInstaller", "UpgradeTools_Task",
+	"ConsolidateVMDisks_Task", "ExportVm", "SetScreenResolution", "RefreshStorageInfo",
+	// snapshots
+	"CreateSnapshot_Task", "CreateSnapshotEx_Task", "RemoveSnapshot_Task", "RevertToSnapshot_Task",
+	"RevertToCurrentSnapshot_Task", "RemoveAllSnapshots_Task", "RenameSnapshot",
+	// virtual disks
+	"CreateVirtualDisk_Task", "CopyVirtualDisk_Task", "MoveVirtualDisk_Task", "DeleteVirtualDisk_Task",
+	"ExtendVirtualDisk_Task", "InflateVirtualDisk_Task", "EagerZeroVirtualDisk_Task",
+	"ShrinkVirtualDisk_Task", "ZeroFillVirtualDisk_Task", "DefragmentVirtualDisk_Task",
+	"SetVirtualDiskUuid",
+	// datastore files
+	"MakeDirectory", "DeleteDatastoreFile_Task", "MoveDatastoreFile_Task", "CopyDatastoreFile_Task",
+	"CreateDirectory", "DeleteDirectory", "DeleteFile",
+	// inventory, pools, vApps, OVF import
+	"CreateFolder", "MoveIntoFolder_Task", "UnregisterAndDestroy_Task", "CreateResourcePool",
+	"UpdateConfig", "MoveIntoResourcePool", "CreateVApp", "ImportVApp",
+	// host, datastores, networking
+	"EnterMaintenanceMode_Task", "ExitMaintenanceMode_Task", "RebootHost_Task", "ShutdownHost_Task",
+	"CreateLocalDatastore", "CreateNasDatastore", "CreateVmfsDatastore", "RemoveDatastore",
+	"RenameDatastore", "AddPortGroup", "RemovePortGroup", "UpdatePortGroup", "AddVirtualSwitch",
+	"RemoveVirtualSwitch", "UpdateVirtualSwitch", "UpdateOptions", "SetCustomValue",
+}
+
+// freeLicense is what a free-licensed host reports from its LicenseManager.
+var freeLicense = types.LicenseManagerLicenseInfo{
+	LicenseKey: "00000-00000-00000-00000-00000",
+	EditionKey: "esx.hypervisor.cpuPackageCoreLimited",
+	Name:       "vSphere 7 Hypervisor",
+	Total:      0,
+	CostUnit:   "cpuPackage",
+	Properties: []types.KeyAnyValue{
+		{Key: "ProductName", Value: "VMware ESX Server"},
+		{Key: "ProductVersion", Value: "7.0"},
+	},
+}
+
+// The three types below are copies of the simulator's unexported soapEnvelope, soapFault and
+// faultDetail (simulator/simulator.go, used by (*Service).ServeSDK), so that our faults are
+// byte-for-byte shaped like the simulator's own: <detail><XFault xmlns="urn:vim25" xsi:type="X">.
+type soapEnvelope struct {
+	XMLName xml.Name    `xml:"soapenv:Envelope"`
+	Enc     string      `xml:"xmlns:soapenc,attr"`
+	Env     string      `xml:"xmlns:soapenv,attr"`
+	XSD     string      `xml:"xmlns:xsd,attr"`
+	XSI     string      `xml:"xmlns:xsi,attr"`
+	Body    interface{} `xml:"soapenv:Body"`
+}
+
+type faultDetail struct {
+	Fault types.AnyType
+}
+
+type soapFault struct {
+	XMLName xml.Name `xml:"soapenv:Fault"`
+	Code    string   `xml:"faultcode"`
+	String  string   `xml:"faultstring"`
+	Detail  struct {
+		Fault *faultDetail
+	} `xml:"detail"`
+}
+
+// MarshalXML renames the start element from "Fault" to "${Type}Fault", as the simulator does.
+func (d *faultDetail) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	kind := reflect.TypeOf(d.Fault).Elem().Name()
+	start.Name.Local = kind + "Fault"
+	start.Attr = append(start.Attr,
+		xml.Attr{Name: xml.Name{Local: "xmlns"}, Value: "urn:" + vim25.Namespace},
+		xml.Attr{Name: xml.Name{Local: "xsi:type"}, Value: kind})
+	return e.EncodeElement(d.Fault, start)
+}
+
+// writeFault answers a SOAP call with fault f, the way (*Service).ServeSDK does.
+func writeFault(w http.ResponseWriter, f *soap.Fault) {
+	body := struct{ Fault *soapFault }{&soapFault{
+		Code:   f.Code,
+		String: f.String,
+		Detail: struct{ Fault *faultDetail }{&faultDetail{f.Detail.Fault}},
+	}}
+	var out bytes.Buffer
+	fmt.Fprint(&out, xml.Header)
+	e := xml.NewEncoder(&out)
+	err := e.Encode(&soapEnvelope{
+		Enc:  "http://schemas.xmlsoap.org/soap/encoding/",
+		Env:  "http://schemas.xmlsoap.org/soap/envelope/",
+		XSD:  "http://www.w3.org/2001/XMLSchema",
+		XSI:  "http://www.w3.org/2001/XMLSchema-instance",
+		Body: body,
+	})
+	if err == nil {
+		err = e.Flush()
+	}
+	if err != nil {
+		log.Printf("encoding fault: %s", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	_, _ = w.Write(out.Bytes())
+}
+
+// soapMethod returns the local name of the first element inside the SOAP Body, or "".
+func soapMethod(body []byte) string {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	inBody := false
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return ""
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if inBody {
+				return se.Name.Local
+			}
+			inBody = se.Name.Local == "Body"
+		}
+	}
+}
+
+// rule is one canned fault answer.
+type rule struct {
+	msg   string
+	fault types.BaseMethodFault
+	// needSession: only answer when the call carries a session cookie, so that anonymous calls
+	// still get the simulator's NotAuthenticated, as on ESXi (the cookie is not validated).
+	needSession bool
+}
+
+type interceptor struct {
+	next     http.Handler
+	sdkPaths map[string]bool
+	rules    map[string]rule
+}
+
+// add registers a rule for method; the first rule added for a method wins.
+func (h *interceptor) add(method string, r rule) {
+	if _, dup := h.rules[method]; !dup {
+		h.rules[method] = r
+	}
+}
+
+func (h *interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || !h.sdkPaths[r.URL.Path] {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	body, err := ioutil.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if rl, ok := h.rules[soapMethod(body)]; ok {
+		if _, err := r.Cookie(soap.SessionCookieName); err == nil || !rl.needSession {
+			writeFault(w, simulator.Fault(rl.msg, rl.fault))
+			return
+		}
+	}
+	r.Body = ioutil.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	h.next.ServeHTTP(w, r)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+func parseDelays(s string, cfg *simulator.DelayConfig) error {
+	for _, item := range splitList(s) {
+		eq := strings.IndexByte(item, '=')
+		if eq <= 0 {
+			return fmt.Errorf("-delay: want METHOD=ms, got %q", item)
+		}
+		ms, err := strconv.Atoi(item[eq+1:])
+		if err != nil || ms < 0 {
+			return fmt.Errorf("-delay: bad milliseconds in %q", item)
+		}
+		if name := item[:eq]; name == "*" {
+			cfg.Delay = ms
+		} else {
+			if cfg.MethodDelay == nil {
+				cfg.MethodDelay = map[string]int{}
+			}
+			cfg.MethodDelay[name] = ms
+		}
+	}
+	return nil
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (port 0 picks a free port)")
+	useTLS := flag.Bool("tls", false, "serve https with the simulator's self-signed certificate")
+	free := flag.Bool("free-license", false, "emulate a free-licensed ESXi (writes fail with RestrictedVersion)")
+	failMethods := flag.String("fail-methods", "", "comma-separated SOAP methods answered with SystemError")
+	delays := flag.String("delay", "", "comma-separated METHOD=ms delays; *=ms delays every method")
+	flag.Parse()
+	log.SetPrefix("ceso-vcsim: ")
+
+	model := simulator.ESX()
+	model.Machine = 0 // ESX() defaults to 2 VMs; 0 works in 0.24.2 (the VM loop is `i < m.Machine`)
+	if err := parseDelays(*delays, &model.DelayConfig); err != nil {
+		fmt.Fprintln(os.Stderr, "ceso-vcsim:", err)
+		os.Exit(2)
+	}
+	if err := model.Create(); err != nil {
+		fmt.Fprintln(os.Stderr, "ceso-vcsim: creating model:", err)
+		model.Remove()
+		os.Exit(1)
+	}
+
+	if *free {
+		lm, ok := simulator.Map.Get(*model.ServiceContent.LicenseManager).(*simulator.LicenseManager)
+		if !ok {
+			model.Remove()
+			log.Fatal("no LicenseManager in the ESX model")
+		}
+		lm.Licenses = []types.LicenseManagerLicenseInfo{freeLicense}
+	}
+
+	// From here on, a signal or a panic (e.g. the listen address is taken) still removes the
+	// datastore directory.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer func() {
+		if r := recover(); r != nil {
+			model.Remove()
+			panic(r)
+		}
+	}()
+
+	model.Service.Listen = &url.URL{Host: *listen}
+	if *useTLS {
+		model.Service.TLS = new(tls.Config)
+	}
+	srv := model.Service.NewServer()
+
+	h := &interceptor{
+		next:     srv.Config.Handler,
+		sdkPaths: map[string]bool{vim25.Path: true, vim25.Path + "/vimService": true},
+		rules:    map[string]rule{},
+	}
+	for _, m := range splitList(*failMethods) {
+		h.add(m, rule{msg: systemErrorMsg, fault: &types.SystemError{Reason: systemErrorReason}})
+	}
+	h.add("CloneVM_Task", rule{msg: notSupportedMsg, fault: &types.NotSupported{}, needSession: true})
+	if *free {
+		for _, m := range restrictedMethods {
+			h.add(m, rule{msg: restrictedMsg, fault: &types.RestrictedVersion{}, needSession: true})
+		}
+	}
+	// NewServer starts serving before returning and offers no hook around its mux, so we swap the
+	// handler right away. http.Server reads Handler per request; no client knows the (random)
+	// port before the URL line below is printed, so no request can have been served yet.
+	srv.Config.Handler = h
+
+	u := *srv.URL
+	u.User = nil // NewServer puts the default login (user:pass) into the URL
+	fmt.Println(u.String())
+	_ = os.Stdout.Sync()
+
+	<-sig
+	signal.Stop(sig)
+
+	// Close waits for requests in flight; a WaitForUpdates long poll may never end, so bound it.
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		log.Print("requests still in flight after 3s; exiting anyway")
+	}
+	model.Remove()
+}

@@ -1,0 +1,1 @@
+"""The Celery side of ceso: the app and its one task. Started by ``ceso worker``."""

@@ -1,0 +1,50 @@
+"""The Celery application for ceso workers.
+
+Every job goes through one task (``ceso.run_job``) on the queue of its host
+(``esxi.<host>``). Reliability settings, and why:
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a job whose worker
+  dies is delivered again; the attempt cap in SQL stops a poison job.
+- ``worker_prefetch_multiplier=1``: a long job never holds others hostage.
+- ``visibility_timeout`` above the hard time limit: Redis does not hand a
+  running job to a second worker while the first is still within its limit.
+- soft/hard time limits per task; the soft one lets the job clean up.
+- no result backend: SQL is the record of every job.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from ceso.settings import get_settings
+
+__all__ = ["app", "make_app"]
+
+
+def make_app() -> Any:
+    settings = get_settings()
+    jobs = settings.jobs
+    celery_app = Celery("ceso", broker=settings.redis_url, include=["workers.tasks"])
+    celery_app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_soft_time_limit=jobs.soft_time_limit_s,
+        task_time_limit=jobs.hard_time_limit_s,
+        broker_transport_options={"visibility_timeout": jobs.hard_time_limit_s + 300},
+        broker_connection_retry_on_startup=True,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        task_default_queue="ceso.default",
+        timezone="UTC",
+    )
+    return celery_app
+
+
+app = make_app()

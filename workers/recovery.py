@@ -1,0 +1,65 @@
+"""Recovery when a worker starts: publish what the outbox still holds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ceso.constants import QUEUE_PREFIX
+from ceso.jobs.publish import publish_job
+from ceso.jobs.store import mark_published, unpublished_or_stale
+from ceso.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+
+
+def republish_pending(queues: list[str]) -> int:
+    """Re-publish queued-but-unpublished and stale running jobs of the hosts behind ``queues``.
+
+    Duplicates are harmless: the claim is a compare-and-set. Returns the count.
+    """
+    hosts = [q.removeprefix(QUEUE_PREFIX) for q in queues if q.startswith(QUEUE_PREFIX)]
+    if not hosts:
+        return 0
+    runtime = get_runtime()
+    try:
+        ids = unpublished_or_stale(
+            runtime.engine, hosts=hosts, stale_after_s=runtime.settings.jobs.stale_after_s
+        )
+    except Exception:
+        log.exception("outbox scan failed")
+        return 0
+    from sqlmodel import Session
+
+    from ceso.db.models import Job
+
+    for job_id in ids:
+        with Session(runtime.engine) as session:
+            job = session.get(Job, job_id)
+        if job is None:
+            continue
+        try:
+            publish_job(runtime.settings.redis_url, job_id=job_id, host=job.host)
+            mark_published(runtime.engine, job_id)
+            log.info("re-published job %s to %s", job_id, job.host)
+        except Exception:
+            log.exception("re-publishing job %s failed", job_id)
+    return len(ids)
+
+
+def start_recovery_thread(queues: list[str]) -> threading.Thread:
+    """Run :func:`republish_pending` now and then every ``jobs.stale_after_s`` seconds.
+
+    Runs in the worker's main process (a daemon thread), so jobs orphaned by a
+    dead worker anywhere are picked up within about two stale periods.
+    """
+    interval = get_runtime().settings.jobs.stale_after_s
+
+    def loop() -> None:
+        while True:
+            republish_pending(queues)
+            threading.Event().wait(interval)
+
+    thread = threading.Thread(target=loop, name="ceso-recovery", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,35 @@
+"""The one Celery task: run a job by id. All logic lives in ceso.jobs.runner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready
+
+from ceso.constants import RUN_JOB_TASK
+from ceso.jobs.runner import Delivery, run_job
+from ceso.runtime import get_runtime
+from workers.app import app
+
+
+@app.task(name=RUN_JOB_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
+def run_job_task(self: Any, job_id: str) -> None:
+    """Run job ``job_id``; if another live delivery holds it, look again later."""
+    runtime = get_runtime()
+    outcome = run_job(runtime, job_id, time_limit_exceptions=(SoftTimeLimitExceeded,))
+    if outcome is Delivery.BUSY:
+        # Either a duplicate of a running job or a redelivery after a crash whose
+        # heartbeat is not stale yet: come back once it would be.
+        raise self.retry(
+            countdown=runtime.settings.jobs.stale_after_s, queue=self.request.delivery_info.get("routing_key")
+        )
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_recovery(sender: Any = None, **_: Any) -> None:
+    """Keep publishing jobs of this worker's hosts that never reached the queue or whose worker died."""
+    from workers.recovery import start_recovery_thread
+
+    queues = [q.name for q in sender.app.amqp.queues.consume_from.values()] if sender else []
+    start_recovery_thread(queues)
