@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from ceso.errors import CesoError, OperationError, TimeoutExpiredError, TransientError
 from ceso.esxi.endpoint import Endpoint
 from ceso.esxi.faults import fault_name, translate
+from ceso.esxi.tlspin import pinned_context
 from ceso.esxi.vmomi import pyvim_connect, vim, vmodl
 
 __all__ = ["EsxiClient", "RequestStats"]
@@ -84,8 +85,7 @@ class EsxiClient:
                     user=self.username,
                     pwd=self._password(),
                     # Hosts are pinned by thumbprint, not by a CA: ESXi certificates are self-signed.
-                    thumbprint=self.thumbprint.replace(":", "") if self.thumbprint else None,
-                    disableSslCertValidation=self.endpoint.scheme == "https",
+                    sslContext=pinned_context(self.thumbprint) if self.thumbprint else None,
                     httpConnectionTimeout=self.timeout,
                 )
             except Exception as exc:

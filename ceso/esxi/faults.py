@@ -68,7 +68,7 @@ def translate(exc: BaseException, *, host: str, action: str) -> CesoError:  # no
         return exc
     name = fault_name(exc)
     where = f"{action} on host {host}"
-    if name == "ThumbprintMismatchException":
+    if name in ("ThumbprintMismatchException", "CertificatePinError"):
         return ThumbprintMismatchError(
             f"TLS certificate of host {host} does not match the pinned thumbprint "
             "(re-add the host with the new fingerprint if the certificate was renewed)"

@@ -1,0 +1,5 @@
+"""``python -m ceso`` runs the CLI."""
+
+from ceso.cli import main
+
+main()

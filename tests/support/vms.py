@@ -1,0 +1,100 @@
+"""Make and read VMs on a simulated host directly with pyVmomi, independently of ceso.
+
+Tests use these to set up inventory and to verify what ceso did without asking ceso.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyVmomi
+
+vim: Any = pyVmomi.vim
+vmodl: Any = pyVmomi.vmodl
+
+
+def vm_config_spec(
+    name: str,
+    datastore: str,
+    *,
+    cpus: int = 2,
+    memory_mb: int = 2048,
+    disk_gb: int = 16,
+    network: str = "VM Network",
+    guest_id: str = "ubuntu64Guest",
+) -> Any:
+    """A small Ubuntu-like VM: pvscsi, one thin disk, one vmxnet3 NIC."""
+    scsi = vim.vm.device.VirtualDeviceSpec(
+        operation="add",
+        device=vim.vm.device.ParaVirtualSCSIController(key=-1, busNumber=0, sharedBus="noSharing"),
+    )
+    disk = vim.vm.device.VirtualDeviceSpec(
+        operation="add",
+        fileOperation="create",
+        device=vim.vm.device.VirtualDisk(
+            key=-2,
+            controllerKey=-1,
+            unitNumber=0,
+            capacityInKB=disk_gb * 1024 * 1024,
+            backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+                diskMode="persistent", thinProvisioned=True
+            ),
+        ),
+    )
+    nic = vim.vm.device.VirtualDeviceSpec(
+        operation="add",
+        device=vim.vm.device.VirtualVmxnet3(
+            key=-3,
+            addressType="generated",
+            backing=vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(deviceName=network),
+        ),
+    )
+    return vim.vm.ConfigSpec(
+        name=name,
+        guestId=guest_id,
+        numCPUs=cpus,
+        memoryMB=memory_mb,
+        files=vim.vm.FileInfo(vmPathName=f"[{datastore}]"),
+        deviceChange=[scsi, disk, nic],
+    )
+
+
+def _parts(si: Any) -> tuple[Any, Any, Any]:
+    content = si.RetrieveContent()
+    datacenter = content.rootFolder.childEntity[0]
+    compute = datacenter.hostFolder.childEntity[0]
+    return datacenter, compute, compute.host[0]
+
+
+def create_vm(si: Any, name: str, **kw: Any) -> Any:
+    """Create a VM and return it; raises the task's fault."""
+    datacenter, compute, host = _parts(si)
+    spec = vm_config_spec(name, host.datastore[0].name, **kw)
+    task = datacenter.vmFolder.CreateVM_Task(config=spec, pool=compute.resourcePool)
+    if task.info.state != "success":
+        raise task.info.error
+    return task.info.result
+
+
+def vm_by_name(si: Any, name: str) -> Any | None:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return next((vm for vm in view.view if vm.name == name), None)
+    finally:
+        view.DestroyView()
+
+
+def vm_names(si: Any) -> list[str]:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return sorted(vm.name for vm in view.view)
+    finally:
+        view.DestroyView()
+
+
+def destroy_vm(si: Any, name: str) -> None:
+    vm = vm_by_name(si, name)
+    if vm is not None:
+        vm.Destroy_Task()
