@@ -131,3 +131,32 @@ class JobCancelledError(CesoError):
 
 class TimeoutExpiredError(CesoError):
     code = "timeout"
+
+
+_EXIT_BY_CODE: dict[str, int] = {}
+for _cls in (
+    InvalidInputError,
+    ConfigError,
+    NotPermittedError,
+    NotFoundError,
+    ConflictError,
+    LockedError,
+    HostUnreachableError,
+    AuthenticationError,
+    ThumbprintMismatchError,
+):
+    _EXIT_BY_CODE[_cls.code] = _cls.exit_code
+_EXIT_BY_CODE.update(
+    {
+        "host_refused_input": 2,
+        "template_invalid": 2,
+        "thumbprint_unconfirmed": 2,
+        "api_read_only": 3,
+        "lock_lost": 1,
+    }
+)
+
+
+def exit_code_for(code: str | None) -> int:
+    """The exit code of an error known only by its code (e.g. a failed job's ``error.code``)."""
+    return _EXIT_BY_CODE.get(code or "", 1)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from ceso.db.models import Host
     from ceso.esxi.client import EsxiClient
+    from ceso.locks import LockManager
     from ceso.secrets import SecretStore
 
 __all__ = ["Runtime", "get_runtime"]
@@ -47,6 +48,21 @@ class Runtime:
         from ceso.secrets import open_secret_store
 
         return open_secret_store(self.settings.secret_store, self.settings.data_dir)
+
+    @functools.cached_property
+    def locks(self) -> LockManager:
+        """The lock manager on the configured Redis."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        from ceso.locks import LockManager
+
+        # Fail fast: a lease must not outlive its TTL while redis-py retries in the background.
+        client = redis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0)
+        )
+        return LockManager(client, ttl_s=self.settings.locks.ttl_s)
 
     def client(self, host: Host) -> EsxiClient:
         """The pooled, logged-in session to ``host`` (one per host per process)."""

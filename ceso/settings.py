@@ -21,7 +21,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from ceso.constants import ENV_CONFIG, ENV_DATA_DIR, ENV_PREFIX
 from ceso.errors import ConfigError
 
-__all__ = ["JobSettings", "Settings", "default_data_dir", "find_config_file", "get_settings", "load_settings"]
+__all__ = [
+    "JobSettings",
+    "LockSettings",
+    "Settings",
+    "default_data_dir",
+    "find_config_file",
+    "get_settings",
+    "load_settings",
+]
 
 
 def default_data_dir() -> Path:
@@ -54,6 +62,16 @@ class JobSettings(BaseModel):
     )
 
 
+class LockSettings(BaseModel):
+    """VM and datastore locks (Redis leases)."""
+
+    ttl_s: float = Field(30.0, gt=0.05, description="Lease time; a job renews it every third of that.")
+    wait_s: float = Field(600.0, ge=0, description="How long a job waits for a busy VM or datastore.")
+    datastore_concurrency: int = Field(
+        4, ge=1, le=64, description="Disk copies running at once on one datastore."
+    )
+
+
 class Settings(BaseSettings):
     """ceso's configuration. Every field can be set in YAML or as ``CESO_<FIELD>``."""
 
@@ -73,6 +91,7 @@ class Settings(BaseSettings):
     esxi_timeout_s: float = Field(30.0, gt=0, description="Timeout of one vSphere or HTTP request.")
     esxi_task_timeout_s: float = Field(1800.0, gt=0, description="Longest wait for one vSphere task.")
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
+    locks: LockSettings = Field(default_factory=LockSettings)  # type: ignore[arg-type]
 
     config_file: Path | None = Field(
         None, exclude=True, description="The YAML file these settings came from."

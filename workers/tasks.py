@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready
+from celery.signals import worker_process_init, worker_ready
 
 from ceso.constants import RUN_JOB_TASK
 from ceso.jobs.runner import Delivery, run_job
@@ -33,3 +33,29 @@ def _start_recovery(sender: Any = None, **_: Any) -> None:
 
     queues = [q.name for q in sender.app.amqp.queues.consume_from.values()] if sender else []
     start_recovery_thread(queues)
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _forget_parent_connections(**_: Any) -> None:
+    """A prefork child must not reuse the parent's database or ESXi connections.
+
+    Their sockets are shared after fork(); two processes talking over one
+    PostgreSQL connection corrupt its protocol state. The pools are dropped
+    without closing (closing would also close the parent's sockets).
+    """
+    from ceso.db.engine import get_engine
+    from ceso.settings import get_settings
+
+    for engine in _cached_engines(get_engine):
+        engine.dispose(close=False)
+    get_engine.cache_clear()
+    get_runtime.cache_clear()
+    get_settings.cache_clear()
+
+
+def _cached_engines(factory: Any) -> list[Any]:
+    from ceso.settings import get_settings
+
+    if not factory.cache_info().currsize:
+        return []
+    return [factory(get_settings().database_url)]

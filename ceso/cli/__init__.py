@@ -10,9 +10,11 @@ import traceback
 import click
 
 from ceso.cli.application import Application, render_error
+from ceso.cli.cloudinit import cloudinit
 from ceso.cli.db import db
 from ceso.cli.host import host
 from ceso.cli.job import job
+from ceso.cli.template import template
 from ceso.cli.vm import vm
 from ceso.cli.worker import worker
 from ceso.constants import ENV_DEBUG
@@ -48,7 +50,7 @@ def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool
         configure_logging(logging.DEBUG)
 
 
-for command in (db, host, job, vm, worker):
+for command in (cloudinit, db, host, job, template, vm, worker):
     cli.add_command(command)
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ceso.errors import CesoError, JobCancelledError, JobFailedError
+from ceso.errors import CesoError, JobCancelledError, JobFailedError, exit_code_for
 
 if TYPE_CHECKING:
     from ceso.db.models import Job
@@ -33,6 +33,7 @@ class Application:
     json_output: bool = False
     dry_run: bool = False
     verbose: bool = False
+    pending_documents: dict[str, str] | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -67,6 +68,15 @@ class Application:
             table.add_row(*("" if v is None else str(v) for v in row))
         Console().print(table)
 
+    def show_documents(self, documents: dict[str, str]) -> None:
+        """Print decoded cloud-init documents (``--dry-run`` of create and clone) on stderr in JSON mode."""
+        if self.json_output:
+            self.pending_documents = documents
+            return
+        for name, text in documents.items():
+            click.echo(f"--- guestinfo.{name} (decoded)")
+            click.echo(text.rstrip())
+
     def info(self, message: str) -> None:
         """A human message on stderr (kept out of stdout so JSON stays parseable)."""
         if not self.json_output:
@@ -89,6 +99,7 @@ class Application:
                     "target": request.target,
                     "params": request.params,
                     "plan": plan,
+                    "cloudinit": self.pending_documents,
                 },
                 lambda: self._print_plan(request, plan),
             )
@@ -115,11 +126,13 @@ class Application:
             job = wait_for_job(self.runtime.engine, job_id, timeout=timeout)
         self.emit(job_to_dict(job), lambda: self._print_outcome(job))
         if job.state == "failed":
-            raise JobFailedError(
+            failed = JobFailedError(
                 f"job {job.id} failed: {job.error_message}",
                 code=job.error_code or "job_failed",
                 details={"reported": True},
             )
+            failed.exit_code = exit_code_for(job.error_code)  # a refused request keeps its own exit code
+            raise failed
         if job.state == "cancelled":
             raise JobCancelledError(f"job {job.id} was cancelled", details={"reported": True})
 
@@ -161,6 +174,8 @@ class Application:
                 click.echo(f"  {key}: {value}")
         else:
             click.echo(f"job {job.id} {job.kind} on {job.host}: {job.state}", err=True)
+            if job.error_message:
+                click.echo(f"error: {job.error_code}: {job.error_message}", err=True)
 
 
 pass_app = click.make_pass_decorator(Application)

@@ -12,7 +12,7 @@ from ceso.errors import CesoError, OperationError
 __all__ = ["HEAD_REVISION", "current_revision", "ensure_schema", "upgrade"]
 
 #: The newest migration; a test checks it against Alembic's own head.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _checked: set[str] = set()

@@ -15,7 +15,7 @@ from sqlmodel import Column, Field, SQLModel
 
 from ceso.db.types import UTCDateTime, utcnow
 
-__all__ = ["JOB_STATES", "TERMINAL_STATES", "Host", "Job"]
+__all__ = ["JOB_STATES", "TERMINAL_STATES", "Host", "Job", "Template", "VmProtection"]
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
@@ -84,3 +84,34 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = _ts()
     heartbeat_at: datetime | None = _ts()
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Template(SQLModel, table=True):
+    """A powered-off VM registered as a golden template, with its last validation."""
+
+    __tablename__ = "templates"
+    __table_args__ = (sa.UniqueConstraint("host", "name", name="uq_templates_host_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(sa.String(80), nullable=False))
+    host: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    vm_uuid: str | None = Field(default=None, sa_column=Column(sa.String(64), nullable=True))
+    status: str = Field(
+        default="unvalidated", sa_column=Column(sa.String(16), nullable=False, server_default="unvalidated")
+    )
+    checks: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(sa.JSON, nullable=False))
+    validated_at: datetime | None = _ts()
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class VmProtection(SQLModel, table=True):
+    """A VM that ``vm delete`` must refuse (``ceso vm protect``)."""
+
+    __tablename__ = "vm_protections"
+    __table_args__ = (sa.UniqueConstraint("host", "vm_name", name="uq_vm_protections_host_vm"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    host: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    vm_name: str = Field(sa_column=Column(sa.String(80), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(sa.String(255), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from ceso.jobs.store import ClaimLostError, update_running
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient
+    from ceso.locks import Lease
     from ceso.runtime import Runtime
 
 __all__ = ["JobContext"]
@@ -40,6 +41,8 @@ class JobContext:
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        self._current: dict[str, Any] | None = None
+        self._leases: list[Lease] = []
 
     @property
     def params(self) -> dict[str, Any]:
@@ -75,9 +78,11 @@ class JobContext:
 
     # -- checks ------------------------------------------------------------
     def checkpoint(self) -> None:
-        """Raise JobCancelledError or ClaimLostError if the job must stop now."""
+        """Raise JobCancelledError, ClaimLostError or LockLostError if the job must stop now."""
         if self._lost.is_set():
             raise ClaimLostError(f"job {self.job.id} lost its claim")
+        for lease in self._leases:
+            lease.check()
         row = self._write()
         if row.cancel_requested or self._cancel.is_set():
             raise JobCancelledError(f"job {self.job.id} was cancelled")
@@ -111,6 +116,7 @@ class JobContext:
         self.steps.append(record)
         self._write(current_step=name, steps=list(self.steps))
         start = time.monotonic()
+        self._current = record
         try:
             yield record
         except BaseException as exc:
@@ -120,6 +126,7 @@ class JobContext:
         else:
             record["state"] = "succeeded"
         finally:
+            self._current = None
             record["duration_s"] = round(time.monotonic() - start, 4)
             values: dict[str, Any] = {"steps": list(self.steps)}
             if progress is not None and record["state"] == "succeeded":
@@ -128,6 +135,63 @@ class JobContext:
                 self._write(**values)
             except ClaimLostError:
                 log.warning("job %s lost its claim while recording step %s", self.job.id, name)
+
+    @contextmanager
+    def locks(self, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:
+        """Hold the VM locks (exclusive) and a slot of each datastore (shared, limited) for the body.
+
+        Waits up to ``locks.wait_s`` (LockedError after that); the leases are
+        renewed in the background and checked at every step; they are always
+        released on exit. The fencing tokens are recorded on the step.
+        """
+        from ceso.locks import datastore_lock_name, vm_lock_name
+
+        settings = self.runtime.settings.locks
+        manager = self.runtime.locks
+        host = self.job.host
+        with self.step("lock", vms=sorted(set(vms)), datastores=sorted(set(datastores))) as record:
+            leases: list[Lease] = []
+            try:
+                if vms:
+                    leases.append(
+                        manager.acquire(
+                            [vm_lock_name(host, v) for v in sorted(set(vms))],
+                            holder=self.job.id,
+                            wait_s=settings.wait_s,
+                        )
+                    )
+                for ds in sorted(set(datastores)):
+                    leases.append(
+                        manager.semaphore(
+                            datastore_lock_name(host, ds),
+                            settings.datastore_concurrency,
+                            holder=self.job.id,
+                            wait_s=settings.wait_s,
+                        )
+                    )
+            except BaseException:
+                for lease in leases:
+                    lease.release()
+                raise
+            for lease in leases:
+                lease.start_renewal()
+            record["fencing_tokens"] = {n: t for lease in leases for n, t in lease.tokens.items()}
+            record["waited_s"] = round(sum(lease.waited_s for lease in leases), 3)
+        self._leases.extend(leases)
+        try:
+            yield
+        finally:
+            for lease in leases:
+                self._leases.remove(lease)
+                lease.release()
+
+    def record_call(self, method: str, args: dict[str, Any]) -> None:
+        """Note one call made to the host (vSphere method or shell command) on the current step.
+
+        ``args`` must hold no secret; it is stored in SQL and shown by ``job status``.
+        """
+        if self._current is not None:
+            self._current.setdefault("calls", []).append({"method": method, "args": args})
 
     def set_progress(self, percent: int) -> None:
         self._write(progress=max(0, min(100, int(percent))))

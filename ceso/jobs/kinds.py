@@ -48,6 +48,8 @@ JOB_KINDS: dict[str, JobKind] = {
             "read-only",
             soft_time_limit_s=120,
         ),
+        JobKind("vm.create", "create a VM from a template", "ceso.operations.vm_create:run", "standard"),
+        JobKind("vm.clone", "clone a VM with a new identity", "ceso.operations.vm_clone:run", "standard"),
         JobKind(
             "test.sleep",
             "sleep in steps (for tests and benchmarks of the queue)",

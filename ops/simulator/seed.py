@@ -36,7 +36,7 @@ def main() -> None:
         port=int(port),
         user=args.user,
         pwd=args.password,
-        sslContext=ssl._create_unverified_context() if scheme == "https" else None,  # noqa: S323 (simulator only)
+        sslContext=ssl._create_unverified_context() if scheme == "https" else None,
     )
     for i in range(args.count):
         create_vm(si, f"{args.prefix}-{i:04d}" if args.count > 1 else args.prefix)

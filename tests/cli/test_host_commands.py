@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from tests.conftest import Cli, unique
+from tests.conftest import Cli, closed_port, unique
 from tests.support.simulator import SimulatorHost
 
 
@@ -89,7 +89,16 @@ def test_bad_inputs_write_nothing(cli: Cli, sim: SimulatorHost, ceso_env: dict[s
             "malformed URL",
         ),
         (
-            ["host", "add", "h1", "--url", "http://127.0.0.1:1/sdk", "--user", "root", "--password-stdin"],
+            [
+                "host",
+                "add",
+                "h1",
+                "--url",
+                f"http://127.0.0.1:{closed_port()}/sdk",
+                "--user",
+                "root",
+                "--password-stdin",
+            ],
             6,
             "unreachable",
         ),

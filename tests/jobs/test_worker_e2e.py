@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Cli
+from tests.conftest import Cli, closed_port
 
 
 def _job_rows(url: str) -> list[dict[str, Any]]:
@@ -150,7 +150,7 @@ def test_unpublished_job_is_published_when_a_worker_starts(
     monkeypatch: pytest.MonkeyPatch,
     ceso_env: dict[str, str],
 ) -> None:
-    broken = cli.env | {"CESO_REDIS_URL": "redis://127.0.0.1:1/0"}
+    broken = cli.env | {"CESO_REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}
     result = Cli(broken)("--json", "host", "ping", registered_host, "--no-wait", subprocess_=True)
     assert result.exit_code == 1
     assert result.json()["error"]["code"] == "broker_unreachable"

@@ -98,3 +98,30 @@ def destroy_vm(si: Any, name: str) -> None:
     vm = vm_by_name(si, name)
     if vm is not None:
         vm.Destroy_Task()
+
+
+def make_template(si: Any, datastore_dir: Any, name: str, payload: bytes, **kw: Any) -> Any:
+    """A template-like VM: powered off, thin disk holding ``payload``, VMware Tools 'installed'.
+
+    The simulator creates disks as 0-byte files; the payload is written into the
+    ``-flat.vmdk`` on disk so copies can be checked byte for byte.
+    """
+    vm = create_vm(si, name, **kw)
+    # Simulator only: VMware Tools status is faked through an extraConfig key.
+    task = vm.ReconfigVM_Task(
+        spec=vim.vm.ConfigSpec(
+            extraConfig=[vim.option.OptionValue(key="SET.guest.toolsStatus", value="toolsNotRunning")]
+        )
+    )
+    assert task.info.state == "success"
+    (datastore_dir / name / f"{name}-flat.vmdk").write_bytes(payload)
+    return vm
+
+
+def extra_config(vm: Any) -> dict[str, str]:
+    """The VM's extraConfig as a dict (the last value wins, as ESXi keeps one per key)."""
+    return {o.key: o.value for o in vm.config.extraConfig or []}
+
+
+def devices_of(vm: Any, kind: str) -> list[Any]:
+    return [d for d in vm.config.hardware.device if isinstance(d, getattr(vim.vm.device, kind))]

@@ -1,0 +1,30 @@
+"""``ceso cloudinit``: preview guestinfo documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ceso.cli.application import Application, pass_app
+from ceso.cli.vm_options import guest_options, guest_options_from
+
+
+@click.group()
+def cloudinit() -> None:
+    """Preview the cloud-init documents ceso writes into guestinfo."""
+
+
+@cloudinit.command()
+@click.argument("name")
+@click.option(
+    "--nics", type=click.IntRange(1, 10), default=1, show_default=True, help="NICs the VM will have."
+)
+@guest_options
+@pass_app
+def render(app: Application, /, name: str, nics: int, **kw: Any) -> None:
+    """Print the decoded metadata and userdata a VM named NAME would get (placeholder MACs)."""
+    from ceso.vm.requests import guest_spec
+
+    documents = guest_spec(guest_options_from(kw)).check(name, nics)
+    app.emit(documents, lambda: app.show_documents(documents))

@@ -1,0 +1,341 @@
+"""VM operations through the vSphere API of a standalone host.
+
+Every method makes its vSphere calls through :class:`EsxiClient` (so faults
+are translated) and reports each call, with its arguments minus secrets and
+bulky values, to ``record(method, args)`` so the job's step shows exactly what
+was asked of the host. Tasks are awaited; their faults are raised as
+CesoErrors. Nothing here retries a write.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ceso.errors import ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
+from ceso.esxi.client import EsxiClient
+from ceso.esxi.inventory import find_vm
+from ceso.esxi.vmomi import vim
+
+__all__ = ["HostLayout", "VmOps", "datastore_path", "random_static_mac", "split_datastore_path"]
+
+Recorder = Callable[[str, dict[str, Any]], None]
+
+
+def datastore_path(datastore: str, path: str) -> str:
+    """``[datastore] path`` as vSphere writes it."""
+    return f"[{datastore}] {path}"
+
+
+def split_datastore_path(value: str) -> tuple[str, str]:
+    """``[ds] dir/file.vmdk`` → (``ds``, ``dir/file.vmdk``)."""
+    if not value.startswith("[") or "]" not in value:
+        raise InvalidInputError(f"{value!r} is not a datastore path like [datastore] dir/file")
+    ds, _, rest = value[1:].partition("]")
+    return ds, rest.strip()
+
+
+def random_static_mac(taken: set[str]) -> str:
+    """A MAC from VMware's manual range 00:50:56:00:00:00-00:50:56:3F:FF:FF not in ``taken``.
+
+    ESXi refuses to power on a VM whose manual MAC lies outside that range.
+    """
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        mac = f"00:50:56:{rng.randint(0, 0x3F):02x}:{rng.randint(0, 255):02x}:{rng.randint(0, 255):02x}"
+        if mac not in taken:
+            return mac
+    raise ConflictError("no free MAC address found in 00:50:56:00:00:00-00:50:56:3f:ff:ff")
+
+
+@dataclass(frozen=True)
+class HostLayout:
+    """The fixed objects of a standalone host: one datacenter, one compute resource."""
+
+    datacenter: Any
+    vm_folder: Any
+    resource_pool: Any
+    host: Any
+    datastores: dict[str, Any]
+    networks: dict[str, Any]
+
+
+class VmOps:
+    """VM-level vSphere calls on one host."""
+
+    def __init__(
+        self, client: EsxiClient, record: Recorder | None = None, *, task_timeout: float = 1800.0
+    ) -> None:
+        self.client = client
+        self.record: Recorder = record or (lambda _m, _a: None)
+        self.task_timeout = task_timeout
+        self._layout: HostLayout | None = None
+
+    # -- discovery -------------------------------------------------------------
+    def layout(self) -> HostLayout:
+        """Datacenter, VM folder, resource pool, host, datastores and networks (cached)."""
+        if self._layout is None:
+            rows = self.client.retrieve("Datacenter", ["vmFolder", "hostFolder"])
+            if not rows:
+                raise NotFoundError(f"host {self.client.name} shows no datacenter")
+            dc = rows[0]
+            compute = self.client.retrieve("ComputeResource", ["resourcePool", "host"])[0]
+            host = compute["host"][0]
+            # Datacenter.datastore can hold dead references on a standalone host; host.datastore cannot.
+            host_props = self.client.retrieve_object(host, ["datastore", "network"])
+            ds_names = {
+                r["name"]: r["obj"]
+                for r in (self.client.retrieve_object(ds, ["name"]) for ds in host_props.get("datastore", []))
+            }
+            nets = {r["name"]: r["obj"] for r in self.client.retrieve("Network", ["name"]) if "name" in r}
+            self._layout = HostLayout(
+                dc["obj"], dc["vmFolder"], compute["resourcePool"], host, ds_names, nets
+            )
+        return self._layout
+
+    def datastore(self, name: str | None) -> str:
+        """The named datastore, or the only/first one; NotFoundError lists the choices."""
+        stores = self.layout().datastores
+        if name is None:
+            if not stores:
+                raise NotFoundError(f"host {self.client.name} has no datastore")
+            return sorted(stores)[0]
+        if name not in stores:
+            raise NotFoundError(
+                f"no datastore {name!r} on host {self.client.name} (have: {', '.join(sorted(stores))})"
+            )
+        return name
+
+    def network(self, name: str) -> str:
+        nets = self.layout().networks
+        if name not in nets:
+            raise NotFoundError(
+                f"no network {name!r} on host {self.client.name} (have: {', '.join(sorted(nets))})"
+            )
+        return name
+
+    def find(self, name: str) -> Any:
+        return find_vm(self.client, name)
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.find(name)
+        except NotFoundError:
+            return False
+        return True
+
+    def props(self, vm: Any, props: list[str]) -> dict[str, Any]:
+        return self.client.retrieve_object(vm, props)
+
+    def macs_in_use(self) -> set[str]:
+        """Every NIC MAC address of every VM on the host (one property-collector pass)."""
+        macs: set[str] = set()
+        v = vim()
+        for row in self.client.retrieve("VirtualMachine", ["config.hardware.device"]):
+            for dev in row.get("config.hardware.device") or []:
+                if isinstance(dev, v.vm.device.VirtualEthernetCard) and dev.macAddress:
+                    macs.add(dev.macAddress.lower())
+        return macs
+
+    # -- files and disks -------------------------------------------------------------
+    def _wait(self, task: Any, action: str) -> Any:
+        return self.client.wait_task(task, action=action, timeout=self.task_timeout)
+
+    def make_directory(self, path: str) -> None:
+        fm = self.client.content.fileManager
+        self.record("FileManager.MakeDirectory", {"name": path, "createParentDirectories": False})
+        self.client.call(
+            f"create directory {path}",
+            lambda: fm.MakeDirectory(
+                name=path, datacenter=self.layout().datacenter, createParentDirectories=False
+            ),
+        )
+
+    def delete_path(self, path: str) -> None:
+        """Delete a datastore file or directory (recursively); a missing path is fine."""
+        fm = self.client.content.fileManager
+        self.record("FileManager.DeleteDatastoreFile_Task", {"name": path})
+        try:
+            task = self.client.call(
+                f"delete {path}",
+                lambda: fm.DeleteDatastoreFile_Task(name=path, datacenter=self.layout().datacenter),
+            )
+            self._wait(task, f"delete {path}")
+        except NotFoundError:
+            pass
+
+    def copy_disk(self, source: str, dest: str) -> None:
+        """Copy a virtual disk on the host, thin (the bytes never leave the host)."""
+        vdm = self.client.content.virtualDiskManager
+        dc = self.layout().datacenter
+        self.record(
+            "VirtualDiskManager.CopyVirtualDisk_Task",
+            {"sourceName": source, "destName": dest, "destSpec.diskType": "thin", "force": False},
+        )
+        spec = vim().VirtualDiskManager.VirtualDiskSpec(diskType="thin", adapterType="lsiLogic")
+        task = self.client.call(
+            f"copy disk {source}",
+            lambda: vdm.CopyVirtualDisk_Task(
+                sourceName=source,
+                sourceDatacenter=dc,
+                destName=dest,
+                destDatacenter=dc,
+                destSpec=spec,
+                force=False,
+            ),
+        )
+        self._wait(task, f"copy disk {source} to {dest}")
+
+    # -- VM lifecycle ------------------------------------------------------------------
+    def create_vm(self, spec: Any) -> Any:
+        """CreateVM_Task in the host's VM folder and resource pool; returns the VM."""
+        layout = self.layout()
+        self.record("Folder.CreateVM_Task", _describe_spec(spec))
+        task = self.client.call(
+            f"create VM {spec.name}",
+            lambda: layout.vm_folder.CreateVM_Task(config=spec, pool=layout.resource_pool),
+        )
+        return self._wait(task, f"create VM {spec.name}")
+
+    def reconfigure(self, vm: Any, spec: Any, *, what: str) -> None:
+        self.record("VirtualMachine.ReconfigVM_Task", {"vm": vm._moId, **_describe_spec(spec)})
+        task = self.client.call(f"reconfigure ({what})", lambda: vm.ReconfigVM_Task(spec=spec))
+        self._wait(task, f"reconfigure ({what})")
+
+    def power_state(self, vm: Any) -> str:
+        return str(self.props(vm, ["runtime.powerState"]).get("runtime.powerState"))
+
+    def power_on(self, vm: Any) -> None:
+        self.record("VirtualMachine.PowerOnVM_Task", {"vm": vm._moId})
+        self._wait(self.client.call("power on", vm.PowerOnVM_Task), "power on")
+
+    def power_off(self, vm: Any) -> None:
+        self.record("VirtualMachine.PowerOffVM_Task", {"vm": vm._moId})
+        self._wait(self.client.call("power off", vm.PowerOffVM_Task), "power off")
+
+    def reset(self, vm: Any) -> None:
+        self.record("VirtualMachine.ResetVM_Task", {"vm": vm._moId})
+        self._wait(self.client.call("reset", vm.ResetVM_Task), "reset")
+
+    def shutdown_guest(self, vm: Any, *, timeout: float) -> None:
+        """Ask the guest to shut down and wait until the VM is powered off."""
+        self.record("VirtualMachine.ShutdownGuest", {"vm": vm._moId})
+        self.client.call("guest shutdown", vm.ShutdownGuest)
+        self.wait_power_state(vm, "poweredOff", timeout=timeout)
+
+    def reboot_guest(self, vm: Any) -> None:
+        self.record("VirtualMachine.RebootGuest", {"vm": vm._moId})
+        self.client.call("guest reboot", vm.RebootGuest)
+
+    def wait_power_state(self, vm: Any, state: str, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.power_state(vm) != state:
+            if time.monotonic() > deadline:
+                raise TimeoutExpiredError(
+                    f"VM did not reach {state} within {timeout:.0f}s on host {self.client.name}"
+                )
+            time.sleep(0.5)
+
+    def destroy(self, vm: Any) -> None:
+        """Destroy_Task: unregister the VM and delete all its files."""
+        self.record("VirtualMachine.Destroy_Task", {"vm": vm._moId})
+        self._wait(self.client.call("destroy VM", vm.Destroy_Task), "destroy VM")
+
+    def wait_for_ip(self, vm: Any, *, expected: list[str], timeout: float) -> list[str]:
+        """Wait until VMware Tools report an IP (one of ``expected`` if given); return the addresses."""
+        self.record(
+            "PropertyCollector.RetrieveProperties(guest.net) until an address", {"expected": expected}
+        )
+        deadline = time.monotonic() + timeout
+        delay = 0.5
+        while True:
+            row = self.props(vm, ["guest.net", "guest.ipAddress"])
+            ips = [ip for nic in row.get("guest.net") or [] for ip in (nic.ipAddress or [])]
+            if row.get("guest.ipAddress") and row["guest.ipAddress"] not in ips:
+                ips.append(row["guest.ipAddress"])
+            if ips and (not expected or set(expected) & set(ips)):
+                return ips
+            if time.monotonic() > deadline:
+                raise TimeoutExpiredError(
+                    f"guest reported no {'address ' + ', '.join(expected) if expected else 'IP address'} "
+                    f"within {timeout:.0f}s (is open-vm-tools running?)"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 5.0)
+
+    # -- snapshots -------------------------------------------------------------------
+    def snapshot_tree(self, vm: Any) -> list[Any]:
+        snap = self.props(vm, ["snapshot"]).get("snapshot")
+        return list(snap.rootSnapshotList) if snap is not None else []
+
+    def create_snapshot(
+        self, vm: Any, name: str, *, description: str = "", memory: bool = False, quiesce: bool = False
+    ) -> Any:
+        self.record(
+            "VirtualMachine.CreateSnapshot_Task",
+            {"vm": vm._moId, "name": name, "memory": memory, "quiesce": quiesce},
+        )
+        task = self.client.call(
+            f"create snapshot {name}",
+            lambda: vm.CreateSnapshot_Task(
+                name=name, description=description, memory=memory, quiesce=quiesce
+            ),
+        )
+        return self._wait(task, f"create snapshot {name}")
+
+    def remove_snapshot(self, snapshot: Any, *, children: bool = False) -> None:
+        self.record(
+            "VirtualMachineSnapshot.RemoveSnapshot_Task",
+            {"snapshot": snapshot._moId, "removeChildren": children},
+        )
+        task = self.client.call(
+            "remove snapshot", lambda: snapshot.RemoveSnapshot_Task(removeChildren=children)
+        )
+        self._wait(task, "remove snapshot")
+
+    def revert_snapshot(self, snapshot: Any) -> None:
+        self.record("VirtualMachineSnapshot.RevertToSnapshot_Task", {"snapshot": snapshot._moId})
+        self._wait(self.client.call("revert snapshot", snapshot.RevertToSnapshot_Task), "revert snapshot")
+
+
+def _describe_spec(spec: Any) -> dict[str, Any]:
+    """The parts of a ConfigSpec worth auditing; guestinfo values are summarised by size."""
+    out: dict[str, Any] = {}
+    for field in ("name", "guestId", "numCPUs", "memoryMB", "uuid", "firmware"):
+        value = getattr(spec, field, None)
+        if value not in (None, ""):
+            out[field] = value
+    files = getattr(spec, "files", None)
+    if files is not None and files.vmPathName:
+        out["files.vmPathName"] = files.vmPathName
+    devices = []
+    for change in getattr(spec, "deviceChange", None) or []:
+        dev = change.device
+        item: dict[str, Any] = {
+            "operation": change.operation,
+            "device": type(dev).__name__.rsplit(".", 1)[-1],
+        }
+        for attr in ("macAddress", "capacityInKB"):
+            if getattr(dev, attr, None):
+                item[attr] = getattr(dev, attr)
+        backing = getattr(dev, "backing", None)
+        for attr in ("fileName", "deviceName"):
+            if backing is not None and getattr(backing, attr, None):
+                item[attr] = getattr(backing, attr)
+        devices.append(item)
+    if devices:
+        out["deviceChange"] = devices
+    extra = getattr(spec, "extraConfig", None) or []
+    if extra:
+        out["extraConfig"] = {
+            o.key: (
+                f"<{len(o.value)} bytes>"
+                if o.key.startswith("guestinfo.") and not o.key.endswith(".encoding")
+                else o.value
+            )
+            for o in extra
+        }
+    return out

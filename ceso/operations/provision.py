@@ -1,0 +1,382 @@
+"""Provisioning a new VM from a source VM's disks: the heart of ``vm.create`` and ``vm.clone``.
+
+Standalone ESXi has no clone API, so a new VM is made by hand: make its
+directory, copy each source disk on the host (thin; the bytes never pass
+through the worker), create the VM with the source's hardware, a new BIOS
+UUID, new MAC addresses and fresh cloud-init guestinfo (a new instance-id, so
+the guest applies its new network config), grow its disk if asked, power it
+on. A failure at any point removes what this job made, and says so in the
+job's steps; a redelivered job first removes what its previous attempt left.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ceso.cloudinit import new_instance_id
+from ceso.errors import ConflictError, InvalidInputError
+from ceso.esxi.vmomi import vim
+from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac, split_datastore_path
+from ceso.jobs.context import JobContext
+from ceso.vm.guest import GuestSpec
+
+__all__ = ["ProvisionOptions", "provision"]
+
+log = logging.getLogger(__name__)
+
+SOURCE_PROPERTIES = [
+    "config.hardware.device",
+    "config.hardware.numCPU",
+    "config.hardware.memoryMB",
+    "config.guestId",
+    "config.firmware",
+    "config.version",
+    "summary.config.vmPathName",
+    "runtime.powerState",
+]
+JOB_MARKER = "ceso.job-id"
+
+
+@dataclass(frozen=True)
+class ProvisionOptions:
+    """What the new VM should be; None keeps the source's value."""
+
+    name: str
+    cpus: int | None = None
+    memory_mb: int | None = None
+    disk_bytes: int | None = None
+    datastore: str | None = None
+    network: str | None = None
+    guest: GuestSpec = field(default_factory=GuestSpec)
+    power_on: bool = True
+    wait_ip: bool = False
+    wait_ip_timeout_s: float = 600.0
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> ProvisionOptions:
+        return cls(
+            name=params["name"],
+            cpus=params.get("cpus"),
+            memory_mb=params.get("memory_mb"),
+            disk_bytes=params.get("disk_bytes"),
+            datastore=params.get("datastore"),
+            network=params.get("network"),
+            guest=GuestSpec.from_params(params.get("guest") or {}),
+            power_on=params.get("power_on", True),
+            wait_ip=params.get("wait_ip", False),
+            wait_ip_timeout_s=float(params.get("wait_ip_timeout_s", 600.0)),
+        )
+
+
+@dataclass
+class _Made:
+    """What this job created so far, for cleanup."""
+
+    directory: str | None = None
+    vm: Any = None
+
+
+def _is_type(dev: Any, *names: str) -> bool:
+    v = vim()
+    return any(isinstance(dev, getattr(v.vm.device, n)) for n in names)
+
+
+def _controller_kinds() -> tuple[str, ...]:
+    return ("VirtualSCSIController", "VirtualSATAController", "VirtualNVMEController")
+
+
+def build_config_spec(
+    *,
+    source: dict[str, Any],
+    opts: ProvisionOptions,
+    datastore: str,
+    disk_paths: list[str],
+    macs: list[str],
+    extra_config: dict[str, str],
+) -> Any:
+    """The ConfigSpec of the new VM: the source's hardware with new disks, MACs, UUID and guestinfo."""
+    v = vim()
+    devices = source.get("config.hardware.device") or []
+    changes: list[Any] = []
+    key_map: dict[int, int] = {}
+    for i, dev in enumerate(d for d in devices if _is_type(d, *_controller_kinds())):
+        new = type(dev)(key=-(100 + i), busNumber=dev.busNumber)
+        if _is_type(dev, "VirtualSCSIController"):
+            new.sharedBus = dev.sharedBus or "noSharing"
+        key_map[dev.key] = new.key
+        changes.append(v.vm.device.VirtualDeviceSpec(operation="add", device=new))
+    disks = [d for d in devices if _is_type(d, "VirtualDisk")]
+    for i, (dev, path) in enumerate(zip(disks, disk_paths, strict=True)):
+        changes.append(
+            v.vm.device.VirtualDeviceSpec(
+                operation="add",
+                device=v.vm.device.VirtualDisk(
+                    key=-(200 + i),
+                    controllerKey=key_map.get(dev.controllerKey, dev.controllerKey),
+                    unitNumber=dev.unitNumber,
+                    capacityInKB=dev.capacityInKB,
+                    backing=v.vm.device.VirtualDisk.FlatVer2BackingInfo(
+                        fileName=path, diskMode="persistent", thinProvisioned=True
+                    ),
+                ),
+            )
+        )
+    nics = [d for d in devices if _is_type(d, "VirtualEthernetCard")]
+    for i, (dev, mac) in enumerate(zip(nics, macs, strict=True)):
+        network = opts.network if (opts.network and i == 0) else getattr(dev.backing, "deviceName", None)
+        changes.append(
+            v.vm.device.VirtualDeviceSpec(
+                operation="add",
+                device=type(dev)(
+                    key=-(300 + i),
+                    addressType="manual",
+                    macAddress=mac,
+                    backing=v.vm.device.VirtualEthernetCard.NetworkBackingInfo(deviceName=network),
+                    connectable=v.vm.device.VirtualDevice.ConnectInfo(
+                        startConnected=True, allowGuestControl=True, connected=True
+                    ),
+                ),
+            )
+        )
+    return v.vm.ConfigSpec(
+        name=opts.name,
+        guestId=source.get("config.guestId"),
+        numCPUs=opts.cpus or source.get("config.hardware.numCPU"),
+        memoryMB=opts.memory_mb or source.get("config.hardware.memoryMB"),
+        firmware=source.get("config.firmware"),
+        version=source.get("config.version"),
+        uuid=str(uuid.uuid4()),  # a new BIOS UUID: the guest must not look like its source
+        files=v.vm.FileInfo(vmPathName=datastore_path(datastore, f"{opts.name}/{opts.name}.vmx")),
+        deviceChange=changes,
+        extraConfig=[v.option.OptionValue(key=k, value=val) for k, val in extra_config.items()],
+    )
+
+
+def _leftovers(ctx: JobContext, ops: VmOps, name: str, datastore: str) -> None:
+    """On a redelivered job, remove what an earlier attempt of this same job made."""
+    if ctx.attempt <= 1:
+        return
+    made_before = {s["name"] for s in ctx.steps[:-1] if s.get("state") in ("succeeded", "running", "failed")}
+    if ops.exists(name):
+        vm = ops.find(name)
+        extra = {
+            o.key: o.value for o in ops.props(vm, ["config.extraConfig"]).get("config.extraConfig") or []
+        }
+        if extra.get(JOB_MARKER) != ctx.job.id:
+            raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
+        if ops.power_state(vm) != "poweredOff":
+            ops.power_off(vm)
+        ops.destroy(vm)
+    elif "make directory" in made_before:
+        ops.delete_path(datastore_path(datastore, name))
+
+
+@contextmanager
+def _cleanup_on_failure(ctx: JobContext, ops: VmOps, made: _Made) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        if made.vm is not None or made.directory is not None:
+            with ctx.step("clean up after failure", force=True):
+                if made.vm is not None:
+                    try:
+                        if ops.power_state(made.vm) != "poweredOff":
+                            ops.power_off(made.vm)
+                    finally:
+                        ops.destroy(made.vm)
+                elif made.directory is not None:
+                    ops.delete_path(made.directory)
+        raise
+
+
+def provision(
+    ctx: JobContext,
+    *,
+    source_name: str,
+    opts: ProvisionOptions,
+    hot: bool = False,
+    shutdown_source: bool = False,
+    lock_source: bool = True,
+) -> dict[str, Any]:
+    """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
+    ops = VmOps(ctx.client(), ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
+    name = opts.name
+    with ctx.step("inspect source", progress=5, source=source_name):
+        source_vm = ops.find(source_name)
+        source = ops.props(source_vm, SOURCE_PROPERTIES)
+        source_ds, _ = split_datastore_path(source["summary.config.vmPathName"])
+        datastore = ops.datastore(opts.datastore or source_ds)
+        if opts.network:
+            ops.network(opts.network)
+        disks = [d for d in source.get("config.hardware.device") or [] if _is_type(d, "VirtualDisk")]
+        if not disks:
+            raise InvalidInputError(f"source VM {source_name!r} has no disk to copy")
+        if opts.disk_bytes is not None and opts.disk_bytes < disks[0].capacityInKB * 1024:
+            raise InvalidInputError(
+                f"--disk {opts.disk_bytes // 2**30}G is smaller than the source disk "
+                f"({disks[0].capacityInKB // 2**20}G); disks can only grow"
+            )
+        power = str(source.get("runtime.powerState"))
+        if power != "poweredOff" and not (hot or shutdown_source):
+            raise ConflictError(
+                f"source VM {source_name!r} is {power}: pass --shutdown-source or --hot, or power it off"
+            )
+
+    lock_vms = [name, source_name] if lock_source else [name]
+    with ctx.locks(vms=lock_vms, datastores=[datastore]):
+        with ctx.step("check name", progress=8):
+            _leftovers(ctx, ops, name, datastore)
+            if ops.exists(name):
+                raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
+        made = _Made()
+        with _cleanup_on_failure(ctx, ops, made):
+            return _build(
+                ctx,
+                ops,
+                made,
+                source_vm=source_vm,
+                source=source,
+                disks=disks,
+                opts=opts,
+                datastore=datastore,
+                hot=hot,
+                shutdown_source=shutdown_source and power == "poweredOn",
+            )
+
+
+def _build(
+    ctx: JobContext,
+    ops: VmOps,
+    made: _Made,
+    *,
+    source_vm: Any,
+    source: dict[str, Any],
+    disks: list[Any],
+    opts: ProvisionOptions,
+    datastore: str,
+    hot: bool,
+    shutdown_source: bool,
+) -> dict[str, Any]:
+    name = opts.name
+    directory = datastore_path(datastore, name)
+    disk_paths = [
+        datastore_path(datastore, f"{name}/{name}{'' if i == 0 else f'_{i}'}.vmdk") for i in range(len(disks))
+    ]
+    with ctx.step("make directory", progress=10, path=directory):
+        ops.make_directory(directory)
+        made.directory = directory
+    with _source_quiet(ctx, ops, source_vm, hot=hot, shutdown=shutdown_source):
+        for i, (disk, dest) in enumerate(zip(disks, disk_paths, strict=True)):
+            with ctx.step(
+                f"copy disk {i + 1}/{len(disks)}",
+                progress=10 + int(50 * (i + 1) / len(disks)),
+                source=disk.backing.fileName,
+                dest=dest,
+            ):
+                ops.copy_disk(disk.backing.fileName, dest)
+    nic_count = sum(
+        1 for d in source.get("config.hardware.device") or [] if _is_type(d, "VirtualEthernetCard")
+    )
+    with ctx.step("create VM", progress=75) as rec:
+        macs = []
+        taken = ops.macs_in_use()
+        for _ in range(nic_count):
+            macs.append(random_static_mac(taken))
+            taken.add(macs[-1])
+        instance_id = new_instance_id()
+        guestinfo = opts.guest.guestinfo(name, macs, instance_id=instance_id)
+        extra = {**guestinfo, JOB_MARKER: ctx.job.id}
+        spec = build_config_spec(
+            source=source,
+            opts=opts,
+            datastore=datastore,
+            disk_paths=disk_paths,
+            macs=macs,
+            extra_config=extra,
+        )
+        made.vm = ops.create_vm(spec)
+        rec.update(uuid=spec.uuid, macs=macs, instance_id=instance_id)
+    if opts.disk_bytes is not None and opts.disk_bytes > disks[0].capacityInKB * 1024:
+        with ctx.step("grow disk", progress=80, capacity_bytes=opts.disk_bytes):
+            _grow_first_disk(ops, made.vm, opts.disk_bytes)
+    if opts.power_on:
+        with ctx.step("power on", progress=90):
+            ops.power_on(made.vm)
+    ips: list[str] = []
+    if opts.power_on and opts.wait_ip:
+        expected = [a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"]
+        with ctx.step("wait for guest IP", progress=95, expected=expected):
+            ips = ops.wait_for_ip(made.vm, expected=expected, timeout=opts.wait_ip_timeout_s)
+    return {
+        "name": name,
+        "host": ctx.job.host,
+        "uuid": spec.uuid,
+        "macs": macs,
+        "instance_id": instance_id,
+        "datastore": datastore,
+        "vmx_path": spec.files.vmPathName,
+        "disks": disk_paths,
+        "power_state": "poweredOn" if opts.power_on else "poweredOff",
+        "ip_addresses": ips,
+    }
+
+
+def _grow_first_disk(ops: VmOps, vm: Any, capacity_bytes: int) -> None:
+    devices = ops.props(vm, ["config.hardware.device"]).get("config.hardware.device") or []
+    disk = next(d for d in devices if _is_type(d, "VirtualDisk"))
+    disk.capacityInKB = capacity_bytes // 1024
+    disk.capacityInBytes = capacity_bytes
+    v = vim()
+    ops.reconfigure(
+        vm,
+        v.vm.ConfigSpec(deviceChange=[v.vm.device.VirtualDeviceSpec(operation="edit", device=disk)]),
+        what="grow disk",
+    )
+
+
+@contextmanager
+def _source_quiet(
+    ctx: JobContext, ops: VmOps, source_vm: Any, *, hot: bool, shutdown: bool
+) -> Iterator[None]:
+    """Keep the source's disks still while they are copied.
+
+    Hot: a snapshot without memory redirects writes to a delta while the base
+    disks are copied; it is removed afterwards, always, even on failure or
+    cancel. Shutdown: the guest is shut down and powered back on afterwards.
+    Otherwise the source is already off and nothing is done.
+    """
+    if hot:
+        with ctx.step("snapshot source", progress=12):
+            snapshot = ops.create_snapshot(
+                source_vm,
+                f"ceso-clone-{ctx.job.id[:8]}",
+                memory=False,
+                quiesce=False,
+                description=f"temporary snapshot of ceso job {ctx.job.id}",
+            )
+        try:
+            yield
+        finally:
+            with ctx.step("remove source snapshot", force=True):
+                ops.remove_snapshot(snapshot)
+        return
+    if shutdown:
+        with ctx.step("shut down source", progress=12):
+            try:
+                ops.shutdown_guest(source_vm, timeout=300)
+            except Exception:  # no tools or a hung guest: power off, as an operator would
+                log.warning("guest shutdown of the source failed; powering it off", exc_info=True)
+                if ops.power_state(source_vm) != "poweredOff":
+                    ops.power_off(source_vm)
+        try:
+            yield
+        finally:
+            with ctx.step("power source back on", force=True):
+                ops.power_on(source_vm)
+        return
+    yield

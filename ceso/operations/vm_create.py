@@ -1,0 +1,23 @@
+"""``vm.create``: a new VM from a registered template (see :mod:`ceso.operations.provision`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from ceso.jobs.context import JobContext
+from ceso.operations.provision import ProvisionOptions, provision
+from ceso.vm.templates import get_template, require_usable
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    params = ctx.params
+    with Session(ctx.runtime.engine) as session:
+        # Re-checked here, not only in the CLI: the template may have failed validation since.
+        template = get_template(session, params["template"], ctx.job.host)
+    require_usable(template, force=bool(params.get("force")))
+    result = provision(
+        ctx, source_name=template.name, opts=ProvisionOptions.from_params(params), lock_source=False
+    )
+    return {**result, "template": template.name}
