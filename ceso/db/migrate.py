@@ -9,10 +9,11 @@ from sqlalchemy.engine import Engine
 
 from ceso.errors import CesoError, OperationError
 
-__all__ = ["HEAD_REVISION", "current_revision", "ensure_schema", "upgrade"]
+__all__ = ["HEAD_REVISIONS", "current_revision", "current_revisions", "ensure_schema", "upgrade"]
 
-#: The newest migration; a test checks it against Alembic's own head.
-HEAD_REVISION = "0002"
+#: The newest migration(s) (one per branch until branches are merged); a test checks
+#: them against Alembic's own heads so this constant cannot go stale.
+HEAD_REVISIONS = frozenset({"0003"})
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _checked: set[str] = set()
@@ -27,7 +28,7 @@ def _alembic_config(engine: Engine) -> object:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Bring the schema of ``engine``'s database to ``revision``."""
     from alembic import command
     from alembic.config import Config
@@ -40,12 +41,18 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     _checked.discard(str(engine.url))
 
 
-def current_revision(engine: Engine) -> str | None:
-    """The revision recorded in the database, or None for an empty database."""
+def current_revisions(engine: Engine) -> frozenset[str]:
+    """The revisions recorded in the database (empty for an empty database)."""
     with engine.connect() as conn:
         if not sa.inspect(conn).has_table("alembic_version"):
-            return None
-        return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            return frozenset()
+        return frozenset(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The single current revision, joined with '+' when branches are applied; None if empty."""
+    revisions = current_revisions(engine)
+    return "+".join(sorted(revisions)) if revisions else None
 
 
 def ensure_schema(engine: Engine) -> None:
@@ -59,15 +66,16 @@ def ensure_schema(engine: Engine) -> None:
     if key in _checked:
         return
     try:
-        revision = current_revision(engine)
+        revisions = current_revisions(engine)
     except sa.exc.OperationalError as exc:
         raise OperationError(f"database unreachable: {str(exc.orig).strip().splitlines()[0]}") from exc
-    if revision != HEAD_REVISION:
+    if revisions != HEAD_REVISIONS:
         if engine.url.get_backend_name() == "sqlite":
             upgrade(engine)
         else:
             raise CesoError(
-                f"database schema is at {revision or 'nothing'}, ceso needs {HEAD_REVISION}: run `ceso db upgrade`",
+                f"database schema is at {'+'.join(sorted(revisions)) or 'nothing'}, ceso needs "
+                f"{'+'.join(sorted(HEAD_REVISIONS))}: run `ceso db upgrade`",
                 code="schema_outdated",
             )
     _checked.add(key)

@@ -38,6 +38,14 @@ class Host(SQLModel, table=True):
     route: str = Field(default="auto", sa_column=Column(sa.String(8), nullable=False, server_default="auto"))
     product: str | None = Field(default=None, sa_column=Column(sa.String(256), nullable=True))
     api_version: str | None = Field(default=None, sa_column=Column(sa.String(32), nullable=True))
+    ssh_port: int | None = Field(default=None, sa_column=Column(sa.Integer, nullable=True))
+    ssh_username: str | None = Field(default=None, sa_column=Column(sa.String(128), nullable=True))
+    ssh_auth: str | None = Field(
+        default=None, sa_column=Column(sa.String(16), nullable=True)
+    )  # password | key
+    ssh_host_key: str | None = Field(
+        default=None, sa_column=Column(sa.String(128), nullable=True)
+    )  # SHA256:...
     capabilities: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(sa.JSON, nullable=False, server_default="{}")
     )

@@ -8,7 +8,7 @@ from ceso.cli.application import Application, pass_app
 
 
 @click.command()
-@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.option("--revision", default="heads", show_default=True, help="Target revision.")
 @pass_app
 def upgrade(app: Application, revision: str) -> None:
     """Create or upgrade the database schema to the newest (or a given) revision."""
