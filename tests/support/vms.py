@@ -125,3 +125,31 @@ def extra_config(vm: Any) -> dict[str, str]:
 
 def devices_of(vm: Any, kind: str) -> list[Any]:
     return [d for d in vm.config.hardware.device if isinstance(d, getattr(vim.vm.device, kind))]
+
+
+def read_property(si: Any, obj: Any, path: str) -> Any:
+    """One property through the property collector (None when unset).
+
+    Attribute access to an unset property (``vm.snapshot`` without snapshots)
+    crashes the simulator's request; the collector simply omits it.
+    """
+    pc = si.RetrieveContent().propertyCollector
+    spec = vmodl.query.PropertyCollector.FilterSpec(
+        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=obj, skip=False)],
+        propSet=[vmodl.query.PropertyCollector.PropertySpec(type=type(obj), pathSet=[path])],
+    )
+    result = pc.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions())
+    for oc in result.objects if result else []:
+        for prop in oc.propSet or []:
+            return prop.val
+    return None
+
+
+def snapshot_names(si: Any, vm: Any) -> list[str]:
+    """Names of every snapshot of ``vm``, depth first."""
+    tree = read_property(si, vm, "snapshot")
+
+    def walk(nodes: Any) -> list[str]:
+        return [n for node in nodes or [] for n in [node.name, *walk(node.childSnapshotList)]]
+
+    return walk(tree.rootSnapshotList) if tree is not None else []
