@@ -86,6 +86,7 @@ class Runtime:
                 )
                 if not self._clients:
                     atexit.register(self.close)
+                _observe(client)
                 self._clients[key] = client
         if not client.connected:
             client.connect()
@@ -103,3 +104,11 @@ class Runtime:
 def get_runtime(config: str | None = None) -> Runtime:
     """The Runtime of this process for a config path (cached)."""
     return Runtime(get_settings(config))
+
+
+def _observe(client: EsxiClient) -> None:
+    """Feed a pooled client's SOAP requests into the metrics (a no-op outside metric-serving processes)."""
+    from ceso.metrics.record import observe_esxi_request
+
+    host = client.name
+    client.stats.observers.append(lambda method, seconds, fault: observe_esxi_request(host, method, seconds, fault))

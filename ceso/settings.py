@@ -72,6 +72,14 @@ class LockSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus endpoints of long-lived processes."""
+
+    address: str = Field("127.0.0.1", description="Address the metrics endpoints bind to.")
+    worker_port: int = Field(9810, ge=0, le=65535, description="Port of a worker's /metrics (0: any free port).")
+    enabled: bool = Field(True, description="Serve metrics from workers.")
+
+
 class Settings(BaseSettings):
     """ceso's configuration. Every field can be set in YAML or as ``CESO_<FIELD>``."""
 
@@ -92,6 +100,7 @@ class Settings(BaseSettings):
     esxi_task_timeout_s: float = Field(1800.0, gt=0, description="Longest wait for one vSphere task.")
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     locks: LockSettings = Field(default_factory=LockSettings)  # type: ignore[arg-type]
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)  # type: ignore[arg-type]
 
     config_file: Path | None = Field(
         None, exclude=True, description="The YAML file these settings came from."

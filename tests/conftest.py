@@ -102,6 +102,7 @@ def ceso_env(
         "CESO_SECRET_STORE": "file",
         "CESO_JOBS__HEARTBEAT_S": "0.5",
         "CESO_JOBS__STALE_AFTER_S": "5",
+        "CESO_METRICS__WORKER_PORT": "0",  # several workers per test: any free port each
         "HOME": str(tmp_path / "home"),
     }
     for key in [k for k in os.environ if k.startswith("CESO_")]:
@@ -225,8 +226,15 @@ def registered_host(cli: Cli, sim: SimulatorHost) -> str:
 class Worker:
     """A real ``ceso worker`` process."""
 
-    def __init__(self, env: dict[str, str], hosts: list[str], concurrency: int, log_path: Path) -> None:
-        args = [str(CESO_BIN), "worker", "--concurrency", str(concurrency)]
+    def __init__(
+        self,
+        env: dict[str, str],
+        hosts: list[str],
+        concurrency: int,
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        args = [str(CESO_BIN), "worker", "--concurrency", str(concurrency), *extra_args]
         for h in hosts:
             args += ["--host", h]
         self.log_path = log_path
@@ -248,6 +256,14 @@ class Worker:
         pytest.fail(
             f"worker not ready after {timeout}s:\n{self.log_path.read_text(errors='replace')[-4000:]}"
         )
+
+    def metrics_url(self) -> str:
+        """The URL of this worker's /metrics, read from its log."""
+        import re
+
+        match = re.search(r"metrics on (http://\S+/metrics)", self.output())
+        assert match, "worker logged no metrics endpoint"
+        return match.group(1)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

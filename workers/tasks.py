@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from ceso.constants import RUN_JOB_TASK
 from ceso.jobs.runner import Delivery, run_job
@@ -59,3 +59,13 @@ def _cached_engines(factory: Any) -> list[Any]:
     if not factory.cache_info().currsize:
         return []
     return [factory(get_settings().database_url)]
+
+
+@worker_process_shutdown.connect  # type: ignore[untyped-decorator]
+def _mark_child_dead(pid: int | None = None, **_: Any) -> None:
+    """Stop counting a finished child's live gauges in the aggregate."""
+    import os
+
+    from ceso.metrics.server import mark_child_dead
+
+    mark_child_dead(pid or os.getpid())

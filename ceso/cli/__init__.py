@@ -14,6 +14,7 @@ from ceso.cli.cloudinit import cloudinit
 from ceso.cli.db import db
 from ceso.cli.host import host
 from ceso.cli.job import job
+from ceso.cli.metrics import metrics
 from ceso.cli.template import template
 from ceso.cli.vm import vm
 from ceso.cli.worker import worker
@@ -50,7 +51,7 @@ def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool
         configure_logging(logging.DEBUG)
 
 
-for command in (cloudinit, db, host, job, template, vm, worker):
+for command in (cloudinit, db, host, job, metrics, template, vm, worker):
     cli.add_command(command)
 
 

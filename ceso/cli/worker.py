@@ -19,10 +19,18 @@ from ceso.cli.application import Application, pass_app
     help="Jobs run at once (prefork child processes).",
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(-1, 65535),
+    default=None,
+    help="Port of this worker's /metrics (default: metrics.worker_port; 0 any free port; -1 off).",
+)
+@click.option(
     "--loglevel", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True
 )
 @pass_app
-def worker(app: Application, hosts: tuple[str, ...], concurrency: int, loglevel: str) -> None:
+def worker(
+    app: Application, hosts: tuple[str, ...], concurrency: int, metrics_port: int | None, loglevel: str
+) -> None:
     """Run jobs of the given hosts until stopped (SIGTERM finishes running jobs first)."""
     import os
 
@@ -43,6 +51,14 @@ def worker(app: Application, hosts: tuple[str, ...], concurrency: int, loglevel:
     from ceso.log import configure_logging
 
     configure_logging()
+    settings = app.runtime.settings
+    port = settings.metrics.worker_port if metrics_port is None else metrics_port
+    if settings.metrics.enabled and port >= 0:
+        from ceso.metrics.server import prepare_multiprocess_dir, serve_metrics
+
+        # Before workers.app (and so prometheus_client) is imported: multiprocess mode is chosen at import.
+        prepare_multiprocess_dir(settings.data_dir / "metrics" / f"worker-{os.getpid()}")
+        serve_metrics(app.runtime, address=settings.metrics.address, port=port, hosts=names)
     from workers.app import app as celery_app
 
     queues = ",".join(queue_for_host(n) for n in names)

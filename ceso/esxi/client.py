@@ -24,6 +24,7 @@ from ceso.esxi.endpoint import Endpoint
 from ceso.esxi.faults import fault_name, translate
 from ceso.esxi.tlspin import pinned_context
 from ceso.esxi.vmomi import pyvim_connect, vim, vmodl
+from ceso.metrics.record import observe_session
 
 __all__ = ["EsxiClient", "RequestStats"]
 
@@ -91,9 +92,11 @@ class EsxiClient:
             except Exception as exc:
                 raise translate(exc, host=self.name, action="login") from exc
             self._instrument(si._stub)
+            first = self._si is None
             self._si = si
             self._content = si.RetrieveContent()
             self.logins += 1
+            observe_session(self.name, "login" if self.logins == 1 else "relogin", 1 if first else 0)
         return self
 
     def _instrument(self, stub: Any) -> None:
@@ -121,6 +124,17 @@ class EsxiClient:
     def connected(self) -> bool:
         return self._si is not None
 
+    def session_cookie(self) -> str:
+        """The ``Cookie`` header value of this session (logs in first if needed).
+
+        ESXi's ``/folder`` file service accepts the API session's cookie, so
+        datastore files stream over HTTP(S) without a second login. The cookie
+        is a credential: never log or store it.
+        """
+        if self._si is None:
+            self.connect()
+        return str(self._si._stub.cookie)
+
     @property
     def content(self) -> Any:
         """The ServiceContent (logs in first if needed)."""
@@ -136,6 +150,7 @@ class EsxiClient:
                     self._content.sessionManager.Logout()
                 except Exception as exc:  # logging out of a dead session is fine
                     log.debug("logout from %s failed: %s", self.name, exc)
+                observe_session(self.name, "", -1)
             self._si = self._content = None
 
     def call(self, action: str, fn: Callable[[], T]) -> T:

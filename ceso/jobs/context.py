@@ -18,6 +18,7 @@ from ceso.db.models import Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, JobCancelledError
 from ceso.jobs.store import ClaimLostError, update_running
+from ceso.metrics.record import observe_lock_wait
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient
@@ -177,6 +178,7 @@ class JobContext:
                 lease.start_renewal()
             record["fencing_tokens"] = {n: t for lease in leases for n, t in lease.tokens.items()}
             record["waited_s"] = round(sum(lease.waited_s for lease in leases), 3)
+            observe_lock_wait(self.job.kind, record["waited_s"])
         self._leases.extend(leases)
         try:
             yield

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from enum import Enum
 
 from sqlmodel import Session
@@ -20,6 +21,7 @@ from ceso.jobs.context import JobContext
 from ceso.jobs.kinds import get_kind
 from ceso.jobs.store import ClaimLostError, claim_job, finish_job
 from ceso.log import job_id_var
+from ceso.metrics.record import observe_job, observe_queue_wait
 from ceso.runtime import Runtime
 
 __all__ = ["Delivery", "run_job", "worker_identity"]
@@ -62,7 +64,12 @@ def run_job(
             finish_job(engine, job_id=job.id, attempt=job.attempts, state="failed", error=err)
             log.error("%s", err.message)
             return Delivery.DONE
-        _execute(runtime, job, time_limit_exceptions)
+        if job.attempts == 1 and job.started_at is not None:
+            observe_queue_wait(job.kind, job.host, (job.started_at - job.created_at).total_seconds())
+        started = time.monotonic()
+        outcome = _execute(runtime, job, time_limit_exceptions)
+        if outcome != "claim_lost":
+            observe_job(job.kind, job.host, outcome, time.monotonic() - started)
         return Delivery.DONE
     finally:
         job_id_var.reset(token)
@@ -90,7 +97,10 @@ def _unclaimable(runtime: Runtime, job_id: str) -> Delivery:
     return Delivery.BUSY
 
 
-def _execute(runtime: Runtime, job: Job, time_limit_exceptions: tuple[type[BaseException], ...]) -> None:
+def _execute(  # noqa: PLR0911  (one return per outcome reads best)
+    runtime: Runtime, job: Job, time_limit_exceptions: tuple[type[BaseException], ...]
+) -> str:
+    """Run the handler and record its outcome; return it (succeeded, failed, cancelled, claim_lost)."""
     engine = runtime.engine
     ctx = JobContext(runtime, job)
     ctx.start_heartbeat()
@@ -101,27 +111,29 @@ def _execute(runtime: Runtime, job: Job, time_limit_exceptions: tuple[type[BaseE
         ctx.checkpoint()
     except ClaimLostError:
         log.warning("job %s: claim lost; another delivery owns it now", job.id)
-        return
+        return "claim_lost"
     except JobCancelledError as exc:
         finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="cancelled", error=exc)
         log.info("job %s cancelled", job.id)
-        return
+        return "cancelled"
     except time_limit_exceptions as exc:
         err = TimeoutExpiredError(
             f"job {job.id} exceeded its time limit ({type(exc).__name__})", code="time_limit"
         )
         finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=err)
-        return
+        return "failed"
     except CesoError as exc:
         finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=exc)
         log.info("job %s failed: %s", job.id, exc.message)
-        return
+        return "failed"
     except Exception as exc:
         log.exception("job %s crashed", job.id)
         crash = CesoError(f"internal error: {type(exc).__name__}: {exc}", code="internal_error")
         finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=crash)
-        return
+        return "failed"
     finally:
         ctx.stop_heartbeat()
     if finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="succeeded", result=result):
         log.info("job %s succeeded", job.id)
+        return "succeeded"
+    return "claim_lost"

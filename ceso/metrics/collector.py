@@ -1,0 +1,81 @@
+"""Gauges computed at scrape time from SQL and Redis (so every endpoint agrees with the record)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ceso.constants import queue_for_host
+from ceso.db.models import JOB_STATES
+
+__all__ = ["StateCollector"]
+
+log = logging.getLogger(__name__)
+
+
+class StateCollector(Collector):
+    """``ceso_jobs_in_state{state}``, ``ceso_queue_depth{host}`` and, when those tables exist,
+    backup and promotion gauges. A failing source is logged and skipped, never raised."""
+
+    def __init__(self, runtime: Any, hosts: list[str] | None = None) -> None:
+        self.runtime = runtime
+        self.hosts = hosts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield from self._guard(self._jobs)
+        yield from self._guard(self._queues)
+        for extra in _EXTRA_SOURCES:
+            yield from self._guard(lambda fn=extra: fn(self.runtime))
+
+    @staticmethod
+    def _guard(fn: Any) -> Iterator[GaugeMetricFamily]:
+        try:
+            yield from fn()
+        except Exception:
+            log.warning("metrics source %s failed", getattr(fn, "__name__", fn), exc_info=True)
+
+    def _jobs(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("ceso_jobs_in_state", "Jobs in SQL by state.", labels=["state"])
+        counts = dict.fromkeys(JOB_STATES, 0)
+        with self.runtime.engine.connect() as conn:
+            for state, count in conn.execute(sa.text("SELECT state, COUNT(*) FROM jobs GROUP BY state")):
+                counts[str(state)] = int(count)
+        for state, count in counts.items():
+            family.add_metric([state], count)
+        yield family
+
+    def _queues(self) -> Iterator[GaugeMetricFamily]:
+        import redis
+
+        hosts = self.hosts
+        if hosts is None:
+            with self.runtime.engine.connect() as conn:
+                hosts = [str(h) for h in conn.execute(sa.text("SELECT name FROM hosts")).scalars()]
+        family = GaugeMetricFamily(
+            "ceso_queue_depth", "Job messages waiting in a host's queue.", labels=["host"]
+        )
+        client = redis.Redis.from_url(
+            self.runtime.settings.redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
+        try:
+            for host in hosts:
+                family.add_metric([host], int(client.llen(queue_for_host(host))))
+        finally:
+            client.close()
+        yield family
+
+
+#: Extra scrape-time sources registered by other capabilities (backups, promotions):
+#: each takes the runtime and yields metric families.
+_EXTRA_SOURCES: list[Any] = []
+
+
+def register_source(fn: Any) -> Any:
+    """Add a scrape-time source (decorator)."""
+    _EXTRA_SOURCES.append(fn)
+    return fn

@@ -1,0 +1,55 @@
+"""The metrics endpoint: the multiprocess aggregate plus scrape-time gauges."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+__all__ = ["prepare_multiprocess_dir", "serve_metrics"]
+
+log = logging.getLogger(__name__)
+
+
+def prepare_multiprocess_dir(path: Path) -> None:
+    """Wipe and create ``path`` and point prometheus-client at it.
+
+    Must run before anything imports prometheus_client in this process tree:
+    the client chooses multiprocess mode at import time.
+    """
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
+def serve_metrics(runtime: Any, *, address: str, port: int, hosts: list[str] | None = None) -> int:
+    """Serve ``/metrics`` on ``address:port`` from a daemon thread; return the bound port.
+
+    In multiprocess mode (workers) the registry aggregates every process's
+    files; otherwise it serves this process's own metrics. Either way the
+    scrape-time SQL/Redis gauges are added.
+    """
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    from ceso.metrics.collector import StateCollector
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    registry.register(StateCollector(runtime, hosts))
+    server, _thread = start_http_server(port, addr=address, registry=registry)
+    bound = int(server.server_port)
+    log.info("metrics on http://%s:%d/metrics", address, bound)
+    return bound
+
+
+def mark_child_dead(pid: int) -> None:
+    """Tell the multiprocess collector a prefork child is gone (its live gauges stop counting)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
