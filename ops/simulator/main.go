@@ -5,9 +5,12 @@
 //
 //   - CloneVM_Task is always answered with vmodl.fault.NotSupported (no vCenter, no clone);
 //   - -free-license: the LicenseManager reports the free "vSphere 7 Hypervisor" edition and every
-//     write method is answered with vim.fault.RestrictedVersion, before any task exists;
+//     write method is answered with vim.fault.RestrictedVersion, before any task exists — except for
+//     requests carrying the header X-Ceso-Local-Shell (ceso's ESXi shell emulators, standing in for
+//     vim-cmd, which talks to hostd locally and is not restricted by the license);
 //   - -fail-methods M1,M2: these methods are answered with vim.fault.SystemError (fault injection);
-//   - -delay METHOD=ms,...: the simulator's own per-method delay (`*=ms` delays every method).
+//   - -delay METHOD=ms,...: the simulator's own per-method delay (`*=ms` delays every method);
+//   - -username U -password P: only this login is accepted (InvalidLogin otherwise).
 //
 // It prints exactly one line on stdout, the server URL ending in /sdk, and serves until
 // SIGTERM/SIGINT, on which it stops and removes its datastore directory (under $TMPDIR).
@@ -181,7 +184,12 @@ type rule struct {
 	// needSession: only answer when the call carries a session cookie, so that anonymous calls
 	// still get the simulator's NotAuthenticated, as on ESXi (the cookie is not validated).
 	needSession bool
+	// license: a free-license refusal, which local shell tools (X-Ceso-Local-Shell) are exempt from.
+	license bool
 }
+
+// localShellHeader marks requests from ceso's ESXi shell emulators (tests/support/esxi_shell).
+const localShellHeader = "X-Ceso-Local-Shell"
 
 type interceptor struct {
 	next     http.Handler
@@ -207,7 +215,7 @@ func (h *interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if rl, ok := h.rules[soapMethod(body)]; ok {
+	if rl, ok := h.rules[soapMethod(body)]; ok && !(rl.license && r.Header.Get(localShellHeader) != "") {
 		if _, err := r.Cookie(soap.SessionCookieName); err == nil || !rl.needSession {
 			writeFault(w, simulator.Fault(rl.msg, rl.fault))
 			return
@@ -256,6 +264,8 @@ func main() {
 	free := flag.Bool("free-license", false, "emulate a free-licensed ESXi (writes fail with RestrictedVersion)")
 	failMethods := flag.String("fail-methods", "", "comma-separated SOAP methods answered with SystemError")
 	delays := flag.String("delay", "", "comma-separated METHOD=ms delays; *=ms delays every method")
+	username := flag.String("username", "", "accept only this user name (default: any non-empty user)")
+	password := flag.String("password", "", "with -username: accept only this password")
 	flag.Parse()
 	log.SetPrefix("ceso-vcsim: ")
 
@@ -292,6 +302,10 @@ func main() {
 	}()
 
 	model.Service.Listen = &url.URL{Host: *listen}
+	if *username != "" {
+		// The simulator's SessionManager checks logins against Listen.User when it is set.
+		model.Service.Listen.User = url.UserPassword(*username, *password)
+	}
 	if *useTLS {
 		model.Service.TLS = new(tls.Config)
 	}
@@ -308,7 +322,7 @@ func main() {
 	h.add("CloneVM_Task", rule{msg: notSupportedMsg, fault: &types.NotSupported{}, needSession: true})
 	if *free {
 		for _, m := range restrictedMethods {
-			h.add(m, rule{msg: restrictedMsg, fault: &types.RestrictedVersion{}, needSession: true})
+			h.add(m, rule{msg: restrictedMsg, fault: &types.RestrictedVersion{}, needSession: true, license: true})
 		}
 	}
 	// NewServer starts serving before returning and offers no hook around its mux, so we swap the

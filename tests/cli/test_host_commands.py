@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import Cli, closed_port, unique
@@ -134,3 +138,36 @@ def test_empty_password_is_refused(cli: Cli, sim: SimulatorHost, ceso_env: dict[
     assert result.exit_code == 2
     assert result.json()["error"]["code"] == "invalid_input"
     assert _hosts_in_sql(ceso_env["CESO_DATABASE_URL"]) == []
+
+
+def test_wrong_password_is_refused_and_nothing_is_stored(
+    cli: Cli, sim_factory: Any, ceso_env: dict[str, str]
+) -> None:
+    strict = sim_factory(extra_args=("-username", "root", "-password", "right-pw"))
+    wrong = cli(
+        "--json",
+        "host",
+        "add",
+        "strict",
+        "--url",
+        strict.url,
+        "--user",
+        "root",
+        "--password-stdin",
+        input="wrong-pw\n",
+    )
+    assert wrong.exit_code == 6
+    assert wrong.json()["error"]["code"] == "authentication_failed"
+    assert "wrong-pw" not in wrong.stdout
+    assert _hosts_in_sql(ceso_env["CESO_DATABASE_URL"]) == []
+    from ceso.errors import NotFoundError
+    from ceso.secrets import FileSecretStore, host_secret_key
+
+    with pytest.raises(NotFoundError):
+        FileSecretStore(Path(ceso_env["CESO_DATA_DIR"])).get(host_secret_key("strict"))
+
+    right = cli(
+        "host", "add", "strict", "--url", strict.url, "--user", "root", "--password-stdin", input="right-pw\n"
+    )
+    assert right.exit_code == 0, right.stderr
+    assert cli("--json", "host", "check", "strict").json()["vm_count"] == 0
