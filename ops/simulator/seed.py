@@ -17,7 +17,7 @@ from pathlib import Path
 from pyVim import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.vms import create_vm, make_template  # noqa: E402
+from tests.support.vms import create_vm, make_template
 
 
 def main() -> None:
