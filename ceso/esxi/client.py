@@ -174,6 +174,23 @@ class EsxiClient:
         except Exception as exc:
             raise translate(exc, host=self.name, action=action) from exc
 
+    def read(self, action: str, fn: Callable[[], T]) -> T:
+        """Like :meth:`call`, for reads only: also retried (3 tries, capped backoff) after a lost
+        connection or an HTTP error such as 503. Reads are idempotent, so a retry is safe;
+        faults that say the request itself is wrong are never retried."""
+        from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+        @retry(
+            retry=retry_if_exception(lambda e: isinstance(e, TransientError)),
+            stop=stop_after_attempt(3),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            reraise=True,
+        )
+        def attempt() -> T:
+            return self.call(action, fn)
+
+        return attempt()
+
     # -- reads -----------------------------------------------------------
     def host_system(self) -> Any:
         """The (only) HostSystem of a standalone host."""
@@ -185,7 +202,7 @@ class EsxiClient:
     def current_time(self) -> datetime:
         """The host's clock (a cheap authenticated round trip)."""
         # A lambda, not a bound method: after a re-login self._si is a new object.
-        now: datetime = self.call("read the time", lambda: self._si.CurrentTime())  # noqa: PLW0108
+        now: datetime = self.read("read the time", lambda: self._si.CurrentTime())  # noqa: PLW0108
         return now
 
     def retrieve(self, type_name: str, props: list[str], *, root: Any = None) -> list[dict[str, Any]]:
@@ -225,7 +242,7 @@ class EsxiClient:
             finally:
                 view.DestroyView()
 
-        return self.call(f"list {type_name}", run)
+        return self.read(f"list {type_name}", run)
 
     def retrieve_object(self, obj: Any, props: list[str]) -> dict[str, Any]:
         """Read ``props`` of one managed object (unset properties are absent)."""
@@ -239,7 +256,7 @@ class EsxiClient:
             found = list(self._collect(spec))
             return found[0] if found else {"obj": obj}
 
-        return self.call("read properties", run)
+        return self.read("read properties", run)
 
     def _collect(self, spec: Any) -> Iterator[dict[str, Any]]:
         vmodl_ = vmodl()

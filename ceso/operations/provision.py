@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ceso.cloudinit import new_instance_id
-from ceso.errors import ConflictError, InvalidInputError
+from ceso.errors import ConflictError, InvalidInputError, TimeoutExpiredError
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac, split_datastore_path
 from ceso.jobs.context import JobContext
@@ -235,7 +235,7 @@ def provision(
                 raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
         made = _Made()
         with _cleanup_on_failure(ctx, ops, made):
-            return _build(
+            result = _build(
                 ctx,
                 ops,
                 made,
@@ -247,6 +247,20 @@ def provision(
                 hot=hot,
                 shutdown_source=shutdown_source and power == "poweredOn",
             )
+    if opts.power_on and opts.wait_ip:
+        # Outside the cleanup: the VM is complete; a guest slow to report its address is no
+        # reason to destroy it. The job fails with the timeout and the VM stays for inspection.
+        result["ip_addresses"] = _wait_for_ip(ctx, ops, made.vm, opts)
+    return result
+
+
+def _wait_for_ip(ctx: JobContext, ops: VmOps, vm: Any, opts: ProvisionOptions) -> list[str]:
+    expected = [a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"]
+    with ctx.step("wait for guest IP", progress=95, expected=expected):
+        try:
+            return ops.wait_for_ip(vm, expected=expected, timeout=opts.wait_ip_timeout_s)
+        except TimeoutExpiredError as exc:
+            raise TimeoutExpiredError(f"{exc.message}; VM {opts.name} was created and left running") from exc
 
 
 def _build(
@@ -307,11 +321,6 @@ def _build(
     if opts.power_on:
         with ctx.step("power on", progress=90):
             ops.power_on(made.vm)
-    ips: list[str] = []
-    if opts.power_on and opts.wait_ip:
-        expected = [a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"]
-        with ctx.step("wait for guest IP", progress=95, expected=expected):
-            ips = ops.wait_for_ip(made.vm, expected=expected, timeout=opts.wait_ip_timeout_s)
     return {
         "name": name,
         "host": ctx.job.host,
@@ -322,7 +331,7 @@ def _build(
         "vmx_path": spec.files.vmPathName,
         "disks": disk_paths,
         "power_state": "poweredOn" if opts.power_on else "poweredOff",
-        "ip_addresses": ips,
+        "ip_addresses": [],
     }
 
 

@@ -45,7 +45,7 @@ def test_ten_concurrent_creates_on_two_hosts(cli: Cli, sim_factory: Any, start_w
     jobs = _wait_all(cli, ids)
     assert [j["state"] for j in jobs] == ["succeeded"] * 10, [j["error"] for j in jobs]
     macs: list[str] = []
-    for host, si in hosts:
+    for _host, si in hosts:
         names = [n for n in vm_names(si) if n != "golden"]
         assert len(names) == len(set(names)) == 5
         for name in names:
