@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ceso.errors import ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
+from ceso.errors import ConflictError, InvalidInputError, NotFoundError, OperationError, TimeoutExpiredError
 from ceso.esxi.client import EsxiClient
+from ceso.esxi.faults import fault_name
 from ceso.esxi.inventory import find_vm
 from ceso.esxi.vmomi import vim
 
@@ -227,8 +228,18 @@ class VmOps:
         self.wait_power_state(vm, "poweredOff", timeout=timeout)
 
     def reboot_guest(self, vm: Any) -> None:
+        """Ask the guest to reboot (no wait); OperationError ``not_supported`` if the host lacks RebootGuest."""
         self.record("VirtualMachine.RebootGuest", {"vm": vm._moId})
-        self.client.call("guest reboot", vm.RebootGuest)
+        try:
+            self.client.call("guest reboot", vm.RebootGuest)
+        except OperationError as exc:
+            # A host without the method (the simulator) answers MethodNotFound, which faults.py leaves generic.
+            if exc.__cause__ is None or fault_name(exc.__cause__) != "MethodNotFound":
+                raise
+            raise OperationError(
+                f"guest reboot on host {self.client.name}: not supported by this host (no RebootGuest)",
+                code="not_supported",
+            ) from exc
 
     def wait_power_state(self, vm: Any, state: str, *, timeout: float) -> None:
         deadline = time.monotonic() + timeout

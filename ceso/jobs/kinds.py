@@ -50,6 +50,41 @@ JOB_KINDS: dict[str, JobKind] = {
         ),
         JobKind("vm.create", "create a VM from a template", "ceso.operations.vm_create:run", "standard"),
         JobKind("vm.clone", "clone a VM with a new identity", "ceso.operations.vm_clone:run", "standard"),
+        JobKind("backup.create", "back up a VM to a target", "ceso.operations.backup_create:run", "standard"),
+        JobKind(
+            "backup.restore", "restore a backup as a new VM", "ceso.operations.backup_restore:run", "standard"
+        ),
+        JobKind("vm.delete", "delete a VM and all its files", "ceso.operations.vm_delete:run", "admin"),
+        JobKind(
+            "vm.power",
+            "power a VM on, off, reset, shut down or reboot",
+            "ceso.operations.vm_power:run",
+            "standard",
+        ),
+        JobKind(
+            "vm.reconfigure",
+            "change CPUs, memory, disk size, NIC port group or ISO of a VM",
+            "ceso.operations.vm_reconfigure:run",
+            "standard",
+        ),
+        JobKind(
+            "vm.snapshot.create",
+            "take a snapshot of a VM",
+            "ceso.operations.vm_snapshot_create:run",
+            "standard",
+        ),
+        JobKind(
+            "vm.snapshot.revert",
+            "revert a VM to a snapshot",
+            "ceso.operations.vm_snapshot_revert:run",
+            "standard",
+        ),
+        JobKind(
+            "vm.snapshot.delete",
+            "delete a snapshot of a VM",
+            "ceso.operations.vm_snapshot_delete:run",
+            "standard",
+        ),
         JobKind(
             "test.sleep",
             "sleep in steps (for tests and benchmarks of the queue)",

@@ -1,0 +1,40 @@
+"""What the jobs on an existing VM share: their VmOps, the re-checks under the lock, redelivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from ceso.esxi.vmops import VmOps
+from ceso.jobs.context import JobContext
+from ceso.vm.guards import refuse_template
+
+__all__ = ["earlier_attempt_ran", "inspect_vm", "vm_ops"]
+
+
+def vm_ops(ctx: JobContext) -> VmOps:
+    """VM calls on the job's host, each one recorded on the current step."""
+    return VmOps(ctx.client(), ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
+
+
+def inspect_vm(ctx: JobContext, ops: VmOps, name: str, props: list[str]) -> tuple[Any, dict[str, Any]]:
+    """Find VM ``name`` again and read ``props`` (plus power state); refuse a template.
+
+    Meant for the first step under the VM lock: what the CLI checked may have
+    changed since. Raises NotFoundError, ConflictError (template, duplicate name).
+    """
+    vm = ops.find(name)
+    row = ops.props(vm, ["runtime.powerState", "config.template", *props])
+    with Session(ctx.runtime.engine) as session:
+        refuse_template(session, host=ctx.job.host, name=name, marked=bool(row.get("config.template", False)))
+    return vm, row
+
+
+def earlier_attempt_ran(ctx: JobContext, step: str) -> bool:
+    """True if an earlier delivery of this job started ``step`` (ask before this attempt runs it).
+
+    A job redelivered after its worker died may find its change already made;
+    this tells "done by us" apart from "refused".
+    """
+    return ctx.attempt > 1 and any(s.get("name") == step for s in ctx.steps)

@@ -1,0 +1,78 @@
+"""``vm.delete``: destroy a VM and every file it owns (Destroy_Task), after checking again under its lock.
+
+Refused here as in the CLI: a template, a protected VM, a VM with another job
+in flight, a powered-on VM without ``force``. On failure before Destroy_Task
+nothing is changed (except a power-off made with ``force``); Destroy_Task
+itself is one host task. A redelivered job whose earlier attempt already
+destroyed the VM succeeds with a note.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from ceso.errors import ConflictError, NotFoundError
+from ceso.esxi.dsbrowser import datastore_path_exists
+from ceso.esxi.vmops import split_datastore_path
+from ceso.jobs.context import JobContext
+from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm, vm_ops
+from ceso.vm.guards import refuse_in_flight, refuse_protected
+from ceso.vm.lifecycle import vm_files
+
+PROPERTIES = ["summary.config.vmPathName", "config.hardware.device"]
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    name, force = ctx.params["name"], bool(ctx.params.get("force"))
+    host = ctx.job.host
+    ops = vm_ops(ctx)
+    with ctx.step("inspect", progress=5):
+        try:
+            vmx = ops.props(ops.find(name), ["summary.config.vmPathName"])["summary.config.vmPathName"]
+        except NotFoundError:
+            if earlier_attempt_ran(ctx, "destroy"):
+                return {
+                    "name": name,
+                    "host": host,
+                    "deleted": True,
+                    "note": "deleted by an earlier attempt of this job",
+                }
+            raise
+        datastore, vmx_rel = split_datastore_path(vmx)
+    directory = f"[{datastore}] {vmx_rel.rpartition('/')[0]}"
+    with ctx.locks(vms=[name], datastores=[datastore]):
+        with ctx.step("check", progress=15) as rec:
+            vm, props = inspect_vm(ctx, ops, name, PROPERTIES)
+            with Session(ctx.runtime.engine) as session:
+                refuse_protected(session, host=host, name=name)
+                refuse_in_flight(session, host=host, name=name, exclude_job=ctx.job.id)
+            power = str(props.get("runtime.powerState"))
+            if power != "poweredOff" and not force:
+                raise ConflictError(
+                    f"VM {name!r} on host {host} is {power}: power it off first or pass --force"
+                )
+            files = vm_files(props)
+            rec.update(power_state=power, files=files)
+        if power != "poweredOff":
+            with ctx.step("power off", progress=40):
+                ops.power_off(vm)
+        with ctx.step("destroy", progress=85, files=files):
+            ops.destroy(vm)
+        with ctx.step("check folder", progress=95, folder=directory) as rec:
+            # Destroy_Task leaves the folder when it holds files that are not the VM's; say so.
+            left = bool(vmx_rel.rpartition("/")[0]) and datastore_path_exists(ops, directory)
+            rec["folder_left"] = left
+    result: dict[str, Any] = {
+        "name": name,
+        "host": host,
+        "deleted": True,
+        "powered_off": power != "poweredOff",
+        "files": files,
+        "folder": directory,
+        "folder_removed": not left,
+    }
+    if left:
+        result["note"] = f"{directory} still holds files that were not the VM's; they were left alone"
+    return result

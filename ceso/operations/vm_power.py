@@ -1,0 +1,76 @@
+"""``vm.power``: on, off, reset (tasks), guest shutdown (with an optional power-off fallback), guest reboot.
+
+What each action allows is in :mod:`ceso.vm.power`: asking for the state the
+VM is already in succeeds with a note and changes nothing. ``shutdown`` asks
+the guest and waits up to ``timeout_guest_s`` for poweredOff; with ``force``
+a refused or slow shutdown is followed by a power off, and both steps show in
+the job. ``reboot`` on a host without RebootGuest fails with code
+``not_supported``. On failure the VM is left in whatever state the host
+reached; nothing is retried.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ceso.errors import ConflictError, OperationError, TimeoutExpiredError
+from ceso.esxi.vmops import VmOps
+from ceso.jobs.context import JobContext
+from ceso.operations.vm_common import inspect_vm, vm_ops
+from ceso.vm.power import DEFAULT_GUEST_TIMEOUT_S, check_power_action
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    name, action = ctx.params["name"], ctx.params["action"]
+    ops = vm_ops(ctx)
+    result: dict[str, Any] = {"name": name, "host": ctx.job.host, "action": action}
+    with ctx.locks(vms=[name]):
+        with ctx.step("check", progress=10) as rec:
+            vm, props = inspect_vm(ctx, ops, name, [])
+            before = str(props.get("runtime.powerState"))
+            note = check_power_action(action, name=name, host=ctx.job.host, state=before)
+            rec["power_state"] = before
+        if note is None:
+            _ACTIONS[action](ctx, ops, vm)
+        else:
+            result["note"] = note
+        with ctx.step("read power state", progress=95):
+            after = ops.power_state(vm)
+    return {**result, "power_state_before": before, "power_state": after, "changed": note is None}
+
+
+def _on(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+    with ctx.step("power on", progress=60):
+        ops.power_on(vm)
+
+
+def _off(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+    with ctx.step("power off", progress=60):
+        ops.power_off(vm)
+
+
+def _reset(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+    with ctx.step("reset", progress=60):
+        ops.reset(vm)
+
+
+def _reboot(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+    with ctx.step("guest reboot", progress=60):
+        ops.reboot_guest(vm)
+
+
+def _shutdown(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+    timeout = float(ctx.params.get("timeout_guest_s", DEFAULT_GUEST_TIMEOUT_S))
+    try:
+        with ctx.step("guest shutdown", progress=60, timeout_s=timeout):
+            ops.shutdown_guest(vm, timeout=timeout)
+    except (OperationError, TimeoutExpiredError, ConflictError):
+        # No tools, a hung guest or a refused call: power off only when the operator said so.
+        if not ctx.params.get("force"):
+            raise
+        with ctx.step("power off (fallback)", progress=80):
+            if ops.power_state(vm) != "poweredOff":
+                ops.power_off(vm)
+
+
+_ACTIONS = {"on": _on, "off": _off, "reset": _reset, "reboot": _reboot, "shutdown": _shutdown}

@@ -1,0 +1,48 @@
+"""``vm.snapshot.create``: one CreateSnapshot_Task, refused if the name is already taken on the VM.
+
+A redelivered job whose earlier attempt already made the snapshot succeeds
+with a note instead of refusing its own snapshot. On failure the host has
+made no snapshot (the task is all or nothing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ceso.errors import ConflictError
+from ceso.jobs.context import JobContext
+from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm, vm_ops
+from ceso.vm.snapshots import find_snapshot, flatten
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    p = ctx.params
+    name, snapshot = p["name"], p["snapshot"]
+    ops = vm_ops(ctx)
+    result: dict[str, Any] = {"name": name, "host": ctx.job.host, "snapshot": snapshot}
+    with ctx.locks(vms=[name]):
+        with ctx.step("check", progress=10):
+            vm, props = inspect_vm(ctx, ops, name, ["snapshot"])
+            taken = [n for n in flatten(props.get("snapshot")) if n.name == snapshot]
+            done_before = bool(taken) and earlier_attempt_ran(ctx, "create snapshot")
+            if taken and not done_before:
+                raise ConflictError(
+                    f"VM {name!r} on host {ctx.job.host} already has a snapshot {snapshot!r}; "
+                    "a second one would make the name ambiguous"
+                )
+        if done_before:
+            result["note"] = "made by an earlier attempt of this job"
+        else:
+            with ctx.step("create snapshot", progress=60, memory=p.get("memory"), quiesce=p.get("quiesce")):
+                ops.create_snapshot(
+                    vm,
+                    snapshot,
+                    description=p.get("description") or "",
+                    memory=bool(p.get("memory")),
+                    quiesce=bool(p.get("quiesce")),
+                )
+        with ctx.step("read back", progress=95):
+            made = find_snapshot(
+                flatten(ops.props(vm, ["snapshot"]).get("snapshot")), snapshot, vm=name, host=ctx.job.host
+            )
+    return {**result, **made.to_dict(), "snapshot": snapshot}

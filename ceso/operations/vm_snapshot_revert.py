@@ -1,0 +1,35 @@
+"""``vm.snapshot.revert``: RevertToSnapshot_Task on the one snapshot of that name.
+
+Reverting twice is harmless, so a redelivered job simply reverts again. The
+VM ends in the snapshot's power state (a snapshot without memory: powered
+off, as on ESXi). Refused: an unknown or ambiguous snapshot name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ceso.jobs.context import JobContext
+from ceso.operations.vm_common import inspect_vm, vm_ops
+from ceso.vm.snapshots import find_snapshot, flatten
+
+
+def run(ctx: JobContext) -> dict[str, Any]:
+    name, snapshot = ctx.params["name"], ctx.params["snapshot"]
+    ops = vm_ops(ctx)
+    with ctx.locks(vms=[name]):
+        with ctx.step("check", progress=10) as rec:
+            vm, props = inspect_vm(ctx, ops, name, ["snapshot"])
+            node = find_snapshot(flatten(props.get("snapshot")), snapshot, vm=name, host=ctx.job.host)
+            rec["snapshot_id"] = node.id
+        with ctx.step("revert", progress=70, snapshot_id=node.id):
+            ops.revert_snapshot(node.ref)
+        with ctx.step("read back", progress=95):
+            power = ops.power_state(vm)
+    return {
+        "name": name,
+        "host": ctx.job.host,
+        "snapshot": snapshot,
+        "snapshot_id": node.id,
+        "power_state": power,
+    }
