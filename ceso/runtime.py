@@ -111,4 +111,6 @@ def _observe(client: EsxiClient) -> None:
     from ceso.metrics.record import observe_esxi_request
 
     host = client.name
-    client.stats.observers.append(lambda method, seconds, fault: observe_esxi_request(host, method, seconds, fault))
+    client.stats.observers.append(
+        lambda method, seconds, fault: observe_esxi_request(host, method, seconds, fault)
+    )

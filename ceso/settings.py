@@ -76,7 +76,9 @@ class MetricsSettings(BaseModel):
     """Prometheus endpoints of long-lived processes."""
 
     address: str = Field("127.0.0.1", description="Address the metrics endpoints bind to.")
-    worker_port: int = Field(9810, ge=0, le=65535, description="Port of a worker's /metrics (0: any free port).")
+    worker_port: int = Field(
+        9810, ge=0, le=65535, description="Port of a worker's /metrics (0: any free port)."
+    )
     enabled: bool = Field(True, description="Serve metrics from workers.")
 
 

@@ -27,7 +27,9 @@ def main() -> None:
     parser.add_argument("--prefix", default="ubuntu")
     parser.add_argument("--user", default="root")
     parser.add_argument("--password", default="simulator")
-    parser.add_argument("--template", help="Also make a powered-off template VM of this name (tools 'installed').")
+    parser.add_argument(
+        "--template", help="Also make a powered-off template VM of this name (tools 'installed')."
+    )
     args = parser.parse_args()
     scheme, rest = args.url.split("://", 1)
     host, _, port = rest.split("/", 1)[0].rpartition(":")
@@ -42,8 +44,14 @@ def main() -> None:
     for i in range(args.count):
         create_vm(si, f"{args.prefix}-{i:04d}" if args.count > 1 else args.prefix)
     if args.template:
-        datastore = Path(si.RetrieveContent().rootFolder.childEntity[0].hostFolder.childEntity[0].host[0]
-                         .datastore[0].info.url)
+        datastore = Path(
+            si.RetrieveContent()
+            .rootFolder.childEntity[0]
+            .hostFolder.childEntity[0]
+            .host[0]
+            .datastore[0]
+            .info.url
+        )
         make_template(si, datastore, args.template, b"ubuntu golden image\n" * 4096)
     connect.Disconnect(si)
     print(f"created {args.count} VMs on {args.url}")

@@ -25,15 +25,39 @@ def _fingerprint(vm: Any) -> dict[str, Any]:
 
 def test_cold_clone_has_new_identity_and_leaves_source_alone(cli: Cli, bed: TemplateBed) -> None:
     source = unique("src")
-    assert cli("vm", "create", source, "--template", bed.template, "--ip", "192.0.2.20/24", "--no-power-on",
-               "--timeout", "120").exit_code == 0
+    assert (
+        cli(
+            "vm",
+            "create",
+            source,
+            "--template",
+            bed.template,
+            "--ip",
+            "192.0.2.20/24",
+            "--no-power-on",
+            "--timeout",
+            "120",
+        ).exit_code
+        == 0
+    )
     src_vm = vm_by_name(bed.si, source)
     before = _fingerprint(src_vm)
     src_meta = yaml.safe_load(decode_guestinfo(extra_config(src_vm))["metadata"])
 
     clone = unique("clone")
-    result = cli("--json", "vm", "clone", source, clone, "--ip", "192.0.2.21/24", "--gateway", "192.0.2.1",
-                 "--timeout", "120")
+    result = cli(
+        "--json",
+        "vm",
+        "clone",
+        source,
+        clone,
+        "--ip",
+        "192.0.2.21/24",
+        "--gateway",
+        "192.0.2.1",
+        "--timeout",
+        "120",
+    )
     assert result.exit_code == 0, result.stdout + result.stderr
     new = vm_by_name(bed.si, clone)
     assert new.config.uuid != before["uuid"]
@@ -65,11 +89,15 @@ def test_running_source_needs_hot_or_shutdown(cli: Cli, bed: TemplateBed) -> Non
     assert snapshot_names(bed.si, src) == ["mine"]  # only the temporary snapshot is gone
     assert src.runtime.powerState == "poweredOn"
     steps = [s["name"] for s in result.json()["steps"]]
-    assert steps.index("snapshot source") < steps.index("copy disk 1/1") < steps.index("remove source snapshot")
+    assert (
+        steps.index("snapshot source") < steps.index("copy disk 1/1") < steps.index("remove source snapshot")
+    )
     assert vm_by_name(bed.si, hot) is not None
 
     cold = unique("cold")
-    shut = cli("--json", "vm", "clone", source, cold, "--shutdown-source", "--no-power-on", "--timeout", "120")
+    shut = cli(
+        "--json", "vm", "clone", source, cold, "--shutdown-source", "--no-power-on", "--timeout", "120"
+    )
     assert shut.exit_code == 0, shut.stdout
     assert vm_by_name(bed.si, source).runtime.powerState == "poweredOn"
     assert "power source back on" in [s["name"] for s in shut.json()["steps"]]

@@ -31,8 +31,12 @@ def test_ten_concurrent_creates_on_two_hosts(cli: Cli, sim_factory: Any, start_w
         si = sim.connect()
         make_template(si, sim.datastore_dir(), "golden", b"golden disk\n" * 1000)
         name = f"h{i}"
-        assert cli("host", "add", name, "--url", sim.url, "--user", "root", "--password-stdin",
-                   input="pw\n").exit_code == 0
+        assert (
+            cli(
+                "host", "add", name, "--url", sim.url, "--user", "root", "--password-stdin", input="pw\n"
+            ).exit_code
+            == 0
+        )
         assert cli("template", "add", "golden", "--host", name).exit_code == 0
         start_worker(name, concurrency=2)
         hosts.append((name, si))
@@ -65,13 +69,18 @@ def tiny_datastore_sim(sim_factory: Any) -> Iterator[SimulatorHost]:
         subprocess.run(["umount", "-l", str(ds)], check=False)
 
 
-def test_create_that_fills_the_datastore_leaves_nothing_behind(cli: Cli, tiny_datastore_sim: SimulatorHost,
-                                                               start_worker: Any) -> None:
+def test_create_that_fills_the_datastore_leaves_nothing_behind(
+    cli: Cli, tiny_datastore_sim: SimulatorHost, start_worker: Any
+) -> None:
     sim = tiny_datastore_sim
     si = sim.connect()
     make_template(si, sim.datastore_dir(), "golden", os.urandom(600 * 1024))
-    assert cli("host", "add", "tiny", "--url", sim.url, "--user", "root", "--password-stdin",
-               input="pw\n").exit_code == 0
+    assert (
+        cli(
+            "host", "add", "tiny", "--url", sim.url, "--user", "root", "--password-stdin", input="pw\n"
+        ).exit_code
+        == 0
+    )
     assert cli("template", "add", "golden", "--host", "tiny").exit_code == 0
     start_worker("tiny")
     before_dirs = sorted(os.listdir(sim.datastore_dir()))
