@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_multiprocess_dir", "serve_metrics"]
+from ceso.errors import ConflictError
+
+__all__ = ["mark_child_dead", "prepare_multiprocess_dir", "serve_metrics"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,14 @@ def serve_metrics(runtime: Any, *, address: str, port: int, hosts: list[str] | N
     else:
         registry = REGISTRY
     registry.register(StateCollector(runtime, hosts))
-    server, _thread = start_http_server(port, addr=address, registry=registry)
+    try:
+        server, _thread = start_http_server(port, addr=address, registry=registry)
+    except OSError as exc:
+        raise ConflictError(
+            f"cannot serve metrics on {address}:{port}: {exc.strerror or exc} (another worker on this "
+            "machine? give each its own --metrics-port, 0 for any free port, or -1 for none)",
+            code="port_in_use",
+        ) from exc
     bound = int(server.server_port)
     log.info("metrics on http://%s:%d/metrics", address, bound)
     return bound

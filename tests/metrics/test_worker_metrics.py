@@ -61,3 +61,26 @@ def test_job_metrics_count_what_ran(cli: Cli, registered_host: str, start_worker
     assert value(after, "ceso_esxi_logins_total", host=host, event="login") >= 1
     # No job ids or other unbounded values in labels.
     assert not any(len(v) == 36 and v.count("-") == 4 for _, labels in after for _, v in labels)
+
+
+def test_busy_metrics_port_is_a_clear_error(cli: Cli, registered_host: str, ceso_env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = Cli(ceso_env)(
+            "--json",
+            "worker",
+            "--host",
+            registered_host,
+            "--metrics-port",
+            str(port),
+            subprocess_=True,
+            timeout=60,
+        )
+    assert result.exit_code == 5
+    error = result.json()["error"]
+    assert error["code"] == "port_in_use"
+    assert f"127.0.0.1:{port}" in error["message"] and "--metrics-port" in error["message"]
