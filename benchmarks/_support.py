@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,10 +36,13 @@ __all__ = [
     "REPO",
     "RequestCountingProxy",
     "ceso_env",
+    "ceso_worker",
+    "delete_redis_keys",
     "exit_on_sigterm",
     "log",
     "median",
     "percentile",
+    "pg_database",
     "print_table",
     "register_host",
     "run_timed",
@@ -204,3 +207,83 @@ class RequestCountingProxy:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+# -- helpers added for benchmarks/vm_create.py (appended; the ones above keep their signatures) --
+
+
+@contextlib.contextmanager
+def ceso_worker(
+    env: dict[str, str], host: str, log_path: Path, *, concurrency: int = 1, metrics_port: int = 0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A ``ceso worker --host HOST`` in its own process group, ready on entry, stopped on exit.
+
+    Stopping is group-wide (SIGTERM, SIGKILL after 30 s), so prefork children go with it, also on
+    error and on SystemExit from :func:`exit_on_sigterm`.
+    """
+    cmd = [
+        str(CESO), "worker", "--host", host, "--concurrency", str(concurrency),
+        "--metrics-port", str(metrics_port), "--loglevel", "info",
+    ]  # fmt: skip
+    env = {**env, "CESO_METRICS__WORKER_PORT": str(metrics_port)}
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while " ready." not in log_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"worker for {host} not ready:\n{log_path.read_text(errors='replace')[-3000:]}"
+                )
+            time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@contextlib.contextmanager
+def pg_database(
+    name: str, admin_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+) -> Iterator[str]:
+    """A fresh PostgreSQL database with ceso's schema (its URL on entry); dropped on exit."""
+    import sqlalchemy as sa
+
+    from ceso.db.engine import make_engine
+    from ceso.db.migrate import upgrade
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def delete_redis_keys(redis_url: str, token: str) -> int:
+    """Delete the keys whose name contains ``token`` (a run's unique host names: queues, bindings,
+    locks, fences); return how many. Never flushes: the DB may be shared."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"*{token}*"))
+        for key in keys:
+            client.delete(key)
+        return len(keys)
+    finally:
+        client.close()

@@ -13,7 +13,10 @@ ENV_REDIS_URL = "CESO_REDIS_URL"
 ENV_DATA_DIR = "CESO_DATA_DIR"
 ENV_SECRET_STORE = "CESO_SECRET_STORE"
 ENV_HOST_PASSWORD = "CESO_HOST_PASSWORD"  # read by `host add`; never stored or logged
+ENV_HOST_SSH_PASSWORD = "CESO_HOST_SSH_PASSWORD"  # `host add --ssh-user` without a key
+ENV_TARGET_SECRET = "CESO_TARGET_SECRET"  # read by `target add` (SFTP password, S3 secret key)
 ENV_DEBUG = "CESO_DEBUG"
+ENV_AGENT_TOKEN = "CESO_AGENT_TOKEN"  # the CLI acts as this agent; never stored or logged
 
 #: The single Celery task every job runs through; its only argument is the job id.
 RUN_JOB_TASK = "ceso.run_job"

@@ -151,6 +151,9 @@ _EXIT_BY_CODE.update(
         "host_refused_input": 2,
         "template_invalid": 2,
         "thumbprint_unconfirmed": 2,
+        "ssh_host_key_unconfirmed": 2,
+        "ssh_host_key_mismatch": 6,
+        "ssh_not_configured": 3,
         "api_read_only": 3,
         "lock_lost": 1,
     }

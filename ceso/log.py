@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextvars
 import logging
 
+from ceso.security.redact import RedactingFormatter
+
 __all__ = ["configure_logging", "job_id_var"]
 
 job_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("ceso_job_id", default="-")
@@ -26,7 +28,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     handler._ceso = True  # type: ignore[attr-defined]
     handler.addFilter(_JobIdFilter())
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [job %(job_id)s] %(name)s: %(message)s")
+        # Every line (arguments and tracebacks included) passes the one redaction function.
+        RedactingFormatter("%(asctime)s %(levelname)s [job %(job_id)s] %(name)s: %(message)s")
     )
     root.addHandler(handler)
     root.setLevel(level)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient
     from ceso.locks import LockManager
     from ceso.secrets import SecretStore
+    from ceso.ssh.pool import SshPool
 
 __all__ = ["Runtime", "get_runtime"]
 
@@ -46,8 +47,10 @@ class Runtime:
     @functools.cached_property
     def secrets(self) -> SecretStore:
         from ceso.secrets import open_secret_store
+        from ceso.security.redact import RememberingSecretStore
 
-        return open_secret_store(self.settings.secret_store, self.settings.data_dir)
+        # Every secret read or written is remembered, so it is redacted wherever it shows up later.
+        return RememberingSecretStore(open_secret_store(self.settings.secret_store, self.settings.data_dir))
 
     @functools.cached_property
     def locks(self) -> LockManager:
@@ -63,6 +66,18 @@ class Runtime:
             self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0)
         )
         return LockManager(client, ttl_s=self.settings.locks.ttl_s)
+
+    @functools.cached_property
+    def ssh(self) -> SshPool:
+        """The pooled SSH connections (one per host per process) of the SSH route."""
+        from ceso.ssh.pool import SshPool
+
+        atexit.register(self.close)
+        return SshPool(
+            self.secrets,
+            connect_timeout=self.settings.esxi_timeout_s,
+            command_timeout=self.settings.esxi_task_timeout_s,
+        )
 
     def client(self, host: Host) -> EsxiClient:
         """The pooled, logged-in session to ``host`` (one per host per process)."""
@@ -98,6 +113,8 @@ class Runtime:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.logout()
+        if "ssh" in self.__dict__:  # only if this process ever opened an SSH connection
+            self.ssh.close()
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -116,15 +117,30 @@ class FileSecretStore:
             raise NotFoundError(f"no secret stored for {key} in {self.data_path}")
         return data[key]
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        # Read-modify-write of one file: concurrent writers (jobs sealing params) would lose updates.
+        import fcntl
+
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.directory / "secrets.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def set(self, key: str, value: str) -> None:
-        data = self._load()
-        data[key] = value
-        self._save(data)
+        with self._writing():
+            data = self._load()
+            data[key] = value
+            self._save(data)
 
     def delete(self, key: str) -> None:
-        data = self._load()
-        if data.pop(key, None) is not None:
-            self._save(data)
+        with self._writing():
+            data = self._load()
+            if data.pop(key, None) is not None:
+                self._save(data)
 
 
 def _keyring_usable() -> bool:

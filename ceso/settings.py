@@ -18,8 +18,10 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ceso.backup.config import BackupSettings
 from ceso.constants import ENV_CONFIG, ENV_DATA_DIR, ENV_PREFIX
 from ceso.errors import ConfigError
+from ceso.security.config import CesodSettings, SecuritySettings
 
 __all__ = [
     "JobSettings",
@@ -102,7 +104,10 @@ class Settings(BaseSettings):
     esxi_task_timeout_s: float = Field(1800.0, gt=0, description="Longest wait for one vSphere task.")
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     locks: LockSettings = Field(default_factory=LockSettings)  # type: ignore[arg-type]
+    backups: BackupSettings = Field(default_factory=BackupSettings)  # type: ignore[arg-type]
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)  # type: ignore[arg-type]
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    cesod: CesodSettings = Field(default_factory=CesodSettings)
 
     config_file: Path | None = Field(
         None, exclude=True, description="The YAML file these settings came from."

@@ -80,13 +80,38 @@ def _truncate(url: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every test that touches SQL runs on both SQLite and PostgreSQL."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every test that touches SQL runs on both SQLite and PostgreSQL.
+
+    Afterwards (workers stopped by then) every job the test left in the database must have
+    its audit records: see tests/support/audit_check.py (opt out: ``@pytest.mark.audit_exempt``).
+    """
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ceso.db'}"
-    url: str = request.getfixturevalue("pg_database")
-    _truncate(url)
-    return url
+        url = f"sqlite:///{tmp_path / 'ceso.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        _truncate(url)
+    yield url
+    if request.node.get_closest_marker("audit_exempt") is None:
+        from tests.support.audit_check import audit_gaps
+
+        checked, gaps = audit_gaps(url)
+        AUDIT_COMPLETENESS[request.param] = AUDIT_COMPLETENESS.get(request.param, 0) + checked
+        assert not gaps, "audit completeness:\n" + "\n".join(gaps)
+
+
+#: Jobs checked for audit completeness per database in this session (reported at the end).
+AUDIT_COMPLETENESS: dict[str, int] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "audit_exempt: the test leaves jobs without audit records on purpose")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if AUDIT_COMPLETENESS:
+        counts = ", ".join(f"{n} jobs on {db}" for db, n in sorted(AUDIT_COMPLETENESS.items()))
+        terminalreporter.write_line(f"audit completeness checked after each test: {counts}")
 
 
 @pytest.fixture

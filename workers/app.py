@@ -26,7 +26,9 @@ __all__ = ["app", "make_app"]
 def make_app() -> Any:
     settings = get_settings()
     jobs = settings.jobs
-    celery_app = Celery("ceso", broker=settings.redis_url, include=["workers.tasks"])
+    celery_app = Celery(
+        "ceso", broker=settings.redis_url, include=["workers.tasks", "workers.schedule_tasks"]
+    )
     celery_app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,

@@ -9,12 +9,17 @@ import traceback
 
 import click
 
+from ceso.cli.agent import agent
 from ceso.cli.application import Application, render_error
+from ceso.cli.audit import audit
+from ceso.cli.backup import backup
+from ceso.cli.beat import beat
 from ceso.cli.cloudinit import cloudinit
 from ceso.cli.db import db
 from ceso.cli.host import host
 from ceso.cli.job import job
 from ceso.cli.metrics import metrics
+from ceso.cli.target import target
 from ceso.cli.template import template
 from ceso.cli.vm import vm
 from ceso.cli.worker import worker
@@ -53,6 +58,11 @@ def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool
 
 for command in (cloudinit, db, host, job, metrics, template, vm, worker):
     cli.add_command(command)
+cli.add_command(target)
+cli.add_command(backup)
+cli.add_command(beat)
+cli.add_command(agent)
+cli.add_command(audit)
 
 
 def _json_requested(argv: list[str]) -> bool:

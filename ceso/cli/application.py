@@ -7,11 +7,12 @@ Celery, pyVmomi, rich) are imported inside methods so ``--help`` stays fast.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from ceso.db.models import Job
     from ceso.jobs.submit import JobRequest
     from ceso.runtime import Runtime
+    from ceso.security.operations import Operation
+    from ceso.security.principals import Principal
 
 __all__ = ["Application", "pass_app"]
 
@@ -40,6 +43,19 @@ class Application:
         from ceso.runtime import get_runtime
 
         return get_runtime(self.config)
+
+    @functools.cached_property
+    def principal(self) -> Principal:
+        """Who runs this command: the agent of ``CESO_AGENT_TOKEN`` if set, else the local operator."""
+        from ceso.security.cli_principal import resolve_cli_principal
+
+        return resolve_cli_principal(self.runtime)
+
+    def authorize_command(self, words: list[str]) -> Operation:
+        """Bind the caller for this command and check its mode (NotPermittedError, audited, exit 3)."""
+        from ceso.security.cli_principal import authorize_cli
+
+        return authorize_cli(self.runtime, self.principal, words)
 
     @property
     def interactive(self) -> bool:
@@ -91,6 +107,9 @@ class Application:
         either way.
         """
         if self.dry_run:
+            from ceso.security.gate import check_job
+
+            check_job(self.runtime, request)  # a plan the caller may not run is refused like the job
             self.emit(
                 {
                     "dry_run": True,
@@ -178,14 +197,23 @@ class Application:
                 click.echo(f"error: {job.error_code}: {job.error_message}", err=True)
 
 
-pass_app = click.make_pass_decorator(Application)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def pass_app(fn: _F) -> _F:
+    """Pass the Application as first argument, after the sandbox check of the command (:mod:`ceso.cli.guard`)."""
+    from ceso.cli.guard import guarded
+
+    return guarded(fn, Application)
 
 
 def render_error(error: CesoError, *, json_output: bool) -> None:
     """Print one error: a line on stderr, or a JSON error object on stdout."""
     if error.details.get("reported"):
         return  # the job object was already printed
+    from ceso.security.redact import redact, redact_text  # light: re and logging only
+
     if json_output:
-        click.echo(json.dumps({"error": error.to_dict()}, indent=2, default=str))
+        click.echo(json.dumps({"error": redact(error.to_dict())}, indent=2, default=str))
     else:
-        click.echo(f"error: {error.message}", err=True)
+        click.echo(f"error: {redact_text(error.message)}", err=True)

@@ -123,3 +123,9 @@ class VmProtection(SQLModel, table=True):
     vm_name: str = Field(sa_column=Column(sa.String(80), nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(sa.String(255), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+# Tables kept in their own modules, imported here so every user of the models sees them:
+# the backup catalog's (migration 0004b) and the sandbox's (agents, promotions, audit; 0004a).
+import ceso.db.backup_models  # noqa: E402
+import ceso.db.security_models  # noqa: E402, F401

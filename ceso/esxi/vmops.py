@@ -311,6 +311,12 @@ class VmOps:
         self.record("VirtualMachineSnapshot.RevertToSnapshot_Task", {"snapshot": snapshot._moId})
         self._wait(self.client.call("revert snapshot", snapshot.RevertToSnapshot_Task), "revert snapshot")
 
+    def path_exists(self, path: str) -> bool:
+        """True if ``[ds] folder/name`` exists (one datastore-browser search; see ceso.esxi.dsbrowser)."""
+        from ceso.esxi.dsbrowser import datastore_path_exists
+
+        return datastore_path_exists(self, path)
+
 
 def _describe_spec(spec: Any) -> dict[str, Any]:
     """The parts of a ConfigSpec worth auditing; guestinfo values are summarised by size."""

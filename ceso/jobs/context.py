@@ -14,11 +14,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ceso.audit.jobs import audit_step
 from ceso.db.models import Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, JobCancelledError
 from ceso.jobs.store import ClaimLostError, update_running
 from ceso.metrics.record import observe_lock_wait
+from ceso.security.redact import redact
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient
@@ -44,10 +46,18 @@ class JobContext:
         self._heartbeat: threading.Thread | None = None
         self._current: dict[str, Any] | None = None
         self._leases: list[Lease] = []
+        self._params: dict[str, Any] | None = None
+        # The route (api|ssh) chosen by ceso.routes.vm_backend; recorded on every step after the choice.
+        self.route: str | None = None
 
     @property
     def params(self) -> dict[str, Any]:
-        return self.job.params
+        """The job's params with sealed secrets opened (in memory only; SQL keeps the references)."""
+        if self._params is None:
+            from ceso.security.sealing import unseal_params
+
+            self._params = unseal_params(self.runtime, self.job.params)
+        return self._params
 
     # -- heartbeat ---------------------------------------------------------
     def start_heartbeat(self) -> None:
@@ -114,6 +124,8 @@ class JobContext:
             "started_at": utcnow().isoformat(),
             **details,
         }
+        if self.route is not None:
+            record.setdefault("route", self.route)
         self.steps.append(record)
         self._write(current_step=name, steps=list(self.steps))
         start = time.monotonic()
@@ -122,20 +134,23 @@ class JobContext:
             yield record
         except BaseException as exc:
             record["state"] = "failed"
-            record["error"] = exc.to_dict() if isinstance(exc, CesoError) else {"code": type(exc).__name__}
+            record["error"] = (
+                redact(exc.to_dict()) if isinstance(exc, CesoError) else {"code": type(exc).__name__}
+            )
             raise
         else:
             record["state"] = "succeeded"
         finally:
             self._current = None
             record["duration_s"] = round(time.monotonic() - start, 4)
-            values: dict[str, Any] = {"steps": list(self.steps)}
+            values: dict[str, Any] = {"steps": redact(list(self.steps))}
             if progress is not None and record["state"] == "succeeded":
                 values["progress"] = progress
             try:
                 self._write(**values)
             except ClaimLostError:
                 log.warning("job %s lost its claim while recording step %s", self.job.id, name)
+            audit_step(self.runtime, self.job, record)  # guarded: never breaks the job
 
     @contextmanager
     def locks(self, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:
@@ -193,10 +208,18 @@ class JobContext:
         ``args`` must hold no secret; it is stored in SQL and shown by ``job status``.
         """
         if self._current is not None:
-            self._current.setdefault("calls", []).append({"method": method, "args": args})
+            self._current.setdefault("calls", []).append({"method": method, "args": redact(args)})
 
-    def set_progress(self, percent: int) -> None:
-        self._write(progress=max(0, min(100, int(percent))))
+    def set_progress(self, percent: int, **details: Any) -> None:
+        """Write the job's progress; ``details`` (e.g. bytes, rate, ETA) go on the current step.
+
+        Raises ClaimLostError if the claim was lost; pass no secret in ``details``.
+        """
+        values: dict[str, Any] = {"progress": max(0, min(100, int(percent)))}
+        if details and self._current is not None:
+            self._current.update(details)
+            values["steps"] = list(self.steps)
+        self._write(**values)
 
     # -- host ------------------------------------------------------------------
     def client(self) -> EsxiClient:

@@ -23,6 +23,7 @@ from ceso.jobs.store import ClaimLostError, claim_job, finish_job
 from ceso.log import job_id_var
 from ceso.metrics.record import observe_job, observe_queue_wait
 from ceso.runtime import Runtime
+from ceso.security.worker import begin_claimed, end_claimed
 
 __all__ = ["Delivery", "run_job", "worker_identity"]
 
@@ -54,7 +55,12 @@ def run_job(
     if job is None:
         return _unclaimable(runtime, job_id)
     token = job_id_var.set(job.id)
+    caller = None
     try:
+        # The actor and its mode *now* (revoked agent, expired promotion, forged message): audited.
+        caller, refused = begin_claimed(runtime, job)
+        if refused:
+            return Delivery.DONE
         if job.attempts > job.max_attempts:
             err = CesoError(
                 f"job {job.id} was delivered {job.attempts} times without finishing (cap {job.max_attempts}); "
@@ -72,6 +78,7 @@ def run_job(
             observe_job(job.kind, job.host, outcome, time.monotonic() - started)
         return Delivery.DONE
     finally:
+        end_claimed(runtime, job, caller)  # unbinds the actor, drops sealed params; never raises
         job_id_var.reset(token)
 
 
@@ -92,6 +99,7 @@ def _unclaimable(runtime: Runtime, job_id: str) -> Delivery:
             state="cancelled",
             error=JobCancelledError("cancelled while its worker was gone"),
         )
+        end_claimed(runtime, job, None)
         return Delivery.DONE
     log.info("job %s is held by %s; looking again later", job_id, job.worker)
     return Delivery.BUSY

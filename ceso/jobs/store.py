@@ -217,17 +217,24 @@ def finish_job(
     """
     assert state in TERMINAL_STATES
     now = utcnow()
-    values: dict[str, Any] = {"state": state, "finished_at": now, "updated_at": now, "result": result}
+    from ceso.security.redact import redact, redact_text  # a result or error never carries a secret to SQL
+
+    values: dict[str, Any] = {"state": state, "finished_at": now, "updated_at": now, "result": redact(result)}
     if state == "succeeded":
         values["progress"] = 100
     if error is not None:
         values["error_code"] = error.code
-        values["error_message"] = error.message
+        values["error_message"] = redact_text(error.message)
     cond = [col(Job.id) == job_id, col(Job.state).not_in(TERMINAL_STATES)]
     if attempt is not None:
         cond.append(col(Job.attempts) == attempt)
+    from ceso.audit.jobs import audit_finished_in
+
     with engine.begin() as conn:
-        return bool(conn.execute(sa.update(Job).where(*cond).values(**values)).rowcount == 1)
+        ended = bool(conn.execute(sa.update(Job).where(*cond).values(**values)).rowcount == 1)
+        if ended:
+            audit_finished_in(conn, job_id)  # the outcome's audit record commits with it; never raises
+        return ended
 
 
 def request_cancel(engine: Engine, job_id: str) -> Job:

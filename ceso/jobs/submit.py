@@ -8,13 +8,16 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ceso.db.models import Job
+from ceso.audit.jobs import audit_submitted
+from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import TransientError
 from ceso.hosts.registry import get_host
 from ceso.jobs.kinds import get_kind
 from ceso.jobs.publish import publish_job
 from ceso.jobs.store import create_job, mark_published
 from ceso.runtime import Runtime
+from ceso.security.gate import admit_job
+from ceso.security.sealing import discard_sealed
 
 __all__ = ["JobRequest", "submit_job"]
 
@@ -41,21 +44,33 @@ def submit_job(runtime: Runtime, request: JobRequest) -> tuple[Job, bool]:
     unpublished: the next worker for the host publishes it again on start,
     and the error is raised (TransientError). Re-submitting an idempotency key
     returns the first job and publishes nothing new unless that job was never
-    published.
+    published. A caller who may not submit the job gets NotPermittedError
+    (audited) before anything is written; secret params are sealed
+    (:mod:`ceso.security.sealing`) and the job is audited as submitted.
     """
     get_kind(request.kind)
     with Session(runtime.engine) as session:
         get_host(session, request.host)
-    job, created = create_job(
-        runtime.engine,
-        kind=request.kind,
-        host=request.host,
-        target=request.target,
-        params=request.params,
-        actor=request.actor,
-        idempotency_key=request.idempotency_key,
-        max_attempts=runtime.settings.jobs.max_attempts,
-    )
+    # The caller's identity, mode and guard rails (NotPermittedError, audited); secrets sealed.
+    request, principal = admit_job(runtime, request)
+    try:
+        job, created = create_job(
+            runtime.engine,
+            kind=request.kind,
+            host=request.host,
+            target=request.target,
+            params=request.params,
+            actor=request.actor,
+            idempotency_key=request.idempotency_key,
+            max_attempts=runtime.settings.jobs.max_attempts,
+        )
+    except BaseException:
+        discard_sealed(runtime, request.params)
+        raise
+    if created:
+        audit_submitted(runtime, job, mode=principal.mode)
+    elif job.state in TERMINAL_STATES:
+        discard_sealed(runtime, request.params)  # sealed again for a job that has already ended
     if created or (job.state == "queued" and job.published_at is None):
         try:
             publish_job(runtime.settings.redis_url, job_id=job.id, host=job.host)

@@ -21,8 +21,9 @@ from typing import Any
 from ceso.cloudinit import new_instance_id
 from ceso.errors import ConflictError, InvalidInputError, TimeoutExpiredError
 from ceso.esxi.vmomi import vim
-from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac, split_datastore_path
+from ceso.esxi.vmops import datastore_path, random_static_mac, split_datastore_path
 from ceso.jobs.context import JobContext
+from ceso.routes import VmBackend, vm_backend
 from ceso.vm.guest import GuestSpec
 
 __all__ = ["ProvisionOptions", "provision"]
@@ -157,7 +158,7 @@ def build_config_spec(
     )
 
 
-def _leftovers(ctx: JobContext, ops: VmOps, name: str, datastore: str) -> None:
+def _leftovers(ctx: JobContext, ops: VmBackend, name: str, datastore: str) -> None:
     """On a redelivered job, remove what an earlier attempt of this same job made."""
     if ctx.attempt <= 1:
         return
@@ -177,7 +178,7 @@ def _leftovers(ctx: JobContext, ops: VmOps, name: str, datastore: str) -> None:
 
 
 @contextmanager
-def _cleanup_on_failure(ctx: JobContext, ops: VmOps, made: _Made) -> Iterator[None]:
+def _cleanup_on_failure(ctx: JobContext, ops: VmBackend, made: _Made) -> Iterator[None]:
     try:
         yield
     except BaseException:
@@ -204,7 +205,7 @@ def provision(
     lock_source: bool = True,
 ) -> dict[str, Any]:
     """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
-    ops = VmOps(ctx.client(), ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
+    ops = vm_backend(ctx)  # the API or, where the host's API cannot write, SSH (ceso.routes)
     name = opts.name
     with ctx.step("inspect source", progress=5, source=source_name):
         source_vm = ops.find(source_name)
@@ -254,7 +255,7 @@ def provision(
     return result
 
 
-def _wait_for_ip(ctx: JobContext, ops: VmOps, vm: Any, opts: ProvisionOptions) -> list[str]:
+def _wait_for_ip(ctx: JobContext, ops: VmBackend, vm: Any, opts: ProvisionOptions) -> list[str]:
     expected = [a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"]
     with ctx.step("wait for guest IP", progress=95, expected=expected):
         try:
@@ -265,7 +266,7 @@ def _wait_for_ip(ctx: JobContext, ops: VmOps, vm: Any, opts: ProvisionOptions) -
 
 def _build(
     ctx: JobContext,
-    ops: VmOps,
+    ops: VmBackend,
     made: _Made,
     *,
     source_vm: Any,
@@ -335,7 +336,7 @@ def _build(
     }
 
 
-def _grow_first_disk(ops: VmOps, vm: Any, capacity_bytes: int) -> None:
+def _grow_first_disk(ops: VmBackend, vm: Any, capacity_bytes: int) -> None:
     devices = ops.props(vm, ["config.hardware.device"]).get("config.hardware.device") or []
     disk = next(d for d in devices if _is_type(d, "VirtualDisk"))
     disk.capacityInKB = capacity_bytes // 1024
@@ -350,7 +351,7 @@ def _grow_first_disk(ops: VmOps, vm: Any, capacity_bytes: int) -> None:
 
 @contextmanager
 def _source_quiet(
-    ctx: JobContext, ops: VmOps, source_vm: Any, *, hot: bool, shutdown: bool
+    ctx: JobContext, ops: VmBackend, source_vm: Any, *, hot: bool, shutdown: bool
 ) -> Iterator[None]:
     """Keep the source's disks still while they are copied.
 

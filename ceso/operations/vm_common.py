@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from ceso.esxi.vmops import VmOps
 from ceso.jobs.context import JobContext
+from ceso.routes import VmBackend
 from ceso.vm.guards import refuse_template
 
 __all__ = ["earlier_attempt_ran", "inspect_vm", "vm_ops"]
@@ -18,7 +19,7 @@ def vm_ops(ctx: JobContext) -> VmOps:
     return VmOps(ctx.client(), ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
 
 
-def inspect_vm(ctx: JobContext, ops: VmOps, name: str, props: list[str]) -> tuple[Any, dict[str, Any]]:
+def inspect_vm(ctx: JobContext, ops: VmBackend, name: str, props: list[str]) -> tuple[Any, dict[str, Any]]:
     """Find VM ``name`` again and read ``props`` (plus power state); refuse a template.
 
     Meant for the first step under the VM lock: what the CLI checked may have

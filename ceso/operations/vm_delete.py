@@ -14,10 +14,10 @@ from typing import Any
 from sqlmodel import Session
 
 from ceso.errors import ConflictError, NotFoundError
-from ceso.esxi.dsbrowser import datastore_path_exists
 from ceso.esxi.vmops import split_datastore_path
 from ceso.jobs.context import JobContext
-from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm, vm_ops
+from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
+from ceso.routes import vm_backend
 from ceso.vm.guards import refuse_in_flight, refuse_protected
 from ceso.vm.lifecycle import vm_files
 
@@ -27,7 +27,7 @@ PROPERTIES = ["summary.config.vmPathName", "config.hardware.device"]
 def run(ctx: JobContext) -> dict[str, Any]:
     name, force = ctx.params["name"], bool(ctx.params.get("force"))
     host = ctx.job.host
-    ops = vm_ops(ctx)
+    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     with ctx.step("inspect", progress=5):
         try:
             vmx = ops.props(ops.find(name), ["summary.config.vmPathName"])["summary.config.vmPathName"]
@@ -62,7 +62,7 @@ def run(ctx: JobContext) -> dict[str, Any]:
             ops.destroy(vm)
         with ctx.step("check folder", progress=95, folder=directory) as rec:
             # Destroy_Task leaves the folder when it holds files that are not the VM's; say so.
-            left = bool(vmx_rel.rpartition("/")[0]) and datastore_path_exists(ops, directory)
+            left = bool(vmx_rel.rpartition("/")[0]) and ops.path_exists(directory)
             rec["folder_left"] = left
     result: dict[str, Any] = {
         "name": name,

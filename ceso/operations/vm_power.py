@@ -14,15 +14,15 @@ from __future__ import annotations
 from typing import Any
 
 from ceso.errors import ConflictError, OperationError, TimeoutExpiredError
-from ceso.esxi.vmops import VmOps
 from ceso.jobs.context import JobContext
-from ceso.operations.vm_common import inspect_vm, vm_ops
+from ceso.operations.vm_common import inspect_vm
+from ceso.routes import VmBackend, vm_backend
 from ceso.vm.power import DEFAULT_GUEST_TIMEOUT_S, check_power_action
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
     name, action = ctx.params["name"], ctx.params["action"]
-    ops = vm_ops(ctx)
+    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "action": action}
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10) as rec:
@@ -39,27 +39,27 @@ def run(ctx: JobContext) -> dict[str, Any]:
     return {**result, "power_state_before": before, "power_state": after, "changed": note is None}
 
 
-def _on(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+def _on(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
     with ctx.step("power on", progress=60):
         ops.power_on(vm)
 
 
-def _off(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+def _off(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
     with ctx.step("power off", progress=60):
         ops.power_off(vm)
 
 
-def _reset(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+def _reset(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
     with ctx.step("reset", progress=60):
         ops.reset(vm)
 
 
-def _reboot(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+def _reboot(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
     with ctx.step("guest reboot", progress=60):
         ops.reboot_guest(vm)
 
 
-def _shutdown(ctx: JobContext, ops: VmOps, vm: Any) -> None:
+def _shutdown(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
     timeout = float(ctx.params.get("timeout_guest_s", DEFAULT_GUEST_TIMEOUT_S))
     try:
         with ctx.step("guest shutdown", progress=60, timeout_s=timeout):

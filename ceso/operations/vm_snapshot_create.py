@@ -11,14 +11,15 @@ from typing import Any
 
 from ceso.errors import ConflictError
 from ceso.jobs.context import JobContext
-from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm, vm_ops
+from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
+from ceso.routes import vm_backend
 from ceso.vm.snapshots import find_snapshot, flatten
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     name, snapshot = p["name"], p["snapshot"]
-    ops = vm_ops(ctx)
+    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "snapshot": snapshot}
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10):

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from ceso.jobs.context import JobContext
-from ceso.operations.vm_common import inspect_vm, vm_ops
+from ceso.operations.vm_common import inspect_vm
+from ceso.routes import vm_backend
 from ceso.vm.snapshots import find_snapshot, flatten
 
 
 def run(ctx: JobContext) -> dict[str, Any]:
     name, snapshot = ctx.params["name"], ctx.params["snapshot"]
-    ops = vm_ops(ctx)
+    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10) as rec:
             vm, props = inspect_vm(ctx, ops, name, ["snapshot"])

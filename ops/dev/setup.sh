@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-apt_packages=(golang-go golang-github-vmware-govmomi-dev openssh-server redis-server)
+apt_packages=(golang-go golang-github-vmware-govmomi-dev openssh-server redis-server zstd curl prometheus)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -16,6 +16,19 @@ if ((${#missing[@]})); then
     [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
     "${sudo_cmd[@]}" apt-get update -qq
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# docker-compose only validates docker-compose.yml in the tests (no Docker engine runs here);
+# without Recommends it does not pull in docker.io.
+if ! dpkg-query -W -f='${Status}' docker-compose 2>/dev/null | grep -q "install ok installed"; then
+    echo "setup: installing Debian package docker-compose (without Recommends)" >&2
+    sudo_cmd=()
+    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+fi
+# The tests start their own Prometheus on free ports; do not keep Debian's service on :9090.
+if [[ -d /run/systemd/system ]] && systemctl is-enabled -q prometheus 2>/dev/null; then
+    if [[ $(id -u) -eq 0 ]]; then systemctl disable --now -q prometheus; else sudo systemctl disable --now -q prometheus; fi
 fi
 
 python=${PYTHON:-python3}

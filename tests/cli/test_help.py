@@ -23,6 +23,10 @@ HEAVY = [
     "redis",
     "alembic",
     "workers",
+    "boto3",
+    "botocore",
+    "zstandard",
+    "cryptography",
 ]
 
 

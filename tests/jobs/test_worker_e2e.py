@@ -92,7 +92,9 @@ def test_cancel_running_job_stops_between_steps(cli: Cli, registered_host: str, 
     start_worker(registered_host)
     job_id = _submit("test.sleep", registered_host, params={"seconds": 20, "steps": 40})
     deadline = time.monotonic() + 30
-    while cli("--json", "job", "status", job_id).json()["state"] != "running":
+    # Wait for the first step, not just the claim: a cancel landing between the claim and the first
+    # step (the worker re-checks the actor and audits the claim there) rightly stops it with no step.
+    while not cli("--json", "job", "status", job_id).json()["steps"]:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     cancelled = cli("--json", "job", "cancel", job_id)

@@ -11,7 +11,11 @@ from ceso.cli.application import Application, pass_app
 @click.argument("name")
 @pass_app
 def check(app: Application, name: str) -> None:
-    """Log in to host NAME and show product, API version, datastores, networks and VM count."""
+    """Log in to host NAME, probe what it allows (license, API writes, SSH) and record it.
+
+    Shows product, API version, datastores, networks, VM count and the
+    capabilities that decide each job's route (stored in SQL).
+    """
     from ceso.hosts.registry import check_host
 
     facts = check_host(app.runtime, name)
@@ -22,5 +26,20 @@ def check(app: Application, name: str) -> None:
         for ds in facts["datastores"]:
             free, cap = (ds["free_bytes"] or 0) / 2**30, (ds["capacity_bytes"] or 0) / 2**30
             click.echo(f"  datastore {ds['name']} ({ds['type']}): {free:.1f} GiB free of {cap:.1f} GiB")
+        caps = facts.get("capabilities") or {}
+        editions = ", ".join(lic["name"] for lic in caps.get("license", {}).get("licenses", [])) or "-"
+        writes = {True: "allowed", False: "refused", None: "unknown"}[caps.get("api_writes")]
+        click.echo(f"  license: {editions}   API writes: {writes} ({caps.get('api_writes_signal')})")
+        ssh = caps.get("ssh") or {}
+        if ssh.get("configured"):
+            tools = ", ".join(t for t, ok in (ssh.get("commands") or {}).items() if ok) or "none"
+            state = (
+                "logged in" if ssh.get("authenticated") else (ssh.get("error") or {}).get("message", "failed")
+            )
+            click.echo(f"  ssh: {state}; tools: {tools}   route: {facts.get('route')}")
+        else:
+            click.echo(f"  ssh: not configured   route: {facts.get('route')}")
+        if caps.get("hardware_versions"):
+            click.echo(f"  virtual hardware: {', '.join(caps['hardware_versions'])}")
 
     app.emit(facts, human)

@@ -12,9 +12,10 @@ from ceso.cli.application import Application, pass_app
 @pass_app
 def cancel(app: Application, job_id: str) -> None:
     """Cancel job ID: at once if queued, at its next step if running."""
-    from ceso.jobs.store import job_to_dict, request_cancel
+    from ceso.jobs.cancel import cancel_job
+    from ceso.jobs.store import job_to_dict
 
-    job = request_cancel(app.runtime.engine, job_id)
+    job = cancel_job(app.runtime, job_id)
     verdict = {"cancelled": "cancelled", "running": "cancel requested; it stops at its next step"}.get(
         job.state, f"already {job.state}; nothing to cancel"
     )

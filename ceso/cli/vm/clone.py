@@ -65,4 +65,10 @@ def clone(
     )
     if app.dry_run:
         app.show_documents(documents)
-    app.submit(request, wait=wait, timeout=timeout, plan=CLONE_PLAN)
+    plan = CLONE_PLAN
+    if app.dry_run:
+        from ceso.routes import route_of
+        from ceso.ssh.plans import SSH_CLONE_PLAN
+
+        plan = SSH_CLONE_PLAN if route_of(app.runtime, request.host) == "ssh" else CLONE_PLAN
+    app.submit(request, wait=wait, timeout=timeout, plan=plan)

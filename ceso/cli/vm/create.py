@@ -61,4 +61,10 @@ def create(
     )
     if app.dry_run:
         app.show_documents(documents)
-    app.submit(request, wait=wait, timeout=timeout, plan=CREATE_PLAN)
+    plan = CREATE_PLAN
+    if app.dry_run:
+        from ceso.routes import route_of
+        from ceso.ssh.plans import SSH_CREATE_PLAN
+
+        plan = SSH_CREATE_PLAN if route_of(app.runtime, request.host) == "ssh" else CREATE_PLAN
+    app.submit(request, wait=wait, timeout=timeout, plan=plan)

@@ -1,0 +1,121 @@
+"""The audit records of a job's life: submitted, claimed, each step, and its outcome.
+
+All are guarded: a job never fails because its audit record could not be
+written; the failure is logged. The outcome is written inside the
+transaction that ends the job (:func:`audit_finished_in`, called by
+:func:`ceso.jobs.store.finish_job`), so it cannot be lost to a worker killed
+right after.
+Actor, mode and source come from the bound caller (the worker binds the
+job's actor while the job runs) unless given.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from ceso.audit.store import AuditEvent, record, record_in
+from ceso.security.caller import current_caller
+
+if TYPE_CHECKING:
+    from ceso.db.models import Job
+    from ceso.runtime import Runtime
+
+__all__ = [
+    "FINISH_EVENTS",
+    "audit_claimed",
+    "audit_finished",
+    "audit_finished_in",
+    "audit_step",
+    "audit_submitted",
+]
+
+FINISH_EVENTS = {"succeeded": "job.succeeded", "failed": "job.failed", "cancelled": "job.cancelled"}
+_OUTCOME = {"succeeded": "ok", "failed": "failed", "cancelled": "cancelled"}
+
+log = logging.getLogger(__name__)
+
+
+def _where(job: Job) -> dict[str, Any]:
+    return {"operation": job.kind, "job_id": job.id, "host": job.host, "vm": job.target}
+
+
+def audit_submitted(runtime: Runtime, job: Job, *, mode: str | None = None) -> None:
+    """``job.submitted``: the stored (sealed, redacted) params, by the job's actor."""
+    details = {"params": job.params, "idempotency_key": job.idempotency_key}
+    record(
+        runtime.engine,
+        AuditEvent("job.submitted", actor=job.actor, mode=mode, details=details, **_where(job)),
+    )
+
+
+def audit_claimed(runtime: Runtime, job: Job, *, mode: str | None = None) -> None:
+    """``job.claimed``: which worker, which attempt."""
+    details = {"worker": job.worker, "attempt": job.attempts}
+    record(
+        runtime.engine,
+        AuditEvent(
+            "job.claimed", actor=job.actor, mode=mode, source="worker", details=details, **_where(job)
+        ),
+    )
+
+
+def audit_step(runtime: Runtime, job: Job, step: dict[str, Any]) -> None:
+    """``job.step``: the step as recorded on the job, with the exact vSphere calls or SSH commands."""
+    outcome = {"succeeded": "ok"}.get(str(step.get("state")), "failed")
+    record(
+        runtime.engine,
+        AuditEvent(
+            "job.step", outcome=outcome, actor=job.actor, source="worker", details=step, **_where(job)
+        ),
+    )
+
+
+def _finished_event(job: Job, source: str) -> AuditEvent | None:
+    event = FINISH_EVENTS.get(job.state)
+    if event is None:
+        return None
+    duration = None
+    if job.started_at is not None and job.finished_at is not None:
+        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
+    details: dict[str, Any] = {"attempts": job.attempts, "duration_s": duration}
+    if job.error_code:
+        details["error"] = {"code": job.error_code, "message": job.error_message}
+    if job.result is not None:
+        details["result"] = job.result
+    return AuditEvent(
+        event, outcome=_OUTCOME[job.state], actor=job.actor, source=source, details=details, **_where(job)
+    )
+
+
+def audit_finished(runtime: Runtime, job: Job, *, source: str = "worker") -> None:
+    """``job.succeeded``/``job.failed``/``job.cancelled`` with result or error and duration."""
+    event = _finished_event(job, source)
+    if event is not None:
+        record(runtime.engine, event)
+
+
+def audit_finished_in(conn: sa.Connection, job_id: str) -> None:
+    """The outcome record of job ``job_id``, written in the transaction that ends it.
+
+    So a worker killed right after the job ended cannot leave the outcome
+    unaudited. Never raises (see :func:`ceso.audit.store.record_in`).
+    """
+    from sqlmodel import col
+
+    from ceso.db.models import Job
+
+    try:
+        row = conn.execute(sa.select(Job).where(col(Job.id) == job_id)).first()
+    except Exception:
+        log.warning("outcome of job %s not audited: cannot read it", job_id, exc_info=True)
+        return
+    if row is None:
+        return
+    job = Job(**dict(row._mapping))
+    caller = current_caller()
+    event = _finished_event(job, caller.source if caller else "worker")
+    if event is not None:
+        record_in(conn, event)

@@ -1,0 +1,229 @@
+"""The backup catalog in SQL: sets and files. Keyword-only functions; engine or session passed in.
+
+States::
+
+    pending ──▶ completed ──verify──▶ verified ──prune──▶ expired
+       └──────▶ failed                    (a damaged set goes back to failed)
+
+A set becomes ``completed`` only after every file and its manifest were
+committed at the target and their sizes read back from it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, delete, select
+
+from ceso.backup.manifest import Manifest
+from ceso.db.backup_models import BACKUP_STATES, BackupFile, BackupSet
+from ceso.db.engine import session_scope
+from ceso.db.types import utcnow
+from ceso.errors import ConflictError, InvalidInputError, NotFoundError
+
+__all__ = [
+    "complete_set",
+    "fail_set",
+    "find_set",
+    "list_sets",
+    "record_imported",
+    "set_status",
+    "set_to_dict",
+    "start_set",
+]
+
+LIST_COLUMNS = (
+    "id",
+    "vm",
+    "host",
+    "target",
+    "status",
+    "kind",
+    "created_at",
+    "logical_bytes",
+    "stored_bytes",
+    "compression",
+    "key_id",
+    "verified_at",
+)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def set_to_dict(row: Any) -> dict[str, Any]:
+    """The ``backup list --json`` shape (a BackupSet or a row of :data:`LIST_COLUMNS`)."""
+    return {
+        "id": row.id,
+        "vm": row.vm,
+        "host": row.host,
+        "target": row.target,
+        "status": row.status,
+        "kind": row.kind,
+        "created_at": _iso(row.created_at),
+        "logical_bytes": row.logical_bytes,
+        "stored_bytes": row.stored_bytes,
+        "compression": row.compression,
+        "encrypted": row.key_id is not None,
+        "verified_at": _iso(row.verified_at),
+    }
+
+
+def start_set(engine: Engine, *, row: BackupSet) -> BackupSet:
+    """Record a new set as ``pending``; a retried job's earlier row (same id) is reset."""
+    with session_scope(engine) as session:
+        old = session.get(BackupSet, row.id)
+        if old is not None:
+            if old.status in ("completed", "verified"):
+                raise ConflictError(f"backup {row.id} already completed")
+            session.exec(delete(BackupFile).where(col(BackupFile.set_id) == row.id))
+            session.delete(old)
+            session.flush()
+        session.add(row)
+    return row
+
+
+def complete_set(engine: Engine, *, manifest: Manifest, manifest_sha256: str) -> None:
+    """Store the files of ``manifest`` and mark its set ``completed``."""
+    with session_scope(engine) as session:
+        row = session.get(BackupSet, manifest.id)
+        if row is None:
+            raise NotFoundError(f"no catalog entry for backup {manifest.id}")
+        _add_files(session, manifest)
+        row.status = "completed"
+        row.logical_bytes = manifest.logical_bytes
+        row.stored_bytes = manifest.stored_bytes
+        row.manifest_sha256 = manifest_sha256
+        row.completed_at = utcnow()
+        row.error = None
+        session.add(row)
+
+
+def _add_files(session: Session, manifest: Manifest) -> None:
+    for f in manifest.files:
+        session.add(
+            BackupFile(
+                set_id=manifest.id,
+                name=f.name,
+                role=f.role,
+                source=f.source,
+                stored_name=f.stored_name,
+                logical_bytes=f.logical_bytes,
+                stored_bytes=f.stored_bytes,
+                sha256_raw=f.sha256_raw,
+                sha256_stored=f.sha256_stored,
+            )
+        )
+
+
+def fail_set(engine: Engine, *, set_id: str, error: str) -> None:
+    """Mark a set ``failed`` with the reason (no-op if it is gone)."""
+    with session_scope(engine) as session:
+        row = session.get(BackupSet, set_id)
+        if row is not None and row.status == "pending":
+            row.status = "failed"
+            row.error = error[:2000]
+            session.add(row)
+
+
+def set_status(engine: Engine, *, set_id: str, status: str, error: str | None = None) -> BackupSet:
+    """Move a set to ``status`` (verified also stamps ``verified_at``)."""
+    if status not in BACKUP_STATES:
+        raise InvalidInputError(f"unknown backup status {status!r}")
+    with session_scope(engine) as session:
+        row = session.get(BackupSet, set_id)
+        if row is None:
+            raise NotFoundError(f"no backup {set_id}")
+        row.status = status
+        row.error = error
+        if status == "verified":
+            row.verified_at = utcnow()
+        session.add(row)
+    return row
+
+
+def find_set(session: Session, ident: str) -> BackupSet:
+    """A set by id or unique id prefix (at least 6 characters)."""
+    row = session.get(BackupSet, ident)
+    if row is not None:
+        return row
+    if len(ident) < 6:
+        raise NotFoundError(f"no backup {ident!r} (give the id or at least 6 of its first characters)")
+    matches = session.exec(select(BackupSet).where(col(BackupSet.id).startswith(ident)).limit(2)).all()
+    if not matches:
+        raise NotFoundError(f"no backup {ident!r}")
+    if len(matches) > 1:
+        raise ConflictError(f"backup id prefix {ident!r} is ambiguous; give more characters")
+    return matches[0]
+
+
+def files_of(session: Session, set_id: str) -> list[BackupFile]:
+    query = select(BackupFile).where(BackupFile.set_id == set_id).order_by(col(BackupFile.id))
+    return list(session.exec(query).all())
+
+
+def list_sets(
+    engine: Engine,
+    *,
+    vm: str | None = None,
+    target: str | None = None,
+    status: str | None = None,
+    limit: int | None = 100,
+) -> list[dict[str, Any]]:
+    """Sets newest first, filtered; one indexed query over :data:`LIST_COLUMNS` (no ORM objects)."""
+    if status is not None and status not in BACKUP_STATES:
+        raise InvalidInputError(f"--status must be one of {', '.join(BACKUP_STATES)}")
+    table = BackupSet.__table__  # type: ignore[attr-defined]
+    query = sa.select(*(table.c[name] for name in LIST_COLUMNS)).order_by(
+        table.c.created_at.desc(), table.c.id.desc()
+    )
+    if vm is not None:
+        query = query.where(table.c.vm == vm)
+    if target is not None:
+        query = query.where(table.c.target == target)
+    if status is not None:
+        query = query.where(table.c.status == status)
+    if limit:
+        query = query.limit(limit)
+    with engine.connect() as conn:
+        return [set_to_dict(r) for r in conn.execute(query)]
+
+
+def record_imported(
+    engine: Engine, *, manifest: Manifest, target: str, path: str, manifest_sha256: str
+) -> bool:
+    """Catalog a set found on a target; False if the catalog already has it."""
+    with session_scope(engine) as session:
+        if session.get(BackupSet, manifest.id) is not None:
+            return False
+        created = datetime.fromisoformat(manifest.created_at)
+        session.add(
+            BackupSet(
+                id=manifest.id,
+                vm=manifest.vm,
+                host=manifest.host,
+                target=target,
+                path=path,
+                status="completed",
+                kind=manifest.kind,
+                compression=manifest.compression,
+                level=manifest.level,
+                key_id=(manifest.encryption or {}).get("key_id"),
+                job_id=manifest.job_id,
+                logical_bytes=manifest.logical_bytes,
+                stored_bytes=manifest.stored_bytes,
+                manifest_sha256=manifest_sha256,
+                manifest_schema=manifest.schema,
+                created_at=created,
+                completed_at=datetime.fromisoformat(manifest.completed_at)
+                if manifest.completed_at
+                else created,
+            )
+        )
+        session.flush()
+        _add_files(session, manifest)
+    return True

@@ -1,0 +1,81 @@
+"""``backup restore --in-place``: write a set's files back over the original, powered-off VM.
+
+The VM keeps its identity (UUID, MACs, guestinfo): only the disk and NVRAM
+files are overwritten, each at the path it was read from. Refused unless the
+VM is powered off and still has exactly the disks the backup recorded (a VM
+whose disks changed — new snapshots, added or removed disks — must be restored
+as a new VM). A failure part-way leaves the VM with some files restored and
+others not: run the restore again; nothing else is changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ceso.backup.datastore_http import DatastoreHttp
+from ceso.backup.progress import ByteProgress
+from ceso.errors import ConflictError
+from ceso.esxi.vmomi import vim
+from ceso.esxi.vmops import VmOps, split_datastore_path
+
+if TYPE_CHECKING:
+    from ceso.backup.manifest import Manifest
+    from ceso.backup.targets.base import Target
+    from ceso.jobs.context import JobContext
+
+__all__ = ["restore_in_place"]
+
+
+def _check(ops: VmOps, vm: Any, manifest: Manifest) -> None:
+    props = ops.props(vm, ["runtime.powerState", "config.hardware.device"])
+    if props.get("runtime.powerState") != "poweredOff":
+        raise ConflictError(
+            f"VM {manifest.vm!r} is {props.get('runtime.powerState')}: power it off to restore in place"
+        )
+    current = [
+        str(d.backing.fileName)
+        for d in props.get("config.hardware.device") or []
+        if isinstance(d, vim().vm.device.VirtualDisk)
+    ]
+    recorded = [d["file"] for d in manifest.vm_config["disks"]]
+    if current != recorded:
+        raise ConflictError(
+            f"VM {manifest.vm!r} has disks {current}, the backup recorded {recorded} (snapshots or disks "
+            "changed since): restore it as a new VM with --as",
+            code="disks_changed",
+        )
+
+
+def restore_in_place(
+    ctx: JobContext, ops: VmOps, http: DatastoreHttp, target: Target, manifest: Manifest, key: bytes | None
+) -> dict[str, Any]:
+    """Overwrite the original VM's disk and NVRAM files from the set; power on if asked."""
+    from ceso.backup.restore import upload_file
+
+    p = ctx.params
+    with ctx.step("check VM", progress=4, vm=manifest.vm):
+        vm = ops.find(manifest.vm)
+        _check(ops, vm, manifest)
+    files = [f for f in manifest.files if f.role in ("descriptor", "extent", "nvram")]
+    datastores = sorted({split_datastore_path(f.source)[0] for f in files})
+    progress = ByteProgress(ctx, sum(f.logical_bytes for f in files), start=8, end=92)
+    with ctx.locks(vms=[manifest.vm], datastores=datastores):
+        with ctx.step("check VM again", progress=6):
+            _check(ops, vm, manifest)  # nothing changed while we waited for the locks
+        for f in files:
+            with ctx.step(f"restore {f.name}", dest=f.source, size=f.logical_bytes):
+                upload_file(
+                    ctx, target, http, manifest, f, p["path"], split_datastore_path(f.source), key, progress
+                )
+        if p.get("power_on", True):
+            with ctx.step("power on", progress=96):
+                ops.power_on(vm)
+    return {
+        "backup_id": manifest.id,
+        "name": manifest.vm,
+        "host": ctx.job.host,
+        "in_place": True,
+        "files": [f.source for f in files],
+        "power_state": "poweredOn" if p.get("power_on", True) else "poweredOff",
+        "restored_bytes": progress.done,
+    }

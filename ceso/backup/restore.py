@@ -1,0 +1,296 @@
+"""``backup.restore``: write a set's disks back to a datastore and build a new VM around them.
+
+The new VM gets a new BIOS UUID, new MAC addresses and fresh cloud-init
+guestinfo with a new instance-id (so the guest applies the requested network),
+through :func:`ceso.operations.provision.build_config_spec`, like a clone.
+
+Order: read and check the manifest → check name, networks and free space
+(refused before anything is written) → lock the name and a datastore slot →
+make the directory → stream each disk file back (decrypt, decompress, hash
+check as it goes) → create the VM → restore the NVRAM → power on. A failure
+removes what this job made; a redelivered job first removes its earlier VM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ceso.backup.datastore_http import DatastoreHttp
+from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
+from ceso.backup.pipeline import DecodedStream, prefetch
+from ceso.backup.progress import ByteProgress
+from ceso.cloudinit import new_instance_id
+from ceso.errors import CesoError, ConflictError, OperationError, TransientError
+from ceso.esxi.vmomi import vim
+from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac
+from ceso.operations.provision import JOB_MARKER, ProvisionOptions, build_config_spec
+
+if TYPE_CHECKING:
+    from ceso.backup.targets.base import Target
+    from ceso.jobs.context import JobContext
+
+__all__ = ["read_manifest", "run_restore", "upload_file"]
+
+log = logging.getLogger(__name__)
+UPLOAD_ATTEMPTS = 3
+
+
+def read_manifest(target: Target, path: str, *, expected_sha256: str | None) -> tuple[Manifest, str]:
+    """The manifest of the set at ``path``; OperationError if it differs from the catalog's hash."""
+    key = f"{path}/{MANIFEST_NAME}"
+    reader = target.open_read(key)
+    try:
+        body = reader.read(-1)
+        while more := reader.read(1 << 20):
+            body += more
+    finally:
+        reader.close()
+    sha = hashlib.sha256(body).hexdigest()
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise OperationError(
+            f"{MANIFEST_NAME}: differs from the catalog (sha256 {sha[:16]}... instead of {expected_sha256[:16]}...)",
+            code="backup_corrupt",
+            details={"file": MANIFEST_NAME},
+        )
+    return Manifest.from_json(body, where=f"target {target.name}: {key}"), sha
+
+
+def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
+    """pyVmomi devices rebuilt from the manifest's hardware summary (for build_config_spec)."""
+    dev = vim().vm.device
+    devices: list[Any] = []
+    for c in config["controllers"]:
+        ctl = getattr(dev, c["type"])(key=c["key"], busNumber=c["bus"])
+        if c.get("shared_bus"):
+            ctl.sharedBus = c["shared_bus"]
+        devices.append(ctl)
+    for d, path in zip(config["disks"], disk_paths, strict=True):
+        devices.append(
+            dev.VirtualDisk(
+                key=d["key"],
+                controllerKey=d["controller_key"],
+                unitNumber=d["unit"],
+                capacityInKB=d["capacity_kb"],
+                backing=dev.VirtualDisk.FlatVer2BackingInfo(fileName=path, diskMode="persistent"),
+            )
+        )
+    for i, n in enumerate(config["nics"]):
+        devices.append(
+            getattr(dev, n["type"])(
+                key=4000 + i, backing=dev.VirtualEthernetCard.NetworkBackingInfo(deviceName=n["network"])
+            )
+        )
+    return devices
+
+
+def upload_file(
+    ctx: JobContext,
+    target: Target,
+    http: DatastoreHttp,
+    manifest: Manifest,
+    f: ManifestFile,
+    set_path: str,
+    dest: tuple[str, str],
+    key: bytes | None,
+    progress: ByteProgress,
+) -> None:
+    """Stream one stored file back to ``dest`` (datastore, path), checked; a broken upload is retried."""
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        reader = target.open_read(f"{set_path}/{f.stored_name}")
+        sent = progress.done
+        try:
+            stream = DecodedStream(
+                reader, name=f.name, compression=manifest.compression, digest=f.digest, key=key
+            )
+
+            def chunks(stream: DecodedStream = stream) -> Any:
+                for chunk in prefetch(stream.chunks()):  # decode in a thread while this one sends
+                    progress(len(chunk))
+                    yield chunk
+
+            http.upload(dest[0], dest[1], f.logical_bytes, chunks())
+            return
+        except TransientError:
+            progress.done = sent
+            if attempt == UPLOAD_ATTEMPTS:
+                raise
+            log.warning("upload of %s broke; starting it again (%d)", f.name, attempt + 1)
+        finally:
+            reader.close()
+
+
+def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, params: dict[str, Any]) -> str:
+    """Name free, datastore and networks present, enough free space; return the datastore."""
+    name = params["name"]
+    if ops.exists(name):
+        raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
+    original_ds = manifest.vm_config["vmx_path"][1:].split("]", 1)[0]
+    stores = ops.layout().datastores
+    datastore = ops.datastore(params.get("datastore") or (original_ds if original_ds in stores else None))
+    for i, nic in enumerate(manifest.vm_config["nics"]):
+        ops.network(params["network"] if (params.get("network") and i == 0) else nic["network"])
+    need = sum(f.logical_bytes for f in manifest.files if f.role in ("descriptor", "extent", "nvram"))
+    free = int(ops.props(stores[datastore], ["summary.freeSpace"]).get("summary.freeSpace") or 0)
+    if need > free:
+        raise CesoError(
+            f"datastore {datastore} on host {ctx.job.host} has {free} bytes free; the restore needs {need}",
+            code="insufficient_space",
+            details={"needed_bytes": need, "free_bytes": free},
+        )
+    return datastore
+
+
+def run_restore(ctx: JobContext) -> dict[str, Any]:
+    """Run a ``backup.restore`` job (params: backup_id, target, path, manifest_sha256, name, ...)."""
+    from ceso.backup.keys import load_key
+    from ceso.backup.targets.registry import open_target
+    from ceso.vm.guest import GuestSpec
+
+    p = ctx.params
+    client = ctx.client()
+    ops = VmOps(client, ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
+    http = DatastoreHttp(client)
+    target = open_target(ctx.runtime, p["target"])
+    try:
+        with ctx.step("read manifest", progress=2, backup_id=p["backup_id"]):
+            manifest, _ = read_manifest(target, p["path"], expected_sha256=p.get("manifest_sha256"))
+            enc = manifest.encryption
+            key = load_key(ctx.runtime.secrets, expected_id=enc["key_id"]) if enc else None
+        if p.get("in_place"):
+            from ceso.backup.inplace import restore_in_place
+
+            return restore_in_place(ctx, ops, http, target, manifest, key)
+        with ctx.step("check", progress=4) as rec:
+            _leftovers(ctx, ops, p["name"])
+            datastore = _check(ctx, ops, manifest, p)
+            rec["datastore"] = datastore
+        opts = ProvisionOptions(
+            name=p["name"], network=p.get("network"), guest=GuestSpec.from_params(p.get("guest") or {})
+        )
+        with ctx.locks(vms=[p["name"]], datastores=[datastore]):
+            return _build(ctx, ops, http, target, manifest, key, datastore, opts, p)
+    finally:
+        target.close()
+
+
+def _build(
+    ctx: JobContext,
+    ops: VmOps,
+    http: DatastoreHttp,
+    target: Target,
+    manifest: Manifest,
+    key: bytes | None,
+    datastore: str,
+    opts: ProvisionOptions,
+    p: dict[str, Any],
+) -> dict[str, Any]:
+    name = opts.name
+    disk_files = [f for f in manifest.files if f.role in ("descriptor", "extent")]
+    nvram = [f for f in manifest.files if f.role == "nvram"]
+    progress = ByteProgress(ctx, sum(f.logical_bytes for f in disk_files + nvram), start=8, end=85)
+    made: dict[str, Any] = {}
+    try:
+        with ctx.step("make directory", progress=6):
+            ops.make_directory(datastore_path(datastore, name))
+            made["directory"] = True
+        for f in disk_files:
+            with ctx.step(f"restore {f.name}", size=f.logical_bytes):
+                upload_file(
+                    ctx, target, http, manifest, f, p["path"], (datastore, f"{name}/{f.name}"), key, progress
+                )
+        tops: dict[int, str] = {}
+        for f in disk_files:
+            if f.role == "descriptor" and f.disk is not None and (f.link or 0) >= 0:
+                tops[f.disk] = f.name  # files are in chain order, so the last descriptor is the top
+        disk_paths = [datastore_path(datastore, f"{name}/{tops[i]}") for i in sorted(tops)]
+        with ctx.step("create VM", progress=88) as rec:
+            taken = ops.macs_in_use()
+            macs: list[str] = []
+            for _ in manifest.vm_config["nics"]:
+                macs.append(random_static_mac(taken))
+                taken.add(macs[-1])
+            instance_id = new_instance_id()
+            cfg = manifest.vm_config
+            source = {
+                "config.hardware.device": _source_devices(cfg, disk_paths),
+                "config.guestId": cfg.get("guest_id"),
+                "config.hardware.numCPU": cfg.get("num_cpu"),
+                "config.hardware.memoryMB": cfg.get("memory_mb"),
+                "config.firmware": cfg.get("firmware"),
+                "config.version": cfg.get("version"),
+            }
+            extra = {**opts.guest.guestinfo(name, macs, instance_id=instance_id), JOB_MARKER: ctx.job.id}
+            spec = build_config_spec(
+                source=source,
+                opts=opts,
+                datastore=datastore,
+                disk_paths=disk_paths,
+                macs=macs,
+                extra_config=extra,
+            )
+            made["vm"] = ops.create_vm(spec)
+            rec.update(uuid=spec.uuid, macs=macs, instance_id=instance_id)
+        for f in nvram:
+            with ctx.step("restore NVRAM", progress=92):
+                upload_file(
+                    ctx,
+                    target,
+                    http,
+                    manifest,
+                    f,
+                    p["path"],
+                    (datastore, f"{name}/{name}.nvram"),
+                    key,
+                    progress,
+                )
+        if p.get("power_on", True):
+            with ctx.step("power on", progress=96):
+                ops.power_on(made["vm"])
+    except BaseException:
+        _undo(ctx, ops, made, datastore_path(datastore, name))
+        raise
+    return {
+        "backup_id": manifest.id,
+        "name": name,
+        "host": ctx.job.host,
+        "datastore": datastore,
+        "uuid": spec.uuid,
+        "macs": macs,
+        "instance_id": instance_id,
+        "source_vm": manifest.vm,
+        "power_state": "poweredOn" if p.get("power_on", True) else "poweredOff",
+        "restored_bytes": progress.done,
+    }
+
+
+def _undo(ctx: JobContext, ops: VmOps, made: dict[str, Any], directory: str) -> None:
+    """Remove what a failed restore made (recorded as a step; errors are logged, not raised)."""
+    if not made:
+        return
+    try:
+        with ctx.step("clean up after failure", cleanup=True):
+            if made.get("vm") is not None:
+                if ops.power_state(made["vm"]) != "poweredOff":
+                    ops.power_off(made["vm"])
+                ops.destroy(made["vm"])
+            else:
+                ops.delete_path(directory)
+    except Exception:
+        log.warning("cleanup after a failed restore did not finish", exc_info=True)
+        if made.get("vm") is None:
+            ops.delete_path(directory)
+
+
+def _leftovers(ctx: JobContext, ops: VmOps, name: str) -> None:
+    """On a redelivered job, remove the VM an earlier attempt of this same job made."""
+    if ctx.attempt <= 1 or not ops.exists(name):
+        return
+    vm = ops.find(name)
+    extra = {o.key: o.value for o in ops.props(vm, ["config.extraConfig"]).get("config.extraConfig") or []}
+    if extra.get(JOB_MARKER) != ctx.job.id:
+        return  # someone else's VM: _check refuses the name
+    if ops.power_state(vm) != "poweredOff":
+        ops.power_off(vm)
+    ops.destroy(vm)

@@ -1,0 +1,102 @@
+"""What a cesod method sees (:class:`Call`), the method record, and job submission shared by job methods."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ceso.cesod.schema import Param
+
+if TYPE_CHECKING:
+    from ceso.jobs.submit import JobRequest
+    from ceso.runtime import Runtime
+    from ceso.security.principals import Principal
+
+__all__ = ["JOB_PARAMS", "Call", "Method", "submit_and_report", "wait_bounded"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authenticated call: the process runtime, the caller, its address."""
+
+    runtime: Runtime
+    principal: Principal
+    client_addr: str | None
+
+
+@dataclass(frozen=True)
+class Method:
+    """A cesod method: its name is an operation name (same as the CLI's command path)."""
+
+    name: str
+    summary: str
+    params: dict[str, Param]
+    handler: Callable[[Call, dict[str, Any]], Any]
+
+
+JOB_PARAMS: dict[str, Param] = {
+    "wait": Param(
+        "boolean", "Wait for the job to end before answering (bounded; see job.wait).", default=False
+    ),
+    "timeout": Param("number", "With wait: answer after this many seconds at most; the job goes on."),
+    "idempotency_key": Param(
+        "string", "Submitting the same key again returns the first job instead of a new one.", max_length=200
+    ),
+    "dry_run": Param("boolean", "Show what would be done; change nothing.", default=False),
+}
+
+
+def wait_bounded(call: Call, job_id: str, timeout: float | None) -> dict[str, Any]:
+    """The job once it ended, or as it is after ``timeout`` (default 30 s, capped by ``cesod.job_wait_max_s``)."""
+    from ceso.errors import TimeoutExpiredError
+    from ceso.jobs.store import get_job, job_to_dict, parse_job_id
+    from ceso.jobs.wait import wait_for_job
+
+    cap = call.runtime.settings.cesod.job_wait_max_s
+    limit = min(cap, 30.0 if timeout is None else max(0.0, float(timeout)))
+    job_id = parse_job_id(job_id)
+    try:
+        job = wait_for_job(call.runtime.engine, job_id, timeout=limit)
+    except TimeoutExpiredError:
+        from sqlmodel import Session
+
+        with Session(call.runtime.engine) as session:
+            job = get_job(session, job_id)
+    return job_to_dict(job)
+
+
+def submit_and_report(
+    call: Call,
+    request: JobRequest,
+    params: dict[str, Any],
+    *,
+    plan: list[str],
+    documents: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Submit (or plan, with ``dry_run``) like the CLI's ``--json`` does; the job object, or the plan."""
+    from ceso.jobs.store import job_to_dict
+    from ceso.jobs.submit import submit_job
+    from ceso.security.redact import redact
+
+    if params.get("dry_run"):
+        from ceso.security.gate import check_job
+
+        check_job(call.runtime, request)  # a plan the caller could not run is refused, as the job would be
+        return {
+            "dry_run": True,
+            "kind": request.kind,
+            "host": request.host,
+            "target": request.target,
+            "params": redact(request.params),
+            "plan": plan,
+            "cloudinit": documents,
+        }
+    started = time.monotonic()
+    job, _ = submit_job(call.runtime, request)
+    if not params.get("wait"):
+        return job_to_dict(job)
+    timeout = params.get("timeout")
+    left = None if timeout is None else max(0.0, float(timeout) - (time.monotonic() - started))
+    return wait_bounded(call, job.id, left)

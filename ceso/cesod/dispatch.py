@@ -1,0 +1,94 @@
+"""JSON-RPC 2.0 over one request body: single calls, batches and notifications.
+
+:func:`handle_body` never raises: every problem becomes an error response.
+A notification (no ``id``) is run but not answered; a body of notifications
+only gets no body at all (the server answers 204).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ceso.cesod.calls import Call
+from ceso.cesod.hooks import notify_call
+from ceso.cesod.methods import call_method
+from ceso.cesod.protocol import INVALID_REQUEST, PARSE_ERROR, RpcError, response
+
+__all__ = ["Outcome", "handle_body"]
+
+_ABSENT = object()
+
+
+@dataclass
+class Outcome:
+    """What happened, for the access log: one ``(method, id, "ok" | data.code)`` per call."""
+
+    calls: list[tuple[str, Any, str]] = field(default_factory=list)
+
+
+def _invalid(message: str, code: str = "invalid_request") -> RpcError:
+    return RpcError(INVALID_REQUEST, message, data_code=code)
+
+
+def _one(call: Call, request: Any, outcome: Outcome) -> dict[str, Any] | None:
+    if not isinstance(request, dict):
+        outcome.calls.append(("-", None, "invalid_request"))
+        return response(None, error=_invalid("a request must be a JSON object"))
+    request_id = request.get("id", _ABSENT)
+    answer_id = None if request_id is _ABSENT else request_id
+    method = request.get("method")
+    problem = None
+    if request.get("jsonrpc") != "2.0":
+        problem = _invalid('"jsonrpc" must be "2.0"')
+    elif not isinstance(method, str) or not method:
+        problem = _invalid('"method" must be a non-empty string')
+    elif request_id is not _ABSENT and (
+        isinstance(request_id, bool) or not isinstance(request_id, str | int | float | None)
+    ):
+        problem = _invalid('"id" must be a string, a number or null')
+        answer_id = None
+    elif set(request) - {"jsonrpc", "method", "params", "id"}:
+        problem = _invalid(
+            f"unknown member {sorted(set(request) - {'jsonrpc', 'method', 'params', 'id'})[0]!r}"
+        )
+    if problem is not None:
+        outcome.calls.append((str(method or "-"), answer_id, str(problem.data["code"])))
+        return response(answer_id, error=problem)
+    started = time.monotonic()
+    try:
+        result = call_method(call, str(method), request.get("params"))
+    except RpcError as err:
+        outcome.calls.append((str(method), answer_id, str(err.data["code"])))
+        notify_call(call.principal, str(method), str(err.data["code"]), time.monotonic() - started)
+        return None if request_id is _ABSENT else response(answer_id, error=err)
+    outcome.calls.append((str(method), answer_id, "ok"))
+    notify_call(call.principal, str(method), "ok", time.monotonic() - started)
+    return None if request_id is _ABSENT else response(answer_id, result=result)
+
+
+def handle_body(call: Call, body: bytes, outcome: Outcome) -> Any:
+    """The response document for ``body`` (an object, a list, or None for notifications only)."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        outcome.calls.append(("-", None, "parse_error"))
+        return response(None, error=RpcError(PARSE_ERROR, f"malformed JSON: {exc}", data_code="parse_error"))
+    if isinstance(payload, list):
+        limit = call.runtime.settings.cesod.max_batch
+        if not payload:
+            outcome.calls.append(("-", None, "invalid_request"))
+            return response(None, error=_invalid("an empty batch is not a request"))
+        if len(payload) > limit:
+            outcome.calls.append(("-", None, "batch_too_large"))
+            return response(
+                None,
+                error=_invalid(
+                    f"a batch of {len(payload)} calls is over the limit of {limit}", "batch_too_large"
+                ),
+            )
+        answers = [a for a in (_one(call, item, outcome) for item in payload) if a is not None]
+        return answers or None
+    return _one(call, payload, outcome)

@@ -1,0 +1,113 @@
+"""cesod's job, host, template and agent methods (same shapes as the CLI's ``--json`` output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ceso.cesod.calls import Call, Method, wait_bounded
+from ceso.cesod.schema import Param
+
+__all__ = ["JOB_METHODS"]
+
+S, INT, N = "string", "integer", "number"
+STATES = ("queued", "running", "succeeded", "failed", "cancelled")
+
+
+def job_status(call: Call, p: dict[str, Any]) -> Any:
+    from sqlmodel import Session
+
+    from ceso.jobs.store import get_job, job_to_dict
+
+    with Session(call.runtime.engine) as session:
+        return job_to_dict(get_job(session, p["id"]))
+
+
+def job_wait(call: Call, p: dict[str, Any]) -> Any:
+    return wait_bounded(call, p["id"], p["timeout"])
+
+
+def job_list(call: Call, p: dict[str, Any]) -> Any:
+    from sqlmodel import Session
+
+    from ceso.jobs.store import job_to_dict, list_jobs
+
+    with Session(call.runtime.engine) as session:
+        return [
+            job_to_dict(j) for j in list_jobs(session, host=p["host"], state=p["state"], limit=p["limit"])
+        ]
+
+
+def job_cancel(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.jobs.cancel import cancel_job
+    from ceso.jobs.store import job_to_dict
+
+    return job_to_dict(cancel_job(call.runtime, p["id"]))
+
+
+def host_list(call: Call, p: dict[str, Any]) -> Any:
+    from sqlmodel import Session
+
+    from ceso.hosts.registry import host_to_dict, list_hosts
+
+    with Session(call.runtime.engine) as session:
+        return [host_to_dict(h) for h in list_hosts(session)]
+
+
+def template_list(call: Call, p: dict[str, Any]) -> Any:
+    from sqlmodel import Session
+
+    from ceso.vm.templates import list_templates, template_to_dict
+
+    with Session(call.runtime.engine) as session:
+        return [template_to_dict(t) for t in list_templates(session, p["host"])]
+
+
+def request_promotion(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.security.durations import parse_duration
+    from ceso.security.promotions import promotion_to_dict
+    from ceso.security.promotions import request_promotion as request
+
+    seconds = parse_duration(p["for"]) if p["for"] else None
+    promo = request(call.runtime, call.principal, mode=p["mode"], seconds=seconds, reason=p["reason"])
+    return promotion_to_dict(promo)
+
+
+_ID = {"id": Param(S, "The job's id.", required=True)}
+
+JOB_METHODS = [
+    Method("job.status", "One job: state, progress, steps, result or error.", _ID, job_status),
+    Method(
+        "job.wait",
+        "Long-poll: answer when the job ends, or after timeout with the job as it is then.",
+        {**_ID, "timeout": Param(N, "Seconds to wait (default 30, capped by the server).")},
+        job_wait,
+    ),
+    Method(
+        "job.list",
+        "Jobs, newest first.",
+        {
+            "host": Param(S, "Only jobs of this host."),
+            "state": Param(S, "Only jobs in this state.", enum=STATES),
+            "limit": Param(INT, "At most this many.", default=50),
+        },
+        job_list,
+    ),
+    Method("job.cancel", "Cancel a job: at once if queued, at its next step if running.", _ID, job_cancel),
+    Method("host.list", "Registered hosts.", {}, host_list),
+    Method(
+        "template.list",
+        "Templates and their validation.",
+        {"host": Param(S, "Only this host.")},
+        template_list,
+    ),
+    Method(
+        "agent.request_promotion",
+        "Ask an operator for a higher mode for a while.",
+        {
+            "mode": Param(S, "The mode wanted.", required=True, enum=("standard", "admin")),
+            "for": Param(S, "How long, e.g. 30m or 2h (default: configured)."),
+            "reason": Param(S, "What it is for (shown to the operator).", required=True, max_length=500),
+        },
+        request_promotion,
+    ),
+]

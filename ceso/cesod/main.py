@@ -1,0 +1,103 @@
+"""``cesod [--listen HOST:PORT]``: serve JSON-RPC 2.0 for agents until stopped (SIGTERM or Ctrl-C)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from ceso.errors import CesoError, ConfigError
+
+__all__ = ["cesod", "main", "parse_listen"]
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``127.0.0.1:8470``, ``[::1]:8470`` or ``:8470`` (loopback) → (host, port); ConfigError otherwise."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"--listen {value!r}: expected HOST:PORT, e.g. 127.0.0.1:8470")
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ConfigError(f"--listen {value!r}: HOST must be an IP address") from None
+    return host, int(port)
+
+
+def _access_logging(path: Any) -> None:
+    from ceso.log import configure_logging
+    from ceso.security.redact import RedactingFormatter
+
+    configure_logging()
+    access = logging.getLogger("ceso.cesod.access")
+    if path is not None:
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        access.propagate = False
+    else:
+        handler = logging.StreamHandler()
+        access.propagate = False
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(message)s"))
+    access.addHandler(handler)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), envvar="CESO_CONFIG", help="YAML config file.")
+@click.option("--listen", metavar="HOST:PORT", help="Bind address (default: cesod.listen, 127.0.0.1:8470).")
+def cesod(config: str | None, listen: str | None) -> None:
+    """Serve ceso's operations to agents as JSON-RPC 2.0 at POST /rpc.
+
+    Agents authenticate with `Authorization: Bearer TOKEN` (from `ceso agent add`);
+    client addresses outside cesod.allowlist are refused before anything else.
+    """
+    from ceso.cesod.server import CesodServer
+    from ceso.runtime import get_runtime
+
+    runtime = get_runtime(config)
+    settings = runtime.settings.cesod
+    host, port = parse_listen(listen or settings.listen)
+    runtime.engine  # noqa: B018  (fail fast: bad config or unreachable database)
+    _access_logging(settings.access_log)
+    try:
+        server = CesodServer((host, port), runtime)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+    click.echo(f"cesod listening on http://{shown}:{bound_port}/rpc", err=True)
+
+    def stop(_sig: int, _frame: Any) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        runtime.close()
+    click.echo("cesod stopped", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``cesod`` script: errors become one line and the CLI's exit codes."""
+    from ceso.security.redact import redact_text
+
+    try:
+        cesod.main(args=argv, prog_name="cesod", standalone_mode=False)
+    except CesoError as exc:
+        click.echo(f"error: {redact_text(exc.message)}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(1)

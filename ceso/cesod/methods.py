@@ -1,0 +1,93 @@
+"""The method table of cesod and the checked call of one method.
+
+Every method name is an operation name (:mod:`ceso.security.operations`), so the
+sandbox check, the audit record and metrics labels use the same name as the
+CLI. :func:`call_method` validates the params, checks the caller's mode *now*
+(refusals audited), runs the method, and maps any ceso error to its JSON-RPC
+error with the CLI's message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ceso.cesod.backup_methods import BACKUP_METHODS
+from ceso.cesod.calls import Call, Method
+from ceso.cesod.job_methods import JOB_METHODS
+from ceso.cesod.protocol import INTERNAL_ERROR, METHOD_NOT_FOUND, RpcError, from_ceso_error
+from ceso.cesod.schema import json_schema, validate_params
+from ceso.cesod.vm_methods import VM_METHODS
+from ceso.errors import CesoError
+
+__all__ = ["METHODS", "call_method"]
+
+log = logging.getLogger(__name__)
+
+
+def system_describe(call: Call, p: dict[str, Any]) -> Any:
+    """Who the caller is, its mode now, and the methods it may call with their param schemas."""
+    from ceso.security.modes import allows
+    from ceso.security.operations import get_operation
+
+    settings = call.runtime.settings.cesod
+    methods = []
+    for method in METHODS.values():
+        op = get_operation(method.name)
+        if allows(call.principal.mode, op.mode):
+            methods.append(
+                {
+                    "name": method.name,
+                    "summary": method.summary,
+                    "mode": op.mode,
+                    "params": json_schema(method.params),
+                }
+            )
+    return {
+        **call.principal.to_dict(),
+        "methods": methods,
+        "limits": {
+            "max_request_bytes": settings.max_request_bytes,
+            "max_batch": settings.max_batch,
+            "job_wait_max_s": settings.job_wait_max_s,
+        },
+    }
+
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        *VM_METHODS,
+        *BACKUP_METHODS,
+        *JOB_METHODS,
+        Method(
+            "system.describe", "The caller, its mode and the methods it may call now.", {}, system_describe
+        ),
+    )
+}
+
+
+def call_method(call: Call, name: str, raw_params: Any) -> Any:
+    """Run method ``name`` for ``call``; RpcError for anything that is not a result."""
+    from ceso.security.gate import authorize
+
+    method = METHODS.get(name)
+    if method is None:
+        raise RpcError(
+            METHOD_NOT_FOUND,
+            f"unknown method {name!r} (system.describe lists the methods you may call)",
+            data_code="method_not_found",
+        )
+    params = validate_params(name, method.params, raw_params)
+    try:
+        authorize(call.runtime, call.principal, name, host=params.get("host"), vm=params.get("name"))
+        return method.handler(call, params)
+    except CesoError as exc:
+        raise from_ceso_error(exc) from exc
+    except RpcError:
+        raise
+    except Exception as exc:
+        log.exception("cesod method %s crashed", name)
+        raise RpcError(
+            INTERNAL_ERROR, f"internal error: {type(exc).__name__}", data_code="internal_error", exit_code=1
+        ) from exc

@@ -1,0 +1,271 @@
+"""cesod's HTTP layer: ``POST /rpc`` on a threading stdlib server, checks in a fixed order.
+
+For every connection, in this order, each failure answered with a JSON-RPC
+error body and nothing else done:
+
+1. client address in ``cesod.allowlist`` (before the request is even read) — 403;
+2. ``POST /rpc`` — 404/405;
+3. ``Content-Length`` present and within ``cesod.max_request_bytes`` — 411/413;
+4. ``Authorization: Bearer TOKEN`` of an agent that is not revoked — 401;
+5. the body as JSON-RPC (:mod:`ceso.cesod.dispatch`) — 200 (or 204).
+
+Refused connections and tokens are audited with the client address. One
+access-log line per request (JSON: time, client, actor, HTTP status, each
+call's method, id and outcome, duration). Responses close the connection.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ceso.cesod.calls import Call
+from ceso.cesod.dispatch import Outcome, handle_body
+from ceso.cesod.protocol import (
+    ADDRESS_NOT_ALLOWED,
+    INVALID_REQUEST,
+    REQUEST_TOO_LARGE,
+    UNAUTHENTICATED,
+    RpcError,
+    response,
+)
+from ceso.errors import NotPermittedError
+
+__all__ = ["CesodServer", "RpcHandler"]
+
+access_log = logging.getLogger("ceso.cesod.access")
+log = logging.getLogger(__name__)
+
+_DRAIN_CAP = (
+    64 * 1024 * 1024
+)  # read and drop at most this much of a refused body (so the client sees our answer)
+
+
+class CesodServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer holding the runtime and the parsed allowlist."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], runtime: Any) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings.cesod
+        self.networks = [ipaddress.ip_network(c, strict=False) for c in self.settings.allowlist]
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, RpcHandler)
+
+    def allowed(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr.version == n.version and addr in n for n in self.networks)
+
+
+class RpcHandler(BaseHTTPRequestHandler):
+    server: CesodServer
+    server_version = "cesod"
+    sys_version = ""
+    protocol_version = "HTTP/1.0"
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.settings.read_timeout_s)  # a slow client cannot hold a thread
+        self._started = time.monotonic()
+        self._actor: str | None = None
+        self._outcome = Outcome()
+
+    @property
+    def client(self) -> str:
+        return str(self.client_address[0])
+
+    # -- 1: the allowlist, before anything is read ---------------------------------------------
+    def handle(self) -> None:
+        if self.server.allowed(self.client):
+            super().handle()
+            return
+        self._audit_refusal(
+            "access.refused", "address_not_allowed", f"client address {self.client} is not allowed"
+        )
+        err = RpcError(
+            ADDRESS_NOT_ALLOWED,
+            f"client address {self.client} is not allowed",
+            data_code="address_not_allowed",
+            exit_code=3,
+        )
+        self._send_raw(403, "Forbidden", response(None, error=err))
+        try:
+            self.connection.shutdown(socket.SHUT_WR)  # the answer is complete; then let the client finish
+        except OSError:
+            return
+        self._drain(_DRAIN_CAP)
+
+    # -- 2..5 ------------------------------------------------------------------------------------
+    def do_POST(self) -> None:
+        if self.path != "/rpc":
+            self._fail(
+                404, RpcError(INVALID_REQUEST, "POST JSON-RPC 2.0 requests to /rpc", data_code="not_found")
+            )
+            return
+        length = self._content_length()
+        if length is None:
+            return
+        principal = self._authenticate(length)
+        if principal is None:
+            return
+        body = self.rfile.read(length)
+        from ceso.security.caller import Caller, bound
+
+        call = Call(self.server.runtime, principal, self.client)
+        with bound(Caller(principal, source="cesod", client_addr=self.client)):
+            answer = handle_body(call, body, self._outcome)
+        if answer is None:
+            self._send(204, None)
+        else:
+            self._send(200, answer)
+
+    def do_GET(self) -> None:
+        self._fail(
+            405,
+            RpcError(INVALID_REQUEST, "POST JSON-RPC 2.0 requests to /rpc", data_code="method_not_allowed"),
+        )
+
+    def do_PUT(self) -> None:
+        self.do_GET()
+
+    def do_DELETE(self) -> None:
+        self.do_GET()
+
+    def _content_length(self) -> int | None:
+        raw = self.headers.get("Content-Length")
+        limit = self.server.settings.max_request_bytes
+        if raw is None:
+            self._fail(
+                411,
+                RpcError(INVALID_REQUEST, "a Content-Length header is required", data_code="length_required"),
+            )
+            return None
+        try:
+            length = int(raw)
+            if length < 0:
+                raise ValueError(raw)
+        except ValueError:
+            self._fail(
+                400, RpcError(INVALID_REQUEST, f"bad Content-Length {raw!r}", data_code="invalid_request")
+            )
+            return None
+        if length > limit:
+            err = RpcError(
+                REQUEST_TOO_LARGE,
+                f"request body of {length} bytes is over the limit of {limit} bytes",
+                data_code="request_too_large",
+                limit=limit,
+            )
+            self._fail(413, err, drain=length)
+            return None
+        return length
+
+    def _authenticate(self, length: int) -> Any:
+        from ceso.security.principals import authenticate_token
+
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.strip().partition(" ")
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise NotPermittedError(
+                    "missing bearer token (send Authorization: Bearer TOKEN)", code="unauthenticated"
+                )
+            principal = authenticate_token(self.server.runtime.engine, token.strip())
+        except NotPermittedError as exc:
+            self._audit_refusal("auth.refused", "unauthenticated", exc.message)
+            err = RpcError(UNAUTHENTICATED, exc.message, data_code="unauthenticated", exit_code=3)
+            self._fail(401, err, drain=length, headers={"WWW-Authenticate": 'Bearer realm="cesod"'})
+            return None
+        self._actor = principal.actor
+        return principal
+
+    # -- output ------------------------------------------------------------------------------------
+    def _fail(
+        self, status: int, err: RpcError, *, drain: int = 0, headers: dict[str, str] | None = None
+    ) -> None:
+        self._outcome.calls.append(("-", None, str(err.data["code"])))
+        if drain:
+            self._drain(drain)
+        self._send(status, response(None, error=err), headers)
+
+    def _send(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+        body = b"" if document is None else json.dumps(document, default=str).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+        self._access(status, len(body))
+
+    def _send_raw(self, status: int, reason: str, document: Any) -> None:
+        body = json.dumps(document).encode()
+        head = (
+            f"HTTP/1.0 {status} {reason}\r\nServer: cesod\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            self.wfile.write(head.encode() + body)
+            self.wfile.flush()
+        except OSError:
+            return
+        self._outcome.calls.append(("-", None, "address_not_allowed"))
+        self._access(status, len(body))
+
+    def _drain(self, count: int) -> None:
+        """Read and drop up to ``count`` bytes, so closing does not reset the connection before the client reads."""
+        left = min(count, _DRAIN_CAP)
+        try:
+            self.connection.settimeout(2)
+            while left > 0:
+                # Through rfile: parsing the headers may already have buffered part of the body.
+                chunk = self.rfile.read1(min(65536, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except OSError:
+            return
+
+    def _access(self, status: int, size: int) -> None:
+        line = {
+            "client": self.client,
+            "actor": self._actor or "-",
+            "status": status,
+            "calls": [{"method": m, "id": i, "outcome": o} for m, i, o in self._outcome.calls],
+            "bytes": size,
+            "ms": round((time.monotonic() - self._started) * 1000, 1),
+        }
+        access_log.info("%s", json.dumps(line, default=str))
+
+    def _audit_refusal(self, event: str, code: str, reason: str) -> None:
+        from ceso.audit.store import AuditEvent, record
+
+        details = {"code": code, "reason": reason}
+        record(
+            self.server.runtime.engine,
+            AuditEvent(
+                event,
+                outcome="refused",
+                actor="unknown",
+                source="cesod",
+                client_addr=self.client,
+                details=details,
+            ),
+        )
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.client, format % args)

@@ -1,0 +1,240 @@
+"""cesod's VM methods: the same request builders as the CLI, params spelled like its options.
+
+Two differences from the CLI, both because the caller is remote: ``userdata``
+and ``vendordata`` are the documents themselves (the CLI takes file paths),
+and ``ssh_key`` takes public key lines only (the CLI also reads key files) —
+cesod never reads a file a caller names.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ceso.cesod.calls import JOB_PARAMS, Call, Method, submit_and_report
+from ceso.cesod.schema import Param
+from ceso.errors import InvalidInputError
+
+__all__ = ["GUEST", "HARDWARE", "VM_METHODS", "guest_options"]
+
+S, INT, N, B, A = "string", "integer", "number", "boolean", "array"
+
+HOST = {"host": Param(S, "The VM's host (optional when the name is unique across hosts).")}
+HARDWARE = {
+    "cpus": Param(INT, "Virtual CPUs (default: the source's)."),
+    "memory": Param(S, "Memory, e.g. 4G or 4096M (default: the source's)."),
+    "disk": Param(S, "Grow the first disk to SIZE, e.g. 40G (never shrinks)."),
+    "datastore": Param(S, "Datastore for the new VM (default: the source's)."),
+    "network": Param(S, "Port group of the first NIC (default: the source's)."),
+    "no_power_on": Param(B, "Leave the new VM powered off.", default=False),
+    "wait_ip": Param(B, "Wait until VMware Tools report the guest's address.", default=False),
+    "wait_ip_timeout": Param(N, "Seconds to wait for the address.", default=600),
+}
+GUEST = {
+    "hostname": Param(S, "Guest host name (default: the VM name)."),
+    "ip": Param(S, "IPv4 address of the first NIC as CIDR, or dhcp (default: DHCP)."),
+    "gateway": Param(S, "IPv4 default gateway."),
+    "ip6": Param(S, "IPv6 address of the first NIC as CIDR, or dhcp."),
+    "gateway6": Param(S, "IPv6 default gateway."),
+    "dns": Param(A, "DNS servers."),
+    "search": Param(A, "DNS search domains."),
+    "user": Param(S, "The login user cloud-init creates.", default="ubuntu"),
+    "ssh_key": Param(A, "Authorized SSH public key lines (not file names)."),
+    "package": Param(A, "Packages to install on first boot."),
+    "userdata": Param(
+        S, "Extra #cloud-config merged into ceso's userdata (the document itself).", max_length=262144
+    ),
+    "vendordata": Param(S, "cloud-init vendordata, passed through (the document itself).", max_length=262144),
+}
+
+
+def _hardware(p: dict[str, Any]) -> Any:
+    from ceso.vm.requests import HardwareOptions
+
+    return HardwareOptions(
+        cpus=p["cpus"],
+        memory=p["memory"],
+        disk=p["disk"],
+        datastore=p["datastore"],
+        network=p["network"],
+        power_on=not p["no_power_on"],
+        wait_ip=p["wait_ip"],
+        wait_ip_timeout_s=float(p["wait_ip_timeout"]),
+    )
+
+
+@contextmanager
+def guest_options(p: dict[str, Any]) -> Iterator[Any]:
+    """GuestOptions for the request builders; documents go through a private temporary file."""
+    from ceso.cloudinit.nicargs import split_list
+    from ceso.cloudinit.sshkeys import SSH_KEY_TYPES
+    from ceso.vm.requests import GuestOptions
+
+    for key in p["ssh_key"] or []:
+        if not any(word in SSH_KEY_TYPES or word == "ssh-dss" for word in key.split()):
+            raise InvalidInputError(f"ssh_key {key[:40]!r}: give public key lines (cesod reads no files)")
+    with tempfile.TemporaryDirectory(prefix="cesod-") as tmp:  # mode 0700, removed on exit
+        paths: dict[str, str | None] = {}
+        for name in ("userdata", "vendordata"):
+            paths[name] = None
+            if p[name] is not None:
+                path = paths[name] = os.path.join(tmp, name)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(p[name])
+        yield GuestOptions(
+            hostname=p["hostname"],
+            ip=p["ip"],
+            gateway=p["gateway"],
+            ip6=p["ip6"],
+            gateway6=p["gateway6"],
+            dns=tuple(split_list(tuple(p["dns"] or ()))),
+            search=tuple(split_list(tuple(p["search"] or ()))),
+            user=p["user"],
+            ssh_keys=tuple(p["ssh_key"] or ()),
+            packages=tuple(p["package"] or ()),
+            userdata_file=paths["userdata"],
+            vendordata_file=paths["vendordata"],
+        )
+
+
+def vm_list(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.inventory import list_all_vms
+
+    return [v.to_dict() for v in list_all_vms(call.runtime, p["host"])]
+
+
+def vm_info(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.inventory import vm_details
+
+    return vm_details(call.runtime, p["name"], p["host"]).to_dict()
+
+
+def vm_create(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.create import CREATE_PLAN
+    from ceso.vm.requests import create_request
+
+    with guest_options(p) as guest:
+        request, documents = create_request(
+            call.runtime,
+            name=p["name"],
+            template=p["template"],
+            host=p["host"],
+            hw=_hardware(p),
+            guest=guest,
+            force=p["force"],
+            idempotency_key=p["idempotency_key"],
+        )
+    return submit_and_report(call, request, p, plan=CREATE_PLAN, documents=documents)
+
+
+def vm_clone(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.clone import CLONE_PLAN
+    from ceso.vm.requests import clone_request
+
+    with guest_options(p) as guest:
+        request, documents = clone_request(
+            call.runtime,
+            source=p["source"],
+            name=p["name"],
+            host=p["host"],
+            hw=_hardware(p),
+            guest=guest,
+            hot=p["hot"],
+            shutdown_source=p["shutdown_source"],
+            idempotency_key=p["idempotency_key"],
+        )
+    return submit_and_report(call, request, p, plan=CLONE_PLAN, documents=documents)
+
+
+def vm_power(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.power import PLANS
+    from ceso.vm.lifecycle import power_request
+
+    request = power_request(
+        call.runtime,
+        action=p["action"],
+        name=p["name"],
+        host=p["host"],
+        force=p["force"],
+        timeout_guest_s=float(p["timeout_guest"]),
+        idempotency_key=p["idempotency_key"],
+    )
+    return submit_and_report(call, request, p, plan=PLANS[p["action"]])
+
+
+def vm_delete(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.delete import DELETE_PLAN
+    from ceso.vm.lifecycle import delete_request
+
+    request = delete_request(
+        call.runtime, name=p["name"], host=p["host"], force=p["force"], idempotency_key=p["idempotency_key"]
+    )
+    return submit_and_report(call, request, p, plan=DELETE_PLAN)
+
+
+_NAME = {"name": Param(S, "The VM's name.", required=True)}
+_FORCE_CREATE = {"force": Param(B, "Use a template that failed validation.", default=False)}
+
+VM_METHODS = [
+    Method("vm.list", "List VMs (one property-collector round trip per host).", HOST, vm_list),
+    Method("vm.info", "Show one VM.", {**_NAME, **HOST}, vm_info),
+    Method(
+        "vm.create",
+        "Create a VM from a template (a job).",
+        {
+            "name": Param(S, "Name of the new VM.", required=True),
+            "template": Param(S, "Registered template to copy.", required=True),
+            "host": Param(S, "Host of the template (optional when the template name is unique)."),
+            **_FORCE_CREATE,
+            **HARDWARE,
+            **GUEST,
+            **JOB_PARAMS,
+        },
+        vm_create,
+    ),
+    Method(
+        "vm.clone",
+        "Clone a VM with a new identity (a job).",
+        {
+            "source": Param(S, "The VM to clone.", required=True),
+            "name": Param(S, "Name of the new VM.", required=True),
+            "host": Param(S, "Host of the source VM."),
+            "hot": Param(B, "Clone a running source through a temporary snapshot.", default=False),
+            "shutdown_source": Param(B, "Shut a running source down for the copy.", default=False),
+            **HARDWARE,
+            **GUEST,
+            **JOB_PARAMS,
+        },
+        vm_clone,
+    ),
+    Method(
+        "vm.power",
+        "Power a VM on, off, reset, shut down or reboot (a job).",
+        {
+            "action": Param(
+                S, "What to do.", required=True, enum=("on", "off", "shutdown", "reboot", "reset")
+            ),
+            **_NAME,
+            **HOST,
+            "force": Param(B, "shutdown: power off if the guest does not stop in time.", default=False),
+            "timeout_guest": Param(N, "shutdown: seconds to wait for the guest.", default=300),
+            **JOB_PARAMS,
+        },
+        vm_power,
+    ),
+    Method(
+        "vm.delete",
+        "Delete a VM and all its files (a job; cannot be undone).",
+        {
+            **_NAME,
+            **HOST,
+            "force": Param(B, "Power the VM off first if it is running.", default=False),
+            **JOB_PARAMS,
+        },
+        vm_delete,
+    ),
+]

@@ -1,0 +1,18 @@
+"""``ceso backup``: create, list, verify, restore, delete, prune and import backups."""
+
+from __future__ import annotations
+
+import click
+
+from ceso.cli.backup.commands import delete, import_, list_, prune, verify
+from ceso.cli.backup.create import create
+from ceso.cli.backup.restore import restore
+
+
+@click.group()
+def backup() -> None:
+    """Streamed, compressed, checksummed (optionally encrypted) VM backups and their restores."""
+
+
+for command in (create, list_, verify, restore, delete, prune, import_):
+    backup.add_command(command)

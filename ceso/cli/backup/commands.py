@@ -1,0 +1,126 @@
+"""``ceso backup list``, ``verify``, ``delete``, ``prune`` and ``import`` (run in this process, no job)."""
+
+from __future__ import annotations
+
+import click
+
+from ceso.cli.application import Application, pass_app
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+@click.command("list")
+@click.option("--vm", help="Only backups of this VM.")
+@click.option("--target", help="Only backups on this target.")
+@click.option("--status", type=click.Choice(["pending", "completed", "failed", "verified", "expired"]))
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="0: all.")
+@pass_app
+def list_(app: Application, vm: str | None, target: str | None, status: str | None, limit: int) -> None:
+    """List backups, newest first."""
+    from ceso.backup.catalog import list_sets
+
+    rows = list_sets(app.runtime.engine, vm=vm, target=target, status=status, limit=limit)
+    app.emit(
+        rows,
+        lambda: app.table(
+            ["id", "vm", "target", "status", "kind", "created", "size", "stored"],
+            [
+                [
+                    r["id"][:8],
+                    r["vm"],
+                    r["target"],
+                    r["status"],
+                    r["kind"],
+                    r["created_at"][:19],
+                    _size(r["logical_bytes"]),
+                    _size(r["stored_bytes"]),
+                ]
+                for r in rows
+            ],
+        ),
+    )
+
+
+@click.command()
+@click.argument("backup_id")
+@pass_app
+def verify(app: Application, backup_id: str) -> None:
+    """Re-read every stored file of a backup and check every hash; exit 1 naming a damaged file."""
+    from dataclasses import asdict
+
+    from ceso.backup.verify import verify_backup
+
+    report = verify_backup(app.runtime, backup_id)
+    app.emit(
+        asdict(report),
+        lambda: click.echo(
+            f"backup {report.backup_id} verified: {report.files} files, {_size(report.logical_bytes)}"
+        ),
+    )
+
+
+@click.command()
+@click.argument("backup_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def delete(app: Application, backup_id: str, yes: bool) -> None:
+    """Delete a backup's files at its target and its catalog entry."""
+    from ceso.backup.prune import delete_backup
+
+    if app.dry_run:
+        app.emit(
+            {"dry_run": True, "id": backup_id},
+            lambda: click.echo(f"dry run: would delete backup {backup_id}"),
+        )
+        return
+    if not yes and app.interactive:
+        click.confirm(f"delete backup {backup_id} and its files?", abort=True)
+    result = delete_backup(app.runtime, backup_id)
+    app.emit(result, lambda: click.echo(f"backup {result['id']} deleted ({result['files_deleted']} files)"))
+
+
+@click.command()
+@click.option("--vm", help="Only this VM's backups.")
+@pass_app
+def prune(app: Application, vm: str | None) -> None:
+    """Expire backups outside the retention policy (keep_last/daily/weekly/monthly).
+
+    Only backups older than a VM's newest verified backup are expired, and that
+    one is always kept: nothing is pruned until a newer backup has been verified.
+    With --dry-run, show what would go.
+    """
+    from dataclasses import asdict
+
+    from ceso.backup.prune import prune as run_prune
+
+    plan = run_prune(app.runtime, vm=vm, dry_run=app.dry_run)
+    verb = "would expire" if app.dry_run else "expired"
+
+    def human() -> None:
+        for e in plan.expire:
+            click.echo(f"{verb} {e['id']} ({e['vm']}, {e['created_at'][:19]})")
+        click.echo(f"{verb} {len(plan.expire)}, kept {len(plan.keep)}")
+
+    app.emit({"dry_run": app.dry_run, **asdict(plan)}, human)
+
+
+@click.command("import")
+@click.option("--target", required=True, help="Target whose manifests to read.")
+@pass_app
+def import_(app: Application, target: str) -> None:
+    """Rebuild catalog entries from the manifests found on a target."""
+    from ceso.backup.importer import import_target
+
+    result = import_target(app.runtime, target)
+    app.emit(
+        result,
+        lambda: click.echo(
+            f"target {target}: {len(result['imported'])} imported, {result['already_known']} already known"
+        ),
+    )

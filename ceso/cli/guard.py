@@ -1,0 +1,63 @@
+"""The sandbox check every CLI command passes before its body runs (through ``pass_app``).
+
+The command path names the operation (``ceso vm create`` → ``vm.create``, see
+:mod:`ceso.security.operations`); the application resolves the caller (the
+agent of ``CESO_AGENT_TOKEN`` or the local operator), binds it for the
+command and refuses, audited, what its mode does not allow. A command that
+changes state without a job (``host add``, ``template remove``) is audited
+here when it ends, unless its core function writes a richer record itself.
+
+Imported when command modules are imported, so it stays light: click only.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["guarded"]
+
+
+def guarded(fn: F, app_cls: type[Any]) -> F:
+    """``fn`` called as ``fn(app, ...)`` after the sandbox check of the running command."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        app = ctx.find_object(app_cls)
+        if app is None:  # pragma: no cover - every command runs under the `ceso` group
+            raise RuntimeError("no ceso Application in the click context")
+        op = app.authorize_command(ctx.command_path.split()[1:])
+        if op.kind != "change" or op.self_audited or app.dry_run:
+            return ctx.invoke(fn, app, *args, **kwargs)
+        return _audited(app, op.name, ctx, lambda: ctx.invoke(fn, app, *args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _audited(app: Any, operation: str, ctx: click.Context, body: Callable[[], Any]) -> Any:
+    from ceso.audit.store import AuditEvent, record
+    from ceso.errors import CesoError
+
+    params = dict(ctx.params)
+    group = operation.partition(".")[0]
+    where: dict[str, Any] = {
+        "operation": operation,
+        "host": params.get("host") or (params.get("name") if group == "host" else None),
+        "vm": params.get("vm") or (params.get("name") if group in ("vm", "template") else None),
+    }
+    try:
+        result = body()
+    except CesoError as exc:
+        failed = AuditEvent(
+            "operation", outcome="failed", details={"params": params, "error": exc.to_dict()}, **where
+        )
+        record(app.runtime.engine, failed)
+        raise
+    record(app.runtime.engine, AuditEvent("operation", details={"params": params}, **where))
+    return result

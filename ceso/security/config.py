@@ -1,0 +1,132 @@
+"""Configuration of the sandbox (``security:``) and of the JSON-RPC daemon (``cesod:``).
+
+Imported by :mod:`ceso.settings`; pydantic only, nothing heavy. Example::
+
+    security:
+      operator_mode: admin            # the local user running `ceso` without an agent token
+      promotion_default_s: 1800
+      promotion_max_s: 14400          # never more than 4 h
+      rails:
+        standard:
+          hosts: [esxi-a]
+          datastores: [LocalDS_0]
+          networks: ["VM Network"]
+          ip_ranges: [192.0.2.0/24, 2001:db8::/64]
+          max_cpus: 8
+          max_memory_mb: 16384
+          max_disk_gb: 200
+          delete_only_own: true
+    cesod:
+      listen: 127.0.0.1:8470
+      allowlist: [127.0.0.1/32, ::1/128]
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["CesodSettings", "GuardRails", "SecuritySettings"]
+
+MAX_PROMOTION_S = 4 * 3600
+
+Mode = Literal["read-only", "standard", "admin"]
+
+
+def _check_networks(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IP network (CIDR)") from exc
+    return values
+
+
+class GuardRails(BaseModel):
+    """Extra limits for actors in one mode; an empty list or None means no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hosts: list[str] = Field(default_factory=list, description="Hosts jobs may target.")
+    datastores: list[str] = Field(
+        default_factory=list, description="Datastores new VMs may use (then --datastore is required)."
+    )
+    networks: list[str] = Field(
+        default_factory=list, description="Port groups new VMs may use (then --network is required)."
+    )
+    ip_ranges: list[str] = Field(
+        default_factory=list, description="CIDRs static VM addresses must fall in (DHCP is always allowed)."
+    )
+    max_cpus: int | None = Field(default=None, ge=1, description="Most vCPUs a new VM may have.")
+    max_memory_mb: int | None = Field(default=None, ge=1, description="Most memory a new VM may have.")
+    max_disk_gb: int | None = Field(default=None, ge=1, description="Largest first disk a new VM may have.")
+    delete_only_own: bool = Field(
+        default=True,
+        description="Agents may delete only VMs they created (operators are not limited by this).",
+    )
+
+    _nets = field_validator("ip_ranges")(_check_networks)
+
+
+class SecuritySettings(BaseModel):
+    """Actors, modes, promotions and guard rails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operator_mode: Mode = Field(
+        default="admin", description="Mode of the local user running ceso without CESO_AGENT_TOKEN."
+    )
+    operator_name: str | None = Field(
+        default=None, max_length=64, description="Name recorded for the operator (default: the OS user)."
+    )
+    promotion_default_s: int = Field(
+        default=1800, gt=0, le=MAX_PROMOTION_S, description="Length of a promotion when none is asked for."
+    )
+    promotion_max_s: int = Field(
+        default=MAX_PROMOTION_S, gt=0, le=MAX_PROMOTION_S, description="Longest promotion (at most 4 h)."
+    )
+    rails: dict[str, GuardRails] = Field(
+        default_factory=dict, description="Guard rails by mode (read-only, standard, admin)."
+    )
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> SecuritySettings:
+        if self.promotion_default_s > self.promotion_max_s:
+            raise ValueError("promotion_default_s must not exceed promotion_max_s")
+        return self
+
+    @field_validator("rails")
+    @classmethod
+    def _rail_modes(cls, value: dict[str, GuardRails]) -> dict[str, GuardRails]:
+        for mode in value:
+            if mode not in ("read-only", "standard", "admin"):
+                raise ValueError(f"rails: {mode!r} is not a mode (read-only, standard, admin)")
+        return value
+
+    def rails_for(self, mode: str) -> GuardRails:
+        """The guard rails of ``mode`` (defaults if not configured)."""
+        return self.rails.get(mode) or GuardRails()
+
+
+class CesodSettings(BaseModel):
+    """The JSON-RPC daemon for agents (off unless ``cesod`` is started)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = Field(default="127.0.0.1:8470", description="HOST:PORT to bind (loopback by default).")
+    allowlist: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Client address CIDRs allowed to connect; checked before anything else.",
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576, ge=1024, le=64 * 1_048_576, description="Largest request body accepted."
+    )
+    max_batch: int = Field(default=20, ge=1, le=1000, description="Most calls in one batch request.")
+    job_wait_max_s: float = Field(default=60.0, gt=0, le=600, description="Longest job.wait long-poll.")
+    read_timeout_s: float = Field(default=30.0, gt=0, description="Time a client has to send its request.")
+    access_log: Path | None = Field(default=None, description="Access log file (default: stderr).")
+
+    _nets = field_validator("allowlist")(_check_networks)

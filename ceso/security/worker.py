@@ -1,0 +1,72 @@
+"""The worker's side of the sandbox: re-check a claimed job's actor, audit the claim, bind the actor.
+
+:func:`begin_claimed` runs right after the claim and before the handler;
+:func:`end_claimed` runs after the delivery whatever happened. Neither lets
+bookkeeping break the job: audit writes are guarded, and a failure of the
+check itself (SQL down) propagates so the job is *not* run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session
+
+from ceso.audit.jobs import audit_claimed
+from ceso.db.models import TERMINAL_STATES, Job
+from ceso.errors import NotPermittedError
+from ceso.security.caller import Caller, bind_caller, reset_caller
+from ceso.security.gate import refuse_claimed_job
+from ceso.security.principals import Principal, resolve_actor
+
+if TYPE_CHECKING:
+    from ceso.runtime import Runtime
+
+__all__ = ["begin_claimed", "end_claimed"]
+
+log = logging.getLogger(__name__)
+
+CallerToken = contextvars.Token[Caller | None]
+
+
+def begin_claimed(runtime: Runtime, job: Job) -> tuple[CallerToken | None, bool]:
+    """Audit the claim, then re-check the job's actor *now*; return (caller binding, refused).
+
+    A refused job is failed with code ``not_permitted`` (and audited as
+    ``job.refused``); otherwise the job's actor is bound as the caller for the
+    run, so its steps are audited under it.
+    """
+    from ceso.jobs.store import finish_job
+
+    try:
+        principal: Principal | NotPermittedError = resolve_actor(runtime.engine, runtime.settings, job.actor)
+    except NotPermittedError as exc:
+        principal = exc
+    audit_claimed(runtime, job, mode=principal.mode if isinstance(principal, Principal) else None)
+    refusal, principal_now = refuse_claimed_job(runtime, job, principal)
+    if refusal is not None:
+        finish_job(runtime.engine, job_id=job.id, attempt=job.attempts, state="failed", error=refusal)
+        log.warning("%s", refusal.message)
+        return None, True
+    return bind_caller(Caller(principal_now, source="worker")), False
+
+
+def end_claimed(runtime: Runtime, job: Job, caller: CallerToken | None) -> None:
+    """Unbind the caller; if this delivery ended the job, drop its sealed params.
+
+    (The outcome's audit record was written with the outcome, by ``finish_job``.)
+    """
+    from ceso.security.sealing import discard_sealed
+
+    if caller is not None:
+        reset_caller(caller)
+    try:
+        with Session(runtime.engine) as session:
+            row = session.get(Job, job.id)
+        if row is None or row.state not in TERMINAL_STATES or row.attempts != job.attempts:
+            return  # still running elsewhere, or another delivery took over and will clean up
+        discard_sealed(runtime, row.params)
+    except Exception:
+        log.warning("sealed params of job %s not discarded", job.id, exc_info=True)

@@ -1,0 +1,243 @@
+"""The SSH route's VM operations: the same methods as the API route's VmOps, over vim-cmd and friends.
+
+:class:`SshVmBackend` implements :class:`ceso.routes.VmBackend` with the
+ESXi shell: inventory from ``vim-cmd vmsvc/getallvms``, a VM's hardware from
+its .vmx (read over SFTP) and its disks' descriptors, disks copied with
+``vmkfstools -i … -d thin``, a new VM written as a complete .vmx (SFTP) and
+registered with ``vim-cmd solo/registervm``. VM handles are :class:`SshVm`
+(id, name, .vmx path); devices and specs are the same vSphere data objects
+the API route uses (see :mod:`ceso.ssh.vmxspec`).
+
+Every command and file transfer is reported to ``record(method, args)``
+before it runs (``ssh`` with the exact command line; ``sftp.*`` with path,
+size and SHA-256 — never file contents, which hold guestinfo). A fault that
+vim-cmd prints is raised as the same CesoError the API route would raise
+(:func:`ceso.esxi.faults.translate`), whatever the exit status. Nothing
+here retries a write.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError
+from ceso.ssh import commands as cmd
+from ceso.ssh import files
+from ceso.ssh.client import CommandResult, SshClient
+from ceso.ssh.lifecycle import SshLifecycle
+from ceso.ssh.parsers import parse_filesystems, parse_getallvms, parse_portgroups, parse_registered_id
+from ceso.ssh.vmx import Vmx, parse_vmx, render_vmx
+from ceso.ssh.vmxspec import parse_descriptor, properties_from_vmx, vmx_from_spec
+
+__all__ = ["SshSnapshot", "SshVm", "SshVmBackend"]
+
+Recorder = Callable[[str, dict[str, Any]], None]
+_VMX_PROPS = ("config.", "name")
+
+
+@dataclass(frozen=True)
+class SshVm:
+    """A registered VM as the SSH route knows it."""
+
+    vmid: int
+    name: str
+    vmx_path: str  # "[ds] dir/name.vmx"
+
+    @property
+    def vmfs_path(self) -> str:
+        return cmd.from_datastore_path(self.vmx_path)
+
+    @property
+    def directory(self) -> str:
+        return posixpath.dirname(self.vmfs_path)
+
+
+@dataclass(frozen=True)
+class SshSnapshot:
+    """A snapshot by VM and id (what ``snapshot.remove`` takes)."""
+
+    vm: SshVm
+    id: int
+    name: str
+
+
+class SshVmBackend(SshLifecycle):
+    """VM-level operations on one host through its ESXi shell."""
+
+    route = "ssh"
+
+    def __init__(
+        self, client: SshClient, record: Recorder | None = None, *, task_timeout: float = 1800.0
+    ) -> None:
+        self.client = client
+        self.record: Recorder = record or (lambda _m, _a: None)
+        self.task_timeout = task_timeout
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def run(
+        self, command: cmd.ShellCommand, *, timeout: float | None = None, action: str = ""
+    ) -> CommandResult:
+        """Run and record one command; a printed fault or a non-zero exit raises a CesoError."""
+        call: dict[str, Any] = {"command": command.line}
+        self.record("ssh", call)
+        try:
+            result = self.client.run(command, timeout=timeout, check=False)
+        except CesoError as exc:
+            call["error"] = exc.code
+            raise
+        call.update(exit_status=result.exit_status, seconds=result.seconds)
+        self.raise_for(result, action or command.line)
+        return result
+
+    def _read_vmx(self, vm: SshVm) -> Vmx:
+        self.record("sftp.read", {"path": vm.vmfs_path})
+        return parse_vmx(files.read_file(self.client, vm.vmfs_path).decode("utf-8"))
+
+    # -- inventory ---------------------------------------------------------------------------
+    def vms(self) -> list[SshVm]:
+        rows = parse_getallvms(self.run(cmd.get_allvms()).stdout)
+        return [SshVm(r.vmid, r.name, r.vmx_datastore_path) for r in rows]
+
+    def find(self, name: str) -> SshVm:
+        """The VM named ``name``: NotFoundError if none, ConflictError if several (as the API route)."""
+        matches = [vm for vm in self.vms() if vm.name == name]
+        if not matches:
+            raise NotFoundError(f"no VM named {name!r} on host {self.client.target.host}")
+        if len(matches) > 1:
+            raise ConflictError(
+                f"{len(matches)} VMs are named {name!r} on host {self.client.target.host}; rename one in ESXi"
+            )
+        return matches[0]
+
+    def exists(self, name: str) -> bool:
+        return any(vm.name == name for vm in self.vms())
+
+    def props(self, vm: SshVm, props: list[str]) -> dict[str, Any]:
+        """The requested vSphere properties this route can know; unknown ones are absent (as unset)."""
+        out: dict[str, Any] = {"obj": vm}
+        if any(p.startswith(_VMX_PROPS) for p in props):
+            vmx = self._read_vmx(vm)
+            known = properties_from_vmx(vmx, vm_dir=vm.directory, disk_facts=self._disk_facts)
+            out.update({p: known[p] for p in props if p in known})
+        if "summary.config.vmPathName" in props:
+            out["summary.config.vmPathName"] = vm.vmx_path
+        if "runtime.powerState" in props:
+            out["runtime.powerState"] = self.power_state(vm)
+        if "snapshot" in props and (info := self.snapshot_info(vm)) is not None:
+            out["snapshot"] = info
+        return out
+
+    def _disk_facts(self, path: str) -> Any:
+        self.record("sftp.read", {"path": path})
+        return parse_descriptor(files.read_file(self.client, path).decode("utf-8"))
+
+    def datastore(self, name: str | None) -> str:
+        """The named datastore, or the first; NotFoundError lists the choices."""
+        fs = parse_filesystems(self.run(cmd.filesystem_list()).stdout)
+        stores = sorted(f.volume_name for f in fs if f.is_datastore)
+        if name is None:
+            if not stores:
+                raise NotFoundError(f"host {self.client.target.host} has no datastore")
+            return stores[0]
+        if name not in stores:
+            raise NotFoundError(
+                f"no datastore {name!r} on host {self.client.target.host} (have: {', '.join(stores)})"
+            )
+        return name
+
+    def network(self, name: str) -> str:
+        groups = sorted(p.name for p in parse_portgroups(self.run(cmd.portgroup_list()).stdout))
+        if name not in groups:
+            raise NotFoundError(
+                f"no network {name!r} on host {self.client.target.host} (have: {', '.join(groups)})"
+            )
+        return name
+
+    def macs_in_use(self) -> set[str]:
+        """Every MAC written in any registered VM's .vmx (static or generated)."""
+        macs: set[str] = set()
+        for vm in self.vms():
+            try:
+                vmx = self._read_vmx(vm)
+            except NotFoundError:
+                continue
+            for key, value in vmx.items():
+                if key.lower().startswith("ethernet") and key.lower().endswith(
+                    ("address", "generatedaddress")
+                ):
+                    macs.add(value.lower())
+        return macs
+
+    # -- files and disks ---------------------------------------------------------------------
+    def make_directory(self, path: str) -> None:
+        target = cmd.from_datastore_path(path)
+        self.record("sftp.mkdir", {"path": target})
+        files.make_directory(self.client, target)
+
+    def path_exists(self, path: str) -> bool:
+        """True if the datastore file or folder ``[ds] path`` exists (an SFTP stat)."""
+        target = cmd.from_datastore_path(path)
+        self.record("sftp.stat", {"path": target})
+        return files.exists(self.client, target)
+
+    def delete_path(self, path: str) -> None:
+        """Delete a VM directory and its contents; a missing path is fine."""
+        target = cmd.from_datastore_path(path)
+        self.record("sftp.remove_tree", {"path": target})
+        files.remove_tree(self.client, target)
+
+    def copy_disk(self, source: str, dest: str) -> None:
+        """``vmkfstools -i SRC DST -d thin``: the bytes never leave the host."""
+        src, dst = cmd.from_datastore_path(source), cmd.from_datastore_path(dest)
+        result = self.run(cmd.thin_clone(src, dst), timeout=self.task_timeout, action=f"copy disk {source}")
+        if "Failed" in result.stdout:
+            raise OperationError(f"vmkfstools could not copy {src}: {result.stdout.strip()[-500:]}")
+
+    # -- VM creation ---------------------------------------------------------------------------
+    def create_vm(self, spec: Any) -> SshVm:
+        """Write ``spec`` as a complete .vmx (SFTP) and register it; returns the new VM.
+
+        A registration that succeeded but whose follow-up fails is undone
+        (``vmsvc/destroy``) before the error is raised, so the caller only
+        ever has the directory to clean up.
+        """
+        vmx_path = spec.files.vmPathName
+        target = cmd.from_datastore_path(vmx_path)
+        vmx = vmx_from_spec(spec, vm_dir=posixpath.dirname(target))
+        data = render_vmx(vmx)
+        call: dict[str, Any] = {"path": target, "bytes": len(data), "keys": sorted(vmx)}
+        self.record("sftp.write", call)
+        call["sha256"] = files.write_file(self.client, target, data)
+        vmid = parse_registered_id(
+            self.run(cmd.register_vm(target, spec.name), action=f"register {spec.name}").stdout
+        )
+        vm = SshVm(vmid, spec.name, vmx_path)
+        try:
+            self.answer_copied_question(vm)
+        except BaseException:
+            self.run(cmd.destroy(vmid))
+            raise
+        return vm
+
+    def reconfigure(self, vm: SshVm, spec: Any, *, what: str) -> None:
+        """Only growing disks is possible over SSH (``vmkfstools -X``); anything else is refused."""
+        changes = list(spec.deviceChange or [])
+        other = [f for f in ("numCPUs", "memoryMB", "extraConfig", "guestId") if getattr(spec, f, None)]
+        grows = [
+            c for c in changes if c.operation == "edit" and type(c.device).__name__.endswith("VirtualDisk")
+        ]
+        if other or len(grows) != len(changes):
+            raise OperationError(
+                f"{what}: the SSH route can only grow disks, not change {', '.join(other) or 'devices'}",
+                code="not_supported_over_ssh",
+            )
+        for change in grows:
+            path = cmd.from_datastore_path(change.device.backing.fileName)
+            self.run(
+                cmd.extend_disk(path, change.device.capacityInKB * 1024),
+                timeout=self.task_timeout,
+                action=what,
+            )

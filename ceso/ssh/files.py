@@ -1,0 +1,139 @@
+"""Datastore files over SFTP: read, write (atomically, never over an existing file), list, delete.
+
+Every path is checked by :func:`ceso.ssh.commands.volume_path` first, so
+nothing outside ``/vmfs/volumes/<datastore>/`` is touched. Files are written
+through SFTP, never through a shell (``echo``/``cat >``): a guestinfo value of
+64 KiB would break a shell line, and no quoting mistake can then run anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import posixpath
+import stat
+from typing import Any
+
+from ceso.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
+from ceso.ssh.client import SshClient
+from ceso.ssh.commands import VOLUMES, volume_path
+
+__all__ = ["exists", "make_directory", "read_file", "remove_tree", "write_file"]
+
+MAX_TEXT_FILE = 8 * 2**20  # a .vmx or .vmdk descriptor is a few KiB; refuse to slurp a flat disk
+
+
+def exists(client: SshClient, path: str) -> bool:
+    """True if ``path`` exists on the host."""
+    path = volume_path(path)
+
+    def check(sftp: Any) -> bool:
+        try:
+            sftp.stat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    return bool(client.sftp_call(f"look for {path}", check))
+
+
+def read_file(client: SshClient, path: str, *, limit: int = MAX_TEXT_FILE) -> bytes:
+    """The bytes of a (small) file; NotFoundError if missing, OperationError if larger than ``limit``."""
+    path = volume_path(path)
+
+    def read(sftp: Any) -> bytes:
+        size = sftp.stat(path).st_size or 0
+        if size > limit:
+            raise OperationError(f"{path} is {size} bytes, more than the {limit} a config file may be")
+        with sftp.open(path, "rb") as fh:
+            return bytes(fh.read(limit + 1))
+
+    try:
+        data: bytes = client.sftp_call(f"read {path}", read)
+    except NotFoundError as exc:
+        raise NotFoundError(f"no file {path} on host {client.target.host}") from exc
+    return data
+
+
+def write_file(client: SshClient, path: str, data: bytes, *, mode: int = 0o644) -> str:
+    """Create ``path`` holding ``data``; ConflictError if it exists. Returns the SHA-256 of ``data``.
+
+    The bytes go to ``<path>.ceso-part`` first and are renamed into place, so
+    the host never sees half a file under the real name; on failure the part
+    file is removed.
+    """
+    path = volume_path(path)
+    part = f"{path}.ceso-part"
+
+    def write(sftp: Any) -> None:
+        try:
+            sftp.stat(path)
+        except FileNotFoundError:
+            pass
+        else:
+            raise ConflictError(f"{path} already exists on host {client.target.host}")
+        try:
+            with sftp.open(part, "wbx") as fh:
+                fh.set_pipelined(True)
+                fh.write(data)
+            sftp.chmod(part, mode)
+            sftp.rename(part, path)  # plain SFTP rename refuses to replace an existing file
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sftp.remove(part)
+            raise
+
+    client.sftp_call(f"write {path}", write)
+    return hashlib.sha256(data).hexdigest()
+
+
+def make_directory(client: SshClient, path: str) -> None:
+    """Create one directory (its parent must exist); ConflictError if it already exists."""
+    path = volume_path(path)
+
+    def mkdir(sftp: Any) -> None:
+        try:
+            sftp.stat(path)
+        except FileNotFoundError:
+            sftp.mkdir(path, 0o755)
+        else:
+            raise ConflictError(f"{path} already exists on host {client.target.host}")
+
+    client.sftp_call(f"create directory {path}", mkdir)
+
+
+def remove_tree(client: SshClient, path: str) -> int:
+    """Delete a VM directory and everything in it; a missing path is fine. Returns files removed.
+
+    Refuses a datastore's root (``/vmfs/volumes/<ds>``): only a directory
+    inside a datastore can go.
+    """
+    path = volume_path(path)
+    if posixpath.dirname(path.rstrip("/")) == VOLUMES.rstrip("/"):
+        raise InvalidInputError(f"refusing to delete the datastore root {path}")
+
+    def remove(sftp: Any) -> int:
+        removed = 0
+
+        def walk(current: str) -> None:
+            nonlocal removed
+            for entry in sftp.listdir_attr(current):
+                child = f"{current}/{entry.filename}"
+                if stat.S_ISDIR(entry.st_mode or 0):
+                    walk(child)
+                    sftp.rmdir(child)
+                else:
+                    sftp.remove(child)
+                    removed += 1
+
+        try:
+            walk(path)
+            sftp.rmdir(path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        return removed
+
+    count: int = client.sftp_call(f"delete {path}", remove)
+    return count

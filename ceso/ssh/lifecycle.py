@@ -1,0 +1,243 @@
+"""Power, guest, snapshot and delete operations of the SSH route (mixed into SshVmBackend).
+
+``power.on`` is special: ESXi may stop a VM at power-on with the "moved or
+copied" question (``msg.uuid.altered``), and ``vim-cmd vmsvc/power.on`` then
+waits until someone answers. So power-on is started, and while it runs the
+pending question is read (``vmsvc/message``) and answered "I copied it" — a
+copy must get a new identity. Any other question is not guessed at: the
+command is stopped and OperationError shows the question.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ceso.errors import OperationError, TimeoutExpiredError
+from ceso.esxi.faults import translate as translate_fault
+from ceso.ssh import commands as cmd
+from ceso.ssh.parsers import find_fault, parse_guest, parse_power_state, parse_question, parse_snapshots
+
+if TYPE_CHECKING:
+    from ceso.ssh.backend import SshSnapshot, SshVm
+    from ceso.ssh.client import CommandResult, SshClient
+
+__all__ = ["PrintedFaultError", "SshLifecycle", "SshSnapshotInfo", "SshSnapshotNode"]
+
+QUESTION_POLL_S = 0.5
+
+
+class PrintedFaultError(Exception):
+    """A fault vim-cmd printed, shaped for ceso.esxi.faults.translate (it reads the class name and msg)."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+@dataclass
+class SshSnapshotNode:
+    """A snapshot tree node with the attribute names of vSphere's ``VirtualMachineSnapshotTree``.
+
+    ``createTime`` is the host's local time as vim-cmd prints it (no zone).
+    """
+
+    name: str
+    id: int
+    description: str
+    createTime: datetime | None  # noqa: N815 - vSphere's attribute names, so callers treat both routes alike
+    state: str
+    snapshot: SshSnapshot
+    quiesced: bool = False  # vim-cmd does not say; ceso's own snapshots over SSH are not quiesced
+    childSnapshotList: list[SshSnapshotNode] = field(default_factory=list)  # noqa: N815
+
+
+@dataclass
+class SshSnapshotInfo:
+    """A VM's ``snapshot`` property (``vim.vm.SnapshotInfo``) as the SSH route can know it."""
+
+    rootSnapshotList: list[SshSnapshotNode]  # noqa: N815
+    currentSnapshot: Any = None  # noqa: N815 - vim-cmd snapshot.get does not mark the current one
+
+
+def _created(text: str) -> datetime | None:
+    """``2/23/2015 18:12:50`` (month/day/year, as vim-cmd prints it) → datetime; None if unreadable."""
+    try:
+        return datetime.strptime(text.strip(), "%m/%d/%Y %H:%M:%S")
+    except ValueError:
+        return None
+
+
+class SshLifecycle:
+    """Operations on an existing VM; needs ``run``, ``client``, ``record``, ``task_timeout``."""
+
+    client: SshClient
+    record: Callable[[str, dict[str, Any]], None]
+    task_timeout: float
+
+    def run(
+        self, command: cmd.ShellCommand, *, timeout: float | None = None, action: str = ""
+    ) -> CommandResult:
+        raise NotImplementedError
+
+    # -- power ---------------------------------------------------------------------------------
+    def power_state(self, vm: SshVm) -> str:
+        return parse_power_state(self.run(cmd.power_state(vm.vmid)).stdout)
+
+    def raise_for(self, result: CommandResult, action: str) -> None:
+        """Raise for a printed vim-cmd fault (as the API route would) or a non-zero exit."""
+        fault = find_fault(result.stdout) or find_fault(result.stderr)
+        if fault is not None:
+            exc = type(fault.name, (PrintedFaultError,), {})(fault.message or fault.name)
+            raise translate_fault(exc, host=self.client.target.host, action=action) from None
+        if result.exit_status != 0:
+            tail = (result.stderr.strip() or result.stdout.strip())[-2000:]
+            raise OperationError(
+                f"`{result.command}` failed on host {self.client.target.host} (exit {result.exit_status}): "
+                f"{tail or 'no output'}",
+                code="ssh_command_failed",
+                details={"command": result.command, "exit_status": result.exit_status, "stderr": tail},
+            )
+
+    def power_on(self, vm: SshVm) -> None:
+        """Power on, answering the "moved or copied" question with "I copied it" if ESXi asks it."""
+        command = cmd.power(vm.vmid, "on")
+        call: dict[str, Any] = {"command": command.line}
+        self.record("ssh", call)
+        running = self.client.start(command)
+        deadline = time.monotonic() + self.task_timeout
+        try:
+            while not running.poll() and time.monotonic() < deadline:
+                self.answer_copied_question(vm)
+                time.sleep(QUESTION_POLL_S)
+        except BaseException:
+            running.stop()  # an unanswerable question: do not leave vim-cmd waiting on it
+            raise
+        result = running.wait(
+            self.task_timeout, check=False
+        )  # past the deadline: killed, TimeoutExpiredError
+        call.update(exit_status=result.exit_status, seconds=result.seconds)
+        self.raise_for(result, f"power on {vm.name}")
+
+    def answer_copied_question(self, vm: SshVm) -> bool:
+        """Answer a pending "moved or copied" question with "I copied it"; True if one was answered.
+
+        Any other pending question raises OperationError with its text.
+        """
+        question = parse_question(self.run(cmd.get_message(vm.vmid)).stdout)
+        if question is None:
+            return False
+        choice = question.choice("I copied") if question.is_moved_or_copied else None
+        if choice is None:
+            raise OperationError(
+                f"VM {vm.name} waits on a question ceso does not answer; answer it in the ESXi host client: "
+                f"{question.text[:300]}",
+                code="vm_question",
+            )
+        self.run(cmd.answer_question(vm.vmid, question.id, choice))
+        return True
+
+    def power_off(self, vm: SshVm) -> None:
+        self.run(cmd.power(vm.vmid, "off"), timeout=self.task_timeout, action=f"power off {vm.name}")
+
+    def reset(self, vm: SshVm) -> None:
+        self.run(cmd.power(vm.vmid, "reset"), timeout=self.task_timeout, action=f"reset {vm.name}")
+
+    def reboot_guest(self, vm: SshVm) -> None:
+        self.run(cmd.power(vm.vmid, "reboot"), action=f"guest reboot {vm.name}")
+
+    def shutdown_guest(self, vm: SshVm, *, timeout: float) -> None:
+        """Ask the guest to shut down and wait until the VM is powered off."""
+        self.run(cmd.power(vm.vmid, "shutdown"), action=f"guest shutdown {vm.name}")
+        self.wait_power_state(vm, "poweredOff", timeout=timeout)
+
+    def wait_power_state(self, vm: SshVm, state: str, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.power_state(vm) != state:
+            if time.monotonic() > deadline:
+                raise TimeoutExpiredError(
+                    f"VM {vm.name} did not reach {state} within {timeout:.0f}s on host {self.client.target.host}"
+                )
+            time.sleep(0.5)
+
+    def destroy(self, vm: SshVm) -> None:
+        """``vmsvc/destroy``: unregister the VM and delete all its files."""
+        self.run(cmd.destroy(vm.vmid), timeout=self.task_timeout, action=f"destroy VM {vm.name}")
+
+    def unregister(self, vm: SshVm) -> None:
+        """``vmsvc/unregister``: forget the VM, keep its files."""
+        self.run(cmd.unregister(vm.vmid), action=f"unregister VM {vm.name}")
+
+    def wait_for_ip(self, vm: SshVm, *, expected: list[str], timeout: float) -> list[str]:
+        """Poll ``vmsvc/get.guest`` until VMware Tools report an IP (one of ``expected`` if given)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.5
+        while True:
+            ips = parse_guest(self.run(cmd.get_guest(vm.vmid)).stdout).ip_addresses
+            if ips and (not expected or set(expected) & set(ips)):
+                return ips
+            if time.monotonic() > deadline:
+                raise TimeoutExpiredError(
+                    f"guest reported no {'address ' + ', '.join(expected) if expected else 'IP address'} "
+                    f"within {timeout:.0f}s (is open-vm-tools running?)"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 5.0)
+
+    # -- snapshots -----------------------------------------------------------------------------
+    def snapshot_info(self, vm: SshVm) -> SshSnapshotInfo | None:
+        """The ``snapshot`` property: None when the VM has no snapshot (as the property collector)."""
+        roots = self.snapshot_tree(vm)
+        return SshSnapshotInfo(roots) if roots else None
+
+    def snapshot_tree(self, vm: SshVm) -> list[SshSnapshotNode]:
+        from ceso.ssh.backend import SshSnapshot
+
+        entries = parse_snapshots(self.run(cmd.snapshot_get(vm.vmid)).stdout)
+        nodes = {
+            e.id: SshSnapshotNode(
+                e.name,
+                e.id,
+                e.description,
+                _created(e.created),
+                "poweredOn" if e.state == "powered on" else "poweredOff",
+                SshSnapshot(vm, e.id, e.name),
+            )
+            for e in entries
+        }
+        roots = []
+        for entry in entries:
+            if entry.parent_id is None:
+                roots.append(nodes[entry.id])
+            else:
+                nodes[entry.parent_id].childSnapshotList.append(nodes[entry.id])
+        return roots
+
+    def create_snapshot(
+        self, vm: SshVm, name: str, *, description: str = "", memory: bool = False, quiesce: bool = False
+    ) -> SshSnapshot:
+        """Take a snapshot; returns it (the newest snapshot of that name, as vim-cmd prints no id)."""
+        from ceso.ssh.backend import SshSnapshot
+
+        command = cmd.snapshot_create(vm.vmid, name, description, memory=memory, quiesce=quiesce)
+        self.run(command, timeout=self.task_timeout, action=f"create snapshot {name}")
+        entries = [e for e in parse_snapshots(self.run(cmd.snapshot_get(vm.vmid)).stdout) if e.name == name]
+        if not entries:
+            raise OperationError(f"snapshot {name!r} of VM {vm.name} is not listed after its creation")
+        return SshSnapshot(vm, max(e.id for e in entries), name)
+
+    def revert_snapshot(self, snapshot: SshSnapshot) -> None:
+        """Revert to ``snapshot``; the VM ends in the snapshot's power state, as through the API."""
+        command = cmd.snapshot_revert(snapshot.vm.vmid, snapshot.id)
+        self.run(command, timeout=self.task_timeout, action=f"revert to snapshot {snapshot.name}")
+
+    def remove_snapshot(self, snapshot: SshSnapshot, *, children: bool = False) -> None:
+        if children:
+            raise OperationError(
+                "removing a snapshot with its children is not done over SSH", code="not_supported_over_ssh"
+            )
+        command = cmd.snapshot_remove(snapshot.vm.vmid, snapshot.id)
+        self.run(command, timeout=self.task_timeout, action=f"remove snapshot {snapshot.name}")

@@ -1,0 +1,275 @@
+"""Between vSphere's VM description (ConfigSpec, devices) and a .vmx — what hostd does on ESXi.
+
+The SSH route shares the API route's description of a new VM (a vSphere
+``ConfigSpec``, built by :func:`ceso.operations.provision.build_config_spec`)
+and writes it as a complete .vmx instead of calling CreateVM_Task; reading a
+source VM goes the other way, from its .vmx (plus each disk's descriptor for
+the capacity) to the same device objects the API returns. pyVmomi data
+objects are plain values here: nothing is sent to any host.
+
+Written for a new VM: ``config.version``, ``virtualHW.version``,
+``displayName``, ``guestOS``, ``numvcpus``, ``memSize``, ``firmware``,
+``uuid.bios`` (never ``uuid.location``, which ESXi then writes itself),
+controllers (``scsiN.present``/``virtualDev``, ``sataN``, ``nvmeN``), disks
+(``scsiN:U.fileName``, relative when in the VM's directory), NICs
+(``ethernetN.virtualDev``/``networkName``/``addressType = "static"`` and
+``address``, or ``generated`` with no address line so ESXi makes one), PCIe
+bridges for vmxnet3/pvscsi, and every extraConfig key (guestinfo.*).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ceso.errors import InvalidInputError
+from ceso.esxi.vmomi import vim
+from ceso.ssh.commands import from_datastore_path
+from ceso.ssh.vmx import Vmx, bios_uuid, uuid_from_bios
+
+__all__ = [
+    "DiskFacts",
+    "guest_id_from_vmx",
+    "parse_descriptor",
+    "properties_from_vmx",
+    "vmx_from_spec",
+    "vmx_guest_os",
+]
+
+_SCSI_DEV = {
+    "ParaVirtualSCSIController": "pvscsi",
+    "VirtualLsiLogicController": "lsilogic",
+    "VirtualLsiLogicSASController": "lsisas1068",
+    "VirtualBusLogicController": "buslogic",
+}
+_NIC_DEV = {
+    "VirtualVmxnet3": "vmxnet3",
+    "VirtualE1000": "e1000",
+    "VirtualE1000e": "e1000e",
+    "VirtualVmxnet2": "vmxnet2",
+}
+_KEY_BASE = {"scsi": 1000, "sata": 15000, "nvme": 31000}
+_BRIDGES = [("pciBridge0.present", "TRUE")] + [
+    (f"pciBridge{n}.{k}", v)
+    for n in (4, 5, 6, 7)
+    for k, v in (("present", "TRUE"), ("virtualDev", "pcieRootPort"), ("functions", "8"))
+]
+
+
+def _short(obj: Any) -> str:
+    return type(obj).__name__.rsplit(".", 1)[-1]
+
+
+def vmx_guest_os(guest_id: str) -> str:
+    """API guest id → .vmx ``guestOS`` (``ubuntu64Guest`` → ``ubuntu-64``, ``centos7_64Guest`` → ``centos7-64``)."""
+    name = guest_id
+    if name.endswith("Guest64"):
+        name = name[: -len("Guest64")] + "64"
+    elif name.endswith("Guest"):
+        name = name[: -len("Guest")]
+    name = name.lower()
+    if name.endswith("_64"):
+        return name[:-3] + "-64"
+    if name.endswith("64"):
+        return name[:-2] + "-64"
+    return name
+
+
+def guest_id_from_vmx(guest_os: str) -> str:
+    """.vmx ``guestOS`` → API guest id, through the inverse of :func:`vmx_guest_os` on every id vSphere knows."""
+    table: dict[str, str] = {}
+    for guest_id in vim().vm.GuestOsDescriptor.GuestOsIdentifier.values:
+        table.setdefault(vmx_guest_os(guest_id), guest_id)
+    return table.get(guest_os.lower(), guest_os)
+
+
+@dataclass(frozen=True)
+class DiskFacts:
+    """What a disk's descriptor says: capacity and whether it is thin."""
+
+    capacity_bytes: int
+    thin: bool
+
+
+def parse_descriptor(text: str) -> DiskFacts:
+    """Capacity (the sum of the extents' sectors x 512) and thinness of a .vmdk descriptor."""
+    sectors = [int(m.group(1)) for m in re.finditer(r"^\s*RW\s+(\d+)\s", text, re.MULTILINE)]
+    if not sectors:
+        raise InvalidInputError("not a .vmdk descriptor: no 'RW <sectors> ...' extent line")
+    thin = re.search(r'^\s*ddb\.thinProvisioned\s*=\s*"1"', text, re.MULTILINE) is not None
+    return DiskFacts(capacity_bytes=sum(sectors) * 512, thin=thin)
+
+
+def _disk_file(datastore_path: str, vm_dir: str) -> str:
+    path = from_datastore_path(datastore_path)
+    return posixpath.basename(path) if posixpath.dirname(path) == vm_dir else path
+
+
+def _add_controller(vmx: Vmx, dev: Any, buses: dict[int, str]) -> None:
+    kind = _short(dev)
+    prefix = "scsi" if kind in _SCSI_DEV else ("sata" if kind == "VirtualAHCIController" else "nvme")
+    bus = f"{prefix}{dev.busNumber}"
+    buses[dev.key] = bus
+    vmx[f"{bus}.present"] = "TRUE"
+    if prefix == "scsi":
+        vmx[f"{bus}.virtualDev"] = _SCSI_DEV[kind]
+        vmx[f"{bus}.sharedBus"] = "none"
+
+
+def _add_disk(vmx: Vmx, dev: Any, buses: dict[int, str], vm_dir: str) -> None:
+    if dev.controllerKey not in buses:
+        raise InvalidInputError(f"disk {dev.backing.fileName} is on a controller the spec does not add")
+    slot = f"{buses[dev.controllerKey]}:{dev.unitNumber}"
+    vmx[f"{slot}.present"] = "TRUE"
+    if buses[dev.controllerKey].startswith("scsi"):
+        vmx[f"{slot}.deviceType"] = "scsi-hardDisk"
+    vmx[f"{slot}.fileName"] = _disk_file(dev.backing.fileName, vm_dir)
+
+
+def _add_nic(vmx: Vmx, dev: Any, eth: str, *, generated: bool) -> None:
+    vmx[f"{eth}.present"] = "TRUE"
+    vmx[f"{eth}.virtualDev"] = _NIC_DEV[_short(dev)]
+    vmx[f"{eth}.networkName"] = dev.backing.deviceName
+    vmx[f"{eth}.startConnected"] = "TRUE"
+    if generated or not dev.macAddress:
+        vmx[f"{eth}.addressType"] = "generated"  # no address line: ESXi generates the MAC
+    else:
+        vmx[f"{eth}.addressType"] = "static"
+        vmx[f"{eth}.address"] = dev.macAddress
+
+
+def vmx_from_spec(spec: Any, *, vm_dir: str, generated_macs: bool = False) -> Vmx:
+    """The complete .vmx of a new VM described by ``spec`` (all devices added by ``deviceChange``).
+
+    ``vm_dir`` is the VM's directory (``/vmfs/volumes/ds/name``); disks in it
+    are referred to by file name. With ``generated_macs`` the NICs get no
+    address line and ESXi generates MACs at power-on. Raises InvalidInputError
+    for a device the SSH route cannot describe.
+    """
+    vmx = Vmx(
+        [("config.version", "8"), ("virtualHW.version", (spec.version or "vmx-13").removeprefix("vmx-"))]
+    )
+    vmx["displayName"] = spec.name
+    vmx["guestOS"] = vmx_guest_os(spec.guestId or "otherGuest64")
+    vmx["numvcpus"] = str(spec.numCPUs or 1)
+    vmx["memSize"] = str(spec.memoryMB or 1024)
+    vmx["nvram"] = f"{spec.name}.nvram"
+    if spec.firmware == "efi":
+        vmx["firmware"] = "efi"
+    if spec.uuid:
+        vmx["uuid.bios"] = bios_uuid(spec.uuid)
+    for key, value in _BRIDGES:
+        vmx[key] = value
+    vmx["vmci0.present"] = "TRUE"
+    vmx["svga.present"] = "TRUE"
+    buses: dict[int, str] = {}
+    nics = 0
+    for change in spec.deviceChange or []:
+        dev = change.device
+        kind = _short(dev)
+        if kind in _SCSI_DEV or kind in ("VirtualAHCIController", "VirtualNVMEController"):
+            _add_controller(vmx, dev, buses)
+        elif kind == "VirtualDisk":
+            _add_disk(vmx, dev, buses, vm_dir)
+        elif kind in _NIC_DEV:
+            _add_nic(vmx, dev, f"ethernet{nics}", generated=generated_macs)
+            nics += 1
+        else:
+            raise InvalidInputError(f"the SSH route cannot write a {kind} into a .vmx")
+    for option in spec.extraConfig or []:
+        vmx[option.key] = str(option.value)
+    return vmx
+
+
+def _controllers(vmx: Vmx) -> dict[str, Any]:
+    """The present controllers by bus name (``scsi0``), keyed as ESXi keys them (1000+N, 15000+N, 31000+N)."""
+    v = vim()
+    scsi_types = {name: cls for cls, name in _SCSI_DEV.items()}
+    out: dict[str, Any] = {}
+    for prefix, base in _KEY_BASE.items():
+        for bus in range(4):
+            name = f"{prefix}{bus}"
+            if not vmx.flag(f"{name}.present"):
+                continue
+            if prefix == "scsi":
+                cls_name = scsi_types.get(vmx.get(f"{name}.virtualDev") or "", "VirtualLsiLogicController")
+                out[name] = getattr(v.vm.device, cls_name)(
+                    key=base + bus, busNumber=bus, sharedBus="noSharing"
+                )
+            elif prefix == "sata":
+                out[name] = v.vm.device.VirtualAHCIController(key=base + bus, busNumber=bus)
+            else:
+                out[name] = v.vm.device.VirtualNVMEController(key=base + bus, busNumber=bus)
+    return out
+
+
+def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], DiskFacts]) -> dict[str, Any]:
+    """The vSphere properties provisioning reads (``config.hardware.device`` etc.) from a .vmx.
+
+    ``vm_dir`` is the /vmfs directory of the .vmx (relative disk names are in
+    it); ``disk_facts`` reads a disk's descriptor (given its /vmfs path). Disk
+    file names are returned as datastore paths (``[ds] dir/file.vmdk``).
+    """
+    v = vim()
+    controllers = _controllers(vmx)
+    devices: list[Any] = list(controllers.values())
+    disk_key = 2000
+    for bus, controller in controllers.items():
+        for unit in range(65):
+            name = vmx.get(f"{bus}:{unit}.fileName")
+            if name is None or not vmx.flag(f"{bus}:{unit}.present") or not name.endswith(".vmdk"):
+                continue
+            path = name if name.startswith("/") else f"{vm_dir}/{name}"
+            facts = disk_facts(path)
+            disk_ds, _, rel = path.removeprefix("/vmfs/volumes/").partition("/")
+            devices.append(
+                v.vm.device.VirtualDisk(
+                    key=disk_key,
+                    controllerKey=controller.key,
+                    unitNumber=unit,
+                    capacityInKB=facts.capacity_bytes // 1024,
+                    capacityInBytes=facts.capacity_bytes,
+                    backing=v.vm.device.VirtualDisk.FlatVer2BackingInfo(
+                        fileName=f"[{disk_ds}] {rel}", diskMode="persistent", thinProvisioned=facts.thin
+                    ),
+                )
+            )
+            disk_key += 1
+    nic_types = {name: cls for cls, name in _NIC_DEV.items()}
+    for n in range(10):
+        eth = f"ethernet{n}"
+        if not vmx.flag(f"{eth}.present"):
+            continue
+        cls = getattr(v.vm.device, nic_types.get(vmx.get(f"{eth}.virtualDev") or "", "VirtualE1000"))
+        static = (vmx.get(f"{eth}.addressType") or "").lower() == "static"
+        devices.append(
+            cls(
+                key=4000 + n,
+                addressType="manual" if static else "generated",
+                macAddress=vmx.get(f"{eth}.address") if static else vmx.get(f"{eth}.generatedAddress"),
+                backing=v.vm.device.VirtualEthernetCard.NetworkBackingInfo(
+                    deviceName=vmx.get(f"{eth}.networkName")
+                ),
+            )
+        )
+    extra = [
+        v.option.OptionValue(key=k, value=val)
+        for k, val in vmx.items()
+        if k.lower().startswith(("guestinfo.", "ceso."))
+    ]
+    props: dict[str, Any] = {
+        "name": vmx.get("displayName"),
+        "config.hardware.device": devices,
+        "config.hardware.numCPU": int(vmx.get("numvcpus") or 1),
+        "config.hardware.memoryMB": int(vmx.get("memSize") or 0),
+        "config.guestId": guest_id_from_vmx(vmx.get("guestOS") or "other"),
+        "config.firmware": vmx.get("firmware") or "bios",
+        "config.version": f"vmx-{vmx.get('virtualHW.version') or '13'}",
+        "config.extraConfig": extra,
+    }
+    if vmx.get("uuid.bios"):
+        props["config.uuid"] = uuid_from_bios(vmx["uuid.bios"])
+    return props

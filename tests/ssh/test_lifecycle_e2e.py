@@ -1,0 +1,66 @@
+"""Power, snapshot and delete jobs on the SSH route (a free-licensed host), read back independently.
+
+The same jobs as tests/vm/lifecycle on the API route; here every step must
+say ``route: ssh`` and make its change with the ESXi shell, not the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Cli, unique
+from tests.ssh.conftest import SshBed
+from tests.support.vms import snapshot_names, vm_by_name
+
+SHELL_CALLS = {"ssh", "sftp.read", "sftp.write", "sftp.mkdir", "sftp.remove_tree", "sftp.stat"}
+
+
+def _ok(cli: Cli, *args: str) -> dict[str, Any]:
+    result = cli("--json", *args, "--timeout", "120")
+    assert result.exit_code == 0, (args, result.stdout, result.stderr)
+    job: dict[str, Any] = result.json()
+    assert job["state"] == "succeeded", job
+    assert all(s.get("route") == "ssh" for s in job["steps"] if s["name"] != "lock"), job["steps"]
+    assert {c["method"] for s in job["steps"] for c in s.get("calls", [])} <= SHELL_CALLS
+    return job
+
+
+def _commands(job: dict[str, Any]) -> list[str]:
+    return [c["args"]["command"] for s in job["steps"] for c in s.get("calls", []) if c["method"] == "ssh"]
+
+
+def test_power_snapshot_and_delete_over_ssh(cli: Cli, ssh_bed: SshBed) -> None:
+    bed = ssh_bed
+    name = unique("life")
+    _ok(cli, "vm", "create", name, "--template", bed.template, "--no-power-on")
+    si = bed.sim.connect()
+
+    job = _ok(cli, "vm", "power", "on", name)
+    assert vm_by_name(si, name).runtime.powerState == "poweredOn"
+    vmid = job["steps"][-1]["calls"][0]["args"]["command"].rsplit(" ", 1)[1]
+    assert f"vim-cmd vmsvc/power.on {vmid}" in _commands(job)
+    again = _ok(cli, "vm", "power", "on", name)
+    assert again["result"]["changed"] is False
+    job = _ok(cli, "vm", "power", "reset", name)
+    assert f"vim-cmd vmsvc/power.reset {vmid}" in _commands(job)
+
+    job = _ok(cli, "vm", "snapshot", "create", name, "before 'upgrade'", "--description", "pre; $(24.04)")
+    assert snapshot_names(si, vm_by_name(si, name)) == ["before 'upgrade'"]
+    assert any(c.startswith("vim-cmd vmsvc/snapshot.create") for c in _commands(job))
+    assert job["result"]["snapshot"] == "before 'upgrade'" and job["result"]["description"] == "pre; $(24.04)"
+    _ok(cli, "vm", "snapshot", "create", name, "second")
+    assert snapshot_names(si, vm_by_name(si, name)) == ["before 'upgrade'", "second"]
+    job = _ok(cli, "vm", "snapshot", "revert", name, "before 'upgrade'")
+    assert any(c.startswith("vim-cmd vmsvc/snapshot.revert") for c in _commands(job))
+    job = _ok(cli, "vm", "snapshot", "delete", name, "second")
+    assert job["result"]["removed"] == ["second"]
+    assert snapshot_names(si, vm_by_name(si, name)) == ["before 'upgrade'"]
+
+    job = _ok(cli, "vm", "power", "off", name)
+    assert vm_by_name(si, name).runtime.powerState == "poweredOff"
+
+    job = _ok(cli, "vm", "delete", name, "--yes")
+    assert vm_by_name(si, name) is None
+    assert not (bed.datastore_dir / name).exists()
+    assert f"vim-cmd vmsvc/destroy {vmid}" in _commands(job)
+    assert job["result"]["folder_removed"] is True

@@ -1,0 +1,245 @@
+"""``vim-cmd`` of an emulated ESXi host (see emulator.py): VM inventory, power, snapshots, registration.
+
+Output follows ESXi's (docs/ssh-route.md lists the sources): getallvms'
+columns, ``Retrieved runtime info`` / ``Powered on``, the snapshot tree with
+its "Desciption" spelling, faults printed as ``(vim.fault.X) {...}``.
+``solo/registervm`` reads the .vmx itself (the simulator's RegisterVM_Task
+does not) and creates the VM it describes over the disks already in place.
+Differences: ``power.reboot`` resets (the simulator has no RebootGuest).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import emulator as emu
+import vmxfile
+
+
+def getallvms(si: Any) -> None:
+    rows = []
+    for vm in sorted(emu.all_vms(si), key=emu.vmid_of):
+        cfg = vm.config
+        rows.append(
+            (
+                str(emu.vmid_of(vm)),
+                vm.name,
+                cfg.files.vmPathName,
+                cfg.guestId or "",
+                cfg.version,
+                cfg.annotation or "",
+            )
+        )
+    widths = [
+        max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("Vmid", "Name", "File", "Guest OS"))
+    ]
+    print(
+        f"{'Vmid':<{widths[0]}}   {'Name':<{widths[1]}}   {'File':<{widths[2]}}   {'Guest OS':<{widths[3]}}   Version   Annotation"
+    )
+    for vmid, name, path, guest, version, note in rows:
+        print(
+            f"{vmid:<{widths[0]}}   {name:<{widths[1]}}   {path:<{widths[2]}}   {guest:<{widths[3]}}   {version:<7}   {note}".rstrip()
+        )
+
+
+def power(si: Any, action: str, vmid: str) -> None:
+    vm = emu.find_vm(si, vmid)
+    if action == "getstate":
+        state = {"poweredOn": "Powered on", "poweredOff": "Powered off", "suspended": "Suspended"}
+        print("Retrieved runtime info")
+        print(state[str(vm.runtime.powerState)])
+        return
+    if action == "on":
+        print("Powering on VM:")
+        sys.stdout.flush()
+        ask_copied_question(vmid)
+        emu.wait(vm.PowerOnVM_Task())
+    elif action == "off":
+        print("Powering off VM:")
+        emu.wait(vm.PowerOffVM_Task())
+    elif action in ("reset", "reboot"):
+        print("Reset VM:")
+        emu.wait(vm.ResetVM_Task())
+    elif action == "shutdown":
+        vm.ShutdownGuest()
+    else:
+        emu.die(f"Unknown command: 'power.{action}'")
+
+
+def ask_copied_question(vmid: str) -> None:
+    """With ``ask_copied_question`` set, block as ESXi does until ``vmsvc/message`` answers it."""
+    if not emu.config().get("ask_copied_question"):
+        return
+    with emu.state() as st:
+        st.setdefault("questions", {})[vmid] = {"id": "_vmx1", "answer": None}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with emu.state() as st:
+            answer = st["questions"].get(vmid, {}).get("answer")
+            if answer is not None:
+                del st["questions"][vmid]
+                if answer == "0":
+                    emu.print_fault("InvalidState", "The operation is not allowed in the current state.")
+                return
+        time.sleep(0.1)
+    emu.die("question not answered")
+
+
+def message(vmid: str, args: list[str]) -> None:
+    with emu.state() as st:
+        pending = st.get("questions", {}).get(vmid)
+        if not args:
+            if pending is None or pending["answer"] is not None:
+                print("No message.")
+                return
+            print(f"Virtual machine message {pending['id']}:")
+            print("msg.uuid.altered:This virtual machine might have been moved or copied.")
+            print(
+                "In order to configure certain management and networking features, VMware ESX needs to know if this virtual machine was moved or copied."
+            )
+            print()
+            print('If you don\'t know, answer "I _copied it".')
+            print("   0. Cancel (Cancel)")
+            print("   1. I _moved it (I _moved it)")
+            print("   2. I _copied it (I _copied it) [default]")
+            print("Answer the question with one of the choices above:")
+            return
+        if pending is None or pending["id"] != args[0] or args[1] not in ("0", "1", "2"):
+            emu.print_fault("InvalidArgument", "A specified parameter was not correct: questionId")
+        pending["answer"] = args[1]
+
+
+def snapshot_tree(tree: list[Any], depth: int = 1) -> list[str]:
+    lines = []
+    for node in tree:
+        dashes = "--" * depth
+        created = node.createTime
+        lines += [
+            f"{dashes}Snapshot Name        : {node.name}",
+            f"{dashes}Snapshot Id        : {node.id}",
+            f"{dashes}Snapshot Desciption  : {node.description}",
+            f"{dashes}Snapshot Created On  : {created.month}/{created.day}/{created.year} {created.hour}:{created.minute}:{created.second}",
+            f"{dashes}Snapshot State       : {'powered on' if node.state == 'poweredOn' else 'powered off'}",
+        ]
+        if node.childSnapshotList:
+            lines.append(f"{dashes}|-CHILD")
+            lines += snapshot_tree(node.childSnapshotList, depth + 1)
+    return lines
+
+
+def print_snapshots(title: str, vm: Any) -> None:
+    print(f"{title}:")
+    snap = emu.props(vm, ["snapshot"]).get("snapshot")
+    if snap is not None and snap.rootSnapshotList:
+        print("|-ROOT")
+        print("\n".join(snapshot_tree(snap.rootSnapshotList)))
+
+
+def find_snapshot(tree: list[Any], snap_id: int) -> Any:
+    for node in tree:
+        if node.id == snap_id:
+            return node.snapshot
+        found = find_snapshot(node.childSnapshotList or [], snap_id)
+        if found is not None:
+            return found
+    return None
+
+
+def snapshot(si: Any, action: str, vmid: str, args: list[str]) -> None:
+    vm = emu.find_vm(si, vmid)
+    if action == "get":
+        print_snapshots("Get Snapshot", vm)
+    elif action == "create":
+        defaults = ["", "", "0", "0"]  # snapshot.create vmid [name] [description] [includeMemory] [quiesced]
+        name, desc, memory, quiesce = [*args[:4], *defaults[len(args[:4]) :]]
+        emu.wait(
+            vm.CreateSnapshot_Task(
+                name=name, description=desc, memory=memory in ("1", "true"), quiesce=quiesce in ("1", "true")
+            )
+        )
+        print("Create Snapshot:")
+    elif action == "revert":
+        tree = emu.props(vm, ["snapshot"]).get("snapshot") or None
+        target = (
+            find_snapshot(tree.rootSnapshotList, int(args[0]))
+            if tree and args and args[0].isdigit()
+            else None
+        )
+        if target is None:
+            emu.print_fault("NotFound", "The object or item referred to could not be found.")
+        emu.wait(target.RevertToSnapshot_Task(suppressPowerOn=len(args) > 1 and args[1] == "1"))
+        print_snapshots("Revert Snapshot", vm)
+    elif action == "remove":
+        snap = emu.props(vm, ["snapshot"]).get("snapshot")
+        tree = snap.rootSnapshotList if snap is not None else []
+        target = find_snapshot(tree, int(args[0])) if args and args[0].isdigit() else None
+        if target is None:
+            emu.print_fault("NotFound", "The object or item referred to could not be found.")
+        emu.wait(target.RemoveSnapshot_Task(removeChildren=False))
+        print_snapshots("Remove Snapshot", vm)
+    else:
+        emu.die(f"Unknown command: 'snapshot.{action}'")
+
+
+def registervm(si: Any, path: str, name: str | None) -> None:
+    real = emu.host_path(path)
+    if not real.is_file():
+        emu.print_fault("NotFound", f'Unable to find a VM corresponding to "{path}"')
+    ds_path = emu.datastore_path(path)
+    for vm in emu.all_vms(si):
+        if vm.config.files.vmPathName == ds_path:
+            emu.print_fault(
+                "AlreadyExists", f'The specified key, name, or identifier "{emu.vmid_of(vm)}" already exists.'
+            )
+    text = real.read_text(encoding="utf-8")
+    spec = vmxfile.config_spec(text, path, name)
+    # The simulator's CreateVM_Task refuses an existing .vmx; hostd reads it instead. So keep the
+    # file aside while the simulator creates the VM, then put the very same bytes back.
+    aside = real.with_name(real.name + ".emulator-aside")
+    real.rename(aside)
+    try:
+        content = si.RetrieveContent()
+        datacenter = content.rootFolder.childEntity[0]
+        compute = datacenter.hostFolder.childEntity[0]
+        task = datacenter.vmFolder.CreateVM_Task(config=spec, pool=compute.resourcePool)
+    finally:
+        real.unlink(missing_ok=True)
+        aside.rename(real)
+    vm = emu.wait(task)
+    print(emu.vmid_of(vm))
+
+
+def main(argv: list[str]) -> None:
+    emu.log_invocation("vim-cmd", argv)
+    if not argv:
+        emu.die("Usage: vim-cmd <command> [args]")
+    command, args = argv[0], argv[1:]
+    emu.inject(f"vim-cmd {command}")
+    si = emu.service_instance()
+    service, _, verb = command.partition("/")
+    if command == "vmsvc/getallvms":
+        getallvms(si)
+    elif command == "solo/registervm" and args:
+        registervm(si, args[0], args[1] if len(args) > 1 else None)
+    elif service == "vmsvc" and verb.startswith("power.") and args:
+        power(si, verb.removeprefix("power."), args[0])
+    elif service == "vmsvc" and verb.startswith("snapshot.") and args:
+        snapshot(si, verb.removeprefix("snapshot."), args[0], args[1:])
+    elif command == "vmsvc/get.guest" and args:
+        print("Guest information:\n")
+        print(vmxfile.guest_dump(emu.find_vm(si, args[0]).guest))
+    elif command == "vmsvc/message" and args:
+        emu.find_vm(si, args[0])
+        message(args[0], args[1:])
+    elif command == "vmsvc/unregister" and args:
+        emu.find_vm(si, args[0]).UnregisterVM()
+    elif command == "vmsvc/destroy" and args:
+        emu.wait(emu.find_vm(si, args[0]).Destroy_Task())
+    else:
+        emu.die(f"Unknown command or missing argument: {' '.join(argv)!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

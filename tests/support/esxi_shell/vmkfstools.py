@@ -1,0 +1,102 @@
+"""``vmkfstools`` of an emulated ESXi host: ``-i SRC DST -d thin`` (clone) and ``-X SIZE DISK`` (grow).
+
+A clone copies every extent byte for byte (real files, real bytes) and
+writes a new descriptor naming the new extent, thin, with a new CID and
+ddb.uuid; it prints what ESXi prints ("Destination disk format: VMFS
+thin-provisioned", "Cloning disk '...'...", "Clone: 100% done."). Growing
+rewrites the extent's sector count (a thin extent file grows as it is written) and — as hostd
+re-reads a registered VM's disk — updates the capacity the simulator shows.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import sys
+
+import emulator as emu
+
+EXTENT = re.compile(
+    r'^(?P<access>RW)\s+(?P<sectors>\d+)\s+(?P<type>\S+)\s+"(?P<file>[^"]+)"(?P<rest>.*)$', re.MULTILINE
+)
+UNITS = {"k": 1024, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def clone(src_arg: str, dst_arg: str) -> None:
+    src, dst = emu.host_path(src_arg), emu.host_path(dst_arg)
+    if not src.is_file():
+        emu.die("Failed to clone disk: The system cannot find the file specified (25).")
+    if dst.exists():
+        emu.die("Failed to clone disk: The file already exists (39).")
+    text = src.read_text(encoding="utf-8")
+    extents = list(EXTENT.finditer(text))
+    if not extents:
+        emu.die("Failed to clone disk: Not a supported disk format (some other error)")
+    print("Destination disk format: VMFS thin-provisioned")
+    print(f"Cloning disk '{src_arg}'...")
+    sys.stdout.flush()
+    stem = dst.name.removesuffix(".vmdk")
+    new_text = text
+    for i, extent in enumerate(extents):
+        new_name = f"{stem}-flat.vmdk" if len(extents) == 1 else f"{stem}-s{i + 1:03d}.vmdk"
+        source_file = src.parent / extent.group("file")
+        target_file = dst.parent / new_name
+        shutil.copyfile(source_file, target_file)
+        new_text = new_text.replace(f'"{extent.group("file")}"', f'"{new_name}"', 1)
+    new_text = re.sub(r"^CID=\w+", f"CID={random.getrandbits(32):08x}", new_text, flags=re.MULTILINE)
+    new_text = re.sub(r"^ddb\.thinProvisioned\s*=.*$", "", new_text, flags=re.MULTILINE).rstrip("\n") + "\n"
+    new_text += 'ddb.thinProvisioned = "1"\n'
+    uuid = " ".join(f"{random.getrandbits(8):02x}" for _ in range(16))
+    new_text = re.sub(r"^ddb\.uuid\s*=.*$", f'ddb.uuid = "{uuid}"', new_text, flags=re.MULTILINE)
+    dst.write_text(new_text, encoding="utf-8")
+    print("Clone: 100% done.")
+
+
+def grow(size_arg: str, disk_arg: str) -> None:
+    disk = emu.host_path(disk_arg)
+    match = re.fullmatch(r"(\d+)([kKmMgGtT]?)", size_arg)
+    if match is None or not disk.is_file():
+        emu.die(f"Failed to extend disk: invalid size {size_arg!r} or no disk {disk_arg}")
+    new_bytes = int(match.group(1)) * UNITS.get(match.group(2).lower(), 1024)
+    text = disk.read_text(encoding="utf-8")
+    extents = list(EXTENT.finditer(text))
+    if len(extents) != 1:
+        emu.die("Failed to extend disk: only single-extent disks are emulated")
+    old_bytes = int(extents[0].group("sectors")) * 512
+    if new_bytes < old_bytes:
+        emu.die("Failed to extend the disk. The new size must be larger than the current size.")
+    start, end = extents[0].span("sectors")
+    # A thin extent grows as the guest writes; only the descriptor's size changes now.
+    disk.write_text(text[:start] + str(new_bytes // 512) + text[end:], encoding="utf-8")
+    update_registered_vm(disk_arg, new_bytes)
+
+
+def update_registered_vm(disk_arg: str, new_bytes: int) -> None:
+    from pyVmomi import vim
+
+    si = emu.service_instance()
+    ds_path = emu.datastore_path(disk_arg)
+    for vm in emu.all_vms(si):
+        for dev in vm.config.hardware.device:
+            if isinstance(dev, vim.vm.device.VirtualDisk) and dev.backing.fileName == ds_path:
+                dev.capacityInKB = new_bytes // 1024
+                dev.capacityInBytes = new_bytes
+                change = vim.vm.device.VirtualDeviceSpec(operation="edit", device=dev)
+                emu.wait(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
+
+
+def main(argv: list[str]) -> None:
+    emu.log_invocation("vmkfstools", argv)
+    if len(argv) == 5 and argv[0] == "-i" and argv[3:] == ["-d", "thin"]:
+        emu.inject("vmkfstools -i")
+        clone(argv[1], argv[2])
+    elif len(argv) == 3 and argv[0] == "-X":
+        emu.inject("vmkfstools -X")
+        grow(argv[1], argv[2])
+    else:
+        emu.die("vmkfstools: unsupported arguments (the emulator knows -i SRC DST -d thin and -X SIZE DISK)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

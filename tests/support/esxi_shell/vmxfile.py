@@ -1,0 +1,183 @@
+"""The emulated hostd's reading of a .vmx and a .vmdk descriptor, and its GuestInfo printout.
+
+Written independently of ceso.ssh.vmx on purpose: the emulator must read
+what ceso wrote the way ESXi would, not the way ceso thinks it would.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import emulator as emu
+
+SCSI = {
+    "pvscsi": "ParaVirtualSCSIController",
+    "lsilogic": "VirtualLsiLogicController",
+    "lsisas1068": "VirtualLsiLogicSASController",
+    "buslogic": "VirtualBusLogicController",
+}
+NICS = {
+    "vmxnet3": "VirtualVmxnet3",
+    "e1000": "VirtualE1000",
+    "e1000e": "VirtualE1000e",
+    "vmxnet2": "VirtualVmxnet2",
+}
+GUESTS = {
+    "ubuntu-64": "ubuntu64Guest",
+    "ubuntu": "ubuntuGuest",
+    "debian12-64": "debian12_64Guest",
+    "otherlinux-64": "otherLinux64Guest",
+    "other-64": "otherGuest64",
+    "centos7-64": "centos7_64Guest",
+}
+KNOWN = re.compile(
+    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme)\d+(:\d+)?\..*|ethernet\d+\..*)$",
+    re.IGNORECASE,
+)
+
+
+def read_vmx(text: str) -> dict[str, str]:
+    """``key = "value"`` lines, keys lower-cased, ``|XX`` escapes undone; other lines are an error."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = re.match(r'^\s*([A-Za-z0-9_.:\-]+)\s*=\s*"(.*)"\s*$', line)
+        if m is None:
+            emu.die(f"Failed to parse the configuration file: line {line[:60]!r}")
+        out[m.group(1).lower()] = re.sub(
+            r"\|([0-9A-Fa-f]{2})", lambda h: chr(int(h.group(1), 16)), m.group(2)
+        )
+    return out
+
+
+def disk_capacity_kb(descriptor: Path) -> tuple[int, bool]:
+    text = descriptor.read_text(encoding="utf-8") if descriptor.is_file() else ""
+    sectors = [int(n) for n in re.findall(r"^\s*RW\s+(\d+)\s", text, re.MULTILINE)]
+    if not sectors:
+        emu.die(f"Failed to open disk {descriptor.name}: not a virtual disk descriptor")
+    return sum(sectors) // 2, 'ddb.thinProvisioned = "1"' in text
+
+
+def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
+    """The ConfigSpec of the VM the .vmx at ``vmx_path`` describes (disks must exist)."""
+    from pyVmomi import vim
+
+    vmx = read_vmx(text)
+    vm_dir = vmx_path.rsplit("/", 1)[0]
+    changes = []
+    controllers: dict[str, int] = {}
+    for key in sorted(vmx):
+        m = re.match(r"^(scsi|sata|nvme)(\d)\.present$", key)
+        if m and vmx[key].upper() == "TRUE":
+            bus, num = m.group(0).split(".")[0], int(m.group(2))
+            ctl_key = -(100 + len(controllers))
+            controllers[bus] = ctl_key
+            if m.group(1) == "scsi":
+                cls = getattr(
+                    vim.vm.device, SCSI.get(vmx.get(f"{bus}.virtualdev", ""), "VirtualLsiLogicController")
+                )
+                dev = cls(key=ctl_key, busNumber=num, sharedBus="noSharing")
+            elif m.group(1) == "sata":
+                dev = vim.vm.device.VirtualAHCIController(key=ctl_key, busNumber=num)
+            else:
+                dev = vim.vm.device.VirtualNVMEController(key=ctl_key, busNumber=num)
+            changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=dev))
+    for key in sorted(vmx):
+        m = re.match(r"^((?:scsi|sata|nvme)\d):(\d+)\.filename$", key)
+        if (
+            not m
+            or m.group(1) not in controllers
+            or vmx.get(f"{m.group(1)}:{m.group(2)}.present", "").upper() != "TRUE"
+        ):
+            continue
+        file_name = vmx[key]
+        full = file_name if file_name.startswith("/") else f"{vm_dir}/{file_name}"
+        capacity_kb, thin = disk_capacity_kb(emu.host_path(full))
+        backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+            fileName=emu.datastore_path(full), diskMode="persistent", thinProvisioned=thin
+        )
+        disk = vim.vm.device.VirtualDisk(
+            key=-(200 + len(changes)),
+            controllerKey=controllers[m.group(1)],
+            unitNumber=int(m.group(2)),
+            capacityInKB=capacity_kb,
+            backing=backing,
+        )
+        changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=disk))
+    for n in range(10):
+        eth = f"ethernet{n}"
+        if vmx.get(f"{eth}.present", "").upper() != "TRUE":
+            continue
+        cls = getattr(vim.vm.device, NICS.get(vmx.get(f"{eth}.virtualdev", ""), "VirtualE1000"))
+        static = vmx.get(f"{eth}.addresstype", "generated").lower() == "static"
+        nic = cls(
+            key=-(300 + n),
+            addressType="manual" if static else "generated",
+            macAddress=vmx.get(f"{eth}.address") if static else None,
+            backing=vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
+                deviceName=vmx.get(f"{eth}.networkname", "VM Network")
+            ),
+            connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, connected=True),
+        )
+        changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=nic))
+    bios = vmx.get("uuid.bios", "").replace(" ", "").replace("-", "")
+    uuid = f"{bios[:8]}-{bios[8:12]}-{bios[12:16]}-{bios[16:20]}-{bios[20:]}" if len(bios) == 32 else None
+    extra = [vim.option.OptionValue(key=k, value=v) for k, v in vmx.items() if not KNOWN.match(k)]
+    return vim.vm.ConfigSpec(
+        name=name or vmx.get("displayname") or vm_dir.rsplit("/", 1)[-1],
+        guestId=GUESTS.get(vmx.get("guestos", ""), "otherGuest64"),
+        numCPUs=int(vmx.get("numvcpus", "1")),
+        memoryMB=int(vmx.get("memsize", "1024")),
+        firmware=vmx.get("firmware", "bios"),
+        version=f"vmx-{vmx.get('virtualhw.version', '13')}",
+        uuid=uuid,
+        files=vim.vm.FileInfo(vmPathName=emu.datastore_path(vmx_path)),
+        deviceChange=changes,
+        extraConfig=extra,
+    )
+
+
+def guest_dump(guest: Any) -> str:
+    """A ``vim.vm.GuestInfo`` as vim-cmd prints it (double-quoted strings, ``<unset>``)."""
+
+    def s(value: Any) -> str:
+        return "<unset>" if value in (None, "") else f'"{value}"'
+
+    lines = ["(vim.vm.GuestInfo) {"]
+    for field in (
+        "toolsStatus",
+        "toolsVersionStatus2",
+        "toolsRunningStatus",
+        "toolsVersion",
+        "guestId",
+        "guestFamily",
+        "guestFullName",
+        "hostName",
+        "ipAddress",
+    ):
+        lines.append(f"   {field} = {s(getattr(guest, field, None))},")
+    nets = list(getattr(guest, "net", None) or [])
+    if not nets:
+        lines.append("   net = (vim.vm.GuestInfo.NicInfo) [],")
+    else:
+        lines.append("   net = (vim.vm.GuestInfo.NicInfo) [")
+        for i, nic in enumerate(nets):
+            lines.append("      (vim.vm.GuestInfo.NicInfo) {")
+            lines.append(f"         network = {s(nic.network)},")
+            ips = [f'            "{ip}"' for ip in nic.ipAddress or []]
+            lines.append(
+                "         ipAddress = (string) ["
+                + ("\n" + ",\n".join(ips) + "\n         ]," if ips else "],")
+            )
+            lines.append(f"         macAddress = {s(nic.macAddress)},")
+            lines.append(f"         connected = {'true' if nic.connected else 'false'},")
+            lines.append(f"         deviceConfigId = {nic.deviceConfigId or 0},")
+            lines.append("         dnsConfig = (vim.net.DnsConfigInfo) null,")
+            lines.append("      }" + ("," if i < len(nets) - 1 else ""))
+        lines.append("   ],")
+    lines.append(f"   guestState = {s(getattr(guest, 'guestState', None) or 'notRunning')},")
+    lines.append("}")
+    return "\n".join(lines)
