@@ -32,6 +32,7 @@ from ceso.db.backup_models import BackupSet
 from ceso.db.types import utcnow
 from ceso.errors import OperationError
 from ceso.esxi.vmops import VmOps
+from ceso.metrics.record import observe_backup_bytes
 
 if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
@@ -203,7 +204,10 @@ def _copy_all(
     def copy(source: SourceFile) -> None:
         with ctx.step(f"copy {source.name}", source=source.source, role=source.role):
             key = f"{path}/{source.name}{suffix}"
-            manifest.files.append(_copy(target, http, source, key, opts, enc_key, progress))
+            copied = _copy(target, http, source, key, opts, enc_key, progress)
+            manifest.files.append(copied)
+            observe_backup_bytes(ctx.job.host, target.name, "read", copied.logical_bytes)
+            observe_backup_bytes(ctx.job.host, target.name, "stored", copied.stored_bytes)
 
     config_files = [f for f in plan.files if f.role in ("vmx", "nvram")]
     disk_files = [f for f in plan.files if f.role not in ("vmx", "nvram")]

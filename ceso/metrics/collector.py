@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 from ceso.constants import queue_for_host
 from ceso.db.models import JOB_STATES
+from ceso.db.types import UTCDateTime, utcnow
 
 __all__ = ["StateCollector"]
 
@@ -29,6 +30,8 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._guard(self._jobs)
         yield from self._guard(self._queues)
+        yield from self._guard(self._backups)
+        yield from self._guard(self._promotions)
         for extra in _EXTRA_SOURCES:
             yield from self._guard(lambda fn=extra: fn(self.runtime))
 
@@ -47,6 +50,52 @@ class StateCollector(Collector):
                 counts[str(state)] = int(count)
         for state, count in counts.items():
             family.add_metric([state], count)
+        yield family
+
+    def _backups(self) -> Iterator[GaugeMetricFamily]:
+        by_status = GaugeMetricFamily(
+            "ceso_backup_sets", "Backup sets in the catalog by status.", labels=["status"]
+        )
+        last_good = GaugeMetricFamily(
+            "ceso_last_successful_backup_timestamp_seconds",
+            "When each VM's newest completed or verified backup finished (Unix time).",
+            labels=["vm", "host"],
+        )
+        with self.runtime.engine.connect() as conn:
+            for status, count in conn.execute(
+                sa.text("SELECT status, COUNT(*) FROM backup_sets GROUP BY status")
+            ):
+                by_status.add_metric([str(status)], int(count))
+            sets = sa.table(
+                "backup_sets",
+                sa.column("vm"),
+                sa.column("host"),
+                sa.column("status"),
+                sa.column("completed_at", UTCDateTime()),
+            )
+            finished = sa.func.max(sets.c.completed_at, type_=UTCDateTime())
+            rows = conn.execute(
+                sa.select(sets.c.vm, sets.c.host, finished)
+                .where(sets.c.status.in_(["completed", "verified"]), sets.c.completed_at.is_not(None))
+                .group_by(sets.c.vm, sets.c.host)
+            )
+            for vm, host, when in rows:
+                if when is not None:
+                    last_good.add_metric([str(vm), str(host)], when.timestamp())
+        yield by_status
+        yield last_good
+
+    def _promotions(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("ceso_promotions_active", "Approved agent promotions not yet expired.")
+        with self.runtime.engine.connect() as conn:
+            count = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(
+                    sa.table("promotions", sa.column("state"), sa.column("expires_at", UTCDateTime()))
+                )
+                .where(sa.column("state") == "approved", sa.column("expires_at", UTCDateTime()) > utcnow())
+            ).scalar_one()
+        family.add_metric([], int(count))
         yield family
 
     def _queues(self) -> Iterator[GaugeMetricFamily]:

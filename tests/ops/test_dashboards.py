@@ -36,10 +36,6 @@ BUILD = GRAFANA / "build_dashboards.py"
 VARIABLES = {"$__rate_interval": "5m", "$__range": "10m", "$host": ".*", "$agent": ".*"}
 
 
-def _never() -> bool:
-    return False  # only the scrape tells: the workload already runs what would record it
-
-
 def _cesod_serves_metrics() -> bool:
     """cesod counts agent operations (ceso/cesod/hooks.py); true once it can serve them."""
     from ceso.cesod.main import cesod
@@ -64,22 +60,11 @@ class Pending:
     reason: str
 
 
-BACKUPS = "backups run in the workload, but the backup capability (issue 4) does not record this metric yet"
 AGENTS = (
     "cesod counts agent operations but serves no /metrics endpoint yet (issue 5); once it does, "
     "start cesod in this workload with an allowed and a refused agent call"
 )
-PROMOTIONS = "no scrape-time source exports ceso_promotions_active yet (issue 5)"
 PENDING = [
-    Pending("ceso-operations", "Backup throughput", "A", "ceso_backup_bytes_total", _never, BACKUPS),
-    Pending(
-        "ceso-operations",
-        "Age of the last good backup per VM",
-        "A",
-        "ceso_last_successful_backup_timestamp_seconds",
-        _never,
-        BACKUPS,
-    ),
     *(
         Pending("ceso-agents", panel, "A", "ceso_agent_operations_total", _cesod_serves_metrics, AGENTS)
         for panel in (
@@ -89,7 +74,6 @@ PENDING = [
             "Refusal ratio by agent",
         )
     ),
-    Pending("ceso-agents", "Active promotions", "A", "ceso_promotions_active", _never, PROMOTIONS),
 ]
 
 
