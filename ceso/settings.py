@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     )
     esxi_timeout_s: float = Field(30.0, gt=0, description="Timeout of one vSphere or HTTP request.")
     esxi_task_timeout_s: float = Field(1800.0, gt=0, description="Longest wait for one vSphere task.")
+    host_probe_interval_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Workers re-probe their hosts (license, API writes, SSH) this often; 0: never.",
+    )
     jobs: JobSettings = Field(default_factory=JobSettings)  # type: ignore[arg-type]
     locks: LockSettings = Field(default_factory=LockSettings)  # type: ignore[arg-type]
     backups: BackupSettings = Field(default_factory=BackupSettings)  # type: ignore[arg-type]

@@ -63,3 +63,28 @@ def start_recovery_thread(queues: list[str]) -> threading.Thread:
     thread = threading.Thread(target=loop, name="ceso-recovery", daemon=True)
     thread.start()
     return thread
+
+
+def start_probe_thread(queues: list[str]) -> threading.Thread | None:
+    """Re-run the capability probe (``host check``) of this worker's hosts every
+    ``host_probe_interval_s``, starting now, so a licence change or a broken SSH
+    login shows up in the route choice without an operator. Failures are logged."""
+    from ceso.hosts.registry import check_host
+
+    interval = get_runtime().settings.host_probe_interval_s
+    hosts = [q.removeprefix(QUEUE_PREFIX) for q in queues if q.startswith(QUEUE_PREFIX)]
+    if not interval or not hosts:
+        return None
+
+    def loop() -> None:
+        while True:
+            for host in hosts:
+                try:
+                    check_host(get_runtime(), host)
+                except Exception as exc:  # an unreachable host must not stop the others' probes
+                    log.warning("periodic probe of host %s failed: %s", host, exc)
+            threading.Event().wait(interval)
+
+    thread = threading.Thread(target=loop, name="ceso-host-probe", daemon=True)
+    thread.start()
+    return thread

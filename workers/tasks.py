@@ -29,10 +29,11 @@ def run_job_task(self: Any, job_id: str) -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_recovery(sender: Any = None, **_: Any) -> None:
     """Keep publishing jobs of this worker's hosts that never reached the queue or whose worker died."""
-    from workers.recovery import start_recovery_thread
+    from workers.recovery import start_probe_thread, start_recovery_thread
 
     queues = [q.name for q in sender.app.amqp.queues.consume_from.values()] if sender else []
     start_recovery_thread(queues)
+    start_probe_thread(queues)
 
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
