@@ -128,6 +128,7 @@ def ceso_env(
         "CESO_JOBS__HEARTBEAT_S": "0.5",
         "CESO_JOBS__STALE_AFTER_S": "5",
         "CESO_METRICS__WORKER_PORT": "0",  # several workers per test: any free port each
+        "CESO_HOST_PROBE_INTERVAL_S": "0",  # no background probes: tests count calls exactly
         "HOME": str(tmp_path / "home"),
     }
     for key in [k for k in os.environ if k.startswith("CESO_")]:
