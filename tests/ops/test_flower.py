@@ -76,21 +76,9 @@ def test_flower_shows_the_worker_and_its_tasks(
     base = f"http://127.0.0.1:{port}"
     try:
         _until(lambda: _get(f"{base}/healthcheck") == "OK", "no healthcheck", log)
-        result = cli("--json", "host", "ping", registered_host, "--timeout", "60")
-        assert result.exit_code == 0, result.stderr
-        job_id = result.json()["id"]
-
-        tasks = _until(
-            lambda: {k: v for k, v in _get(f"{base}/api/tasks").items() if v.get("state") == "SUCCESS"},
-            f"task {job_id} never showed as SUCCESS",
-            log,
-        )
-        task = tasks[job_id]  # the Celery task id is the job id
-        assert task["name"] == "ceso.run_job"
-        assert job_id in task["args"]  # the only argument
-        assert task["worker"].startswith(f"ceso-{registered_host}")
-
         # Each inspect call of a refresh may time out on a busy machine: wait for a complete answer.
+        # Waiting for it before the job also gives Flower's event receiver time to connect: a task
+        # whose "received" event it missed shows up without a name.
         workers = _until(
             lambda: {
                 k: v for k, v in _get(f"{base}/api/workers?refresh=1").items() if v.get("active_queues")
@@ -98,6 +86,24 @@ def test_flower_shows_the_worker_and_its_tasks(
             "no worker answered /api/workers with its queues",
             log,
         )
+        result = cli("--json", "host", "ping", registered_host, "--timeout", "60")
+        assert result.exit_code == 0, result.stderr
+        job_id = result.json()["id"]
+
+        tasks = _until(
+            lambda: {
+                k: v
+                for k, v in _get(f"{base}/api/tasks").items()
+                if v.get("state") == "SUCCESS" and v.get("name")
+            },
+            f"task {job_id} never showed as SUCCESS with its name",
+            log,
+        )
+        task = tasks[job_id]  # the Celery task id is the job id
+        assert task["name"] == "ceso.run_job"
+        assert job_id in task["args"]  # the only argument
+        assert task["worker"].startswith(f"ceso-{registered_host}")
+
         (name,) = workers
         assert name == task["worker"]
         assert f"esxi.{registered_host}" in [q["name"] for q in workers[name]["active_queues"]]
