@@ -7,7 +7,7 @@ Celery app configured for the same broker.
 
 from __future__ import annotations
 
-import functools
+import threading
 from typing import Any
 
 from ceso.constants import RUN_JOB_TASK, queue_for_host
@@ -15,9 +15,21 @@ from ceso.errors import TransientError
 
 __all__ = ["publish_job"]
 
+_apps: dict[str, Any] = {}
+_apps_lock = threading.Lock()
 
-@functools.cache
+
 def _producer_app(broker_url: str) -> Any:
+    """One producer app per broker URL and process, made under a lock: celery's lazy package
+    is not safe to import from several threads at once (a second thread can see it half made
+    and fail with "cannot import name 'Celery'")."""
+    with _apps_lock:
+        if broker_url not in _apps:
+            _apps[broker_url] = _make_producer_app(broker_url)
+        return _apps[broker_url]
+
+
+def _make_producer_app(broker_url: str) -> Any:
     from celery import Celery
 
     app = Celery("ceso-client", broker=broker_url, set_as_current=False)
