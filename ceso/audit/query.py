@@ -10,29 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from ceso.audit.chain import HASHED_FIELDS
 from ceso.db.security_models import AuditRecord
 from ceso.db.types import utcnow
 from ceso.errors import InvalidInputError, NotFoundError
 
 __all__ = ["get_record", "iter_records", "list_records", "parse_since", "record_to_dict"]
 
-_COLUMNS = (
-    "seq",
-    "at",
-    "event",
-    "outcome",
-    "operation",
-    "actor",
-    "mode",
-    "source",
-    "client_addr",
-    "job_id",
-    "host",
-    "vm",
-    "details",
-    "prev_hash",
-    "hash",
-)
+_COLUMNS = (*HASHED_FIELDS, "hash")
 
 
 def record_to_dict(row: AuditRecord) -> dict[str, Any]:

@@ -118,13 +118,19 @@ def create_job(
     except sa.exc.IntegrityError:
         if idempotency_key is None:
             raise
-    with Session(engine, expire_on_commit=False) as session:
-        first = session.exec(select(Job).where(Job.idempotency_key == idempotency_key)).one()
+    first = find_by_idempotency_key(engine, idempotency_key)
+    assert first is not None  # the insert just collided with it
     if (first.kind, first.host, first.target, first.params) != (kind, host, target, params):
         raise ConflictError(
             f"idempotency key {idempotency_key!r} was already used by job {first.id} for a different request"
         )
     return first, False
+
+
+def find_by_idempotency_key(engine: Engine, idempotency_key: str) -> Job | None:
+    """The job submitted with ``idempotency_key``, or None if the key is unused."""
+    with Session(engine, expire_on_commit=False) as session:
+        return session.exec(select(Job).where(Job.idempotency_key == idempotency_key)).first()
 
 
 def mark_published(engine: Engine, job_id: str) -> None:

@@ -18,14 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from ceso.db.models import Job
 from ceso.errors import ConflictError, InvalidInputError
 from ceso.esxi.inventory import find_vm
 from ceso.esxi.vmomi import vim
 from ceso.hosts.registry import client_for
 from ceso.inventory import find_vm_host
+from ceso.jobs.store import find_by_idempotency_key
 from ceso.jobs.submit import JobRequest
 from ceso.runtime import Runtime
 from ceso.vm.guards import refuse_in_flight, refuse_protected, refuse_template
@@ -77,8 +77,7 @@ def resubmission(
     """
     if idempotency_key is None:
         return None
-    with Session(runtime.engine) as session:
-        job = session.exec(select(Job).where(Job.idempotency_key == idempotency_key)).first()
+    job = find_by_idempotency_key(runtime.engine, idempotency_key)
     if job is None:
         return None
     params = job.params or {}

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from ceso.cloudinit import read_ssh_keys
-from ceso.db.models import Job
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 from ceso.esxi.inventory import find_vm
 from ceso.hosts.registry import client_for, get_host
 from ceso.inventory import find_vm_host
+from ceso.jobs.store import find_by_idempotency_key
 from ceso.jobs.submit import JobRequest
 from ceso.runtime import Runtime
 from ceso.vm.guest import GuestSpec
@@ -112,10 +112,8 @@ def _hardware_params(hw: HardwareOptions) -> dict[str, Any]:
 def _check_free(runtime: Runtime, host: str, name: str, idempotency_key: str | None) -> None:
     """ConflictError if ``name`` is taken on ``host`` — unless this is a resubmission of a known key,
     whose first job may well have made that VM (submit then returns that job)."""
-    if idempotency_key is not None:
-        with Session(runtime.engine) as session:
-            if session.exec(select(Job.id).where(Job.idempotency_key == idempotency_key)).first():
-                return
+    if idempotency_key is not None and find_by_idempotency_key(runtime.engine, idempotency_key) is not None:
+        return
     try:
         find_vm(client_for(runtime, host), name)
     except NotFoundError:
