@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-apt_packages=(golang-go golang-github-vmware-govmomi-dev openssh-server redis-server zstd curl prometheus)
+apt_packages=(golang-go golang-github-vmware-govmomi-dev openssh-server redis-server zstd curl prometheus systemd)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
