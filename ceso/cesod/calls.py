@@ -51,7 +51,8 @@ JOB_PARAMS: dict[str, Param] = {
 def wait_bounded(call: Call, job_id: str, timeout: float | None) -> dict[str, Any]:
     """The job once it ended, or as it is after ``timeout`` (default 30 s, capped by ``cesod.job_wait_max_s``)."""
     from ceso.errors import TimeoutExpiredError
-    from ceso.jobs.store import get_job, job_to_dict, parse_job_id
+    from ceso.jobs.ids import parse_job_id
+    from ceso.jobs.store import get_job, job_to_dict
     from ceso.jobs.wait import wait_for_job
 
     cap = call.runtime.settings.cesod.job_wait_max_s

@@ -10,7 +10,8 @@ from ceso.audit.jobs import audit_finished
 from ceso.audit.store import AuditEvent, record
 from ceso.db.models import Job
 from ceso.errors import NotPermittedError
-from ceso.jobs.store import get_job, parse_job_id, request_cancel
+from ceso.jobs.ids import parse_job_id
+from ceso.jobs.store import get_job, request_cancel
 from ceso.runtime import Runtime
 from ceso.security.caller import current_caller
 from ceso.security.gate import current_principal

@@ -12,7 +12,6 @@ re-delivery can no longer write; :class:`ClaimLostError` tells it to stop.
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlmodel import Session, col, select
 from ceso.db.models import JOB_STATES, TERMINAL_STATES, Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundError
+from ceso.jobs.ids import parse_job_id
 
 __all__ = [
     "ClaimLostError",
@@ -41,14 +41,6 @@ class ClaimLostError(CesoError):
     """The job was claimed by another delivery; this run must stop writing."""
 
     code = "claim_lost"
-
-
-def parse_job_id(job_id: str) -> str:
-    """A job id in canonical form; InvalidInputError if it is not a UUID."""
-    try:
-        return str(uuid.UUID(job_id))
-    except (ValueError, AttributeError, TypeError):
-        raise InvalidInputError(f"invalid job id {job_id!r}: expected a UUID") from None
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:

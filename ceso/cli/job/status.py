@@ -12,12 +12,19 @@ from ceso.cli.application import Application, pass_app
 @pass_app
 def status(app: Application, job_id: str) -> None:
     """Show one job: state, progress, steps, result or error."""
-    from sqlmodel import Session
+    from ceso.jobs.direct import read_job
+    from ceso.settings import get_settings
 
-    from ceso.jobs.store import get_job, job_to_dict
+    # Agents poll this: read the row with the database driver when that can answer
+    # (ceso.jobs.direct), else through SQLAlchemy, which also sets up a new database.
+    job = read_job(get_settings(app.config).database_url, job_id)
+    if job is None:
+        from sqlmodel import Session
 
-    with Session(app.runtime.engine) as session:
-        job = job_to_dict(get_job(session, job_id))
+        from ceso.jobs.store import get_job, job_to_dict
+
+        with Session(app.runtime.engine) as session:
+            job = job_to_dict(get_job(session, job_id))
 
     def human() -> None:
         click.echo(

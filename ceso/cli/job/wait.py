@@ -19,6 +19,6 @@ from ceso.cli.application import Application, pass_app
 @pass_app
 def wait(app: Application, job_id: str, timeout: float | None) -> None:
     """Wait for job ID to end; exit 1 if it failed or was cancelled."""
-    from ceso.jobs.store import parse_job_id
+    from ceso.jobs.ids import parse_job_id
 
     app.follow(parse_job_id(job_id), timeout=timeout)
