@@ -101,24 +101,28 @@ class EsxiClient:
 
     def _instrument(self, stub: Any) -> None:
         original = stub.InvokeMethod
-        stats = self.stats
 
         def counted(mo: Any, info: Any, args: Any, outer: Any = None) -> Any:
-            start = time.perf_counter()
-            fault: str | None = None
-            try:
-                return original(mo, info, args, outer)
-            except Exception as exc:
-                fault = fault_name(exc)
-                raise
-            finally:
-                elapsed = time.perf_counter() - start
-                stats.calls[info.wsdlName] += 1
-                stats.seconds += elapsed
-                for observe in stats.observers:
-                    observe(info.wsdlName, elapsed, fault)
+            return self.timed(info.wsdlName, lambda: original(mo, info, args, outer))
 
         stub.InvokeMethod = counted
+
+    def timed(self, method: str, fn: Callable[[], T]) -> T:
+        """Run one SOAP request ``fn``, counting and timing it as ``method`` (with its fault, if any)."""
+        stats = self.stats
+        start = time.perf_counter()
+        fault: str | None = None
+        try:
+            return fn()
+        except Exception as exc:
+            fault = fault_name(exc)
+            raise
+        finally:
+            elapsed = time.perf_counter() - start
+            stats.calls[method] += 1
+            stats.seconds += elapsed
+            for observe in stats.observers:
+                observe(method, elapsed, fault)
 
     @property
     def connected(self) -> bool:

@@ -7,14 +7,25 @@ returns (STYLE.md: govc ``vm.info``). Results are plain dataclasses whose
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ceso.errors import ConflictError, NotFoundError
 from ceso.esxi.client import EsxiClient
+from ceso.esxi.propxml import VIM, XSI_TYPE, iter_children, retrieve_xml, text_of
 from ceso.esxi.vmomi import vim
 
-__all__ = ["DiskInfo", "NicInfo", "VmSummary", "find_vm", "host_facts", "list_vms", "vm_summary"]
+__all__ = [
+    "DiskInfo",
+    "NicInfo",
+    "VmSummary",
+    "find_vm",
+    "host_facts",
+    "list_vms",
+    "vm_summary",
+    "vm_summary_xml",
+]
 
 #: Properties read for each VM by ``vm list`` and ``vm info``.
 VM_PROPERTIES = [
@@ -113,9 +124,101 @@ def vm_summary(host: str, row: dict[str, Any]) -> VmSummary:
 
 
 def list_vms(client: EsxiClient) -> list[VmSummary]:
-    """Every VM on the host, sorted by name, in one property-collector pass."""
-    rows = client.retrieve("VirtualMachine", VM_PROPERTIES)
-    return sorted((vm_summary(client.name, r) for r in rows if "name" in r), key=lambda v: v.name)
+    """Every VM on the host, sorted by name, in one property-collector pass.
+
+    The reply is read as XML (:mod:`ceso.esxi.propxml`), not as pyVmomi
+    objects: on a full host the device lists are most of the reply, and
+    building objects for them would be most of the time. The result equals
+    :func:`vm_summary` of the same rows.
+    """
+    summaries = retrieve_xml(
+        client, "VirtualMachine", VM_PROPERTIES, lambda obj: vm_summary_xml(client.name, obj.props)
+    )
+    return sorted((s for s in summaries if s is not None), key=lambda v: v.name)
+
+
+#: ``xsi:type`` of the VirtualEthernetCard subclasses (a device with a MAC address counts too).
+_NIC_TYPES = frozenset(
+    {
+        "VirtualE1000",
+        "VirtualE1000e",
+        "VirtualPCNet32",
+        "VirtualVmxnet",
+        "VirtualVmxnet2",
+        "VirtualVmxnet3",
+        "VirtualVmxnet3Vrdma",
+        "VirtualSriovEthernetCard",
+    }
+)
+
+
+def _xsi_type(element: ET.Element) -> str:
+    return (element.get(XSI_TYPE) or "").rpartition(":")[2]
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text is not None else None
+
+
+def _count_snapshots_xml(element: ET.Element | None, child: str) -> int:
+    return sum(1 + _count_snapshots_xml(tree, "childSnapshotList") for tree in iter_children(element, child))
+
+
+def _device_summaries(devices: ET.Element | None) -> tuple[list[DiskInfo], list[NicInfo]]:
+    disks: list[DiskInfo] = []
+    nics: list[NicInfo] = []
+    for dev in iter_children(devices, "VirtualDevice"):
+        kind = _xsi_type(dev)
+        if kind == "VirtualDisk":
+            backing = dev.find(VIM + "backing")
+            in_bytes = text_of(dev, "capacityInBytes")
+            disks.append(
+                DiskInfo(
+                    path=text_of(backing, "fileName", "") or "",
+                    capacity_bytes=int(in_bytes)
+                    if in_bytes
+                    else int(text_of(dev, "capacityInKB", "0") or 0) * 1024,
+                    thin=text_of(backing, "thinProvisioned") == "true",
+                )
+            )
+        elif kind in _NIC_TYPES or dev.find(VIM + "macAddress") is not None:
+            backing = dev.find(VIM + "backing")
+            network = text_of(backing, "deviceName") or text_of(backing, "port/portgroupKey")
+            nics.append(NicInfo(mac=text_of(dev, "macAddress", "") or "", network=network))
+    return disks, nics
+
+
+def vm_summary_xml(host: str, props: dict[str, ET.Element]) -> VmSummary | None:
+    """Build a VmSummary from the ``val`` elements of one VM in a VM_PROPERTIES reply (None: no name)."""
+    name = props.get("name")
+    if name is None:
+        return None
+
+    def text(prop: str) -> str | None:
+        val = props.get(prop)
+        return val.text if val is not None else None
+
+    disks, nics = _device_summaries(props.get("config.hardware.device"))
+    ips = [
+        ip.text or ""
+        for nic in iter_children(props.get("guest.net"), "GuestNicInfo")
+        for ip in iter_children(nic, "ipAddress")
+    ]
+    return VmSummary(
+        name=name.text or "",
+        host=host,
+        uuid=text("config.uuid"),
+        power_state=text("runtime.powerState") or "unknown",
+        cpus=_int(text("config.hardware.numCPU")),
+        memory_mb=_int(text("config.hardware.memoryMB")),
+        guest_id=text("config.guestId"),
+        template=text("config.template") == "true",
+        vmx_path=text("summary.config.vmPathName"),
+        disks=disks,
+        nics=nics,
+        ip_addresses=ips,
+        snapshots=_count_snapshots_xml(props.get("snapshot"), "rootSnapshotList"),
+    )
 
 
 def find_vm(client: EsxiClient, name: str) -> Any:

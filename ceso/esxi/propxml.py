@@ -1,0 +1,226 @@
+"""Bulk property-collector reads parsed straight from the SOAP reply.
+
+pyVmomi turns every element of a reply into a Python data object in
+pure-Python parser callbacks. For a listing of a whole host that is most of
+the time: 1000 VMs' ``config.hardware.device`` are ~150,000 elements, and
+building objects for them costs seconds where the round trip costs tens of
+milliseconds (docs/benchmarks.md, benchmark 1). This module sends the same
+``RetrievePropertiesEx`` / ``ContinueRetrievePropertiesEx`` requests over the
+session's own pooled (and pinned) connection and hands each ``objects``
+element of the reply, as it arrives, to the caller as an ElementTree element:
+the C parser builds the tree and the caller reads only what it shows.
+
+Contract: the same objects and properties as :meth:`EsxiClient.retrieve`
+(container view over the root folder, every page), the same error
+translation and session re-login, and every request counted in the client's
+``stats``. Use it where a read is large and its consumer is known; use
+``retrieve`` for everything else.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+from xml.sax.saxutils import escape
+
+from ceso.errors import OperationError
+
+if TYPE_CHECKING:
+    from ceso.esxi.client import EsxiClient
+
+__all__ = ["VIM", "XSI_TYPE", "ObjectXml", "SoapFault", "iter_children", "retrieve_xml", "text_of"]
+
+T = TypeVar("T")
+
+VIM = "{urn:vim25}"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+_SOAP_ENV = "{http://schemas.xmlsoap.org/soap/envelope/}"
+_READ_CHUNK = 256 * 1024
+
+
+class SoapFault(Exception):  # noqa: N818 - subclasses are named after the vSphere fault
+    """A SOAP fault answered to a raw request; subclassed per fault so ``fault_name`` sees the vSphere name."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+def _fault(name: str, message: str) -> SoapFault:
+    cls: type[SoapFault] = type(name or "SoapFault", (SoapFault,), {})
+    return cls(message or name)
+
+
+@dataclass(frozen=True)
+class ObjectXml:
+    """One object of a reply: its managed-object id and the ``val`` element of each property that is set."""
+
+    moid: str
+    props: dict[str, ET.Element]
+
+
+def text_of(element: ET.Element | None, path: str, default: str | None = None) -> str | None:
+    """The text of the child at ``path`` (names without namespace, ``/``-separated), or ``default``."""
+    if element is None:
+        return default
+    found = element.find("/".join(VIM + part for part in path.split("/")))
+    return found.text if found is not None and found.text is not None else default
+
+
+def _envelope(body: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        ' xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
+        f"<soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    ).encode()
+
+
+def _moref(tag: str, type_name: str, moid: str) -> str:
+    return f'<{tag} type="{escape(type_name)}">{escape(moid)}</{tag}>'
+
+
+def _retrieve_body(collector: str, view: str, type_name: str, props: list[str], page: int) -> bytes:
+    paths = "".join(f"<pathSet>{escape(p)}</pathSet>" for p in props)
+    return _envelope(
+        '<RetrievePropertiesEx xmlns="urn:vim25">'
+        + _moref("_this", "PropertyCollector", collector)
+        + "<specSet>"
+        + f"<propSet><type>{escape(type_name)}</type><all>false</all>{paths}</propSet>"
+        + "<objectSet>"
+        + _moref("obj", "ContainerView", view)
+        + "<skip>true</skip>"
+        + '<selectSet xsi:type="TraversalSpec"><name>view</name><type>ContainerView</type>'
+        + "<path>view</path><skip>false</skip></selectSet>"
+        + "</objectSet></specSet>"
+        + f"<options><maxObjects>{page}</maxObjects></options>"
+        + "</RetrievePropertiesEx>"
+    )
+
+
+def _continue_body(collector: str, token: str) -> bytes:
+    return _envelope(
+        '<ContinueRetrievePropertiesEx xmlns="urn:vim25">'
+        + _moref("_this", "PropertyCollector", collector)
+        + f"<token>{escape(token)}</token></ContinueRetrievePropertiesEx>"
+    )
+
+
+def _post(stub: Any, body: bytes, on_object: Callable[[ET.Element], None]) -> str | None:
+    """POST one request on a pooled connection; feed each ``objects`` element to ``on_object``.
+
+    Returns the reply's continuation token (None on the last page). Raises a
+    :class:`SoapFault` subclass for a fault, ``http.client`` or socket
+    errors for transport failures (translated by the caller).
+    """
+    headers = {"Cookie": stub.cookie, "SOAPAction": stub.versionId, "Content-Type": "text/xml; charset=UTF-8"}
+    conn = stub.GetConnection()
+    try:
+        conn.request("POST", stub.path, body, headers)
+        resp = conn.getresponse()
+    except Exception:
+        conn.close()
+        stub.DropConnections()
+        raise
+    if resp.status not in (200, 500):
+        conn.close()
+        raise OperationError(f"the host answered HTTP {resp.status} {resp.reason}", code="esxi_fault")
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+    token: str | None = None
+    fault: SoapFault | None = None
+    try:
+        while chunk := resp.read(_READ_CHUNK):
+            parser.feed(chunk)
+            # "end" events carry elements (the other event kinds are not asked for)
+            for _event, element in cast("Iterator[tuple[str, ET.Element]]", parser.read_events()):
+                tag = element.tag
+                if tag == VIM + "objects":
+                    on_object(element)
+                    element.clear()  # the reply can be large: keep memory flat
+                elif tag == VIM + "token":
+                    token = element.text
+                elif tag == _SOAP_ENV + "Fault":
+                    fault = _parse_fault(element)
+        parser.close()
+    except Exception:
+        conn.close()
+        stub.DropConnections()
+        raise
+    stub.ReturnConnection(conn)
+    if fault is not None:
+        raise fault
+    if resp.status == 500:
+        raise OperationError("the host answered HTTP 500 without a SOAP fault", code="esxi_fault")
+    return token
+
+
+def _parse_fault(element: ET.Element) -> SoapFault:
+    message = element.findtext("faultstring") or ""
+    detail = element.find("detail")
+    name = ""
+    if detail is not None and len(detail):
+        first = detail[0]
+        name = (first.get(XSI_TYPE) or first.tag.rpartition("}")[2].removesuffix("Fault")).rpartition(":")[2]
+    return _fault(name, message)
+
+
+def _objects(element: ET.Element) -> ObjectXml:
+    obj = element.find(VIM + "obj")
+    props: dict[str, ET.Element] = {}
+    for prop in element.iterfind(VIM + "propSet"):
+        name, val = prop.find(VIM + "name"), prop.find(VIM + "val")
+        if name is not None and name.text and val is not None:
+            props[name.text] = val
+    return ObjectXml(moid=(obj.text or "") if obj is not None else "", props=props)
+
+
+def retrieve_xml(
+    client: EsxiClient,
+    type_name: str,
+    props: list[str],
+    build: Callable[[ObjectXml], T],
+    *,
+    page_size: int = 500,
+) -> list[T]:
+    """``build(obj)`` for every object of ``type_name`` on the host, reading ``props`` in one pass.
+
+    ``build`` runs while the reply streams in and must copy what it needs:
+    the elements are cleared after it returns. Reads are retried like
+    :meth:`EsxiClient.read` (the whole pass starts over, so ``build`` must
+    have no side effects beyond its result).
+    """
+    from ceso.esxi.vmomi import vim
+
+    vim_ = vim()
+
+    def run() -> list[T]:
+        content = client.content
+        stub = content.propertyCollector._stub
+        collector = content.propertyCollector._moId
+        view = content.viewManager.CreateContainerView(content.rootFolder, [getattr(vim_, type_name)], True)
+        results: list[T] = []
+
+        def on_object(element: ET.Element) -> None:
+            results.append(build(_objects(element)))
+
+        try:
+            body = _retrieve_body(collector, view._moId, type_name, props, page_size)
+            method = "RetrievePropertiesEx"
+            while True:
+                token = client.timed(method, lambda: _post(stub, body, on_object))  # noqa: B023
+                if not token:
+                    return results
+                body, method = _continue_body(collector, token), "ContinueRetrievePropertiesEx"
+        finally:
+            view.DestroyView()
+
+    return client.read(f"list {type_name}", run)
+
+
+def iter_children(element: ET.Element | None, name: str) -> Iterator[ET.Element]:
+    """The children of ``element`` named ``name`` (no namespace), in order."""
+    if element is not None:
+        yield from element.iterfind(VIM + name)
