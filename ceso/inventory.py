@@ -1,24 +1,42 @@
-"""Inventory across registered hosts: what ``vm list`` and ``vm info`` show."""
+"""Inventory across registered hosts: what ``vm list`` and ``vm info`` show.
+
+These are the reads people and agents run most, so the registered hosts are
+read with the database driver (:mod:`ceso.hosts.direct`) when it can answer,
+and the listing itself is parsed as XML (:func:`ceso.esxi.inventory.list_vms`).
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlmodel import Session
-
 from ceso.errors import ConflictError, NotFoundError
 from ceso.esxi.inventory import VmSummary, list_vms, vm_info
-from ceso.hosts.registry import client_for, get_host, list_hosts
+from ceso.hosts.direct import HostLogin, read_host_logins
 from ceso.runtime import Runtime
 
 __all__ = ["find_vm_host", "list_all_vms", "vm_details"]
 
 
-def _host_names(runtime: Runtime, host: str | None) -> list[str]:
+def _hosts(runtime: Runtime, host: str | None) -> list[HostLogin]:
+    """Host ``host`` (NotFoundError if unknown) or every registered host, by name."""
+    logins = read_host_logins(runtime.settings.database_url, host)
+    if logins is not None:
+        return logins
+    from sqlmodel import Session
+
+    from ceso.hosts.registry import get_host, list_hosts
+
     with Session(runtime.engine) as session:
-        if host is not None:
-            return [get_host(session, host).name]
-        return [h.name for h in list_hosts(session)]
+        rows = [get_host(session, host)] if host is not None else list_hosts(session)
+        return [HostLogin(h.name, h.url, h.username, h.thumbprint) for h in rows]
+
+
+def _list(runtime: Runtime, hosts: list[HostLogin]) -> list[VmSummary]:
+    if not hosts:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+        results = list(pool.map(lambda h: list_vms(runtime.client(h)), hosts))
+    return [vm for vms in results for vm in vms]
 
 
 def list_all_vms(runtime: Runtime, host: str | None = None) -> list[VmSummary]:
@@ -27,26 +45,26 @@ def list_all_vms(runtime: Runtime, host: str | None = None) -> list[VmSummary]:
     Any host that fails makes the whole call fail with that host's error
     (a partial list would look complete).
     """
-    names = _host_names(runtime, host)
-    if not names:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
-        results = list(pool.map(lambda n: list_vms(client_for(runtime, n)), names))
-    return [vm for vms in results for vm in vms]
+    return _list(runtime, _hosts(runtime, host))
 
 
-def find_vm_host(runtime: Runtime, name: str, host: str | None) -> str:
-    """The host that has VM ``name``: ``host`` if given, else the only host that has it."""
+def _owner(runtime: Runtime, name: str, host: str | None) -> HostLogin:
+    hosts = _hosts(runtime, host)
     if host is not None:
-        return _host_names(runtime, host)[0]
-    owners = sorted({vm.host for vm in list_all_vms(runtime) if vm.name == name})
+        return hosts[0]
+    owners = sorted({vm.host for vm in _list(runtime, hosts) if vm.name == name})
     if not owners:
         raise NotFoundError(f"no VM named {name!r} on any registered host")
     if len(owners) > 1:
         raise ConflictError(f"VM {name!r} exists on hosts {', '.join(owners)}: pass --host")
-    return owners[0]
+    return next(h for h in hosts if h.name == owners[0])
+
+
+def find_vm_host(runtime: Runtime, name: str, host: str | None) -> str:
+    """The host that has VM ``name``: ``host`` if given, else the only host that has it."""
+    return _owner(runtime, name, host).name
 
 
 def vm_details(runtime: Runtime, name: str, host: str | None) -> VmSummary:
     """The VM ``name`` on ``host`` (or on the only host that has it)."""
-    return vm_info(client_for(runtime, find_vm_host(runtime, name, host)), name)
+    return vm_info(runtime.client(_owner(runtime, name, host)), name)

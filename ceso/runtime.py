@@ -10,20 +10,32 @@ from __future__ import annotations
 import atexit
 import functools
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ceso.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from ceso.db.models import Host
     from ceso.esxi.client import EsxiClient
     from ceso.locks import LockManager
     from ceso.secrets import SecretStore
     from ceso.ssh.pool import SshPool
 
-__all__ = ["Runtime", "get_runtime"]
+__all__ = ["HostLoginData", "Runtime", "get_runtime"]
+
+
+class HostLoginData(Protocol):
+    """What a session to a host is made from: a ``Host`` row or a ``ceso.hosts.direct.HostLogin``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def thumbprint(self) -> str | None: ...
 
 
 class Runtime:
@@ -79,7 +91,7 @@ class Runtime:
             command_timeout=self.settings.esxi_task_timeout_s,
         )
 
-    def client(self, host: Host) -> EsxiClient:
+    def client(self, host: HostLoginData) -> EsxiClient:
         """The pooled, logged-in session to ``host`` (one per host per process)."""
         from ceso.esxi.client import EsxiClient
         from ceso.esxi.endpoint import parse_endpoint

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["DirectReadUnavailable", "as_json", "as_utc_iso", "fetch_one", "open_readonly"]
+__all__ = ["DirectReadUnavailable", "as_json", "as_utc_iso", "fetch_all", "fetch_one", "open_readonly"]
 
 
 class DirectReadUnavailable(Exception):  # noqa: N818 - a signal to fall back, not an error shown to anyone
@@ -85,8 +85,8 @@ def open_readonly(database_url: str) -> Iterator[_Connection | None]:
             conn.conn.close()
 
 
-def fetch_one(conn: _Connection, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
-    """The first row of ``sql`` (``{}`` marks parameters) as a dict, or None.
+def fetch_all(conn: _Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """The rows of ``sql`` (``{}`` marks parameters) as dicts.
 
     Raises DirectReadUnavailable if the query fails, e.g. on a schema this
     code does not know.
@@ -94,11 +94,17 @@ def fetch_one(conn: _Connection, sql: str, params: Sequence[Any]) -> dict[str, A
     try:
         cursor = conn.conn.cursor()
         cursor.execute(sql.replace("{}", conn.marker), tuple(params))
-        row = cursor.fetchone()
+        rows = cursor.fetchall()
         names = [d[0] for d in cursor.description or []]
     except conn.errors as exc:
         raise DirectReadUnavailable(str(exc)) from exc
-    return dict(zip(names, row, strict=True)) if row is not None else None
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def fetch_one(conn: _Connection, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+    """The first row of ``sql`` as a dict, or None (see :func:`fetch_all`)."""
+    rows = fetch_all(conn, sql, params)
+    return rows[0] if rows else None
 
 
 def as_json(value: Any) -> Any:

@@ -179,14 +179,24 @@ class EsxiClient:
             raise translate(exc, host=self.name, action=action) from exc
 
     def read(self, action: str, fn: Callable[[], T]) -> T:
-        """Like :meth:`call`, for reads only: also retried (3 tries, capped backoff) after a lost
-        connection or an HTTP error such as 503. Reads are idempotent, so a retry is safe;
-        faults that say the request itself is wrong are never retried."""
+        """Like :meth:`call`, for reads only: also retried after a lost connection or an HTTP
+        error such as 503, three tries in all. Reads are idempotent, so a retry is safe; faults
+        that say the request itself is wrong are never retried.
+
+        The first retry is immediate (a pooled keep-alive connection the host closed is the
+        usual cause, and a new connection cures it); the next waits with capped backoff.
+        tenacity is imported only when a retry is needed: its import costs more than a whole
+        quick read such as ``vm list`` on a small host.
+        """
+        try:
+            return self.call(action, fn)
+        except TransientError as exc:
+            log.info("%s on host %s: %s; trying again", action, self.name, exc.message)
         from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
         @retry(
             retry=retry_if_exception(lambda e: isinstance(e, TransientError)),
-            stop=stop_after_attempt(3),
+            stop=stop_after_attempt(2),
             wait=wait_exponential(multiplier=0.2, max=2.0),
             reraise=True,
         )

@@ -12,9 +12,10 @@ from sqlmodel import Session, select
 from ceso.db.engine import session_scope
 from ceso.db.models import Host
 from ceso.db.types import utcnow
-from ceso.errors import ConflictError, InvalidInputError, NotFoundError, ThumbprintMismatchError
+from ceso.errors import ConflictError, InvalidInputError, ThumbprintMismatchError
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.endpoint import fetch_thumbprint, normalize_thumbprint, parse_endpoint
+from ceso.hosts.direct import unknown_host
 from ceso.hosts.names import validate_host_name
 from ceso.runtime import Runtime
 from ceso.secrets import host_secret_key
@@ -77,8 +78,7 @@ def get_host(session: Session, name: str) -> Host:
     """The registered host ``name``; NotFoundError lists the known names."""
     host = session.exec(select(Host).where(Host.name == name)).first()
     if host is None:
-        known = ", ".join(session.exec(select(Host.name).order_by(Host.name)).all()) or "none"
-        raise NotFoundError(f"unknown host {name!r} (registered: {known})")
+        raise unknown_host(name, list(session.exec(select(Host.name).order_by(Host.name)).all()))
     return host
 
 
