@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import Cli, unique
+from tests.support.imports import ceso_imports
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import create_vm, destroy_vm, vim
 
@@ -68,6 +70,19 @@ def test_vm_list_matches_the_hosts_inventory(
             "snapshots",
         }
     assert listed[names[0]]["cpus"] == 4 and listed[names[0]]["disks"][0]["capacity_bytes"] == 40 * 2**30
+
+
+def test_vm_list_process_reads_sql_without_the_sql_toolkit(
+    ceso_env: dict[str, str], registered_host: str, vms: tuple[Any, list[str]]
+) -> None:
+    # The quick reads use the database driver and the XML listing: no SQLAlchemy, no tenacity.
+    proc, imported = ceso_imports(["--json", "vm", "list", "--host", registered_host], ceso_env)
+    assert proc.returncode == 0, proc.stderr
+    assert set(vms[1]) <= {v["name"] for v in json.loads(proc.stdout)}
+    assert imported == {"pyVmomi"}
+    unknown, _ = ceso_imports(["--json", "vm", "list", "--host", "nope"], ceso_env)
+    assert unknown.returncode == 4
+    assert json.loads(unknown.stdout)["error"]["message"].startswith("unknown host 'nope' (registered: ")
 
 
 def test_vm_info_with_and_without_host(cli: Cli, registered_host: str, vms: tuple[Any, list[str]]) -> None:

@@ -10,8 +10,6 @@ token to authenticate).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -24,6 +22,7 @@ from ceso.jobs.direct import read_job
 from ceso.jobs.store import claim_job, create_job, finish_job, get_job, job_to_dict, update_running
 from tests.conftest import Cli
 from tests.security.helpers import add_agent, as_agent
+from tests.support.imports import ceso_imports
 
 pytestmark = pytest.mark.audit_exempt  # jobs are written straight into the store, not submitted
 
@@ -95,21 +94,10 @@ def test_job_status_process_imports_no_sql_toolkit(
     ceso_env: dict[str, str], database_url: str, cli: Cli
 ) -> None:
     job_id = _jobs(database_url)[2]
-    probe = (
-        "import atexit, sys\n"
-        "heavy = ('sqlalchemy', 'sqlmodel', 'alembic', 'celery', 'pyVmomi')\n"
-        "atexit.register(lambda: print('IMPORTED', sorted({m.split('.')[0] for m in sys.modules} & set(heavy)),"
-        " file=sys.stderr))\n"
-        "from ceso.cli import main\n"
-        "main()\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe, "--json", "job", "status", job_id],
-        capture_output=True, text=True, env={**ceso_env, "PATH": "/usr/bin:/bin"}, timeout=60, check=False,
-    )  # fmt: skip
+    proc, imported = ceso_imports(["--json", "job", "status", job_id], ceso_env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == _via_sqlalchemy(database_url, job_id)
-    assert "IMPORTED []" in proc.stderr
+    assert imported == set()
 
 
 def test_unknown_and_malformed_ids_on_the_direct_path(
