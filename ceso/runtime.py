@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from ceso.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    import redis
     from sqlalchemy.engine import Engine
 
     from ceso.esxi.client import EsxiClient
@@ -65,19 +66,23 @@ class Runtime:
         return RememberingSecretStore(open_secret_store(self.settings.secret_store, self.settings.data_dir))
 
     @functools.cached_property
-    def locks(self) -> LockManager:
-        """The lock manager on the configured Redis."""
+    def redis(self) -> redis.Redis:
+        """A client of the configured Redis that fails fast instead of retrying in the background."""
         import redis
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        from ceso.locks import LockManager
-
-        # Fail fast: a lease must not outlive its TTL while redis-py retries in the background.
-        client = redis.Redis.from_url(
+        # A lock lease must not outlive its TTL while redis-py retries behind the caller's back.
+        return redis.Redis.from_url(
             self.settings.redis_url, socket_timeout=5, socket_connect_timeout=3, retry=Retry(NoBackoff(), 0)
         )
-        return LockManager(client, ttl_s=self.settings.locks.ttl_s)
+
+    @functools.cached_property
+    def locks(self) -> LockManager:
+        """The lock manager on the configured Redis."""
+        from ceso.locks import LockManager
+
+        return LockManager(self.redis, ttl_s=self.settings.locks.ttl_s)
 
     @functools.cached_property
     def ssh(self) -> SshPool:

@@ -59,7 +59,9 @@ def wait_bounded(call: Call, job_id: str, timeout: float | None) -> dict[str, An
     limit = min(cap, 30.0 if timeout is None else max(0.0, float(timeout)))
     job_id = parse_job_id(job_id)
     try:
-        job = wait_for_job(call.runtime.engine, job_id, timeout=limit)
+        job = wait_for_job(
+            call.runtime.engine, job_id, timeout=limit, redis_url=call.runtime.settings.redis_url
+        )
     except TimeoutExpiredError:
         from sqlmodel import Session
 

@@ -142,7 +142,9 @@ class Application:
         if self.interactive:
             job = self._wait_with_progress(job_id, timeout)
         else:
-            job = wait_for_job(self.runtime.engine, job_id, timeout=timeout)
+            job = wait_for_job(
+                self.runtime.engine, job_id, timeout=timeout, redis_url=self.runtime.settings.redis_url
+            )
         self.emit(job_to_dict(job), lambda: self._print_outcome(job))
         if job.state == "failed":
             failed = JobFailedError(
@@ -176,7 +178,13 @@ class Application:
                     description=f"job {job.id[:8]} {job.state}: {job.current_step or ''}",
                 )
 
-            return wait_for_job(self.runtime.engine, job_id, timeout=timeout, on_update=update)
+            return wait_for_job(
+                self.runtime.engine,
+                job_id,
+                timeout=timeout,
+                on_update=update,
+                redis_url=self.runtime.settings.redis_url,
+            )
 
     def _print_plan(self, request: JobRequest, plan: list[str]) -> None:
         click.echo(

@@ -18,6 +18,7 @@ from ceso.audit.jobs import audit_step
 from ceso.db.models import Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, JobCancelledError
+from ceso.jobs.notify import notify_job
 from ceso.jobs.store import ClaimLostError, update_running
 from ceso.metrics.record import observe_lock_wait
 from ceso.security.redact import redact
@@ -107,6 +108,7 @@ class JobContext:
             self._lost.set()
             raise
         self.job = row
+        notify_job(self.runtime, row.id)
         return row
 
     # -- steps ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import CesoError, JobCancelledError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
 from ceso.jobs.kinds import get_kind
+from ceso.jobs.notify import notify_job
 from ceso.jobs.store import ClaimLostError, claim_job, finish_job
 from ceso.log import job_id_var
 from ceso.metrics.record import observe_job, observe_queue_wait
@@ -80,6 +81,7 @@ def run_job(
     finally:
         end_claimed(runtime, job, caller)  # unbinds the actor, drops sealed params; never raises
         job_id_var.reset(token)
+        notify_job(runtime, job_id)  # the outcome is committed by now: wake whoever waits
 
 
 def _unclaimable(runtime: Runtime, job_id: str) -> Delivery:
