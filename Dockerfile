@@ -1,5 +1,5 @@
-# The ceso image: the `ceso` CLI, workers (`ceso worker`), Celery beat, Flower and, once it
-# lands, `cesod`. docker-compose.yml builds it and runs every ceso service from it.
+# The ceso image: the `ceso` CLI, workers (`ceso worker`), Celery beat, Flower and `cesod`.
+# docker-compose.yml builds it and runs every ceso service from it.
 #
 # No secret is baked in: ESXi passwords live in the ceso-data volume (encrypted, see README),
 # database and Flower passwords come from compose secrets at run time (ops/docker/entrypoint.sh).
@@ -23,7 +23,7 @@ ENV PATH=/opt/ceso/bin:$PATH \
     CESO_SECRET_STORE=file
 USER ceso
 WORKDIR /var/lib/ceso
-# 9810 worker /metrics, 9811 `ceso metrics serve`, 5555 Flower, 8470 cesod.
-EXPOSE 9810 9811 5555 8470
+# 9810 worker /metrics, 9811 `ceso metrics serve`, 5555 Flower, 8470 cesod, 9813 cesod's /metrics.
+EXPOSE 9810 9811 5555 8470 9813
 ENTRYPOINT ["/usr/local/bin/ceso-entrypoint"]
 CMD ["ceso", "--help"]

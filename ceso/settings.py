@@ -81,7 +81,9 @@ class MetricsSettings(BaseModel):
     worker_port: int = Field(
         9810, ge=0, le=65535, description="Port of a worker's /metrics (0: any free port)."
     )
-    enabled: bool = Field(True, description="Serve metrics from workers.")
+    # 9811 is `ceso metrics serve`'s and 9812 the usual second worker on one machine.
+    cesod_port: int = Field(9813, ge=0, le=65535, description="Port of cesod's /metrics (0: any free port).")
+    enabled: bool = Field(True, description="Serve metrics from workers and cesod.")
 
 
 class Settings(BaseSettings):

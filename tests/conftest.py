@@ -1,5 +1,5 @@
 """Shared fixtures: real SQLite and PostgreSQL, real Redis, simulated ESXi hosts, a CLI runner
-and real worker processes.
+and real worker and cesod processes.
 
 No fixture skips: a missing prerequisite (PostgreSQL, Redis, the Go toolchain) fails the test,
 so CI can never pass by running less than it claims.
@@ -25,6 +25,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from tests.support.cesod import Cesod
 from tests.support.simulator import SimulatorHost
 
 PG_ADMIN_URL = os.environ.get(
@@ -128,6 +129,7 @@ def ceso_env(
         "CESO_JOBS__HEARTBEAT_S": "0.5",
         "CESO_JOBS__STALE_AFTER_S": "5",
         "CESO_METRICS__WORKER_PORT": "0",  # several workers per test: any free port each
+        "CESO_METRICS__CESOD_PORT": "0",  # and several cesod processes
         "CESO_HOST_PROBE_INTERVAL_S": "0",  # no background probes: tests count calls exactly
         "HOME": str(tmp_path / "home"),
     }
@@ -324,3 +326,21 @@ def start_worker(ceso_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     yield start
     for w in workers:
         w.stop()
+
+
+# -- cesod ------------------------------------------------------------------------------------------
+@pytest.fixture
+def start_cesod(ceso_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
+    """Start cesod processes for a test (``start_cesod(CESO_CESOD__MAX_BATCH="3")``); all stopped after."""
+    started: list[Cesod] = []
+
+    def start(**env: str) -> Cesod:
+        access = tmp_path / f"cesod-access{len(started)}.log"
+        env = {**ceso_env, "CESO_CESOD__ACCESS_LOG": str(access), **env}
+        daemon = Cesod(env, tmp_path / f"cesod{len(started)}.log", access)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()

@@ -10,5 +10,6 @@ Layers, outside in:
 * :mod:`ceso.cesod.vm_methods`, :mod:`ceso.cesod.backup_methods`, :mod:`ceso.cesod.job_methods` — the calls, made
   through the same core functions and request builders as the CLI;
 * :mod:`ceso.cesod.protocol` — ceso's error tree → JSON-RPC error objects;
-* :mod:`ceso.cesod.hooks`    — observers of every call (the metrics hook).
+* :mod:`ceso.cesod.hooks`    — observers of every call (the metrics hook);
+* :mod:`ceso.cesod.metrics`  — cesod's own ``/metrics`` endpoint, on its own port.
 """

@@ -1,4 +1,4 @@
-"""``cesod [--listen HOST:PORT]``: serve JSON-RPC 2.0 for agents until stopped (SIGTERM or Ctrl-C)."""
+"""``cesod [--listen HOST:PORT] [--metrics-port N]``: serve JSON-RPC 2.0 for agents until stopped (SIGTERM or Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -49,12 +49,21 @@ def _access_logging(path: Any) -> None:
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", type=click.Path(dir_okay=False), envvar="CESO_CONFIG", help="YAML config file.")
 @click.option("--listen", metavar="HOST:PORT", help="Bind address (default: cesod.listen, 127.0.0.1:8470).")
-def cesod(config: str | None, listen: str | None) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(-1, 65535),
+    default=None,
+    help="Port of cesod's /metrics (default: metrics.cesod_port; 0 any free port; -1 off).",
+)
+def cesod(config: str | None, listen: str | None, metrics_port: int | None) -> None:
     """Serve ceso's operations to agents as JSON-RPC 2.0 at POST /rpc.
 
     Agents authenticate with `Authorization: Bearer TOKEN` (from `ceso agent add`);
     client addresses outside cesod.allowlist are refused before anything else.
+    Prometheus metrics (agent operations) are served on metrics.address at
+    their own port, never on the JSON-RPC listener.
     """
+    from ceso.cesod.metrics import start_metrics
     from ceso.cesod.server import CesodServer
     from ceso.runtime import get_runtime
 
@@ -63,6 +72,7 @@ def cesod(config: str | None, listen: str | None) -> None:
     host, port = parse_listen(listen or settings.listen)
     runtime.engine  # noqa: B018  (fail fast: bad config or unreachable database)
     _access_logging(settings.access_log)
+    start_metrics(runtime, metrics_port)  # before the RPC port: a taken port stops cesod here
     try:
         server = CesodServer((host, port), runtime)
     except OSError as exc:

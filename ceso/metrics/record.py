@@ -14,14 +14,25 @@ __all__ = [
     "observe_lock_wait",
     "observe_queue_wait",
     "observe_session",
+    "record_in_process",
 ]
 
 log = logging.getLogger(__name__)
 
+_INPROCESS = "CESO_METRICS_INPROCESS"
+
 
 def enabled() -> bool:
     """Metrics are recorded only in processes that serve them (workers, cesod)."""
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")) or os.environ.get("CESO_METRICS_INPROCESS") == "1"
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")) or os.environ.get(_INPROCESS) == "1"
+
+
+def record_in_process() -> None:
+    """Record from now on into this process's own registry (cesod: one process, many threads).
+
+    Workers need nothing of the kind: their multiprocess directory switches recording on.
+    """
+    os.environ[_INPROCESS] = "1"
 
 
 def _safe(fn: Any) -> Any:

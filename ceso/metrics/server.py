@@ -26,12 +26,17 @@ def prepare_multiprocess_dir(path: Path) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
-def serve_metrics(runtime: Any, *, address: str, port: int, hosts: list[str] | None = None) -> int:
+def serve_metrics(
+    runtime: Any, *, address: str, port: int, hosts: list[str] | None = None, state_gauges: bool = True
+) -> int:
     """Serve ``/metrics`` on ``address:port`` from a daemon thread; return the bound port.
 
     In multiprocess mode (workers) the registry aggregates every process's
-    files; otherwise it serves this process's own metrics. Either way the
-    scrape-time SQL/Redis gauges are added.
+    files; otherwise it serves this process's own metrics. With
+    ``state_gauges`` the scrape-time SQL/Redis gauges are added (queue depth
+    of ``hosts``, or of every registered host when None). Logs the URL as
+    ``metrics on http://ADDRESS:PORT/metrics``. Raises ConflictError
+    (``port_in_use``) when the port cannot be bound.
     """
     from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
@@ -42,17 +47,18 @@ def serve_metrics(runtime: Any, *, address: str, port: int, hosts: list[str] | N
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
-    registry.register(StateCollector(runtime, hosts))
+    if state_gauges:
+        registry.register(StateCollector(runtime, hosts))
     try:
         server, _thread = start_http_server(port, addr=address, registry=registry)
     except OSError as exc:
         raise ConflictError(
-            f"cannot serve metrics on {address}:{port}: {exc.strerror or exc} (another worker on this "
-            "machine? give each its own --metrics-port, 0 for any free port, or -1 for none)",
+            f"cannot serve metrics on {address}:{port}: {exc.strerror or exc} (another ceso process on "
+            "this machine? give each its own --metrics-port, 0 for any free port, or -1 for none)",
             code="port_in_use",
         ) from exc
     bound = int(server.server_port)
-    log.info("metrics on http://%s:%d/metrics", address, bound)
+    log.info("metrics on http://%s:%d/metrics", f"[{address}]" if ":" in address else address, bound)
     return bound
 
 

@@ -1,7 +1,8 @@
 """A real Prometheus server (Debian's ``prometheus`` package) for the ops tests.
 
 :meth:`PrometheusServer.start` writes its own config (scraping the given targets every second
-under the job name ``ceso-workers``, optionally loading rule files), keeps its TSDB in a
+under the job name ``ceso-workers``, and those of other jobs under their own names as in
+ops/prometheus/prometheus.yml, optionally loading rule files), keeps its TSDB in a
 directory of the test, binds a free loopback port and returns once ``/-/ready`` answers.
 :meth:`PrometheusServer.stop` terminates it. A missing binary fails the test: ops/dev/setup.sh
 installs the package.
@@ -49,16 +50,24 @@ class PrometheusServer:
 
     @classmethod
     def start(
-        cls, workdir: Path, targets: tuple[str, ...] = (), rule_files: tuple[Path, ...] = (), tries: int = 3
+        cls,
+        workdir: Path,
+        targets: tuple[str, ...] = (),
+        rule_files: tuple[Path, ...] = (),
+        tries: int = 3,
+        jobs: dict[str, tuple[str, ...]] | None = None,
     ) -> PrometheusServer:
         binary = tool("prometheus")
         workdir.mkdir(parents=True, exist_ok=True)
+        scraped = {"ceso-workers": targets, **(jobs or {})}
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": "ceso-workers", "static_configs": [{"targets": list(targets)}]}]
-            if targets
-            else [],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": list(hosts)}]}
+                for job, hosts in scraped.items()
+                if hosts
+            ],
         }
         config_path = workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config))

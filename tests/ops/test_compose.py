@@ -142,9 +142,10 @@ def test_prometheus_scrapes_every_worker_flower_and_cesod(resolved: dict[str, An
     workers = {f"{s}:9810" for s in services if s.startswith("worker-")}
     assert targets["ceso-workers"] == workers
     assert targets["flower"] == {"flower:5555"}
-    assert targets["cesod"] == {"cesod:8470"}
+    assert targets["cesod"] == {"cesod:9813"}  # its /metrics, not its JSON-RPC port
+    assert services["cesod"]["command"][-2:] == ["--metrics-port", "9813"]
     assert targets["ceso-metrics"] == {"ceso-metrics:9811"}
-    for name in ("worker-esxi-a", "ceso-metrics"):
+    for name in ("worker-esxi-a", "ceso-metrics", "cesod"):
         assert services[name]["environment"]["CESO_METRICS__ADDRESS"] == "0.0.0.0"
 
 

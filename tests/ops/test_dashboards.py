@@ -1,10 +1,7 @@
 """The Grafana dashboards: generated, well-formed, every query parses in a real Prometheus, and
-after a real workload (a ``ceso worker`` running host.ping, test.sleep, vm.create, vm.clone and
-backup.create jobs against the simulator, scraped every second) every query returns data.
-
-Panels whose metrics belong to capabilities that have not landed are listed in PENDING with a
-reason; the test fails as soon as such a metric shows up in the scrape or its capability
-appears (cesod able to serve metrics), so the list cannot go stale.
+after a real workload every query returns data: a ``ceso worker`` runs host.ping, test.sleep,
+vm.create, vm.clone and backup.create jobs against the simulator while cesod answers an agent's
+allowed and refused calls, and Prometheus scrapes both every second.
 """
 
 from __future__ import annotations
@@ -14,8 +11,7 @@ import math
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +22,7 @@ import yaml
 from tests.conftest import Cli, unique
 from tests.jobs.test_worker_e2e import _submit
 from tests.ops.prom import REPO, RULES, PrometheusServer, PromQLError
+from tests.security.helpers import add_agent
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import destroy_vm, make_template, vm_names
 
@@ -34,47 +31,6 @@ BUILD = GRAFANA / "build_dashboards.py"
 
 #: What Grafana fills in for its variables; the test's values (scrapes every 1 s, a short run).
 VARIABLES = {"$__rate_interval": "5m", "$__range": "10m", "$host": ".*", "$agent": ".*"}
-
-
-def _cesod_serves_metrics() -> bool:
-    """cesod counts agent operations (ceso/cesod/hooks.py); true once it can serve them."""
-    from ceso.cesod.main import cesod
-    from ceso.settings import CesodSettings, MetricsSettings
-
-    return (
-        any("metrics" in (p.name or "") for p in cesod.params)
-        or any("metrics" in f for f in CesodSettings.model_fields)
-        or any("cesod" in f for f in MetricsSettings.model_fields)
-    )
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A dashboard query allowed to return nothing, because its capability has not landed."""
-
-    dashboard: str
-    panel: str
-    ref_id: str
-    selector: str  # PromQL: any series here means the metric is scraped now
-    landed: Callable[[], bool]  # the capability exists: add it to the workload instead
-    reason: str
-
-
-AGENTS = (
-    "cesod counts agent operations but serves no /metrics endpoint yet (issue 5); once it does, "
-    "start cesod in this workload with an allowed and a refused agent call"
-)
-PENDING = [
-    *(
-        Pending("ceso-agents", panel, "A", "ceso_agent_operations_total", _cesod_serves_metrics, AGENTS)
-        for panel in (
-            "Operations per minute by agent and mode",
-            "Operations in the time range",
-            "Refused operations per minute",
-            "Refusal ratio by agent",
-        )
-    ),
-]
 
 
 def dashboards() -> dict[str, dict[str, Any]]:
@@ -152,12 +108,6 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_datasource() -> None
     assert 'outcome="refused"' in agents
 
 
-def test_pending_list_names_real_panels() -> None:
-    known = {(uid, title, ref) for uid, title, ref, _ in queries()}
-    for item in PENDING:
-        assert (item.dashboard, item.panel, item.ref_id) in known, item
-
-
 def test_every_query_parses_in_prometheus(tmp_path: Path) -> None:
     server = PrometheusServer.start(tmp_path / "prometheus")
     try:
@@ -193,7 +143,13 @@ def template(cli: Cli, sim: SimulatorHost, registered_host: str) -> Iterator[str
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the production database
 def test_every_query_returns_data_after_a_real_workload(
-    cli: Cli, registered_host: str, template: str, sim_factory: Any, start_worker: Any, tmp_path: Path
+    cli: Cli,
+    registered_host: str,
+    template: str,
+    sim_factory: Any,
+    start_worker: Any,
+    start_cesod: Any,
+    tmp_path: Path,
 ) -> None:
     host = registered_host
     # A second host whose clock read fails: vSphere faults and failed jobs for the fault panels.
@@ -209,11 +165,19 @@ def test_every_query_returns_data_after_a_real_workload(
     added = cli("target", "add", backup_target, "--type", "local", "--path", str(store))
     assert added.exit_code == 0, added.stderr
     worker = start_worker(host, faulty, concurrency=2)
-    target = urlsplit(worker.metrics_url()).netloc
-    server = PrometheusServer.start(tmp_path / "prometheus", targets=(target,), rule_files=(RULES,))
+    agent = unique("bot")
+    token = add_agent(cli, agent)  # read-only
+    daemon = start_cesod()
+    server = PrometheusServer.start(
+        tmp_path / "prometheus",
+        targets=(urlsplit(worker.metrics_url()).netloc,),
+        rule_files=(RULES,),
+        jobs={"cesod": (urlsplit(daemon.metrics_url()).netloc,)},
+    )
     try:
         server.wait_for('up{job="ceso-workers"} == 1')
-        finished = 0
+        server.wait_for('up{job="cesod"} == 1')
+        finished = agent_calls = 0
 
         def run(*args: str, code: int = 0) -> None:
             nonlocal finished
@@ -230,9 +194,18 @@ def test_every_query_returns_data_after_a_real_workload(
             assert cli("job", "wait", job, "--timeout", "60").exit_code == (1 if fail else 0)
             finished += 1
 
+        def agent_round(vm: str) -> None:
+            nonlocal agent_calls
+            assert "result" in daemon.call(token, "job.list")
+            refused = daemon.call(token, "vm.delete", {"name": vm, "host": host})
+            assert refused["error"]["data"]["code"] == "not_permitted", refused
+            agent_calls += 2
+
         def scraped() -> None:
-            # Every finished job is in Prometheus: the next round's observations land in a later scrape.
+            # Every finished job and agent call is in Prometheus: the next round's observations
+            # land in a later scrape.
             server.wait_for(f"sum(ceso_jobs_total) == {finished}")
+            server.wait_for(f"sum(ceso_agent_operations_total) == {agent_calls}")
 
         source = unique("src")
         # Each kind and outcome runs in at least two rounds, so rates and quantiles are not empty.
@@ -240,6 +213,7 @@ def test_every_query_returns_data_after_a_real_workload(
             run("host", "ping", host)
             sleep_job(fail=False)
             run("host", "ping", faulty, code=1)
+            agent_round(source)
             if round_ == 0:
                 run("vm", "create", source, "--template", template, "--no-power-on", "--ip", "192.0.2.30/24")
             if round_ == 1:
@@ -253,26 +227,19 @@ def test_every_query_returns_data_after_a_real_workload(
                 run("backup", "create", source, "--host", host, "--target", backup_target)
             scraped()
 
-        missing, stale = [], []
-        pending = {(p.dashboard, p.panel, p.ref_id): p for p in PENDING}
+        missing = []
         for uid, title, ref, expr in queries():
             result = server.query(expr)
-            finite = [r for r in result if not math.isnan(float(r["value"][1]))]
-            item = pending.get((uid, title, ref))
-            if item is None and not finite:
+            if not [r for r in result if not math.isnan(float(r["value"][1]))]:
                 missing.append(f"{uid} / {title} / {ref}: {'only NaN' if result else 'no data'}\n  {expr}")
-        for item in PENDING:
-            if server.query(item.selector) or item.landed():
-                stale.append(
-                    f"{item.dashboard} / {item.panel} / {item.ref_id}: {item.selector} is scraped or its "
-                    f"capability has landed; add it to this test's workload and remove it from PENDING"
-                )
-        assert not stale, "\n".join(stale)
         assert not missing, "queries without data after the workload:\n" + "\n".join(missing)
 
         # The host variable of the operations dashboard lists both hosts.
         hosts = server.api("label/host/values", **{"match[]": "ceso_jobs_total"})
         assert {host, faulty} <= set(hosts)
+        # The agent variable of the agents dashboard lists the agent, scraped from cesod.
+        agents = server.api("label/agent/values", **{"match[]": 'ceso_agent_operations_total{job="cesod"}'})
+        assert agents == [agent]
         # The alert rules evaluate without errors against real ceso series.
         groups = server.api("rules")["groups"]
         assert groups and all(r["health"] == "ok" for g in groups for r in g["rules"]), groups
