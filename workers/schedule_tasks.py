@@ -10,8 +10,8 @@ from workers.app import app
 
 
 @app.task(name=SCHEDULED_BACKUP_TASK)  # type: ignore[untyped-decorator]
-def scheduled_backup(item: dict[str, Any]) -> str:
-    """Submit one scheduled backup as a ``backup.create`` job; return the job id."""
+def scheduled_backup(item: dict[str, Any]) -> list[str]:
+    """Submit one schedule's ``backup.create`` jobs (one VM, or each VM of a tag); return their ids."""
     from ceso.backup.schedule import submit_scheduled_backup
     from ceso.db.types import utcnow
 

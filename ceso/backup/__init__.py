@@ -9,6 +9,10 @@ Layers, from bytes up:
 * :mod:`ceso.backup.manifest` and :mod:`ceso.backup.catalog`: what a set holds, on the target and in SQL;
 * :mod:`ceso.backup.create`, :mod:`ceso.backup.restore`, :mod:`ceso.backup.verify`,
   :mod:`ceso.backup.prune`: the operations.
+* :mod:`ceso.backup.tags` and :mod:`ceso.backup.policy`: ceso's VM tags and which retention
+  policy applies to a VM;
+* :mod:`ceso.backup.keyfile` and :mod:`ceso.backup.key_transfer`: exporting and importing the
+  encryption key.
 
 Nothing here logs or stores an encryption key or a target credential.
 """

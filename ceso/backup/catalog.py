@@ -69,6 +69,7 @@ def set_to_dict(row: Any) -> dict[str, Any]:
         "stored_bytes": row.stored_bytes,
         "compression": row.compression,
         "encrypted": row.key_id is not None,
+        "key_id": row.key_id,  # the public id of the key a restore needs (`backup key show-fingerprint`)
         "verified_at": _iso(row.verified_at),
     }
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator, model_validator
+
+from ceso.backup.tags import check_pattern, check_tag_name
 
 __all__ = ["BackupSchedule", "BackupSettings", "RetentionPolicy"]
+
+TagName = Annotated[str, AfterValidator(check_tag_name)]
+VmPattern = Annotated[str, AfterValidator(check_pattern)]
 
 
 class RetentionPolicy(BaseModel):
@@ -21,19 +26,42 @@ class RetentionPolicy(BaseModel):
 
 
 class BackupSchedule(BaseModel):
-    """A backup that Celery beat submits on a cron schedule (UTC)."""
+    """A backup that Celery beat submits on a cron schedule (UTC): of one VM, or of every VM of a tag."""
 
-    vm: str
-    host: str = Field(description="The VM's registered host; its worker submits the job.")
+    vm: str | None = Field(None, description="The VM to back up (give `vm` or `tag`).")
+    tag: str | None = Field(
+        None, description="Back up every VM of this tag (backups.tags) registered on `host`."
+    )
+    host: str = Field(description="The VMs' registered host; its worker submits the jobs.")
     cron: str = Field(description="Five cron fields in UTC: minute hour day-of-month month day-of-week.")
     target: str | None = Field(None, description="Default: backups.default_target.")
     compress: Literal["zstd", "gzip", "none"] | None = None
     level: int | None = None
     encrypt: bool = False
 
+    @model_validator(mode="after")
+    def _one_subject(self) -> Self:
+        if (self.vm is None) == (self.tag is None):
+            raise ValueError("a schedule names exactly one of `vm` and `tag`")
+        return self
+
+
+def _unknown_tags(used: list[tuple[str, str]], info: ValidationInfo) -> None:
+    """ValueError naming the first tag of ``used`` (where, tag) that ``backups.tags`` does not define.
+
+    ``where`` prefixes the message; the configuration error already names the field's key.
+    """
+    known = info.data.get("tags")
+    if known is None:  # `tags` itself failed validation; that error is the one reported
+        return
+    for where, tag in used:
+        if tag not in known:
+            defined = ", ".join(sorted(known)) or "none"
+            raise ValueError(f"{where}unknown tag {tag!r} (define it under backups.tags; defined: {defined})")
+
 
 class BackupSettings(BaseModel):
-    """Backups: default target and codec, concurrency per target, retention."""
+    """Backups: default target and codec, concurrency per target, tags, retention, schedules."""
 
     default_target: str | None = Field(None, description="Target of `backup create` without --target.")
     compression: Literal["zstd", "gzip", "none"] = Field("zstd", description="Default compression.")
@@ -48,12 +76,35 @@ class BackupSettings(BaseModel):
     shutdown_timeout_s: float = Field(
         300.0, gt=0, description="Guest shutdown wait of --cold before power off."
     )
+    # Declared before the fields that refer to tags: their validators read the validated tags.
+    tags: dict[TagName, Annotated[list[VmPattern], Field(min_length=1)]] = Field(
+        default_factory=dict,
+        description="ceso's VM tags: tag name -> VM name globs (`prod: [web-*, db-1]`); see docs/backups.md.",
+    )
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)  # type: ignore[arg-type]
     retention_per_vm: dict[str, RetentionPolicy] = Field(
-        default_factory=dict, description="Retention overriding the default for the named VMs."
+        default_factory=dict, description="Retention of the named VMs; wins over any tag policy."
+    )
+    retention_per_tag: dict[str, RetentionPolicy] = Field(
+        default_factory=dict,
+        description="Retention of the VMs of a tag; a VM with several: the largest of each keep_*.",
     )
     schedules: list[BackupSchedule] = Field(default_factory=list, description="Backups run by `ceso beat`.")
     prune_cron: str | None = Field(None, description="When `ceso beat` runs `backup prune` (cron, UTC).")
     prune_host: str | None = Field(
         None, description="Whose worker runs the scheduled prune (default: the first schedule's host)."
     )
+
+    @field_validator("retention_per_tag")
+    @classmethod
+    def _policy_tags_exist(
+        cls, value: dict[str, RetentionPolicy], info: ValidationInfo
+    ) -> dict[str, RetentionPolicy]:
+        _unknown_tags([("", tag) for tag in value], info)
+        return value
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedule_tags_exist(cls, value: list[BackupSchedule], info: ValidationInfo) -> list[BackupSchedule]:
+        _unknown_tags([(f"item {i}: ", s.tag) for i, s in enumerate(value) if s.tag is not None], info)
+        return value

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from ceso.backup import catalog
+from ceso.backup.policy import resolve_policy
 from ceso.backup.retention import Candidate, select_expired
 from ceso.db.backup_models import BackupSet
 from ceso.db.engine import session_scope
@@ -48,12 +49,18 @@ def delete_backup(runtime: Runtime, ident: str) -> dict[str, Any]:
 
 @dataclass
 class PrunePlan:
+    """Sets expired (or, in a dry run, to expire) and kept; ``policies``: each VM's policy and its source."""
+
     expire: list[dict[str, Any]] = field(default_factory=list)
     keep: list[dict[str, Any]] = field(default_factory=list)
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def prune(runtime: Runtime, *, vm: str | None = None, dry_run: bool = False) -> PrunePlan:
-    """Apply each VM's retention policy (``backups.retention`` / ``retention_per_vm``)."""
+    """Apply each VM's retention policy (see :mod:`ceso.backup.policy` for which one applies).
+
+    With ``dry_run`` nothing changes: no file, no status, no retention class.
+    """
     settings = runtime.settings.backups
     with Session(runtime.engine) as session:
         query = select(BackupSet).where(col(BackupSet.status).in_(["completed", "verified"]))
@@ -65,11 +72,20 @@ def prune(runtime: Runtime, *, vm: str | None = None, dry_run: bool = False) -> 
         by_vm.setdefault((row.host, row.vm), []).append(row)
     plan = PrunePlan()
     for (_host, name), sets in sorted(by_vm.items()):
-        policy = settings.retention_per_vm.get(name, settings.retention)
-        expired, kept = select_expired([Candidate(s.id, s.created_at, s.status) for s in sets], policy)
+        resolved = resolve_policy(settings, name)
+        plan.policies[name] = resolved.to_dict()
+        expired, kept = select_expired(
+            [Candidate(s.id, s.created_at, s.status) for s in sets], resolved.policy
+        )
         gone = {c.id for c in expired}
         for s in sets:
-            entry = {"id": s.id, "vm": s.vm, "created_at": s.created_at.isoformat(), "status": s.status}
+            entry = {
+                "id": s.id,
+                "vm": s.vm,
+                "created_at": s.created_at.isoformat(),
+                "status": s.status,
+                "policy": resolved.source,
+            }
             if s.id in gone:
                 plan.expire.append(entry)
             else:

@@ -4,8 +4,12 @@ Beat only sends messages. Each scheduled backup goes to the queue of its VM's
 host, whose worker turns it into an ordinary ``backup.create`` job through the
 same request validation as the CLI, with an idempotency key naming the
 schedule slot, so a message delivered twice (or two beats during a handover)
-makes one job. The scheduled prune goes to ``prune_host``'s worker (default:
-the first schedule's host) and runs :func:`ceso.backup.prune.prune` there.
+makes one job. A schedule of a tag (``tag:`` instead of ``vm:``) is resolved
+when it fires, not when beat starts: the worker lists the VMs registered on its
+host and submits one job for each VM the tag matches, so a VM created later is
+backed up without restarting beat. The scheduled prune goes to ``prune_host``'s
+worker (default: the first schedule's host) and runs
+:func:`ceso.backup.prune.prune` there.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from ceso.constants import queue_for_host
 from ceso.errors import ConfigError
 
 if TYPE_CHECKING:
-    from ceso.backup.config import BackupSettings
+    from ceso.backup.config import BackupSchedule, BackupSettings
     from ceso.runtime import Runtime
 
 __all__ = [
@@ -58,7 +62,8 @@ def beat_schedule(settings: BackupSettings) -> dict[str, dict[str, Any]]:
     entries: dict[str, dict[str, Any]] = {}
     for i, item in enumerate(settings.schedules):
         fields = cron_fields(item.cron, where=f"backups.schedules[{i}].cron")
-        entries[f"backup {item.host}/{item.vm} #{i}"] = {
+        subject = item.vm if item.vm is not None else f"tag:{item.tag}"
+        entries[f"backup {item.host}/{subject} #{i}"] = {
             "task": SCHEDULED_BACKUP_TASK,
             "schedule": crontab(**fields),
             "args": (item.model_dump(),),
@@ -76,24 +81,64 @@ def beat_schedule(settings: BackupSettings) -> dict[str, dict[str, Any]]:
     return entries
 
 
-def submit_scheduled_backup(runtime: Runtime, item: dict[str, Any], *, now: datetime) -> str:
-    """Submit the ``backup.create`` job of one schedule firing at ``now``; return its id."""
+def submit_scheduled_backup(runtime: Runtime, item: dict[str, Any], *, now: datetime) -> list[str]:
+    """Submit the ``backup.create`` jobs of one schedule firing at ``now``; return their ids.
+
+    A schedule of a VM makes one job; a schedule of a tag makes one job for each
+    VM on the schedule's host that the tag matches (templates excluded), in name
+    order. A VM that cannot be submitted (say, its name is refused) is logged and
+    skipped; the others still run, and the first such error is raised at the end
+    so the task shows as failed.
+    """
     from ceso.backup.config import BackupSchedule
+
+    schedule = BackupSchedule.model_validate(item)
+    vms = [schedule.vm] if schedule.vm is not None else _tagged_vms(runtime, schedule)
+    ids: list[str] = []
+    first_error: Exception | None = None
+    for vm in vms:
+        try:
+            ids.append(_submit_one(runtime, schedule, vm, now))
+        except Exception as exc:  # one bad VM must not cost the rest of the tag their backups
+            if schedule.vm is not None:
+                raise
+            log.error("scheduled backup of %s (tag %s) not submitted: %s", vm, schedule.tag, exc)
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return ids
+
+
+def _tagged_vms(runtime: Runtime, schedule: BackupSchedule) -> list[str]:
+    from ceso.backup.tags import vms_with_tag
+    from ceso.inventory import list_all_vms
+
+    assert schedule.tag is not None
+    patterns = runtime.settings.backups.tags.get(schedule.tag)
+    if patterns is None:  # the worker's config differs from beat's
+        raise ConfigError(f"schedule of tag {schedule.tag!r}: no such tag in backups.tags of this worker")
+    names = [v.name for v in list_all_vms(runtime, schedule.host) if not v.template]
+    matched = vms_with_tag(names, patterns)
+    if not matched:
+        log.warning("scheduled backup of tag %s: no VM on %s matches it", schedule.tag, schedule.host)
+    return matched
+
+
+def _submit_one(runtime: Runtime, schedule: BackupSchedule, vm: str, now: datetime) -> str:
     from ceso.backup.requests import create_request
     from ceso.jobs.submit import submit_job
 
-    schedule = BackupSchedule.model_validate(item)
     slot = now.replace(second=0, microsecond=0).isoformat()
     request = create_request(
         runtime,
-        vm=schedule.vm,
+        vm=vm,
         host=schedule.host,
         target=schedule.target,
         compression=schedule.compress,
         level=schedule.level,
         mode=None,
         encrypt=schedule.encrypt,
-        idempotency_key=f"schedule:{schedule.host}:{schedule.vm}:{slot}",
+        idempotency_key=f"schedule:{schedule.host}:{vm}:{slot}",
     )
     from ceso.security.caller import Caller, bound
     from ceso.security.principals import operator_principal
@@ -101,7 +146,5 @@ def submit_scheduled_backup(runtime: Runtime, item: dict[str, Any], *, now: date
     # Submitted (and audited) as the schedule acting for the operator: actor "beat", source "beat".
     with bound(Caller(operator_principal(runtime.settings, "beat"), source="beat")):
         job, created = submit_job(runtime, request)
-    log.info(
-        "scheduled backup of %s: job %s%s", schedule.vm, job.id, "" if created else " (already submitted)"
-    )
+    log.info("scheduled backup of %s: job %s%s", vm, job.id, "" if created else " (already submitted)")
     return job.id

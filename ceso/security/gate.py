@@ -54,7 +54,11 @@ def job_operation(kind: str, params: dict[str, Any]) -> Operation:
 
 
 def check_mode(principal: Principal, op: Operation) -> None:
-    """NotPermittedError unless ``principal``'s current mode allows ``op``."""
+    """NotPermittedError unless ``principal``'s current mode allows ``op`` (and, if operator-only, is no agent)."""
+    if op.operator_only and principal.is_agent:
+        raise NotPermittedError(
+            f"agent {principal.name} may not {op.name}: only the local operator may, in any mode"
+        )
     if allows(principal.mode, op.mode):
         return
     message = f"{principal.kind} {principal.name} (mode {principal.mode}) may not {op.name}: it needs mode {op.mode}"

@@ -9,6 +9,9 @@ with the least sandbox mode allowed to perform it and what it is:
 * ``change``  — changes state directly, without a job (host add, agent add); audited;
 * ``service`` — a long-running process (worker, cesod, metrics server).
 
+An ``operator_only`` operation is refused to every agent, whatever its mode or
+promotion (exporting the backup encryption key).
+
 CLI command paths map onto the table (``ceso agent request-promotion`` →
 ``agent.request_promotion``); a path that is not in the table resolves to its
 longest known prefix, and failing that to an unknown operation that only
@@ -34,6 +37,8 @@ class Operation:
     summary: str
     self_audited: bool = False  # the core function writes its own, richer audit record
     known: bool = True
+    # Refused to agents whatever their mode or promotion: the local operator only.
+    operator_only: bool = False
 
 
 _STATIC: tuple[Operation, ...] = (
@@ -75,6 +80,24 @@ _STATIC: tuple[Operation, ...] = (
     Operation("target.remove", ADMIN, "change", "unregister a backup target"),
     Operation("backup.schedule", ADMIN, "change", "manage backup schedules"),
     Operation("backup.import", ADMIN, "change", "import backups found on a target into the catalog"),
+    # The encryption key opens every encrypted backup: no agent may take it out or replace it.
+    Operation(
+        "backup.key.export",
+        ADMIN,
+        "change",
+        "export the backup encryption key",
+        self_audited=True,
+        operator_only=True,
+    ),
+    Operation(
+        "backup.key.import",
+        ADMIN,
+        "change",
+        "import the backup encryption key",
+        self_audited=True,
+        operator_only=True,
+    ),
+    Operation("backup.key.show_fingerprint", READ_ONLY, "read", "show the backup key's public id"),
     Operation("host.add", ADMIN, "change", "register a host"),
     Operation("host.remove", ADMIN, "change", "unregister a host"),
     Operation("host.check", ADMIN, "change", "probe a host and record its capabilities"),

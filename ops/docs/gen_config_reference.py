@@ -55,6 +55,8 @@ An example file: [`configs/ceso.example.yaml`](../configs/ceso.example.yaml).
 def _type_name(annotation: Any) -> str:  # noqa: PLR0911 (one return per kind of type)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:  # validators and constraints of a nested type: name the type
+        return _type_name(args[0])
     if origin is typing.Literal:
         return "one of " + ", ".join(f"`{a}`" for a in args)
     if origin in (typing.Union, types.UnionType):

@@ -1,11 +1,21 @@
-"""GFS retention on a synthetic calendar, and the safety rules around the newest verified backup."""
+"""GFS retention on a synthetic calendar, policies per VM and per tag, and the safety rules
+around the newest verified backup."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from ceso.backup.config import RetentionPolicy
+import pytest
+import yaml
+
+from ceso.backup.config import BackupSettings, RetentionPolicy
+from ceso.backup.policy import resolve_policy
 from ceso.backup.retention import Candidate, keep_by_policy, select_expired
+from ceso.backup.tags import check_pattern
+from ceso.errors import ConfigError
+from ceso.settings import load_settings
 
 START = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)  # a Thursday
 
@@ -75,3 +85,137 @@ def test_failed_and_pending_backups_are_not_candidates() -> None:
         items, RetentionPolicy(keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0)
     )
     assert "bad" not in {c.id for c in expired}
+
+
+# -- policies per tag -------------------------------------------------------------------------------
+def tagged_settings() -> BackupSettings:
+    return BackupSettings.model_validate(
+        {
+            "tags": {"prod": ["web-*", "db-1"], "db": ["db-[0-9]"], "lab": ["lab-?"]},
+            "retention": {"keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0},
+            "retention_per_tag": {
+                "prod": {"keep_last": 2, "keep_daily": 0, "keep_weekly": 2, "keep_monthly": 2},
+                "db": {"keep_last": 5, "keep_daily": 3, "keep_weekly": 0, "keep_monthly": 0},
+            },
+            "retention_per_vm": {
+                "web-vip": {"keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+            },
+        }
+    )
+
+
+def classes(kept: dict[str, str]) -> dict[str, list[str]]:
+    by_class: dict[str, list[str]] = {}
+    for ident, cls in sorted(kept.items()):
+        by_class.setdefault(cls, []).append(ident)
+    return by_class
+
+
+def test_gfs_by_tag_on_a_synthetic_calendar() -> None:
+    resolved = resolve_policy(tagged_settings(), "web-01")
+    assert resolved.source == "tag:prod"
+    items = daily(45)  # 2026-01-01 (Thu) .. 2026-02-14 (Sat); Monday 9 Feb has d039 and d039-pm
+    assert classes(keep_by_policy(items, resolved.policy)) == {
+        "last": ["d043", "d044"],
+        "weekly": ["d038"],  # Sun 8 Feb, the newest of the week before (this week's is d044)
+        "monthly": ["d030"],  # Sat 31 Jan, the newest of January (February's is d044)
+    }
+    # The newest verified backup anchors the prune: it is kept, and nothing newer goes.
+    items = [Candidate(c.id, c.created_at, "verified" if c.id == "d040" else c.status) for c in items]
+    expired, kept = select_expired(items, resolved.policy)
+    assert kept["d040"] == "last-verified"
+    survivors = {c.id for c in items} - {c.id for c in expired}
+    assert survivors == {"d030", "d038", "d040", "d041", "d042", "d043", "d044"}
+
+
+def test_precedence_vm_then_tags_then_default() -> None:
+    settings = tagged_settings()
+    # A VM policy wins over the tag policy of the same VM (web-vip is also tagged prod).
+    assert resolve_policy(settings, "web-vip").source == "vm"
+    assert resolve_policy(settings, "web-vip").policy.keep_last == 1
+    # Several tagged policies: the largest of each rule across them.
+    both = resolve_policy(settings, "db-1")
+    assert both.source == "tag:db+prod"
+    assert both.policy.model_dump() == {"keep_last": 5, "keep_daily": 3, "keep_weekly": 2, "keep_monthly": 2}
+    # A tag without a policy (lab) and no tag at all: the default.
+    assert resolve_policy(settings, "lab-1").source == "default"
+    assert resolve_policy(settings, "misc").source == "default"
+    # Globs match the whole name, case-sensitively.
+    assert resolve_policy(settings, "db-10").source == "default"
+    assert resolve_policy(settings, "Web-01").source == "default"
+
+
+def test_merged_tag_policy_keeps_what_either_tag_keeps() -> None:
+    settings = tagged_settings()
+    items = daily(45)
+    merged = keep_by_policy(items, resolve_policy(settings, "db-1").policy)
+    for tag in ("prod", "db"):
+        assert set(keep_by_policy(items, settings.retention_per_tag[tag])) <= set(merged)
+
+
+def test_last_verified_backup_survives_a_tag_policy_that_keeps_nothing_old() -> None:
+    settings = tagged_settings()
+    items = [Candidate(c.id, c.created_at, "verified" if c.id == "d005" else c.status) for c in daily(45)]
+    expired, kept = select_expired(items, resolve_policy(settings, "web-01").policy)
+    assert kept["d005"] == "last-verified" and "d005" not in {c.id for c in expired}
+    assert {c.id for c in expired} == {c.id for c in items if c.created_at < START + timedelta(days=5)}
+
+
+def _config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backups: dict[str, object]) -> str:
+    for key in [k for k in os.environ if k.startswith("CESO_")]:
+        monkeypatch.delenv(key)
+    path = tmp_path / "ceso.yaml"
+    path.write_text(yaml.safe_dump({"backups": backups}))
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("backups", "key", "reason"),
+    [
+        ({"retention_per_tag": {"prd": {"keep_last": 1}}}, "backups.retention_per_tag", "unknown tag 'prd'"),
+        ({"tags": {"prod": ["web-["]}}, "backups.tags.prod.0", "'[' at position 4 is never closed"),
+        ({"tags": {"prod": ["web/*"]}}, "backups.tags.prod.0", "no VM name can hold"),
+        ({"tags": {"prod": [""]}}, "backups.tags.prod.0", "empty VM name pattern"),
+        ({"tags": {"prod": []}}, "backups.tags.prod", "at least 1 item"),
+        ({"tags": {"my tag": ["x"]}}, "backups.tags.my tag.[key]", "invalid tag name 'my tag'"),
+        (
+            {"tags": {"prod": ["web-*"]}, "retention_per_tag": {"prod": {"keep_daily": -1}}},
+            "backups.retention_per_tag.prod.keep_daily",
+            "greater than or equal to 0",
+        ),
+        (
+            {"retention_per_vm": {"web-01": {"keep_monthly": -2}}},
+            "backups.retention_per_vm.web-01.keep_monthly",
+            "greater than or equal to 0",
+        ),
+        (
+            {"schedules": [{"tag": "prod", "host": "esxi-a", "cron": "0 2 * * *"}]},
+            "backups.schedules",
+            "item 0: unknown tag 'prod'",
+        ),
+        (
+            {"schedules": [{"vm": "a", "tag": "prod", "host": "esxi-a", "cron": "0 2 * * *"}]},
+            "backups.schedules.0",
+            "exactly one of `vm` and `tag`",
+        ),
+    ],
+)
+def test_bad_tag_and_policy_config_is_one_clear_error_naming_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backups: dict[str, object], key: str, reason: str
+) -> None:
+    message = _config_error(tmp_path, monkeypatch, backups)
+    assert f"invalid value for {key!r}" in message and reason in message, message
+    assert str(tmp_path / "ceso.yaml") in message
+
+
+@pytest.mark.parametrize("pattern", ["web-*", "db-1", "db-[0-9]", "x[!a-c]?", "[]]x", "*"])
+def test_valid_globs(pattern: str) -> None:
+    assert check_pattern(pattern) == pattern
+
+
+@pytest.mark.parametrize("pattern", ["web-[", "web-]", " web", "a:b", "[!]", "a\tb"])
+def test_bad_globs(pattern: str) -> None:
+    with pytest.raises(ValueError):
+        check_pattern(pattern)

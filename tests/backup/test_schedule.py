@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,8 @@ from ceso.backup.config import BackupSettings
 from ceso.backup.schedule import SCHEDULED_BACKUP_TASK, beat_schedule
 from ceso.errors import ConfigError
 from tests.backup.bed import BackupBed, payload
-from tests.conftest import CESO_BIN
+from tests.conftest import CESO_BIN, _clear_caches, unique
+from tests.support.vms import make_template
 
 
 def test_beat_schedule_from_config() -> None:
@@ -66,6 +69,49 @@ def test_scheduled_backup_runs_on_the_hosts_worker_once(backup_bed: BackupBed, r
     assert len(jobs) == 1 and jobs[0]["idempotency_key"].startswith(f"schedule:{bed.host}:{source}:")
     assert [b["status"] for b in bed.run("backup", "list", "--vm", source)] == ["completed"]
     sender.close()
+
+
+def test_beat_schedule_of_a_tag() -> None:
+    settings = BackupSettings.model_validate(
+        {
+            "tags": {"prod": ["web-*"]},
+            "schedules": [{"tag": "prod", "host": "esxi-a", "cron": "15 3 * * *", "encrypt": True}],
+        }
+    )
+    (name,) = beat_schedule(settings)
+    assert name == "backup esxi-a/tag:prod #0"
+    entry = beat_schedule(settings)[name]
+    assert entry["args"][0]["tag"] == "prod" and entry["args"][0]["vm"] is None
+    assert entry["options"] == {"queue": "esxi.esxi-a"}
+
+
+def test_scheduled_backup_of_a_tag_backs_up_each_matching_vm_once(
+    backup_bed: BackupBed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ceso.backup.schedule import submit_scheduled_backup
+    from ceso.runtime import get_runtime
+
+    bed = backup_bed
+    group = unique("grp")
+    tagged = [f"{group}-a", f"{group}-b"]
+    for vm in tagged:
+        make_template(bed.si, bed.datastore_dir, vm, payload(1 << 20))
+    outsider = bed.make_vm(payload(1 << 20))
+    monkeypatch.setenv("CESO_BACKUPS__TAGS", json.dumps({"nightly": [f"{group}-*"]}))
+    _clear_caches()
+    item = {"tag": "nightly", "host": bed.host, "cron": "0 2 * * *", "target": bed.target}
+    now = datetime(2026, 3, 1, 2, 0, 7, tzinfo=UTC)
+    first = submit_scheduled_backup(get_runtime(), item, now=now)
+    assert len(first) == 2
+    assert submit_scheduled_backup(get_runtime(), item, now=now) == first  # a duplicate firing: same jobs
+    for job_id in first:
+        assert bed.run("job", "wait", job_id, "--timeout", "120")["state"] == "succeeded"
+    jobs = {j["id"]: j for j in bed.run("job", "list") if j["kind"] == "backup.create"}
+    backed_up = sorted(b["vm"] for b in bed.run("backup", "list") if b["status"] == "completed")
+    assert backed_up == tagged and outsider not in backed_up
+    assert {jobs[j]["idempotency_key"] for j in first} == {
+        f"schedule:{bed.host}:{vm}:2026-03-01T02:00:00+00:00" for vm in tagged
+    }
 
 
 def test_only_one_beat_runs(ceso_env: dict[str, str], tmp_path: Path) -> None:

@@ -91,9 +91,12 @@ def delete(app: Application, backup_id: str, yes: bool) -> None:
 def prune(app: Application, vm: str | None) -> None:
     """Expire backups outside the retention policy (keep_last/daily/weekly/monthly).
 
-    Only backups older than a VM's newest verified backup are expired, and that
-    one is always kept: nothing is pruned until a newer backup has been verified.
-    With --dry-run, show what would go.
+    A VM's policy is its own (backups.retention_per_vm), else that of its tags
+    (backups.retention_per_tag; with several tags, the largest of each keep_*),
+    else backups.retention. Only backups older than a VM's newest verified backup
+    are expired, and that one is always kept: nothing is pruned until a newer
+    backup has been verified. With --dry-run, show what would go (and each VM's
+    policy with --json) and change nothing.
     """
     from dataclasses import asdict
 
