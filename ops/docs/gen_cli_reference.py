@@ -10,7 +10,6 @@ run the first line above.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ OUTPUT = REPO / "docs" / "cli.md"
 sys.path.insert(0, str(REPO))
 
 import click
+from _generated import generate
 
 from ceso.cli import cli
 
@@ -91,22 +91,12 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Write docs/cli.md from the Click commands.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/cli.md is out of date")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.is_file() else ""
-        if current != text:
-            print(
-                f"{OUTPUT} is out of date: run .venv/bin/python ops/docs/gen_cli_reference.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT}")
-    return 0
+    return generate(
+        OUTPUT,
+        render,
+        description="Write docs/cli.md from the Click commands.",
+        script="ops/docs/gen_cli_reference.py",
+    )
 
 
 if __name__ == "__main__":

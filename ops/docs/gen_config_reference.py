@@ -9,7 +9,6 @@ file differs: after adding or changing a setting, run the first line above.
 
 from __future__ import annotations
 
-import argparse
 import enum
 import json
 import sys
@@ -23,6 +22,7 @@ OUTPUT = REPO / "docs" / "configuration.md"
 sys.path.insert(0, str(REPO))
 
 import annotated_types
+from _generated import generate
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -162,22 +162,12 @@ def render() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Write docs/configuration.md from the settings model.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/configuration.md is out of date")
-    args = parser.parse_args()
-    text = render()
-    if args.check:
-        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.is_file() else ""
-        if current != text:
-            print(
-                f"{OUTPUT} is out of date: run .venv/bin/python ops/docs/gen_config_reference.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT}")
-    return 0
+    return generate(
+        OUTPUT,
+        render,
+        description="Write docs/configuration.md from the settings model.",
+        script="ops/docs/gen_config_reference.py",
+    )
 
 
 if __name__ == "__main__":
