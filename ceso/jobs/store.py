@@ -152,6 +152,15 @@ def list_jobs(
     return list(session.exec(query).all())
 
 
+#: Every column of ``jobs``: an UPDATE ... RETURNING these gives the fresh row without a second SELECT.
+_JOB_COLUMNS = tuple(Job.__table__.c)  # type: ignore[attr-defined]
+
+
+def _job_from(row: sa.Row[Any]) -> Job:
+    """A detached Job built from a RETURNING row (the same values a fresh SELECT would load)."""
+    return Job(**row._mapping)
+
+
 def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float) -> Job | None:
     """Compare-and-set ``queued`` (or ``running`` with a stale heartbeat) → ``running``.
 
@@ -165,7 +174,7 @@ def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float)
             col(Job.state) == "queued",
             sa.and_(col(Job.state) == "running", col(Job.heartbeat_at) < stale),
         )
-        result = conn.execute(
+        row = conn.execute(
             sa.update(Job)
             .where(col(Job.id) == job_id, claimable, col(Job.cancel_requested).is_(False))
             .values(
@@ -176,28 +185,24 @@ def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float)
                 heartbeat_at=now,
                 updated_at=now,
             )
-        )
-        if result.rowcount != 1:
-            return None
-    with Session(engine, expire_on_commit=False) as session:
-        return session.get(Job, job_id)
+            .returning(*_JOB_COLUMNS)
+        ).first()
+    return _job_from(row) if row is not None else None
 
 
 def update_running(engine: Engine, *, job_id: str, attempt: int, **values: Any) -> Job:
     """Fenced update of a running job; returns the fresh row or raises ClaimLostError."""
     values.setdefault("updated_at", utcnow())
     with engine.begin() as conn:
-        result = conn.execute(
+        row = conn.execute(
             sa.update(Job)
             .where(col(Job.id) == job_id, col(Job.attempts) == attempt, col(Job.state) == "running")
             .values(**values)
-        )
-        if result.rowcount != 1:
-            raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
-    with Session(engine, expire_on_commit=False) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        return job
+            .returning(*_JOB_COLUMNS)
+        ).first()
+    if row is None:
+        raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
+    return _job_from(row)
 
 
 def finish_job(

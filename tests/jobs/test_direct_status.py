@@ -135,3 +135,18 @@ def test_an_agent_is_still_authenticated(
     assert ok.exit_code == 0 and ok.json()["id"] == job_id
     refused = as_agent(cli, monkeypatch, token + "x", "--json", "job", "status", job_id)
     assert refused.exit_code == 3
+
+
+def test_claim_and_update_return_the_row_as_a_fresh_read_sees_it(
+    ceso_env: dict[str, str], database_url: str
+) -> None:
+    # claim_job and update_running build the job from UPDATE ... RETURNING instead of reading it again.
+    engine = get_engine(database_url)
+    job_id = _jobs(database_url)[0]
+    claimed = claim_job(engine, job_id=job_id, worker="w2@host", stale_after_s=60)
+    assert claimed is not None and job_to_dict(claimed) == _via_sqlalchemy(database_url, job_id)
+    updated = update_running(
+        engine, job_id=job_id, attempt=claimed.attempts, progress=70, steps=[{"name": "x"}]
+    )
+    assert job_to_dict(updated) == _via_sqlalchemy(database_url, job_id)
+    assert updated.progress == 70 and updated.started_at is not None and updated.started_at.tzinfo is not None
