@@ -127,12 +127,12 @@ def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, params: dict[str, An
     if ops.exists(name):
         raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
     original_ds = manifest.vm_config["vmx_path"][1:].split("]", 1)[0]
-    stores = ops.layout().datastores
+    stores = ops.layout(datastore=original_ds).datastores  # read again if the datastore is new
     datastore = ops.datastore(params.get("datastore") or (original_ds if original_ds in stores else None))
     for i, nic in enumerate(manifest.vm_config["nics"]):
         ops.network(params["network"] if (params.get("network") and i == 0) else nic["network"])
     need = sum(f.logical_bytes for f in manifest.files if f.role in ("descriptor", "extent", "nvram"))
-    free = int(ops.props(stores[datastore], ["summary.freeSpace"]).get("summary.freeSpace") or 0)
+    free = int(ops.datastore_props(datastore, ["summary.freeSpace"]).get("summary.freeSpace") or 0)
     if need > free:
         raise CesoError(
             f"datastore {datastore} on host {ctx.job.host} has {free} bytes free; the restore needs {need}",

@@ -22,7 +22,9 @@ from typing import Any, TypeVar
 from ceso.errors import CesoError, OperationError, TimeoutExpiredError, TransientError
 from ceso.esxi.endpoint import Endpoint
 from ceso.esxi.faults import fault_name, translate
+from ceso.esxi.layout import LayoutCache
 from ceso.esxi.tlspin import pinned_context
+from ceso.esxi.traversal import Hop, filter_spec
 from ceso.esxi.vmomi import pyvim_connect, vim, vmodl
 from ceso.metrics.record import observe_session
 
@@ -70,6 +72,8 @@ class EsxiClient:
         self._content: Any = None
         self._lock = threading.RLock()
         self.logins = 0
+        #: The host's datacenter, folders, datastores and networks, kept for this session's jobs.
+        self.layout_cache = LayoutCache(self)
 
     # -- session ---------------------------------------------------------
     def connect(self) -> EsxiClient:
@@ -258,6 +262,20 @@ class EsxiClient:
 
         return self.read(f"list {type_name}", run)
 
+    def retrieve_walk(self, walk: tuple[Hop, ...], props: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """Read ``props`` (type name → paths) of every object ``walk`` reaches from the root folder.
+
+        One request where :meth:`retrieve` takes three (see
+        :mod:`ceso.esxi.traversal`). Rows are shaped as :meth:`retrieve`'s,
+        one per object of a type named in ``props``; callers tell the types
+        apart by ``obj``.
+        """
+
+        def run() -> list[dict[str, Any]]:
+            return list(self._collect(filter_spec(self._content.rootFolder, walk, props)))
+
+        return self.read(f"read {', '.join(props)}", run)
+
     def retrieve_object(self, obj: Any, props: list[str]) -> dict[str, Any]:
         """Read ``props`` of one managed object (unset properties are absent)."""
         vmodl_ = vmodl()
@@ -279,6 +297,11 @@ class EsxiClient:
         result = pc.RetrievePropertiesEx([spec], options)
         while result is not None:
             for oc in result.objects or []:
+                for missing in oc.missingSet or []:
+                    # A lost session can come back as objects whose properties are missing for want
+                    # of authentication, not as a fault: raise it, so that call() logs in again.
+                    if fault_name(missing.fault) == "NotAuthenticated":
+                        raise missing.fault
                 row: dict[str, Any] = {"obj": oc.obj}
                 for prop in oc.propSet or []:
                     row[prop.name] = prop.val

@@ -21,9 +21,8 @@ def datastore_path_exists(ops: VmOps, path: str) -> bool:
     the translated fault of any other failure.
     """
     datastore, rel = split_datastore_path(path)
-    ds_obj = ops.layout().datastores[ops.datastore(datastore)]
+    browser = ops.datastore_props(datastore, ["browser"])["browser"]
     folder, _, leaf = rel.rstrip("/").rpartition("/")
-    browser = ops.props(ds_obj, ["browser"])["browser"]
     search_in = f"[{datastore}] {folder}".rstrip()
     ops.record(
         "HostDatastoreBrowser.SearchDatastore_Task", {"datastorePath": search_in, "matchPattern": [leaf]}

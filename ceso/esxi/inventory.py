@@ -15,6 +15,7 @@ from ceso.errors import ConflictError, NotFoundError
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.propxml import VIM, XSI_TYPE, iter_children, retrieve_xml, text_of
 from ceso.esxi.vmomi import vim
+from ceso.esxi.vmscan import vms_named
 
 __all__ = [
     "DiskInfo",
@@ -222,12 +223,12 @@ def vm_summary_xml(host: str, props: dict[str, ET.Element]) -> VmSummary | None:
 
 
 def find_vm(client: EsxiClient, name: str) -> Any:
-    """The VirtualMachine object named ``name``.
+    """The VirtualMachine object named ``name`` (one property-collector request).
 
     Raises NotFoundError if none, ConflictError if the host has several
     (ESXi allows duplicate display names; ceso refuses to guess).
     """
-    matches = [r["obj"] for r in client.retrieve("VirtualMachine", ["name"]) if r.get("name") == name]
+    matches = vms_named(client, name)
     if not matches:
         raise NotFoundError(f"no VM named {name!r} on host {client.name}")
     if len(matches) > 1:

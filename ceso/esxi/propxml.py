@@ -8,29 +8,46 @@ milliseconds (docs/benchmarks.md, benchmark 1). This module sends the same
 ``RetrievePropertiesEx`` / ``ContinueRetrievePropertiesEx`` requests over the
 session's own pooled (and pinned) connection and hands each ``objects``
 element of the reply, as it arrives, to the caller as an ElementTree element:
-the C parser builds the tree and the caller reads only what it shows.
+the C parser builds the tree and the caller reads only what it shows. Where
+even that is too much and the answer is a set of plain values,
+:func:`scan_walk_xml` finds them in the reply's bytes without parsing it.
 
 Contract: the same objects and properties as :meth:`EsxiClient.retrieve`
-(container view over the root folder, every page), the same error
-translation and session re-login, and every request counted in the client's
-``stats``. Use it where a read is large and its consumer is known; use
-``retrieve`` for everything else.
+(container view over the root folder, every page) — for
+:func:`retrieve_walk_xml` and :func:`scan_walk_xml`, as
+:meth:`EsxiClient.retrieve_walk` — the same error translation and session
+re-login, and every request counted in the client's ``stats``. Use it where
+a read is large and its consumer is known; use ``retrieve`` for everything
+else.
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from xml.sax.saxutils import escape
 
 from ceso.errors import OperationError
+from ceso.esxi.traversal import Hop, object_set_xml
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient
 
-__all__ = ["VIM", "XSI_TYPE", "ObjectXml", "SoapFault", "iter_children", "retrieve_xml", "text_of"]
+__all__ = [
+    "VIM",
+    "XSI_TYPE",
+    "ObjectXml",
+    "SoapFault",
+    "iter_children",
+    "retrieve_walk_xml",
+    "retrieve_xml",
+    "scan_walk_xml",
+    "text_of",
+]
 
 T = TypeVar("T")
 
@@ -38,6 +55,7 @@ VIM = "{urn:vim25}"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _SOAP_ENV = "{http://schemas.xmlsoap.org/soap/envelope/}"
 _READ_CHUNK = 256 * 1024
+_TOKEN = re.compile(rb"<(?:[\w.-]+:)?token>([^<]+)<")
 
 
 class SoapFault(Exception):  # noqa: N818 - subclasses are named after the vSphere fault
@@ -83,19 +101,27 @@ def _moref(tag: str, type_name: str, moid: str) -> str:
     return f'<{tag} type="{escape(type_name)}">{escape(moid)}</{tag}>'
 
 
-def _retrieve_body(collector: str, view: str, type_name: str, props: list[str], page: int) -> bytes:
+def _view_object_set(view: str) -> str:
+    """Every object of a container view (the view itself skipped)."""
+    return (
+        "<objectSet>"
+        + _moref("obj", "ContainerView", view)
+        + "<skip>true</skip>"
+        + '<selectSet xsi:type="TraversalSpec"><name>view</name><type>ContainerView</type>'
+        + "<path>view</path><skip>false</skip></selectSet>"
+        + "</objectSet>"
+    )
+
+
+def _retrieve_body(collector: str, object_set: str, type_name: str, props: list[str], page: int) -> bytes:
     paths = "".join(f"<pathSet>{escape(p)}</pathSet>" for p in props)
     return _envelope(
         '<RetrievePropertiesEx xmlns="urn:vim25">'
         + _moref("_this", "PropertyCollector", collector)
         + "<specSet>"
         + f"<propSet><type>{escape(type_name)}</type><all>false</all>{paths}</propSet>"
-        + "<objectSet>"
-        + _moref("obj", "ContainerView", view)
-        + "<skip>true</skip>"
-        + '<selectSet xsi:type="TraversalSpec"><name>view</name><type>ContainerView</type>'
-        + "<path>view</path><skip>false</skip></selectSet>"
-        + "</objectSet></specSet>"
+        + object_set
+        + "</specSet>"
         + f"<options><maxObjects>{page}</maxObjects></options>"
         + "</RetrievePropertiesEx>"
     )
@@ -109,12 +135,13 @@ def _continue_body(collector: str, token: str) -> bytes:
     )
 
 
-def _post(stub: Any, body: bytes, on_object: Callable[[ET.Element], None]) -> str | None:
-    """POST one request on a pooled connection; feed each ``objects`` element to ``on_object``.
+@contextmanager
+def _exchange(stub: Any, body: bytes) -> Iterator[Any]:
+    """POST one request on a pooled connection and yield the response (HTTP 200 or 500).
 
-    Returns the reply's continuation token (None on the last page). Raises a
-    :class:`SoapFault` subclass for a fault, ``http.client`` or socket
-    errors for transport failures (translated by the caller).
+    The connection goes back to the pool once the block has read the reply;
+    if the block (or the transport) fails, it is closed and the pool dropped.
+    Other HTTP statuses raise OperationError.
     """
     headers = {"Cookie": stub.cookie, "SOAPAction": stub.versionId, "Content-Type": "text/xml; charset=UTF-8"}
     conn = stub.GetConnection()
@@ -128,33 +155,90 @@ def _post(stub: Any, body: bytes, on_object: Callable[[ET.Element], None]) -> st
     if resp.status not in (200, 500):
         conn.close()
         raise OperationError(f"the host answered HTTP {resp.status} {resp.reason}", code="esxi_fault")
+    try:
+        yield resp
+    except Exception:
+        conn.close()
+        stub.DropConnections()
+        raise
+    stub.ReturnConnection(conn)
+
+
+def _post(stub: Any, body: bytes, on_object: Callable[[ET.Element], None]) -> str | None:
+    """POST one request; feed each ``objects`` element of the reply to ``on_object`` as it arrives.
+
+    Returns the reply's continuation token (None on the last page). Raises a
+    :class:`SoapFault` subclass for a fault, ``http.client`` or socket
+    errors for transport failures (translated by the caller).
+    """
     parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
     token: str | None = None
     fault: SoapFault | None = None
-    try:
+    with _exchange(stub, body) as resp:
         while chunk := resp.read(_READ_CHUNK):
             parser.feed(chunk)
             # "end" events carry elements (the other event kinds are not asked for)
             for _event, element in cast("Iterator[tuple[str, ET.Element]]", parser.read_events()):
                 tag = element.tag
                 if tag == VIM + "objects":
-                    on_object(element)
+                    lost = _session_lost(element)
+                    if lost is None:
+                        on_object(element)
+                    else:
+                        fault = lost
                     element.clear()  # the reply can be large: keep memory flat
                 elif tag == VIM + "token":
                     token = element.text
                 elif tag == _SOAP_ENV + "Fault":
                     fault = _parse_fault(element)
         parser.close()
-    except Exception:
-        conn.close()
-        stub.DropConnections()
-        raise
-    stub.ReturnConnection(conn)
     if fault is not None:
         raise fault
     if resp.status == 500:
         raise OperationError("the host answered HTTP 500 without a SOAP fault", code="esxi_fault")
     return token
+
+
+def _post_scan(stub: Any, body: bytes, leaf: re.Pattern[bytes], on_text: Callable[[str], None]) -> str | None:
+    """POST one request; hand the text of every ``leaf`` match in the reply to ``on_text``, unparsed.
+
+    Returns the continuation token; faults and transport errors as :func:`_post`.
+    """
+    with _exchange(stub, body) as resp:
+        data = resp.read()
+    if resp.status == 500:  # a fault: its reply is small, parse it
+        parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+        parser.feed(data)
+        for _event, element in cast("Iterator[tuple[str, ET.Element]]", parser.read_events()):
+            if element.tag == _SOAP_ENV + "Fault":
+                raise _parse_fault(element)
+        raise OperationError("the host answered HTTP 500 without a SOAP fault", code="esxi_fault")
+    if b"missingSet" in data:  # rare: parse the reply to see whether the session is gone
+        parser = ET.XMLPullParser(events=("end",))
+        parser.feed(data)
+        for _event, element in cast("Iterator[tuple[str, ET.Element]]", parser.read_events()):
+            if element.tag == VIM + "objects" and (lost := _session_lost(element)) is not None:
+                raise lost
+    for match in leaf.finditer(data):
+        on_text(match.group(1).decode())
+    # The token comes before the first object (RetrieveResult's schema order): look only there.
+    first_object = data.find(b"<objects")
+    token = _TOKEN.search(data, 0, first_object if first_object >= 0 else len(data))
+    return token.group(1).decode() if token else None
+
+
+def _session_lost(objects: ET.Element) -> SoapFault | None:
+    """NotAuthenticated if the host left out a property of ``objects`` for want of a session, else None.
+
+    A host may answer a property-collector read on a lost session with the
+    objects and, in their ``missingSet``, a NotAuthenticated fault instead of a
+    SOAP fault; raised, it makes the caller log in again and retry.
+    """
+    for missing in objects.iterfind(VIM + "missingSet"):
+        fault = missing.find(f"{VIM}fault/{VIM}fault")
+        if fault is not None and (fault.get(XSI_TYPE) or "").rpartition(":")[2] == "NotAuthenticated":
+            return _fault("NotAuthenticated", text_of(missing, "path") or "session lost")
+    return None
 
 
 def _parse_fault(element: ET.Element) -> SoapFault:
@@ -198,8 +282,6 @@ def retrieve_xml(
 
     def run() -> list[T]:
         content = client.content
-        stub = content.propertyCollector._stub
-        collector = content.propertyCollector._moId
         view = content.viewManager.CreateContainerView(content.rootFolder, [getattr(vim_, type_name)], True)
         results: list[T] = []
 
@@ -207,17 +289,108 @@ def retrieve_xml(
             results.append(build(_objects(element)))
 
         try:
-            body = _retrieve_body(collector, view._moId, type_name, props, page_size)
-            method = "RetrievePropertiesEx"
-            while True:
-                token = client.timed(method, lambda: _post(stub, body, on_object))  # noqa: B023
-                if not token:
-                    return results
-                body, method = _continue_body(collector, token), "ContinueRetrievePropertiesEx"
+            _pages(
+                client,
+                _view_object_set(view._moId),
+                type_name,
+                props,
+                page_size,
+                lambda stub, body: _post(stub, body, on_object),
+            )
+            return results
         finally:
             view.DestroyView()
 
     return client.read(f"list {type_name}", run)
+
+
+def retrieve_walk_xml(
+    client: EsxiClient,
+    walk: tuple[Hop, ...],
+    type_name: str,
+    props: list[str],
+    build: Callable[[ObjectXml], T],
+    *,
+    page_size: int = 500,
+) -> list[T]:
+    """As :func:`retrieve_xml`, for the ``type_name`` objects ``walk`` reaches from the root folder.
+
+    No container view: one request per ``page_size`` objects where
+    :func:`retrieve_xml` adds two (see :mod:`ceso.esxi.traversal`).
+    """
+
+    def run() -> list[T]:
+        results: list[T] = []
+
+        def on_object(element: ET.Element) -> None:
+            results.append(build(_objects(element)))
+
+        object_set = object_set_xml("Folder", client.content.rootFolder._moId, walk)
+        _pages(
+            client, object_set, type_name, props, page_size, lambda stub, body: _post(stub, body, on_object)
+        )
+        return results
+
+    return client.read(f"list {type_name}", run)
+
+
+def scan_walk_xml(
+    client: EsxiClient,
+    walk: tuple[Hop, ...],
+    type_name: str,
+    props: list[str],
+    leaf: str,
+    *,
+    page_size: int = 500,
+) -> list[str]:
+    """The text of every ``leaf`` element in the ``props`` of the ``type_name`` objects ``walk`` reaches.
+
+    The reply is scanned, not parsed: for 1000 VMs' device lists building
+    the elements takes ~0.1 s and the scan ~2 ms. Sound because element text
+    in a vim25 reply never holds markup (``<`` is always escaped), so a
+    ``<leaf>`` tag in the bytes is an element; the caller picks a leaf whose
+    text is plain (no entities) and accepts every element of that name
+    anywhere in ``props``. One request per ``page_size`` objects, no container
+    view (see :mod:`ceso.esxi.traversal`); faults, retries and counting as
+    :func:`retrieve_xml`.
+    """
+    pattern = re.compile(rb"<(?:[\w.-]+:)?" + re.escape(leaf.encode()) + rb"(?:\s[^>]*)?>([^<]*)<")
+
+    def run() -> list[str]:
+        texts: list[str] = []
+        object_set = object_set_xml("Folder", client.content.rootFolder._moId, walk)
+        _pages(
+            client,
+            object_set,
+            type_name,
+            props,
+            page_size,
+            lambda stub, body: _post_scan(stub, body, pattern, texts.append),
+        )
+        return texts
+
+    return client.read(f"list {type_name}", run)
+
+
+def _pages(
+    client: EsxiClient,
+    object_set: str,
+    type_name: str,
+    props: list[str],
+    page_size: int,
+    send: Callable[[Any, bytes], str | None],
+) -> None:
+    """Every page of one RetrievePropertiesEx: ``send(stub, body)`` posts one and returns its token."""
+    content = client.content
+    stub = content.propertyCollector._stub
+    collector = content.propertyCollector._moId
+    body = _retrieve_body(collector, object_set, type_name, props, page_size)
+    method = "RetrievePropertiesEx"
+    while True:
+        token = client.timed(method, lambda: send(stub, body))  # noqa: B023
+        if not token:
+            return
+        body, method = _continue_body(collector, token), "ContinueRetrievePropertiesEx"
 
 
 def iter_children(element: ET.Element | None, name: str) -> Iterator[ET.Element]:

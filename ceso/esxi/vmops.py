@@ -4,7 +4,9 @@ Every method makes its vSphere calls through :class:`EsxiClient` (so faults
 are translated) and reports each call, with its arguments minus secrets and
 bulky values, to ``record(method, args)`` so the job's step shows exactly what
 was asked of the host. Tasks are awaited; their faults are raised as
-CesoErrors. Nothing here retries a write.
+CesoErrors. Nothing here retries a write, except one the host refused because
+a cached object of the host's layout is gone (then nothing was done; see
+``_on_layout``).
 """
 
 from __future__ import annotations
@@ -12,18 +14,20 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError, OperationError, TimeoutExpiredError
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.faults import fault_name
 from ceso.esxi.inventory import find_vm
+from ceso.esxi.layout import HostLayout, names_gone_object
 from ceso.esxi.vmomi import vim
+from ceso.esxi.vmscan import macs_in_use
 
 __all__ = ["HostLayout", "VmOps", "datastore_path", "random_static_mac", "split_datastore_path"]
 
 Recorder = Callable[[str, dict[str, Any]], None]
+T = TypeVar("T")
 
 
 def datastore_path(datastore: str, path: str) -> str:
@@ -52,18 +56,6 @@ def random_static_mac(taken: set[str]) -> str:
     raise ConflictError("no free MAC address found in 00:50:56:00:00:00-00:50:56:3f:ff:ff")
 
 
-@dataclass(frozen=True)
-class HostLayout:
-    """The fixed objects of a standalone host: one datacenter, one compute resource."""
-
-    datacenter: Any
-    vm_folder: Any
-    resource_pool: Any
-    host: Any
-    datastores: dict[str, Any]
-    networks: dict[str, Any]
-
-
 class VmOps:
     """VM-level vSphere calls on one host."""
 
@@ -73,33 +65,35 @@ class VmOps:
         self.client = client
         self.record: Recorder = record or (lambda _m, _a: None)
         self.task_timeout = task_timeout
-        self._layout: HostLayout | None = None
 
     # -- discovery -------------------------------------------------------------
-    def layout(self) -> HostLayout:
-        """Datacenter, VM folder, resource pool, host, datastores and networks (cached)."""
-        if self._layout is None:
-            rows = self.client.retrieve("Datacenter", ["vmFolder", "hostFolder"])
-            if not rows:
-                raise NotFoundError(f"host {self.client.name} shows no datacenter")
-            dc = rows[0]
-            compute = self.client.retrieve("ComputeResource", ["resourcePool", "host"])[0]
-            host = compute["host"][0]
-            # Datacenter.datastore can hold dead references on a standalone host; host.datastore cannot.
-            host_props = self.client.retrieve_object(host, ["datastore", "network"])
-            ds_names = {
-                r["name"]: r["obj"]
-                for r in (self.client.retrieve_object(ds, ["name"]) for ds in host_props.get("datastore", []))
-            }
-            nets = {r["name"]: r["obj"] for r in self.client.retrieve("Network", ["name"]) if "name" in r}
-            self._layout = HostLayout(
-                dc["obj"], dc["vmFolder"], compute["resourcePool"], host, ds_names, nets
-            )
-        return self._layout
+    def layout(self, *, datastore: str | None = None, network: str | None = None) -> HostLayout:
+        """Datacenter, VM folder, resource pool, host, datastores and networks.
+
+        Kept per session (:mod:`ceso.esxi.layout`); read again first if it
+        lacks the named ``datastore`` or ``network``.
+        """
+        return self.client.layout_cache.get(datastore=datastore, network=network)
+
+    def _on_layout(self, fn: Callable[[HostLayout], T]) -> T:
+        """``fn(layout)``; once more with a fresh layout if the host says a cached object is gone.
+
+        Safe for writes: a request naming a missing object is refused before
+        it does anything (``fn`` makes the request; a task's fault is not
+        seen here).
+        """
+        layout = self.layout()
+        try:
+            return fn(layout)
+        except NotFoundError as exc:
+            if not names_gone_object(exc, layout):
+                raise
+        self.client.layout_cache.forget()
+        return fn(self.layout())
 
     def datastore(self, name: str | None) -> str:
         """The named datastore, or the only/first one; NotFoundError lists the choices."""
-        stores = self.layout().datastores
+        stores = self.layout(datastore=name).datastores
         if name is None:
             if not stores:
                 raise NotFoundError(f"host {self.client.name} has no datastore")
@@ -110,8 +104,13 @@ class VmOps:
             )
         return name
 
+    def datastore_props(self, name: str, props: list[str]) -> dict[str, Any]:
+        """Properties of datastore ``name`` (NotFoundError if the host has none of that name)."""
+        self.datastore(name)
+        return self._on_layout(lambda layout: self.props(layout.datastores[name], props))
+
     def network(self, name: str) -> str:
-        nets = self.layout().networks
+        nets = self.layout(network=name).networks
         if name not in nets:
             raise NotFoundError(
                 f"no network {name!r} on host {self.client.name} (have: {', '.join(sorted(nets))})"
@@ -132,14 +131,8 @@ class VmOps:
         return self.client.retrieve_object(vm, props)
 
     def macs_in_use(self) -> set[str]:
-        """Every NIC MAC address of every VM on the host (one property-collector pass)."""
-        macs: set[str] = set()
-        v = vim()
-        for row in self.client.retrieve("VirtualMachine", ["config.hardware.device"]):
-            for dev in row.get("config.hardware.device") or []:
-                if isinstance(dev, v.vm.device.VirtualEthernetCard) and dev.macAddress:
-                    macs.add(dev.macAddress.lower())
-        return macs
+        """Every NIC MAC address of every VM on the host (one request; see ceso.esxi.vmscan)."""
+        return macs_in_use(self.client)
 
     # -- files and disks -------------------------------------------------------------
     def _wait(self, task: Any, action: str) -> Any:
@@ -148,11 +141,13 @@ class VmOps:
     def make_directory(self, path: str) -> None:
         fm = self.client.content.fileManager
         self.record("FileManager.MakeDirectory", {"name": path, "createParentDirectories": False})
-        self.client.call(
-            f"create directory {path}",
-            lambda: fm.MakeDirectory(
-                name=path, datacenter=self.layout().datacenter, createParentDirectories=False
-            ),
+        self._on_layout(
+            lambda layout: self.client.call(
+                f"create directory {path}",
+                lambda: fm.MakeDirectory(
+                    name=path, datacenter=layout.datacenter, createParentDirectories=False
+                ),
+            )
         )
 
     def delete_path(self, path: str) -> None:
@@ -160,9 +155,11 @@ class VmOps:
         fm = self.client.content.fileManager
         self.record("FileManager.DeleteDatastoreFile_Task", {"name": path})
         try:
-            task = self.client.call(
-                f"delete {path}",
-                lambda: fm.DeleteDatastoreFile_Task(name=path, datacenter=self.layout().datacenter),
+            task = self._on_layout(
+                lambda layout: self.client.call(
+                    f"delete {path}",
+                    lambda: fm.DeleteDatastoreFile_Task(name=path, datacenter=layout.datacenter),
+                )
             )
             self._wait(task, f"delete {path}")
         except NotFoundError:
@@ -171,33 +168,35 @@ class VmOps:
     def copy_disk(self, source: str, dest: str) -> None:
         """Copy a virtual disk on the host, thin (the bytes never leave the host)."""
         vdm = self.client.content.virtualDiskManager
-        dc = self.layout().datacenter
         self.record(
             "VirtualDiskManager.CopyVirtualDisk_Task",
             {"sourceName": source, "destName": dest, "destSpec.diskType": "thin", "force": False},
         )
         spec = vim().VirtualDiskManager.VirtualDiskSpec(diskType="thin", adapterType="lsiLogic")
-        task = self.client.call(
-            f"copy disk {source}",
-            lambda: vdm.CopyVirtualDisk_Task(
-                sourceName=source,
-                sourceDatacenter=dc,
-                destName=dest,
-                destDatacenter=dc,
-                destSpec=spec,
-                force=False,
-            ),
+        task = self._on_layout(
+            lambda layout: self.client.call(
+                f"copy disk {source}",
+                lambda: vdm.CopyVirtualDisk_Task(
+                    sourceName=source,
+                    sourceDatacenter=layout.datacenter,
+                    destName=dest,
+                    destDatacenter=layout.datacenter,
+                    destSpec=spec,
+                    force=False,
+                ),
+            )
         )
         self._wait(task, f"copy disk {source} to {dest}")
 
     # -- VM lifecycle ------------------------------------------------------------------
     def create_vm(self, spec: Any) -> Any:
         """CreateVM_Task in the host's VM folder and resource pool; returns the VM."""
-        layout = self.layout()
         self.record("Folder.CreateVM_Task", _describe_spec(spec))
-        task = self.client.call(
-            f"create VM {spec.name}",
-            lambda: layout.vm_folder.CreateVM_Task(config=spec, pool=layout.resource_pool),
+        task = self._on_layout(
+            lambda layout: self.client.call(
+                f"create VM {spec.name}",
+                lambda: layout.vm_folder.CreateVM_Task(config=spec, pool=layout.resource_pool),
+            )
         )
         return self._wait(task, f"create VM {spec.name}")
 

@@ -26,7 +26,9 @@ def run(ctx: JobContext) -> dict[str, Any]:
     with ctx.locks(vms=[name]):
         with ctx.step("plan", progress=20) as rec:
             vm, props = inspect_vm(ctx, ops, name, HARDWARE_PROPERTIES)
-            networks = list(ops.layout().networks) if changes.network is not None else []
+            networks = (
+                list(ops.layout(network=changes.network).networks) if changes.network is not None else []
+            )
             if changes.iso is not None and not datastore_path_exists(ops, changes.iso):
                 raise NotFoundError(f"no file {changes.iso} on host {ctx.job.host}")
             plan = plan_reconfigure(props, changes, networks=networks, host=ctx.job.host, name=name)

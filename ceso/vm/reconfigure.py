@@ -128,7 +128,7 @@ def reconfigure_request(
     with Session(runtime.engine) as session:
         refuse_template(session, host=target.host, name=name, marked=target.marked_template)
     ops = VmOps(client_for(runtime, target.host))
-    networks = list(ops.layout().networks) if changes.network is not None else []
+    networks = list(ops.layout(network=changes.network).networks) if changes.network is not None else []
     plan = plan_reconfigure(target.props, changes, networks=networks, host=target.host, name=name)
     if changes.iso is not None and not datastore_path_exists(ops, changes.iso):
         raise NotFoundError(f"no file {changes.iso} on host {target.host}")
