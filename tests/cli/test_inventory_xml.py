@@ -24,7 +24,7 @@ from ceso.esxi.inventory import VM_PROPERTIES, list_vms, vm_summary
 from ceso.esxi.propxml import retrieve_xml
 from tests.conftest import unique
 from tests.support.simulator import SimulatorHost
-from tests.support.vms import create_vm, vim, vm_by_name
+from tests.support.vms import _parts, create_vm, vim, vm_by_name, vm_names
 
 
 def _client(sim: SimulatorHost, thumbprint: str | None = None) -> EsxiClient:
@@ -92,9 +92,9 @@ def varied(sim: SimulatorHost) -> Iterator[list[str]]:
         if name.startswith("run"):
             _wait(si, vm.PowerOffVM_Task())
         if name.startswith("tmpl"):
-            vm.UnregisterVM()
-        else:
-            _wait(si, vm.Destroy_Task())
+            _, compute, host = _parts(si)
+            vm.MarkAsVirtualMachine(pool=compute.resourcePool, host=host)
+        _wait(si, vm.Destroy_Task())
 
 
 def _pyvmomi_summaries(client: EsxiClient) -> list[Any]:
@@ -240,3 +240,9 @@ def test_xml_listing_over_pinned_https(sim_factory: Any) -> None:
     client = _client(host, fetch_thumbprint(parse_endpoint(host.url))).connect()
     assert list_vms(client) == _pyvmomi_summaries(client)
     assert name in {v.name for v in list_vms(client)}
+
+
+def test_the_varied_vms_left_no_dead_vm_behind(sim: SimulatorHost) -> None:
+    # Runs after the tests above (file order) cleaned up their VMs in the shared simulator:
+    # unregistering a template there left a dead entry that broke every later test's listing.
+    vm_names(sim.connect())  # raises ManagedObjectNotFound if a removed VM is still listed
