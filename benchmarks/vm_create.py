@@ -17,6 +17,10 @@ In one run, on the same simulators:
   iteration); ceso's time is split with the job row's timestamps into start-up + submit
   (created_at - process start), queue wait (started_at - created_at), run (finished_at -
   started_at) and the rest (finished_at to outcome printed: the CLI's polling);
+* latency through cesod (``--creates`` times, interleaved with the bare script again): one JSON-RPC
+  ``vm.create`` call with ``wait: true`` to a running ``cesod`` as an agent in standard mode, from
+  sending the request to reading the answer. This is the long-running client agents use: no
+  process start or imports per create. Split with the job row as above;
 * profile: one more CLI create under cProfile (imports, host check, submit, wait);
 * SOAP calls per create: a host registered through a request-counting proxy and without a
   worker; the CLI's own requests (``--no-wait``), then the job run in this process with
@@ -423,7 +427,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200, help="throughput: creates over all hosts")
     parser.add_argument("--hosts", type=int, default=8, help="throughput: simulated hosts, one worker each")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: latency,soap,throughput")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: latency,cesod,soap,throughput"
+    )
     parser.add_argument("--bare", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--template", help=argparse.SUPPRESS)
     parser.add_argument("--names", help=argparse.SUPPRESS)
@@ -510,6 +516,9 @@ def main() -> None:
                 env, cli_create_cmd(f"imp-{token}", template, hosts[0], ip(), "--timeout", "120")
             )
 
+        if "cesod" not in skip:
+            results["cesod"] = cesod_latency(env, tmp, args.creates, template, hosts[0], url0, token, ip)
+
         if "soap" not in skip:
             results["soap"] = soap_counts(env, runtime, proxy, counted, template, token, ip)
 
@@ -561,6 +570,50 @@ def main() -> None:
         log(f"stopping workers and simulators ({uptime()})")
 
     report(args, results)
+
+
+def cesod_latency(
+    env: dict[str, str], tmp: Path, creates: int, template: str, host: str, url: str, token: str, ip: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Creates through one running cesod (JSON-RPC ``vm.create`` with ``wait``), interleaved with bare runs."""
+    from tests.support.cesod import Cesod
+
+    added = subprocess.run([str(CESO), "--json", "agent", "add", f"bench-{token}", "--mode", "standard"],
+                           env=env, capture_output=True, text=True, check=True)  # fmt: skip
+    agent_token = json.loads(added.stdout)["token"]
+    daemon = Cesod({**env, "CESO_METRICS__CESOD_PORT": "0"}, tmp / "cesod.log", tmp / "cesod-access.log")
+    try:
+
+        def create(name: str) -> dict[str, Any]:
+            params = {"name": name, "template": template, "host": host, "ip": ip(), "gateway": "192.0.2.1",
+                      "wait": True, "timeout": 120}  # fmt: skip
+            t0_wall, t0 = time.time(), time.perf_counter()
+            answer = daemon.call(agent_token, "vm.create", params)
+            e2e = time.perf_counter() - t0
+            job = answer.get("result")
+            if not job or job.get("state") != "succeeded":
+                raise RuntimeError(f"cesod create failed: {json.dumps(answer)[:2000]}")
+            created, started, finished = (_ts(job[k]) for k in ("created_at", "started_at", "finished_at"))
+            return {
+                "e2e": e2e,
+                "startup_submit": created - t0_wall,
+                "queued": started - created,
+                "run": finished - started,
+                "rest": e2e - (finished - t0_wall),
+                "steps": {s["name"]: s.get("duration_s", 0.0) for s in job.get("steps", [])},
+            }
+
+        log("cesod: warm-up (one create)")
+        create(f"dwarm-{token}")
+        samples, bare = [], []
+        for i in range(creates):
+            log(f"cesod: create {i + 1}/{creates}")
+            samples.append(create(f"d{i}-{token}"))
+            wall, out = run_bare(env, url, template, [f"db{i}-{token}"])
+            bare.append({"wall": wall, **out["runs"][0]})
+        return samples, bare
+    finally:
+        daemon.stop()
 
 
 def soap_counts(
@@ -656,6 +709,25 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                     [x["run"] - sum(x["steps"].values()) for x in samples]),
             ],
         )  # fmt: skip
+    if "cesod" in results:
+        samples, bare = results["cesod"]
+        overhead = [s["e2e"] - b["calls_s"] for s, b in zip(samples, bare, strict=True)]
+        print_table(
+            f"vm create through cesod (JSON-RPC vm.create with wait), {len(samples)} creates, {args.database} (ms)",
+            ["measure", "p50", "p95", "min", "max"],
+            [
+                row("cesod: request sent to answer read", [s["e2e"] for s in samples]),
+                row("  request to created_at (auth, checks, insert)", [s["startup_submit"] for s in samples]),
+                row("  queue wait (started_at - created_at)", [s["queued"] for s in samples]),
+                row("  job run (finished_at - started_at)", [s["run"] for s in samples]),
+                row("  rest (finished_at to answer read)", [s["rest"] for s in samples]),
+                row("bare pyVmomi: the four calls", [b["calls_s"] for b in bare]),
+                row("ceso overhead through cesod = e2e - bare four calls", overhead),
+            ],
+        )
+        print(
+            f"\nceso overhead through cesod p50 {median(overhead) * MS:.0f} ms (target < {TARGET_OVERHEAD_MS:.0f} ms)"
+        )
     if "profile" in results:
         print_table(
             "one CLI create under cProfile (cumulative s; cProfile slows Python code)",
