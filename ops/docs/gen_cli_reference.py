@@ -16,6 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "docs" / "cli.md"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _generated, also when loaded by a test
 
 import click
 from _generated import generate

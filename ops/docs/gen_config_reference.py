@@ -20,6 +20,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "docs" / "configuration.md"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _generated, also when loaded by a test
 
 import annotated_types
 from _generated import generate
