@@ -62,15 +62,17 @@ def audit_claimed(runtime: Runtime, job: Job, *, mode: str | None = None) -> Non
     )
 
 
-def audit_step(runtime: Runtime, job: Job, step: dict[str, Any]) -> None:
+def step_event(job: Job, step: dict[str, Any]) -> AuditEvent:
     """``job.step``: the step as recorded on the job, with the exact vSphere calls or SSH commands."""
     outcome = {"succeeded": "ok"}.get(str(step.get("state")), "failed")
-    record(
-        runtime.engine,
-        AuditEvent(
-            "job.step", outcome=outcome, actor=job.actor, source="worker", details=step, **_where(job)
-        ),
+    return AuditEvent(
+        "job.step", outcome=outcome, actor=job.actor, source="worker", details=step, **_where(job)
     )
+
+
+def audit_step(runtime: Runtime, job: Job, step: dict[str, Any]) -> None:
+    """Append :func:`step_event` on its own (guarded: never breaks the job)."""
+    record(runtime.engine, step_event(job, step))
 
 
 def _finished_event(job: Job, source: str) -> AuditEvent | None:

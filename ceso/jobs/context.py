@@ -14,7 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ceso.audit.jobs import audit_step
+from ceso.audit.jobs import audit_step, step_event
+from ceso.audit.store import AuditEvent
 from ceso.db.models import Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, JobCancelledError
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["JobContext"]
 
 log = logging.getLogger(__name__)
+
+#: A row this run wrote less than this long ago still answers "was the job cancelled?".
+_FRESH_S = 0.05
 
 
 class JobContext:
@@ -50,6 +54,7 @@ class JobContext:
         self._params: dict[str, Any] | None = None
         # The route (api|ssh) chosen by ceso.routes.vm_backend; recorded on every step after the choice.
         self.route: str | None = None
+        self._written_at = float("-inf")  # monotonic time of this run's last write of the row
 
     @property
     def params(self) -> dict[str, Any]:
@@ -89,25 +94,37 @@ class JobContext:
             self._heartbeat.join(timeout=5)
 
     # -- checks ------------------------------------------------------------
-    def checkpoint(self) -> None:
-        """Raise JobCancelledError, ClaimLostError or LockLostError if the job must stop now."""
+    def checkpoint(self, *, fresh_within_s: float = 0.0) -> None:
+        """Raise JobCancelledError, ClaimLostError or LockLostError if the job must stop now.
+
+        Reads the cancel flag with a fenced write, unless this run wrote the row
+        less than ``fresh_within_s`` ago: that write returned the flag already
+        (a step starting right after the previous one ended needs no third write).
+        """
         if self._lost.is_set():
             raise ClaimLostError(f"job {self.job.id} lost its claim")
         for lease in self._leases:
             lease.check()
-        row = self._write()
+        fresh = time.monotonic() - self._written_at < fresh_within_s
+        row = self.job if fresh else self._write()
         if row.cancel_requested or self._cancel.is_set():
             raise JobCancelledError(f"job {self.job.id} was cancelled")
 
-    def _write(self, **values: Any) -> Job:
+    def _write(self, audit: AuditEvent | None = None, **values: Any) -> Job:
         try:
             row = update_running(
-                self.runtime.engine, job_id=self.job.id, attempt=self.attempt, heartbeat_at=utcnow(), **values
+                self.runtime.engine,
+                job_id=self.job.id,
+                attempt=self.attempt,
+                audit=audit,
+                heartbeat_at=utcnow(),
+                **values,
             )
         except ClaimLostError:
             self._lost.set()
             raise
         self.job = row
+        self._written_at = time.monotonic()
         notify_job(self.runtime, row.id)
         return row
 
@@ -119,7 +136,7 @@ class JobContext:
         ``details`` (and whatever the body adds to the yielded dict, such as
         the exact vSphere calls made) are stored with the step; pass no secret.
         """
-        self.checkpoint()
+        self.checkpoint(fresh_within_s=_FRESH_S)
         record: dict[str, Any] = {
             "name": name,
             "state": "running",
@@ -149,10 +166,10 @@ class JobContext:
             if progress is not None and record["state"] == "succeeded":
                 values["progress"] = progress
             try:
-                self._write(**values)
+                self._write(audit=step_event(self.job, record), **values)  # the record commits with the step
             except ClaimLostError:
                 log.warning("job %s lost its claim while recording step %s", self.job.id, name)
-            audit_step(self.runtime, self.job, record)  # guarded: never breaks the job
+                audit_step(self.runtime, self.job, record)  # guarded: never breaks the job
 
     @contextmanager
     def locks(self, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:

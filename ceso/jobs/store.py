@@ -13,7 +13,7 @@ re-delivery can no longer write; :class:`ClaimLostError` tells it to stop.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,6 +23,9 @@ from ceso.db.models import JOB_STATES, TERMINAL_STATES, Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundError
 from ceso.jobs.ids import parse_job_id
+
+if TYPE_CHECKING:
+    from ceso.audit.store import AuditEvent
 
 __all__ = [
     "ClaimLostError",
@@ -190,8 +193,15 @@ def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float)
     return _job_from(row) if row is not None else None
 
 
-def update_running(engine: Engine, *, job_id: str, attempt: int, **values: Any) -> Job:
-    """Fenced update of a running job; returns the fresh row or raises ClaimLostError."""
+def update_running(
+    engine: Engine, *, job_id: str, attempt: int, audit: AuditEvent | None = None, **values: Any
+) -> Job:
+    """Fenced update of a running job; returns the fresh row or raises ClaimLostError.
+
+    ``audit`` is appended in the same transaction (one commit for both; if the
+    append fails, only the record is rolled back and logged). When the claim
+    is lost nothing is written, the record included.
+    """
     values.setdefault("updated_at", utcnow())
     with engine.begin() as conn:
         row = conn.execute(
@@ -200,8 +210,12 @@ def update_running(engine: Engine, *, job_id: str, attempt: int, **values: Any) 
             .values(**values)
             .returning(*_JOB_COLUMNS)
         ).first()
-    if row is None:
-        raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
+        if row is None:
+            raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
+        if audit is not None:
+            from ceso.audit.store import record_in
+
+            record_in(conn, audit)
     return _job_from(row)
 
 
