@@ -134,8 +134,14 @@ def _exit_status(code: object) -> int:
 def _quick_exit(code: int) -> None:
     import atexit
     import contextlib
+    import threading
 
-    atexit._run_exitfuncs()  # what a normal exit runs before the teardown
+    # What a normal exit does before the teardown, in its order: threading's own exit hooks
+    # (which stop idle thread pools) and the wait for non-daemon threads, then the handlers.
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nobody is reading any more
             stream.flush()
