@@ -120,7 +120,6 @@ _STATIC: tuple[Operation, ...] = (
     Operation("worker", ADMIN, "service", "run a worker"),
     Operation("cesod", ADMIN, "service", "serve JSON-RPC"),
     Operation("metrics.serve", ADMIN, "service", "serve metrics"),
-    Operation("beat", ADMIN, "service", "run the scheduler of backup schedules"),
     Operation("beat", ADMIN, "service", "run the backup scheduler"),
 )
 
