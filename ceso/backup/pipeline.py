@@ -3,8 +3,9 @@ and back: stored bytes → sha256(stored) → decrypt → decompress → sha256(
 
 Memory is flat in the file size: a fixed pool of ``buffer_size`` buffers is
 recycled between a reader thread (network receive and the raw hash, both
-outside the GIL) and the caller's thread (compression, encryption, the stored
-hash and the sink), so the stages overlap on two cores.
+outside the GIL) and the caller's thread (compression, encryption and the
+stored hash), and a writer thread hands at most a few encoded chunks to the
+sink, so the stages overlap.
 """
 
 from __future__ import annotations
@@ -92,10 +93,59 @@ class _ReadAhead:
         self._thread.join(timeout=30)
 
 
+class _WriteBehind:
+    """A thread that hands encoded chunks to ``sink`` while the caller's thread encodes the next.
+
+    A local file (its write-back), SFTP and S3 all block in ``write``; behind this the
+    target's I/O overlaps compression and hashing. At most ``depth`` chunks wait, so
+    memory stays bounded. A sink error is raised in the caller's thread at its next
+    :meth:`write` or at :meth:`close`; the thread then drops what still arrives.
+    """
+
+    def __init__(self, sink: Sink, depth: int = 2) -> None:
+        self._sink = sink
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="backup-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._sink.write(data)
+                except BaseException as exc:  # re-raised in the caller's thread
+                    self._error = exc
+
+    def write(self, data: bytes) -> None:
+        self._raise()
+        self._queue.put(data)
+
+    def close(self) -> None:
+        """Wait until every chunk is written; raise the sink's error if there was one."""
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def stop(self) -> None:
+        """The copy failed: drop what waits, and return once the thread no longer touches the sink."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+
 class _Encoder:
     """Compress, encrypt, hash and write: the consumer side of :func:`store_stream`."""
 
-    def __init__(self, sink: Sink, compression: str, level: int | None, threads: int, key: bytes | None):
+    def __init__(
+        self, sink: _WriteBehind, compression: str, level: int | None, threads: int, key: bytes | None
+    ):
         self._sink = sink
         self._compressor = make_compressor(compression, level, threads=threads)
         self._encryptor = Encryptor(key) if key is not None else None
@@ -137,7 +187,8 @@ def store_stream(
     raise is re-raised here; the sink is then left incomplete for its owner to
     discard. The reader thread is always stopped before this returns.
     """
-    encoder = _Encoder(sink, compression, level, threads, key)
+    behind = _WriteBehind(sink)
+    encoder = _Encoder(behind, compression, level, threads, key)
     ahead = _ReadAhead(source, buffer_size)
     try:
         for view in ahead.buffers():
@@ -145,6 +196,10 @@ def store_stream(
             if on_bytes is not None:
                 on_bytes(len(view))
         encoder.finish()
+        behind.close()
+    except BaseException:
+        behind.stop()  # before the caller discards the sink: the writer no longer touches it
+        raise
     finally:
         ahead.close()
     return FileDigest(ahead.count, encoder.count, ahead.hash.hexdigest(), encoder.hash.hexdigest())

@@ -34,6 +34,10 @@ def worker(
     """Run jobs of the given hosts until stopped (SIGTERM finishes running jobs first)."""
     import os
 
+    from workers.memory import cap_malloc_arenas
+
+    cap_malloc_arenas()  # before any thread starts; the prefork children inherit it
+
     from ceso.constants import ENV_CONFIG, queue_for_host
     from ceso.hosts.names import validate_host_name
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 
 import pytest
 
@@ -146,3 +147,44 @@ def test_memory_stays_flat_for_a_large_stream() -> None:
     tracemalloc.stop()
     assert digest.logical_bytes == 256 << 20
     assert peak < 24 << 20, peak
+
+
+class FailingSink:
+    """Records writes; raises OSError (a full disk) on write number ``fail_at``."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+        self.writes: list[int] = []
+        self.discarded = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.discarded, "written after the copy gave up on the sink"
+        if len(self.writes) + 1 == self.fail_at:
+            raise OSError(28, "No space left on device")
+        self.writes.append(len(data))
+
+
+def test_a_sink_error_reaches_the_caller() -> None:
+    sink = FailingSink(fail_at=2)
+    with pytest.raises(OSError, match="No space left"):
+        store_stream(BytesSource(sample(8 << 20)), sink, compression="none", buffer_size=1 << 20)  # type: ignore[arg-type]
+    assert sink.writes == [1 << 20]
+
+
+def test_a_stop_from_the_caller_leaves_the_sink_alone_afterwards() -> None:
+    # on_bytes raising is how a cancel or a lost lock stops a copy; the owner then discards the sink.
+    sink, seen = FailingSink(), []
+
+    def on_bytes(n: int) -> None:
+        seen.append(n)
+        if len(seen) == 3:
+            raise OperationError("cancelled")
+
+    with pytest.raises(OperationError, match="cancelled"):
+        store_stream(
+            BytesSource(sample(16 << 20)), sink, compression="none", buffer_size=1 << 20, on_bytes=on_bytes
+        )  # type: ignore[arg-type]
+    sink.discarded = True  # from here on, a late write from the writer thread would fail the test
+    written = list(sink.writes)
+    time.sleep(0.2)
+    assert sink.writes == written and len(written) <= 3
