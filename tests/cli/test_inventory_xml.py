@@ -9,7 +9,6 @@ translation on the raw path.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +23,7 @@ from ceso.esxi.inventory import VM_PROPERTIES, list_vms, vm_summary
 from ceso.esxi.propxml import retrieve_xml
 from tests.conftest import unique
 from tests.support.simulator import SimulatorHost
+from tests.support.soap import PagedStub, offline_client, soap_reply
 from tests.support.vms import _parts, create_vm, vim, vm_by_name, vm_names
 
 
@@ -148,78 +148,26 @@ def test_a_fault_on_the_raw_path_is_translated(sim: SimulatorHost) -> None:
     assert client.current_time()  # the pooled connection is still good after the fault
 
 
-class _Reply:
-    def __init__(self, body: bytes) -> None:
-        self.status, self.reason, self._body = 200, "OK", io.BytesIO(body)
-
-    def read(self, n: int) -> bytes:
-        return self._body.read(n)
-
-
-def _page(names: list[str], token: str | None) -> bytes:
-    objects = "".join(
+def _names(names: list[str]) -> str:
+    return "".join(
         f'<objects><obj type="VirtualMachine">vm-{n}</obj><propSet><name>name</name>'
         f'<val xsi:type="xsd:string">{n}</val></propSet></objects>'
         for n in names
     )
-    return (
-        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
-        '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
-        + (f"<token>{token}</token>" if token else "")
-        + objects
-        + "</returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"
-    ).encode()
-
-
-class _PagedStub:
-    """Answers the first request with page one and a token, the next with the last page."""
-
-    cookie, versionId, path = 'vmware_soap_session="x"', '"urn:vim25/8.0.1.0"', "/sdk"
-
-    def __init__(self) -> None:
-        self.requests: list[bytes] = []
-
-    def GetConnection(self) -> Any:
-        stub = self
-
-        class Conn:
-            def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
-                assert headers["Cookie"] == stub.cookie and headers["SOAPAction"] == stub.versionId
-                stub.requests.append(body)
-
-            def getresponse(self) -> _Reply:
-                return _Reply(_page(["a", "b"], "page-2") if len(stub.requests) == 1 else _page(["c"], None))
-
-            def close(self) -> None:
-                pass
-
-        return Conn()
-
-    def ReturnConnection(self, conn: Any) -> None:
-        pass
-
-    def DropConnections(self) -> None:
-        pass
 
 
 def test_every_page_is_read_through_the_continuation_token() -> None:
     # The simulator answers every read in one page (and has no ContinueRetrievePropertiesEx),
     # so a scripted stub plays a real host's paging.
-    stub = _PagedStub()
+    stub = PagedStub([soap_reply(_names(["a", "b"]), "page-2"), soap_reply(_names(["c"]), None)])
     destroyed: list[str] = []
     view = SimpleNamespace(_moId="session[1]view", DestroyView=lambda: destroyed.append("view"))
-    client = EsxiClient(
-        name="h",
-        endpoint=parse_endpoint("http://127.0.0.1:9/sdk"),
-        username="u",
-        password=lambda: "p",
-        thumbprint=None,
-    )
-    client._content = SimpleNamespace(
-        propertyCollector=SimpleNamespace(_stub=stub, _moId="ha-property-collector"),
-        viewManager=SimpleNamespace(CreateContainerView=lambda *a: view),
-        rootFolder=None,
+    client = offline_client(
+        SimpleNamespace(
+            propertyCollector=SimpleNamespace(_stub=stub, _moId="ha-property-collector"),
+            viewManager=SimpleNamespace(CreateContainerView=lambda *a: view),
+            rootFolder=None,
+        )
     )
     names = retrieve_xml(client, "VirtualMachine", ["name"], lambda o: (o.moid, o.props["name"].text))
     assert names == [("vm-a", "a"), ("vm-b", "b"), ("vm-c", "c")]

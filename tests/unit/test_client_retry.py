@@ -9,19 +9,11 @@ from pyVmomi import vim
 
 from ceso.errors import InvalidInputError, TransientError
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.endpoint import parse_endpoint
+from tests.support.soap import offline_client
 
 
 def _client() -> EsxiClient:
-    client = EsxiClient(
-        name="h",
-        endpoint=parse_endpoint("http://127.0.0.1:9/sdk"),
-        username="u",
-        password=lambda: "p",
-        thumbprint=None,
-    )
-    client._content = object()  # pretend to be logged in; these tests never reach a host
-    return client
+    return offline_client(object())  # these tests never reach a host
 
 
 class Flaky:

@@ -7,10 +7,8 @@ session and read every page of a paged reply.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
@@ -20,6 +18,7 @@ from ceso.esxi.layout import read_layout
 from ceso.esxi.vmscan import macs_in_use, vms_named
 from tests.conftest import unique
 from tests.support.simulator import SimulatorHost
+from tests.support.soap import PagedStub, offline_client, soap_reply
 from tests.support.vms import create_vm, destroy_vm, vim
 from tests.vm.lifecycle.conftest import add_portgroup
 
@@ -110,79 +109,28 @@ def test_the_layout_is_what_the_container_views_show(sim: SimulatorHost) -> None
     assert layout.holds(dc["vmFolder"]) and not layout.holds(vim.Folder("group-other", None))
 
 
-class _Reply:
-    def __init__(self, body: bytes) -> None:
-        self.status, self.reason, self._body = 200, "OK", io.BytesIO(body)
-
-    def read(self, n: int = -1) -> bytes:
-        return self._body.read(n)
-
-
-def _page(macs: list[str], token: str | None) -> bytes:
-    objects = "".join(
+def _nics(macs: list[str]) -> str:
+    return "".join(
         f'<objects><obj type="VirtualMachine">vm-{i}</obj><propSet><name>config.hardware.device</name>'
         f'<val xsi:type="ArrayOfVirtualDevice"><VirtualDevice xsi:type="VirtualVmxnet3"><key>4000</key>'
         f"<macAddress>{mac}</macAddress></VirtualDevice></val></propSet></objects>"
         for i, mac in enumerate(macs)
     )
-    return (
-        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
-        '<RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>'
-        + (f"<token>{token}</token>" if token else "")
-        + objects
-        + "</returnval></RetrievePropertiesExResponse></soapenv:Body></soapenv:Envelope>"
-    ).encode()
-
-
-class _PagedStub:
-    """Answers the first request with page one and a token, the next with the last page."""
-
-    cookie, versionId, path = 'vmware_soap_session="x"', '"urn:vim25/8.0.1.0"', "/sdk"
-
-    def __init__(self) -> None:
-        self.requests: list[bytes] = []
-
-    def GetConnection(self) -> Any:
-        stub = self
-
-        class Conn:
-            def request(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> None:
-                stub.requests.append(body)
-
-            def getresponse(self) -> _Reply:
-                first = len(stub.requests) == 1
-                return _Reply(
-                    _page(["00:50:56:00:00:01", "00:50:56:00:00:02"], "7")
-                    if first
-                    else _page(["00:50:56:00:00:03"], None)
-                )
-
-            def close(self) -> None:
-                pass
-
-        return Conn()
-
-    def ReturnConnection(self, conn: Any) -> None:
-        pass
-
-    def DropConnections(self) -> None:
-        pass
 
 
 def test_the_mac_scan_reads_every_page() -> None:
     # The simulator answers every read in one page, so a scripted stub plays a real host's paging.
-    stub = _PagedStub()
-    client = EsxiClient(
-        name="h",
-        endpoint=parse_endpoint("http://127.0.0.1:9/sdk"),
-        username="u",
-        password=lambda: "p",
-        thumbprint=None,
+    stub = PagedStub(
+        [
+            soap_reply(_nics(["00:50:56:00:00:01", "00:50:56:00:00:02"]), "7"),
+            soap_reply(_nics(["00:50:56:00:00:03"]), None),
+        ]
     )
-    client._content = SimpleNamespace(
-        propertyCollector=SimpleNamespace(_stub=stub, _moId="ha-property-collector"),
-        rootFolder=SimpleNamespace(_moId="ha-folder-root"),
+    client = offline_client(
+        SimpleNamespace(
+            propertyCollector=SimpleNamespace(_stub=stub, _moId="ha-property-collector"),
+            rootFolder=SimpleNamespace(_moId="ha-folder-root"),
+        )
     )
     assert macs_in_use(client) == {"00:50:56:00:00:01", "00:50:56:00:00:02", "00:50:56:00:00:03"}
     assert b"<RetrievePropertiesEx " in stub.requests[0] and b"ha-folder-root" in stub.requests[0]
