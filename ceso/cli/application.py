@@ -51,11 +51,12 @@ class Application:
 
         return resolve_cli_principal(self.runtime)
 
-    def authorize_command(self, words: list[str]) -> Operation:
-        """Bind the caller for this command and check its mode (NotPermittedError, audited, exit 3)."""
+    def authorize_command(self, op: Operation) -> Operation:
+        """Bind the caller for the command of operation ``op`` and check its mode (NotPermittedError,
+        audited, exit 3)."""
         from ceso.security.cli_principal import authorize_cli
 
-        return authorize_cli(self.runtime, self.principal, words)
+        return authorize_cli(self.runtime, self.principal, op)
 
     @property
     def interactive(self) -> bool:

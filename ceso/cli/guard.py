@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from ceso.security.operations import Operation
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,13 +35,15 @@ def guarded(fn: F, app_cls: type[Any]) -> F:
         app = ctx.find_object(app_cls)
         if app is None:  # pragma: no cover - every command runs under the `ceso` group
             raise RuntimeError("no ceso Application in the click context")
-        words = ctx.command_path.split()[1:]
-        if _operator_read(words):
+        from ceso.security.operations import operation_for_command
+
+        op = operation_for_command(ctx.command_path.split()[1:])
+        if _operator_read(op):
             # Every mode allows read-only operations, and reads are not audited, so the local
             # operator's check cannot refuse and leaves no trace: skip resolving the caller
             # (its SQL and imports are most of what a quick read like `job status` costs).
             return ctx.invoke(fn, app, *args, **kwargs)
-        op = app.authorize_command(words)
+        op = app.authorize_command(op)
         if op.kind != "change" or op.self_audited or app.dry_run:
             return ctx.invoke(fn, app, *args, **kwargs)
         return _audited(app, op.name, ctx, lambda: ctx.invoke(fn, app, *args, **kwargs))
@@ -46,18 +51,14 @@ def guarded(fn: F, app_cls: type[Any]) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _operator_read(words: list[str]) -> bool:
-    """True for a read-only command run by the local operator (no agent token in the environment)."""
+def _operator_read(op: Operation) -> bool:
+    """True for a read-only operation run by the local operator (no agent token in the environment)."""
     import os
 
     from ceso.constants import ENV_AGENT_TOKEN
     from ceso.security.modes import READ_ONLY
-    from ceso.security.operations import operation_for_command
 
-    if ENV_AGENT_TOKEN in os.environ:
-        return False
-    op = operation_for_command(words)
-    return op.kind == "read" and op.mode == READ_ONLY
+    return ENV_AGENT_TOKEN not in os.environ and op.kind == "read" and op.mode == READ_ONLY
 
 
 def _audited(app: Any, operation: str, ctx: click.Context, body: Callable[[], Any]) -> Any:

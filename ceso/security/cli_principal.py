@@ -16,7 +16,7 @@ from ceso.constants import ENV_AGENT_TOKEN
 from ceso.errors import NotPermittedError
 from ceso.security.caller import Caller, bind_caller, reset_caller
 from ceso.security.gate import authorize
-from ceso.security.operations import Operation, operation_for_command
+from ceso.security.operations import Operation
 from ceso.security.principals import Principal, authenticate_token, operator_principal
 
 if TYPE_CHECKING:
@@ -43,13 +43,12 @@ def resolve_cli_principal(runtime: Runtime) -> Principal:
         raise NotPermittedError(f"{ENV_AGENT_TOKEN}: {exc.message}", code=exc.code) from None
 
 
-def authorize_cli(runtime: Runtime, principal: Principal, words: list[str]) -> Operation:
-    """Bind ``principal`` as the caller until the command ends, then check the command's operation."""
+def authorize_cli(runtime: Runtime, principal: Principal, op: Operation) -> Operation:
+    """Bind ``principal`` as the caller until the command ends, then check the command's operation ``op``."""
     import click
 
     token = bind_caller(Caller(principal, source="cli"))
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.call_on_close(lambda: reset_caller(token))
-    op = operation_for_command(words)
     return authorize(runtime, principal, op.name)
