@@ -13,15 +13,11 @@ from typing import Any
 from ceso.db.direct import DirectReadUnavailable, as_json, as_utc_iso, fetch_one, open_readonly
 from ceso.errors import NotFoundError
 from ceso.jobs.ids import parse_job_id
+from ceso.jobs.shape import COLUMNS, TIMESTAMPS, job_dict
 
 __all__ = ["read_job"]
 
 _JSON = ("steps", "params", "result")
-_TIMES = ("created_at", "started_at", "finished_at", "heartbeat_at")
-_COLUMNS = (
-    "id, kind, host, target, state, progress, current_step, steps, params, result, error_code,"
-    " error_message, idempotency_key, actor, attempts, cancel_requested, " + ", ".join(_TIMES)
-)
 
 
 def read_job(database_url: str, job_id: str) -> dict[str, Any] | None:
@@ -35,7 +31,7 @@ def read_job(database_url: str, job_id: str) -> dict[str, Any] | None:
         with open_readonly(database_url) as conn:
             if conn is None:
                 return None
-            row = fetch_one(conn, f"SELECT {_COLUMNS} FROM jobs WHERE id = {{}}", [canonical])  # noqa: S608
+            row = fetch_one(conn, f"SELECT {', '.join(COLUMNS)} FROM jobs WHERE id = {{}}", [canonical])  # noqa: S608
             if row is None:
                 raise NotFoundError(f"no job {job_id}")
             return _job_dict(row)
@@ -46,24 +42,6 @@ def read_job(database_url: str, job_id: str) -> dict[str, Any] | None:
 def _job_dict(row: dict[str, Any]) -> dict[str, Any]:
     for name in _JSON:
         row[name] = as_json(row[name])
-    for name in _TIMES:
+    for name in TIMESTAMPS:
         row[name] = as_utc_iso(row[name])
-    error_code, error_message = row.pop("error_code"), row.pop("error_message")
-    return {
-        "id": row["id"],
-        "kind": row["kind"],
-        "host": row["host"],
-        "target": row["target"],
-        "state": row["state"],
-        "progress": row["progress"],
-        "current_step": row["current_step"],
-        "steps": row["steps"],
-        "params": row["params"],
-        "result": row["result"],
-        "error": {"code": error_code, "message": error_message} if error_code else None,
-        "idempotency_key": row["idempotency_key"],
-        "actor": row["actor"],
-        "attempts": row["attempts"],
-        "cancel_requested": bool(row["cancel_requested"]),
-        **{name: row[name] for name in _TIMES},
-    }
+    return job_dict(row)

@@ -23,6 +23,7 @@ from ceso.db.models import JOB_STATES, TERMINAL_STATES, Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundError
 from ceso.jobs.ids import parse_job_id
+from ceso.jobs.shape import COLUMNS, TIMESTAMPS, job_dict
 
 if TYPE_CHECKING:
     from ceso.audit.store import AuditEvent
@@ -47,32 +48,11 @@ class ClaimLostError(CesoError):
 
 
 def job_to_dict(job: Job) -> dict[str, Any]:
-    """The documented ``--json`` shape of a job."""
-
-    def ts(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    return {
-        "id": job.id,
-        "kind": job.kind,
-        "host": job.host,
-        "target": job.target,
-        "state": job.state,
-        "progress": job.progress,
-        "current_step": job.current_step,
-        "steps": job.steps,
-        "params": job.params,
-        "result": job.result,
-        "error": {"code": job.error_code, "message": job.error_message} if job.error_code else None,
-        "idempotency_key": job.idempotency_key,
-        "actor": job.actor,
-        "attempts": job.attempts,
-        "cancel_requested": job.cancel_requested,
-        "created_at": ts(job.created_at),
-        "started_at": ts(job.started_at),
-        "finished_at": ts(job.finished_at),
-        "heartbeat_at": ts(job.heartbeat_at),
-    }
+    """The documented ``--json`` shape of a job (:func:`ceso.jobs.shape.job_dict`)."""
+    values = {name: getattr(job, name) for name in COLUMNS}
+    for name in TIMESTAMPS:
+        values[name] = values[name].isoformat() if values[name] is not None else None
+    return job_dict(values)
 
 
 def create_job(
