@@ -26,6 +26,7 @@ import redis
 import sqlalchemy as sa
 
 from tests.support.cesod import Cesod
+from tests.support.metrics_log import logged_metrics_url
 from tests.support.simulator import SimulatorHost
 
 PG_ADMIN_URL = os.environ.get(
@@ -287,11 +288,7 @@ class Worker:
 
     def metrics_url(self) -> str:
         """The URL of this worker's /metrics, read from its log."""
-        import re
-
-        match = re.search(r"metrics on (http://\S+/metrics)", self.output())
-        assert match, "worker logged no metrics endpoint"
-        return match.group(1)
+        return logged_metrics_url(self.output(), "worker")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

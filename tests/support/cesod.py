@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.metrics_log import logged_metrics_url
+
 CESOD_BIN = Path(sys.executable).with_name("cesod")
 
 
@@ -83,9 +85,7 @@ class Cesod:
 
     def metrics_url(self) -> str:
         """The URL of this cesod's /metrics, read from its log (served before the RPC port binds)."""
-        match = re.search(r"metrics on (http://\S+/metrics)", self.output())
-        assert match, "cesod logged no metrics endpoint"
-        return match.group(1)
+        return logged_metrics_url(self.output(), "cesod")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
