@@ -23,6 +23,7 @@ from ceso.esxi.inventory import find_vm
 from ceso.esxi.layout import HostLayout, names_gone_object
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmscan import macs_in_use
+from ceso.vm.power import wait_for_power_state
 
 __all__ = ["HostLayout", "VmOps", "datastore_path", "random_static_mac", "split_datastore_path"]
 
@@ -241,13 +242,9 @@ class VmOps:
             ) from exc
 
     def wait_power_state(self, vm: Any, state: str, *, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.power_state(vm) != state:
-            if time.monotonic() > deadline:
-                raise TimeoutExpiredError(
-                    f"VM did not reach {state} within {timeout:.0f}s on host {self.client.name}"
-                )
-            time.sleep(0.5)
+        wait_for_power_state(
+            lambda: self.power_state(vm), state, timeout=timeout, what="VM", host=self.client.name
+        )
 
     def destroy(self, vm: Any) -> None:
         """Destroy_Task: unregister the VM and delete all its files."""

@@ -20,6 +20,7 @@ from ceso.errors import OperationError, TimeoutExpiredError
 from ceso.esxi.faults import translate as translate_fault
 from ceso.ssh import commands as cmd
 from ceso.ssh.parsers import find_fault, parse_guest, parse_power_state, parse_question, parse_snapshots
+from ceso.vm.power import wait_for_power_state
 
 if TYPE_CHECKING:
     from ceso.ssh.backend import SshSnapshot, SshVm
@@ -155,13 +156,13 @@ class SshLifecycle:
         self.wait_power_state(vm, "poweredOff", timeout=timeout)
 
     def wait_power_state(self, vm: SshVm, state: str, *, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.power_state(vm) != state:
-            if time.monotonic() > deadline:
-                raise TimeoutExpiredError(
-                    f"VM {vm.name} did not reach {state} within {timeout:.0f}s on host {self.client.target.host}"
-                )
-            time.sleep(0.5)
+        wait_for_power_state(
+            lambda: self.power_state(vm),
+            state,
+            timeout=timeout,
+            what=f"VM {vm.name}",
+            host=self.client.target.host,
+        )
 
     def destroy(self, vm: SshVm) -> None:
         """``vmsvc/destroy``: unregister the VM and delete all its files."""
