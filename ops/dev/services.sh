@@ -8,6 +8,11 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
         --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
+if ! command -v pg_isready >/dev/null; then
+    echo "services: PostgreSQL is not installed; the test suite needs it on 127.0.0.1:5432 with trust" \
+        "auth for the users postgres and root (e.g. apt-get install postgresql, then pg_hba.conf)" >&2
+    exit 1
+fi
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     echo "services: starting PostgreSQL" >&2
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
