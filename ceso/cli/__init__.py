@@ -9,20 +9,8 @@ import traceback
 
 import click
 
-from ceso.cli.agent import agent
 from ceso.cli.application import Application, render_error
-from ceso.cli.audit import audit
-from ceso.cli.backup import backup
-from ceso.cli.beat import beat
-from ceso.cli.cloudinit import cloudinit
-from ceso.cli.db import db
-from ceso.cli.host import host
-from ceso.cli.job import job
-from ceso.cli.metrics import metrics
-from ceso.cli.target import target
-from ceso.cli.template import template
-from ceso.cli.vm import vm
-from ceso.cli.worker import worker
+from ceso.cli.lazy import LazyGroup
 from ceso.constants import ENV_DEBUG
 from ceso.errors import CesoError
 
@@ -33,7 +21,22 @@ Exit codes: 0 ok, 1 operation or job failed, 2 bad input or usage,
 3 not permitted, 4 not found, 5 conflict or locked, 6 host unreachable."""
 
 
-@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+#: Every command group, imported when used (:mod:`ceso.cli.lazy`).
+COMMANDS = {
+    name: f"ceso.cli.{name}:{name}"
+    for name in (
+        "agent", "audit", "backup", "beat", "cloudinit", "db", "host", "job", "metrics", "target", "template",
+        "vm", "worker",
+    )
+}  # fmt: skip
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    epilog=EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--config",
     type=click.Path(dir_okay=False),
@@ -54,15 +57,6 @@ def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool
         from ceso.log import configure_logging
 
         configure_logging(logging.DEBUG)
-
-
-for command in (cloudinit, db, host, job, metrics, template, vm, worker):
-    cli.add_command(command)
-cli.add_command(target)
-cli.add_command(backup)
-cli.add_command(beat)
-cli.add_command(agent)
-cli.add_command(audit)
 
 
 def _json_requested(argv: list[str]) -> bool:
