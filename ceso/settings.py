@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ceso.backup.config import BackupSettings
-from ceso.constants import ENV_CONFIG, ENV_DATA_DIR, ENV_PREFIX
+from ceso.config_paths import default_data_dir, find_config_file
+from ceso.constants import ENV_PREFIX
 from ceso.errors import ConfigError
 from ceso.security.config import CesodSettings, SecuritySettings
 
@@ -32,14 +33,6 @@ __all__ = [
     "get_settings",
     "load_settings",
 ]
-
-
-def default_data_dir() -> Path:
-    """Where ceso keeps its SQLite database and secret file when not configured."""
-    if env := os.environ.get(ENV_DATA_DIR):
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "ceso"
 
 
 def _default_database_url() -> str:
@@ -131,24 +124,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment wins over the YAML file, which is passed as init values.
         return env_settings, init_settings
-
-
-def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """Return the YAML file to read, or None for built-in defaults.
-
-    An explicit path (``--config`` or ``$CESO_CONFIG``) must exist; the
-    per-user and system paths are used only when present.
-    """
-    chosen = explicit if explicit is not None else os.environ.get(ENV_CONFIG)
-    if chosen:
-        path = Path(chosen).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        return path
-    for candidate in (Path.home() / ".config" / "ceso" / "config.yaml", Path("/etc/ceso/config.yaml")):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -122,6 +124,8 @@ def ceso_env(
 ) -> Iterator[dict[str, str]]:
     """Environment of an isolated ceso installation; also applied to this process."""
     data_dir = tmp_path / "data"
+    # A short private directory for cesod's operator socket (Unix socket paths are limited to 107 bytes).
+    run_dir = Path(tempfile.mkdtemp(prefix="ceso-run-"))
     env = {
         "CESO_DATABASE_URL": database_url,
         "CESO_REDIS_URL": redis_url,
@@ -133,6 +137,7 @@ def ceso_env(
         "CESO_METRICS__CESOD_PORT": "0",  # and several cesod processes
         "CESO_HOST_PROBE_INTERVAL_S": "0",  # no background probes: tests count calls exactly
         "HOME": str(tmp_path / "home"),
+        "XDG_RUNTIME_DIR": str(run_dir),
     }
     for key in [k for k in os.environ if k.startswith("CESO_")]:
         monkeypatch.delenv(key)
@@ -141,6 +146,7 @@ def ceso_env(
     _clear_caches()
     yield env
     _clear_caches()
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _clear_caches() -> None:

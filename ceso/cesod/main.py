@@ -77,8 +77,11 @@ def cesod(config: str | None, listen: str | None, metrics_port: int | None) -> N
         server = CesodServer((host, port), runtime)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    operator = _operator_socket(runtime, config) if settings.operator_socket else None
     bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
     shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+    if operator is not None:
+        click.echo(f"cesod serving the local operator on {operator.path}", err=True)
     click.echo(f"cesod listening on http://{shown}:{bound_port}/rpc", err=True)
 
     def stop(_sig: int, _frame: Any) -> None:
@@ -90,9 +93,32 @@ def cesod(config: str | None, listen: str | None, metrics_port: int | None) -> N
     except KeyboardInterrupt:
         pass
     finally:
+        if operator is not None:
+            operator.shutdown()
+            operator.server_close()
         server.server_close()
         runtime.close()
     click.echo("cesod stopped", err=True)
+
+
+def _operator_socket(runtime: Any, config: str | None) -> Any:
+    """Serve the local operator's socket in a thread (:mod:`ceso.cesod.operator_socket`); None,
+    with a warning, if it cannot be opened: agents are still served, and the CLI works without it."""
+    from ceso.cesod.local import config_identity
+    from ceso.cesod.operator_socket import open_operator_socket
+
+    identity = config_identity(config)
+    try:
+        if identity is None:  # pragma: no cover - get_runtime has already read this config file
+            raise ConfigError("cannot read the config file to name the operator socket")
+        operator = open_operator_socket(runtime, identity)
+    except ConfigError as exc:
+        click.echo(f"warning: not serving the local operator: {exc.message}", err=True)
+        return None
+    threading.Thread(
+        target=operator.serve_forever, kwargs={"poll_interval": 0.2}, name="operator-socket", daemon=True
+    ).start()
+    return operator
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -75,6 +75,8 @@ class RpcHandler(BaseHTTPRequestHandler):
     server_version = "cesod"
     sys_version = ""
     protocol_version = "HTTP/1.0"
+    #: Where the calls come from, as audit records name it (the operator socket's handler: "cli").
+    caller_source = "cesod"
 
     def setup(self) -> None:
         super().setup()
@@ -102,8 +104,13 @@ class RpcHandler(BaseHTTPRequestHandler):
             exit_code=3,
         )
         self._send_raw(403, "Forbidden", response(None, error=err))
+        self._close_refused()
+
+    def _close_refused(self) -> None:
+        """After a refusal sent before the request was read: end our side, then read and drop what
+        the client still sends, so closing does not reset the connection before it reads the answer."""
         try:
-            self.connection.shutdown(socket.SHUT_WR)  # the answer is complete; then let the client finish
+            self.connection.shutdown(socket.SHUT_WR)
         except OSError:
             return
         self._drain(_DRAIN_CAP)
@@ -125,7 +132,7 @@ class RpcHandler(BaseHTTPRequestHandler):
         from ceso.security.caller import Caller, bound
 
         call = Call(self.server.runtime, principal, self.client)
-        with bound(Caller(principal, source="cesod", client_addr=self.client)):
+        with bound(Caller(principal, source=self.caller_source, client_addr=self.client)):
             answer = handle_body(call, body, self._outcome)
         if answer is None:
             self._send(204, None)
@@ -212,7 +219,9 @@ class RpcHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self._access(status, len(body))
 
-    def _send_raw(self, status: int, reason: str, document: Any) -> None:
+    def _send_raw(
+        self, status: int, reason: str, document: Any, outcome: str = "address_not_allowed"
+    ) -> None:
         body = json.dumps(document).encode()
         head = (
             f"HTTP/1.0 {status} {reason}\r\nServer: cesod\r\nContent-Type: application/json\r\n"
@@ -223,7 +232,7 @@ class RpcHandler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             return
-        self._outcome.calls.append(("-", None, "address_not_allowed"))
+        self._outcome.calls.append(("-", None, outcome))
         self._access(status, len(body))
 
     def _drain(self, count: int) -> None:

@@ -146,17 +146,23 @@ class Application:
             job = wait_for_job(
                 self.runtime.engine, job_id, timeout=timeout, redis_url=self.runtime.settings.redis_url
             )
-        self.emit(job_to_dict(job), lambda: self._print_outcome(job))
-        if job.state == "failed":
+        self.report_outcome(job_to_dict(job))
+
+    def report_outcome(self, job: dict[str, Any]) -> None:
+        """Print an ended job (its ``--json`` object, or a summary) and judge it: JobFailedError
+        (the exit code of its error) or JobCancelledError, both marked as already reported."""
+        self.emit(job, lambda: _print_outcome(job))
+        if job["state"] == "failed":
+            error = job.get("error") or {}
             failed = JobFailedError(
-                f"job {job.id} failed: {job.error_message}",
-                code=job.error_code or "job_failed",
+                f"job {job['id']} failed: {error.get('message')}",
+                code=error.get("code") or "job_failed",
                 details={"reported": True},
             )
-            failed.exit_code = exit_code_for(job.error_code)  # a refused request keeps its own exit code
+            failed.exit_code = exit_code_for(error.get("code"))  # a refused request keeps its own exit code
             raise failed
-        if job.state == "cancelled":
-            raise JobCancelledError(f"job {job.id} was cancelled", details={"reported": True})
+        if job["state"] == "cancelled":
+            raise JobCancelledError(f"job {job['id']} was cancelled", details={"reported": True})
 
     def _wait_with_progress(self, job_id: str, timeout: float | None) -> Job:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -195,18 +201,20 @@ class Application:
         for i, step in enumerate(plan, 1):
             click.echo(f"  {i}. {step}")
 
-    def _print_outcome(self, job: Job) -> None:
-        if job.state == "succeeded":
-            click.echo(f"job {job.id} {job.kind} on {job.host}: succeeded")
-            for key, value in (job.result or {}).items():
-                click.echo(f"  {key}: {value}")
-        else:
-            click.echo(f"job {job.id} {job.kind} on {job.host}: {job.state}", err=True)
-            if job.error_message:
-                click.echo(f"error: {job.error_code}: {job.error_message}", err=True)
-
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _print_outcome(job: dict[str, Any]) -> None:
+    if job["state"] == "succeeded":
+        click.echo(f"job {job['id']} {job['kind']} on {job['host']}: succeeded")
+        for key, value in (job.get("result") or {}).items():
+            click.echo(f"  {key}: {value}")
+    else:
+        click.echo(f"job {job['id']} {job['kind']} on {job['host']}: {job['state']}", err=True)
+        error = job.get("error")
+        if error and error.get("message"):
+            click.echo(f"error: {error.get('code')}: {error.get('message')}", err=True)
 
 
 def pass_app(fn: _F) -> _F:

@@ -38,6 +38,8 @@ def guarded(fn: F, app_cls: type[Any]) -> F:
         from ceso.security.operations import operation_for_command
 
         op = operation_for_command(ctx.command_path.split()[1:])
+        if _forwarded(app, op, ctx.params):
+            return None  # a local cesod ran it, as the operator, with the same checks
         if _operator_read(op):
             # Every mode allows read-only operations, and reads are not audited, so the local
             # operator's check cannot refuse and leaves no trace: skip resolving the caller
@@ -49,6 +51,13 @@ def guarded(fn: F, app_cls: type[Any]) -> F:
         return _audited(app, op.name, ctx, lambda: ctx.invoke(fn, app, *args, **kwargs))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _forwarded(app: Any, op: Operation, params: dict[str, Any]) -> bool:
+    """True if a local cesod took the command (:mod:`ceso.cli.via_cesod`); it authorizes it there."""
+    from ceso.cli.via_cesod import FORWARDED, forward
+
+    return op.name in FORWARDED and forward(app, op.name, dict(params))
 
 
 def _operator_read(op: Operation) -> bool:

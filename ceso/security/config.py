@@ -128,5 +128,10 @@ class CesodSettings(BaseModel):
     job_wait_max_s: float = Field(default=60.0, gt=0, le=600, description="Longest job.wait long-poll.")
     read_timeout_s: float = Field(default=30.0, gt=0, description="Time a client has to send its request.")
     access_log: Path | None = Field(default=None, description="Access log file (default: stderr).")
+    operator_socket: bool = Field(
+        default=True,
+        description="Also serve the local operator on a private Unix socket; the ceso CLI then "
+        "submits vm create and vm clone through cesod (same OS user only).",
+    )
 
     _nets = field_validator("allowlist")(_check_networks)

@@ -8,7 +8,6 @@ the name is free on the host — so bad input is refused with nothing written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -21,14 +20,13 @@ from ceso.inventory import find_vm_host
 from ceso.jobs.store import find_by_idempotency_key
 from ceso.jobs.submit import JobRequest
 from ceso.runtime import Runtime
+from ceso.vm.documents import read_document
 from ceso.vm.guest import GuestSpec
 from ceso.vm.names import validate_vm_name
 from ceso.vm.sizes import parse_memory_mb, parse_size
 from ceso.vm.templates import get_template, require_usable
 
 __all__ = ["GuestOptions", "HardwareOptions", "clone_request", "create_request", "guest_spec"]
-
-MAX_USERDATA_FILE = 256 * 1024  # far above the 64 KiB encoded limit; refuses a wrong file early
 
 
 @dataclass(frozen=True)
@@ -62,16 +60,6 @@ class HardwareOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _read_text(path: str, what: str) -> str:
-    p = Path(path).expanduser()
-    try:
-        if p.stat().st_size > MAX_USERDATA_FILE:
-            raise InvalidInputError(f"{what} file {path} is larger than {MAX_USERDATA_FILE // 1024} KiB")
-        return p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {what} file {path}: {exc}") from exc
-
-
 def guest_spec(opts: GuestOptions) -> GuestSpec:
     """Resolve key files and userdata files into a GuestSpec (InvalidInputError on any problem)."""
     keys = [line for spec in opts.ssh_keys for line in read_ssh_keys(spec)]
@@ -86,8 +74,8 @@ def guest_spec(opts: GuestOptions) -> GuestSpec:
         user=opts.user,
         ssh_keys=keys,
         packages=list(opts.packages),
-        userdata=_read_text(opts.userdata_file, "userdata") if opts.userdata_file else None,
-        vendordata=_read_text(opts.vendordata_file, "vendordata") if opts.vendordata_file else None,
+        userdata=read_document(opts.userdata_file, "userdata") if opts.userdata_file else None,
+        vendordata=read_document(opts.vendordata_file, "vendordata") if opts.vendordata_file else None,
     )
 
 

@@ -1,0 +1,70 @@
+"""The configuration identity that names cesod's operator socket (:mod:`ceso.cesod.local`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ceso.cesod.local import IDENTITY_SETTINGS, config_identity, socket_path
+from ceso.settings import Settings
+
+BASE = {"CESO_DATABASE_URL": "sqlite:////srv/ceso.db", "CESO_REDIS_URL": "redis://127.0.0.1:6379/0"}
+
+
+def test_identity_covers_every_setting_but_the_daemons_own() -> None:
+    assert set(IDENTITY_SETTINGS) | {"cesod", "metrics", "config_file"} == set(Settings.model_fields)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"CESO_METRICS__CESOD_PORT": "0"},
+        {"CESO_CESOD__LISTEN": "127.0.0.1:9999"},
+        {"CESO_AGENT_TOKEN": "ceso_agent_secret"},
+        {"CESO_HOST_PASSWORD": "hunter2"},
+        {"CESO_BENCH_REDIS_URL": "redis://elsewhere"},
+        {"PATH": "/nowhere"},
+    ],
+)
+def test_identity_ignores_what_does_not_choose_what_is_operated_on(
+    extra: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CESO_CONFIG", raising=False)
+    assert config_identity(None, {**BASE, **extra}) == config_identity(None, BASE)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"CESO_DATABASE_URL": "postgresql://ceso@db/ceso"},
+        {"ceso_redis_url": "redis://127.0.0.1:6379/1"},  # read case-insensitively, as the settings do
+        {"CESO_JOBS__MAX_ATTEMPTS": "5"},
+        {"CESO_SECURITY__OPERATOR_MODE": "standard"},
+    ],
+)
+def test_identity_follows_every_setting(
+    extra: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CESO_CONFIG", raising=False)
+    assert config_identity(None, {**BASE, **extra}) != config_identity(None, BASE)
+
+
+def test_identity_follows_the_config_file_and_its_contents(tmp_path: Path) -> None:
+    config = tmp_path / "ceso.yaml"
+    config.write_text("redis_url: redis://127.0.0.1:6379/0\n")
+    first = config_identity(str(config), BASE)
+    assert first is not None and first != config_identity(None, BASE)
+    config.write_text("redis_url: redis://127.0.0.1:6379/2\n")
+    assert config_identity(str(config), BASE) != first
+    assert config_identity(str(tmp_path / "missing.yaml"), BASE) is None  # the CLI then reports it itself
+
+
+def test_socket_path_fits_a_unix_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    path = socket_path("f" * 64)
+    assert len(str(path)) < 108 and path.name == f"cesod-{'f' * 24}.sock"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    assert socket_path("f" * 64).parent == Path("/run/user/1000/ceso")
