@@ -40,8 +40,13 @@ stamp=.venv/.ceso-installed
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     echo "setup: installing ceso and its dependencies into .venv" >&2
     log=$(mktemp)
-    if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[dev]'; } \
-        >"$log" 2>&1; then
+    # The "compat" editable mode puts the checkout on sys.path with a plain .pth line, as an
+    # installed wheel would be found; the default mode's import hook costs every ceso process
+    # ~10 ms at start-up (docs/benchmarks.md). setuptools calls compat transitional: when a
+    # release drops it, the default mode is used.
+    if ! { .venv/bin/python -m pip install -q --upgrade pip \
+        && { .venv/bin/python -m pip install -q -e '.[dev]' --config-settings editable_mode=compat \
+            || .venv/bin/python -m pip install -q -e '.[dev]'; }; } >"$log" 2>&1; then
         cat "$log" >&2
         exit 1
     fi
