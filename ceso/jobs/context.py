@@ -73,7 +73,7 @@ class JobContext:
         def beat() -> None:
             while not self._stop.wait(interval):
                 try:
-                    row = update_running(
+                    cancel = update_running(
                         self.runtime.engine, job_id=self.job.id, attempt=self.attempt, heartbeat_at=utcnow()
                     )
                 except ClaimLostError:
@@ -82,7 +82,7 @@ class JobContext:
                 except Exception:  # bookkeeping never breaks a job; try again next beat
                     log.warning("heartbeat of job %s failed", self.job.id, exc_info=True)
                     continue
-                if row.cancel_requested:
+                if cancel:
                     self._cancel.set()
 
         self._heartbeat = threading.Thread(target=beat, name=f"heartbeat-{self.job.id[:8]}", daemon=True)
@@ -106,13 +106,15 @@ class JobContext:
         for lease in self._leases:
             lease.check()
         fresh = time.monotonic() - self._written_at < fresh_within_s
-        row = self.job if fresh else self._write()
-        if row.cancel_requested or self._cancel.is_set():
+        if not fresh:
+            self._write()
+        if self._cancel.is_set():
             raise JobCancelledError(f"job {self.job.id} was cancelled")
 
-    def _write(self, audit: AuditEvent | None = None, **values: Any) -> Job:
+    def _write(self, audit: AuditEvent | None = None, **values: Any) -> None:
+        """Write ``values`` to the row (fenced); a cancel request the write returns is remembered."""
         try:
-            row = update_running(
+            cancel = update_running(
                 self.runtime.engine,
                 job_id=self.job.id,
                 attempt=self.attempt,
@@ -123,10 +125,10 @@ class JobContext:
         except ClaimLostError:
             self._lost.set()
             raise
-        self.job = row
+        if cancel:
+            self._cancel.set()
         self._written_at = time.monotonic()
-        notify_job(self.runtime, row.id)
-        return row
+        notify_job(self.runtime, self.job.id)
 
     # -- steps ---------------------------------------------------------------
     @contextmanager
@@ -145,8 +147,11 @@ class JobContext:
         }
         if self.route is not None:
             record.setdefault("route", self.route)
+        index = len(self.steps)
         self.steps.append(record)
-        self._write(current_step=name, steps=list(self.steps))
+        # Ended records are kept redacted (below), so only this one needs it: the whole list was
+        # redacted again at every write, most of a step's bookkeeping on a long job.
+        self._write(current_step=name, steps=[*self.steps[:index], redact(record)])
         start = time.monotonic()
         self._current = record
         try:
@@ -162,14 +167,15 @@ class JobContext:
         finally:
             self._current = None
             record["duration_s"] = round(time.monotonic() - start, 4)
-            values: dict[str, Any] = {"steps": redact(list(self.steps))}
+            self.steps[index] = redact(record)  # the caller's dict stays as it made it
+            values: dict[str, Any] = {"steps": list(self.steps)}
             if progress is not None and record["state"] == "succeeded":
                 values["progress"] = progress
             try:
-                self._write(audit=step_event(self.job, record), **values)  # the record commits with the step
+                self._write(audit=step_event(self.job, self.steps[index]), **values)  # commits with the step
             except ClaimLostError:
                 log.warning("job %s lost its claim while recording step %s", self.job.id, name)
-                audit_step(self.runtime, self.job, record)  # guarded: never breaks the job
+                audit_step(self.runtime, self.job, self.steps[index])  # guarded: never breaks the job
 
     @contextmanager
     def locks(self, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:

@@ -13,13 +13,23 @@ import json
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from ceso.db.engine import get_engine
 from ceso.db.migrate import ensure_schema
+from ceso.db.models import Job
 from ceso.errors import OperationError
 from ceso.jobs.direct import read_job
-from ceso.jobs.store import claim_job, create_job, finish_job, get_job, job_to_dict, update_running
+from ceso.jobs.store import (
+    ClaimLostError,
+    claim_job,
+    create_job,
+    finish_job,
+    get_job,
+    job_to_dict,
+    update_running,
+)
 from tests.conftest import Cli
 from tests.security.helpers import add_agent, as_agent
 from tests.support.imports import ceso_imports
@@ -140,13 +150,22 @@ def test_an_agent_is_still_authenticated(
 def test_claim_and_update_return_the_row_as_a_fresh_read_sees_it(
     ceso_env: dict[str, str], database_url: str
 ) -> None:
-    # claim_job and update_running build the job from UPDATE ... RETURNING instead of reading it again.
+    # claim_job builds the job from UPDATE ... RETURNING instead of reading it again; update_running
+    # returns only the cancel flag, and writes nothing for a stale claim token.
     engine = get_engine(database_url)
     job_id = _jobs(database_url)[0]
     claimed = claim_job(engine, job_id=job_id, worker="w2@host", stale_after_s=60)
     assert claimed is not None and job_to_dict(claimed) == _via_sqlalchemy(database_url, job_id)
-    updated = update_running(
+    cancel = update_running(
         engine, job_id=job_id, attempt=claimed.attempts, progress=70, steps=[{"name": "x"}]
     )
-    assert job_to_dict(updated) == _via_sqlalchemy(database_url, job_id)
-    assert updated.progress == 70 and updated.started_at is not None and updated.started_at.tzinfo is not None
+    fresh = _via_sqlalchemy(database_url, job_id)
+    assert cancel is False and fresh["progress"] == 70 and fresh["steps"] == [{"name": "x"}]
+    assert fresh["started_at"] == job_to_dict(claimed)["started_at"]
+    with Session(engine) as session:
+        session.execute(sa.update(Job).where(col(Job.id) == job_id).values(cancel_requested=True))
+        session.commit()
+    assert update_running(engine, job_id=job_id, attempt=claimed.attempts, progress=80) is True
+    with pytest.raises(ClaimLostError):  # another claim's token writes nothing
+        update_running(engine, job_id=job_id, attempt=claimed.attempts + 1, progress=90)
+    assert _via_sqlalchemy(database_url, job_id)["progress"] == 80
