@@ -16,6 +16,7 @@ that must never break the job or command it describes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import col
 
 from ceso.audit.chain import json_safe, record_hash
 from ceso.db.security_models import GENESIS_HASH, AuditHead, AuditRecord
@@ -110,12 +110,8 @@ def _append_once(engine: Engine, fields: dict[str, Any]) -> int:
 
 
 def _append_on(conn: sa.Connection, fields: dict[str, Any]) -> int:
-    head = conn.execute(
-        sa.update(AuditHead)
-        .where(col(AuditHead.id) == 1)
-        .values(seq=col(AuditHead.seq) + 1)
-        .returning(col(AuditHead.seq), col(AuditHead.hash))
-    ).first()
+    advance, insert, move = _statements(tuple(fields))
+    head = conn.execute(advance).first()
     if head is None:  # the head row is gone (tables truncated): start a new chain
         conn.execute(sa.insert(AuditHead).values(id=1, seq=1, hash=GENESIS_HASH))
         seq, prev_hash = 1, GENESIS_HASH
@@ -123,10 +119,26 @@ def _append_on(conn: sa.Connection, fields: dict[str, Any]) -> int:
         seq, prev_hash = int(head[0]), str(head[1])
     row = {**fields, "seq": seq, "at": utcnow(), "prev_hash": prev_hash}
     row["hash"] = record_hash(row)
-    conn.execute(sa.insert(AuditRecord).values(**row))
-    conn.execute(sa.update(AuditHead).where(col(AuditHead.id) == 1).values(hash=row["hash"]))
+    conn.execute(insert, row)
+    conn.execute(move, {"new_hash": row["hash"]})
     fields.update(seq=seq, at=row["at"])
     return seq
+
+
+@functools.cache
+def _statements(columns: tuple[str, ...]) -> tuple[sa.Update, sa.Insert, sa.Update]:
+    """The append's three statements, built once per set of record columns (on Core tables: every
+    job step appends a record, and building ORM statements cost more than running them)."""
+    head: sa.Table = AuditHead.__table__  # type: ignore[attr-defined]
+    records: sa.Table = AuditRecord.__table__  # type: ignore[attr-defined]
+    advance = (
+        sa.update(head).where(head.c.id == 1).values(seq=head.c.seq + 1).returning(head.c.seq, head.c.hash)
+    )
+    chained = ("seq", "at", "prev_hash", "hash")
+    names = (*(c for c in columns if c not in chained), *chained)
+    insert = sa.insert(records).values({n: sa.bindparam(n, type_=records.c[n].type) for n in names})
+    move = sa.update(head).where(head.c.id == 1).values(hash=sa.bindparam("new_hash", type_=head.c.hash.type))
+    return advance, insert, move
 
 
 def record_in(conn: sa.Connection, event: AuditEvent) -> int | None:

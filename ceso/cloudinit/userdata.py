@@ -63,10 +63,14 @@ _OTHER_FORMATS = (
 _WIDE = 1 << 16  # never fold long scalars: an SSH key stays on one line in the preview
 
 
+#: libyaml's safe dumper when PyYAML has it (same documents, ~10x faster than the pure-Python one).
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def dump_yaml(document: Any) -> str:
     """Deterministic YAML: keys in insertion order, block style, long lines kept whole."""
-    return yaml.safe_dump(
-        document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=_WIDE
+    return yaml.dump(
+        document, Dumper=_DUMPER, sort_keys=False, default_flow_style=False, allow_unicode=True, width=_WIDE
     )
 
 
