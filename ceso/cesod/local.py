@@ -9,8 +9,8 @@ pool, the pooled ESXi sessions and the queue connection that a new CLI
 process would otherwise build for each command.
 
 The socket's name is derived from the **configuration identity**, so a CLI
-only ever finds a cesod that sees the same configuration it would load
-itself: the config file (its path and contents), the default data directory
+only ever finds a cesod of its own release that sees the same configuration
+it would load itself: the config file (its path and contents), the default data directory
 and every ``CESO_*`` variable of a setting, except cesod's and metrics' own
 listeners (:data:`IDENTITY_SETTINGS`).
 A CLI with another config file or database simply finds no socket and does
@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ceso import __version__
 from ceso.config_paths import default_data_dir, find_config_file
 from ceso.constants import ENV_AGENT_TOKEN, ENV_PREFIX
 from ceso.errors import CesoError, ConfigError
@@ -87,6 +88,7 @@ def config_identity(config: str | None, environ: Mapping[str, str] | None = None
         return None
     digest = hashlib.sha256()
     parts: dict[str, Any] = {
+        "version": __version__,  # a CLI never hands its request to a cesod of another release
         "config": str(path.resolve()) if path is not None else None,
         "config_sha256": hashlib.sha256(contents).hexdigest(),
         "data_dir": str(default_data_dir()),

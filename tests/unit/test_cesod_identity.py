@@ -68,3 +68,13 @@ def test_socket_path_fits_a_unix_socket(monkeypatch: pytest.MonkeyPatch) -> None
     assert len(str(path)) < 108 and path.name == f"cesod-{'f' * 24}.sock"
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
     assert socket_path("f" * 64).parent == Path("/run/user/1000/ceso")
+
+
+def test_identity_follows_the_release(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import ceso.cesod.local as local
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CESO_CONFIG", raising=False)
+    before = config_identity(None, BASE)
+    monkeypatch.setattr(local, "__version__", "99.0.0")
+    assert config_identity(None, BASE) != before
