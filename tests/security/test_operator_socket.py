@@ -100,6 +100,25 @@ def test_cli_create_goes_through_the_local_cesod_with_files_read_by_the_cli(
     assert vm_by_name(bed.si, other) is not None
 
 
+def test_cli_clone_goes_through_the_local_cesod(cli: Cli, bed: TemplateBed, start_cesod: Any) -> None:
+    daemon = start_cesod()
+    source, name = unique("src"), unique("cln")
+    made = cli(
+        "--json", "vm", "create", source, "--template", bed.template, "--no-power-on", "--timeout", "60"
+    )
+    assert made.exit_code == 0 and made.json()["state"] == "succeeded", made.stdout + made.stderr
+    cloned = cli("--json", "vm", "clone", source, name, "--ip", "192.0.2.32/24", "--gateway", "192.0.2.1",
+                 "--timeout", "60")  # fmt: skip
+    assert cloned.exit_code == 0, cloned.stdout + cloned.stderr
+    job = cloned.json()
+    assert job["state"] == "succeeded" and job["kind"] == "vm.clone"
+    assert [c["method"] for line in _access_lines(daemon) for c in line["calls"]] == ["vm.create", "vm.clone"]
+    src, new = vm_by_name(bed.si, source), vm_by_name(bed.si, name)
+    assert src is not None and new is not None
+    assert new.config.uuid != src.config.uuid
+    assert "192.0.2.32" in gzip.decompress(base64.b64decode(extra_config(new)["guestinfo.metadata"])).decode()
+
+
 def _run(env: dict[str, str], extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     ceso = Path(sys.executable).with_name("ceso")
     return subprocess.run(
