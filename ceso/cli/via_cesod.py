@@ -89,8 +89,16 @@ def _clone(p: dict[str, Any]) -> dict[str, Any]:
             "shutdown_source": p["shutdown_source"], **_hardware(p), **_guest(p)}  # fmt: skip
 
 
+def _power(p: dict[str, Any]) -> dict[str, Any]:
+    return {key: p[key] for key in ("action", "name", "host", "force", "timeout_guest")}
+
+
 #: Operation → its cesod params from the command's click params (job options excluded).
-FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"vm.create": _create, "vm.clone": _clone}
+FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "vm.create": _create,
+    "vm.clone": _clone,
+    "vm.power": _power,
+}
 
 
 def forward(app: Application, operation: str, params: dict[str, Any]) -> bool:

@@ -100,7 +100,7 @@ def test_cli_create_goes_through_the_local_cesod_with_files_read_by_the_cli(
     assert vm_by_name(bed.si, other) is not None
 
 
-def test_cli_clone_goes_through_the_local_cesod(cli: Cli, bed: TemplateBed, start_cesod: Any) -> None:
+def test_cli_clone_and_power_go_through_the_local_cesod(cli: Cli, bed: TemplateBed, start_cesod: Any) -> None:
     daemon = start_cesod()
     source, name = unique("src"), unique("cln")
     made = cli(
@@ -112,10 +112,14 @@ def test_cli_clone_goes_through_the_local_cesod(cli: Cli, bed: TemplateBed, star
     assert cloned.exit_code == 0, cloned.stdout + cloned.stderr
     job = cloned.json()
     assert job["state"] == "succeeded" and job["kind"] == "vm.clone"
-    assert [c["method"] for line in _access_lines(daemon) for c in line["calls"]] == ["vm.create", "vm.clone"]
+    powered = cli("--json", "vm", "power", "on", name, "--timeout", "60")
+    assert powered.exit_code == 0 and powered.json()["kind"] == "vm.power", powered.stdout + powered.stderr
+    assert [c["method"] for line in _access_lines(daemon) for c in line["calls"]] == [
+        "vm.create", "vm.clone", "vm.power"
+    ]  # fmt: skip
     src, new = vm_by_name(bed.si, source), vm_by_name(bed.si, name)
     assert src is not None and new is not None
-    assert new.config.uuid != src.config.uuid
+    assert new.config.uuid != src.config.uuid and new.runtime.powerState == "poweredOn"
     assert "192.0.2.32" in gzip.decompress(base64.b64decode(extra_config(new)["guestinfo.metadata"])).decode()
 
 
@@ -136,6 +140,7 @@ def _run(env: dict[str, str], extra: dict[str, str], *args: str) -> subprocess.C
         (("vm", "create", "{name}", "--template", "no-such-template"), 4),
         (("vm", "create", "{template}", "--template", "{template}"), 5),
         (("vm", "clone", "no-such-vm", "{name}"), 4),
+        (("vm", "power", "reset", "no-such-vm"), 4),
     ],
 )  # fmt: skip
 def test_refusals_through_cesod_match_the_cli_and_change_nothing(
