@@ -16,7 +16,12 @@ In one run, on the same simulators:
   ceso's spec builder. ceso's overhead = ceso end to end - the bare script's four calls (same
   iteration); ceso's time is split with the job row's timestamps into start-up + submit
   (created_at - process start), queue wait (started_at - created_at), run (finished_at -
-  started_at) and the rest (finished_at to outcome printed: the CLI's polling);
+  started_at) and the rest (finished_at to outcome printed: the CLI's polling). This part runs
+  with ``CESO_NO_CESOD=1``: the CLI doing everything in its own process;
+* latency of the CLI through a local cesod (``--creates`` times, interleaved with the bare script
+  again): the same command while a ``cesod`` serves the operator socket of the same
+  configuration, so the CLI hands it the request (``ceso.cli.via_cesod``); checked in cesod's
+  access log. Split the same way;
 * latency through cesod (``--creates`` times, interleaved with the bare script again): one JSON-RPC
   ``vm.create`` call with ``wait: true`` to a running ``cesod`` as an agent in standard mode, from
   sending the request to reading the answer. This is the long-running client agents use: no
@@ -428,7 +433,7 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=8, help="throughput: simulated hosts, one worker each")
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
-        "--skip", default="", help="comma-separated parts to skip: latency,cesod,soap,throughput"
+        "--skip", default="", help="comma-separated parts to skip: latency,cli-cesod,cesod,soap,throughput"
     )
     parser.add_argument("--bare", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--template", help=argparse.SUPPRESS)
@@ -488,33 +493,54 @@ def main() -> None:
         def ip() -> str:
             return f"192.0.2.{10 + next(seq) % 240}/24"
 
+        own_env = {**env, "CESO_NO_CESOD": "1"}  # the CLI doing all the work in its own process
         if "latency" not in skip:
             log("latency: warm-up (one CLI create, one bare script)")
-            ceso_create(env, cli_create_cmd(f"warm-{token}", template, hosts[0], ip(), "--timeout", "120"))
+            ceso_create(
+                own_env, cli_create_cmd(f"warm-{token}", template, hosts[0], ip(), "--timeout", "120")
+            )
             run_bare(env, url0, template, [f"bwarm-{token}"])
-            samples, bare = [], []
-            for i in range(args.creates):
-                log(f"latency: create {i + 1}/{args.creates} ({uptime().split('load average: ')[-1]})")
-                samples.append(
-                    ceso_create(
-                        env, cli_create_cmd(f"c{i}-{token}", template, hosts[0], ip(), "--timeout", "120")
-                    )
-                )
-                wall, out = run_bare(env, url0, template, [f"b{i}-{token}"])
-                bare.append({"wall": wall, **out["runs"][0]})
-            published = {j.id: j for j in wait_rows(runtime.engine, [x["id"] for x in samples])}
-            for x in samples:
-                j = published[x["id"]]
-                x["to_published"] = (j.published_at - j.created_at).total_seconds()
-                x["published_to_start"] = (j.started_at - j.published_at).total_seconds()
-            results["latency"] = (samples, bare)
+            results["latency"] = cli_latency(
+                own_env, runtime, args.creates, template, hosts[0], url0, f"c-{token}", ip
+            )
             log("profile: one CLI create under cProfile")
             results["profile"] = profile_cli(
-                env, cli_create_cmd(f"prof-{token}", template, hosts[0], ip(), "--timeout", "120"), tmp
+                own_env, cli_create_cmd(f"prof-{token}", template, hosts[0], ip(), "--timeout", "120"), tmp
             )
             results["imports"] = import_times(
-                env, cli_create_cmd(f"imp-{token}", template, hosts[0], ip(), "--timeout", "120")
+                own_env, cli_create_cmd(f"imp-{token}", template, hosts[0], ip(), "--timeout", "120")
             )
+
+        if "cli-cesod" not in skip:
+            from tests.support.cesod import Cesod
+
+            log("latency through a local cesod: starting cesod (operator socket)")
+            daemon = Cesod(
+                {
+                    **env,
+                    "CESO_METRICS__CESOD_PORT": "0",
+                    "CESO_CESOD__ACCESS_LOG": str(tmp / "cesod-op-access.log"),
+                },
+                tmp / "cesod-op.log",
+                tmp / "cesod-op-access.log",
+            )
+            try:
+                if "serving the local operator on" not in daemon.output():
+                    raise RuntimeError(f"cesod has no operator socket:\n{daemon.output()[-2000:]}")
+                ceso_create(
+                    env, cli_create_cmd(f"owarm-{token}", template, hosts[0], ip(), "--timeout", "120")
+                )
+                results["cli_cesod"] = cli_latency(
+                    env, runtime, args.creates, template, hosts[0], url0, f"o-{token}", ip
+                )
+                results["imports_cesod"] = import_times(
+                    env, cli_create_cmd(f"oimp-{token}", template, hosts[0], ip(), "--timeout", "120")
+                )
+                forwarded = daemon.access_log.read_text().count('"vm.create"')
+                if forwarded < args.creates + 1:
+                    raise RuntimeError(f"only {forwarded} creates went through cesod")
+            finally:
+                daemon.stop()
 
         if "cesod" not in skip:
             results["cesod"] = cesod_latency(env, tmp, args.creates, template, hosts[0], url0, token, ip)
@@ -570,6 +596,26 @@ def main() -> None:
         log(f"stopping workers and simulators ({uptime()})")
 
     report(args, results)
+
+
+def cli_latency(
+    env: dict[str, str], runtime: Any, creates: int, template: str, host: str, url: str, prefix: str, ip: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``creates`` CLI creates interleaved with bare runs; samples carry the job's publish timings."""
+    samples, bare = [], []
+    for i in range(creates):
+        log(f"latency {prefix}: create {i + 1}/{creates} ({uptime().split('load average: ')[-1]})")
+        samples.append(
+            ceso_create(env, cli_create_cmd(f"{prefix}{i}", template, host, ip(), "--timeout", "120"))
+        )
+        wall, out = run_bare(env, url, template, [f"b{prefix}{i}"])
+        bare.append({"wall": wall, **out["runs"][0]})
+    published = {j.id: j for j in wait_rows(runtime.engine, [x["id"] for x in samples])}
+    for x in samples:
+        j = published[x["id"]]
+        x["to_published"] = (j.published_at - j.created_at).total_seconds()
+        x["published_to_start"] = (j.started_at - j.published_at).total_seconds()
+    return samples, bare
 
 
 def cesod_latency(
@@ -661,15 +707,20 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
         return [label, f"{median(values) * MS:.{digits}f}", f"{percentile(values, 95) * MS:.{digits}f}",
                 f"{min(values) * MS:.{digits}f}", f"{max(values) * MS:.{digits}f}"]  # fmt: skip
 
-    if "latency" in results:
-        samples, bare = results["latency"]
+    for key, how in (
+        ("latency", "the CLI alone (CESO_NO_CESOD=1)"),
+        ("cli_cesod", "the CLI through a local cesod"),
+    ):
+        if key not in results:
+            continue
+        samples, bare = results[key]
         n = len(samples)
         e2e = [s["e2e"] for s in samples]
         calls = [b["calls_s"] for b in bare]
         overhead = [s["e2e"] - b["calls_s"] for s, b in zip(samples, bare, strict=True)]
         overhead_whole = [s["e2e"] - b["wall"] for s, b in zip(samples, bare, strict=True)]
         print_table(
-            f"vm create from a template, {n} creates, one idle worker (concurrency 1), {args.database} (ms)",
+            f"vm create from a template, {how}, {n} creates, one idle worker (concurrency 1), {args.database} (ms)",
             ["measure", "p50", "p95", "min", "max"],
             [
                 row("ceso: CLI start to outcome printed", e2e),
@@ -678,7 +729,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
                     "  start-up + submit (created_at - process start)", [s["startup_submit"] for s in samples]
                 ),
                 row("  queue wait (started_at - created_at)", [s["queued"] for s in samples]),
-                row("    created_at to published_at (in the CLI)", [s["to_published"] for s in samples]),
+                row("    created_at to published_at", [s["to_published"] for s in samples]),
                 row(
                     "    published_at to started_at (delivery, claim)",
                     [s["published_to_start"] for s in samples],
@@ -692,7 +743,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
             ],
         )
         print(
-            f"\nceso overhead p50 {median(overhead) * MS:.0f} ms (target < {TARGET_OVERHEAD_MS:.0f} ms); "
+            f"\n{how}: ceso overhead p50 {median(overhead) * MS:.0f} ms (target < {TARGET_OVERHEAD_MS:.0f} ms); "
             f"ceso e2e / bare calls p50 = {median(e2e) / median(calls):.0f}x"
         )
         steps: dict[str, list[float]] = {}
@@ -700,7 +751,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
             for k, v in s["steps"].items():
                 steps.setdefault(k, []).append(v)
         print_table(
-            "job steps, from the job row (ms)",
+            f"job steps, from the job row, {how} (ms)",
             ["step", "p50", "p95", "min", "max"],
             [row(k, v) for k, v in steps.items()]
             + [
@@ -734,12 +785,13 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
             ["part", "s"],
             [[k, f"{v:.3f}"] for k, v in results["profile"]],
         )
-    if "imports" in results:
-        print_table(
-            "one CLI create with -X importtime (s; per package, its outermost imports, cumulative: they nest)",
-            ["import", "s"],
-            [[k, f"{v:.3f}"] for k, v in results["imports"]],
-        )
+    for key, how in (("imports", "alone"), ("imports_cesod", "through a local cesod")):
+        if key in results:
+            print_table(
+                f"one CLI create {how} with -X importtime (s; per package, outermost imports, cumulative: they nest)",
+                ["import", "s"],
+                [[k, f"{v:.3f}"] for k, v in results[key]],
+            )
     if "soap" in results:
         s = results["soap"]
         warm = ", ".join(f"{k} {v}" for k, v in sorted(s["warm"]["by_method"].items()))

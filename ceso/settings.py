@@ -18,8 +18,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ceso import config_paths
 from ceso.backup.config import BackupSettings
-from ceso.config_paths import default_data_dir, find_config_file
 from ceso.constants import ENV_PREFIX
 from ceso.errors import ConfigError
 from ceso.security.config import CesodSettings, SecuritySettings
@@ -33,6 +33,17 @@ __all__ = [
     "get_settings",
     "load_settings",
 ]
+
+
+def default_data_dir() -> Path:
+    """Where ceso keeps its SQLite database and secret file when not configured."""
+    return Path(config_paths.default_data_dir())
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The YAML file to read, or None for built-in defaults (:func:`ceso.config_paths.find_config_file`)."""
+    found = config_paths.find_config_file(explicit)
+    return Path(found) if found is not None else None
 
 
 def _default_database_url() -> str:

@@ -16,7 +16,8 @@ listeners (:data:`IDENTITY_SETTINGS`).
 A CLI with another config file or database simply finds no socket and does
 the work itself.
 
-Standard library only: this runs before the CLI decides whether to load anything else.
+Standard library only, and light even there (``os.path``, no pathlib): this runs before the
+CLI decides whether to load anything else.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import os
 import socket
 import stat
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ceso import __version__
@@ -83,35 +83,38 @@ def config_identity(config: str | None, environ: Mapping[str, str] | None = None
     env = os.environ if environ is None else environ
     try:
         path = find_config_file(config)
-        contents = path.read_bytes() if path is not None else b""
+        contents = b""
+        if path is not None:
+            with open(path, "rb") as fh:
+                contents = fh.read()
     except (ConfigError, OSError):
         return None
     digest = hashlib.sha256()
     parts: dict[str, Any] = {
         "version": __version__,  # a CLI never hands its request to a cesod of another release
-        "config": str(path.resolve()) if path is not None else None,
+        "config": os.path.realpath(path) if path is not None else None,
         "config_sha256": hashlib.sha256(contents).hexdigest(),
-        "data_dir": str(default_data_dir()),
+        "data_dir": default_data_dir(),
         "env": sorted((k.upper(), v) for k, v in env.items() if _sets_identity(k)),
     }
     digest.update(json.dumps(parts, sort_keys=True).encode())
     return digest.hexdigest()
 
 
-def socket_dir() -> Path:
+def socket_dir() -> str:
     """``$XDG_RUNTIME_DIR/ceso``, else ``/tmp/ceso-UID``: private to this OS user."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isabs(runtime):
-        return Path(runtime) / "ceso"
-    return Path("/tmp") / f"ceso-{os.geteuid()}"  # noqa: S108 - checked private before every use
+        return os.path.join(runtime, "ceso")
+    return f"/tmp/ceso-{os.geteuid()}"  # noqa: S108 - checked private before every use
 
 
-def socket_path(identity: str) -> Path:
+def socket_path(identity: str) -> str:
     """The socket of the cesod serving configuration ``identity``."""
-    return socket_dir() / f"cesod-{identity[:24]}.sock"
+    return os.path.join(socket_dir(), f"cesod-{identity[:24]}.sock")
 
 
-def _private(directory: Path) -> bool:
+def _private(directory: str) -> bool:
     """True if ``directory`` is a real directory of this user that nobody else can enter or write."""
     try:
         st = os.lstat(directory)
@@ -120,12 +123,14 @@ def _private(directory: Path) -> bool:
     return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
 
 
-def prepare_socket_dir() -> Path:
+def prepare_socket_dir() -> str:
     """Create the socket directory (0700) if needed; ConfigError if it exists but is not private
     (someone else could have planted a socket there to read the operator's requests)."""
     directory = socket_dir()
     try:
-        directory.mkdir(mode=0o700, parents=False, exist_ok=True)
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        pass
     except OSError as exc:
         raise ConfigError(f"cannot create {directory}: {exc.strerror or exc}") from exc
     if not _private(directory):
@@ -150,7 +155,7 @@ def connect(config: str | None) -> socket.socket | None:
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(str(socket_path(identity)))
+        sock.connect(socket_path(identity))
     except OSError:  # no such socket, or a stale one whose cesod has gone
         sock.close()
         return None

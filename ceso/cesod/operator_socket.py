@@ -98,7 +98,7 @@ def open_operator_socket(runtime: Any, identity: str) -> OperatorServer:
     from ceso.cesod.local import prepare_socket_dir, socket_path
 
     prepare_socket_dir()
-    path = socket_path(identity)
+    path = Path(socket_path(identity))
     if path.exists() or path.is_symlink():
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 
 import click
 
@@ -73,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=args, prog_name="ceso", standalone_mode=False)
     except CesoError as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         render_error(exc, json_output=json_output)
         sys.exit(exc.exit_code)
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         message = f"internal error: {type(exc).__name__}: {exc} (run with --verbose for a traceback)"
         render_error(CesoError(message, code="internal_error"), json_output=json_output)

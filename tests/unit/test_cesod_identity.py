@@ -64,10 +64,10 @@ def test_identity_follows_the_config_file_and_its_contents(tmp_path: Path) -> No
 
 def test_socket_path_fits_a_unix_socket(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    path = socket_path("f" * 64)
+    path = Path(socket_path("f" * 64))
     assert len(str(path)) < 108 and path.name == f"cesod-{'f' * 24}.sock"
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-    assert socket_path("f" * 64).parent == Path("/run/user/1000/ceso")
+    assert Path(socket_path("f" * 64)).parent == Path("/run/user/1000/ceso")
 
 
 def test_identity_follows_the_release(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

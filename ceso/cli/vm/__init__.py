@@ -1,27 +1,25 @@
-"""``ceso vm``: virtual machines."""
+"""``ceso vm``: virtual machines (each subcommand imported when used, :mod:`ceso.cli.lazy`)."""
 
 from __future__ import annotations
 
 import click
 
-from ceso.cli.vm.clone import clone
-from ceso.cli.vm.create import create
-from ceso.cli.vm.delete import delete
-from ceso.cli.vm.info import info
-from ceso.cli.vm.list import list_
-from ceso.cli.vm.power import power
-from ceso.cli.vm.protect import protect
-from ceso.cli.vm.reconfigure import reconfigure
-from ceso.cli.vm.snapshot import snapshot
-from ceso.cli.vm.unprotect import unprotect
+from ceso.cli.lazy import LazyGroup
+
+_COMMANDS = {
+    "list": "ceso.cli.vm.list:list_",
+    "info": "ceso.cli.vm.info:info",
+    "create": "ceso.cli.vm.create:create",
+    "clone": "ceso.cli.vm.clone:clone",
+    "delete": "ceso.cli.vm.delete:delete",
+    "protect": "ceso.cli.vm.protect:protect",
+    "unprotect": "ceso.cli.vm.unprotect:unprotect",
+    "power": "ceso.cli.vm.power:power",
+    "reconfigure": "ceso.cli.vm.reconfigure:reconfigure",
+    "snapshot": "ceso.cli.vm.snapshot:snapshot",
+}
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_commands=_COMMANDS)
 def vm() -> None:
     """List, inspect and change virtual machines."""
-
-
-for command in (list_, info, create, clone):
-    vm.add_command(command)
-for command in (delete, protect, unprotect, power, reconfigure, snapshot):  # the VM lifecycle
-    vm.add_command(command)
