@@ -28,7 +28,6 @@ __all__ = [
     "audit_claimed",
     "audit_finished",
     "audit_finished_in",
-    "audit_step",
     "audit_submitted",
 ]
 
@@ -68,11 +67,6 @@ def step_event(job: Job, step: dict[str, Any]) -> AuditEvent:
     return AuditEvent(
         "job.step", outcome=outcome, actor=job.actor, source="worker", details=step, **_where(job)
     )
-
-
-def audit_step(runtime: Runtime, job: Job, step: dict[str, Any]) -> None:
-    """Append :func:`step_event` on its own (guarded: never breaks the job)."""
-    record(runtime.engine, step_event(job, step))
 
 
 def _finished_event(job: Job, source: str) -> AuditEvent | None:

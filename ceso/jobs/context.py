@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ceso.audit.jobs import audit_step, step_event
-from ceso.audit.store import AuditEvent
+from ceso.audit.jobs import step_event
+from ceso.audit.store import AuditEvent, record
 from ceso.db.models import Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, JobCancelledError
@@ -55,6 +55,12 @@ class JobContext:
         # The route (api|ssh) chosen by ceso.routes.vm_backend; recorded on every step after the choice.
         self.route: str | None = None
         self._written_at = float("-inf")  # monotonic time of this run's last write of the row
+        # A step that ends well is written with the next write of the row (the next step's start,
+        # the cancel check, or the heartbeat's next beat), in the same transaction: one commit
+        # instead of two between steps, and the record still precedes the next step's calls.
+        self._deferred: dict[str, Any] = {}
+        self._deferred_audits: list[AuditEvent] = []
+        self._write_lock = threading.Lock()  # this thread's writes and the heartbeat's flush
 
     @property
     def params(self) -> dict[str, Any]:
@@ -72,6 +78,9 @@ class JobContext:
 
         def beat() -> None:
             while not self._stop.wait(interval):
+                if self._deferred_audits:
+                    self.flush()  # a step ended a beat ago and nothing has written since
+                    continue
                 try:
                     cancel = update_running(
                         self.runtime.engine, job_id=self.job.id, attempt=self.attempt, heartbeat_at=utcnow()
@@ -112,23 +121,54 @@ class JobContext:
             raise JobCancelledError(f"job {self.job.id} was cancelled")
 
     def _write(self, audit: AuditEvent | None = None, **values: Any) -> None:
-        """Write ``values`` to the row (fenced); a cancel request the write returns is remembered."""
-        try:
-            cancel = update_running(
-                self.runtime.engine,
-                job_id=self.job.id,
-                attempt=self.attempt,
-                audit=audit,
-                heartbeat_at=utcnow(),
-                **values,
-            )
-        except ClaimLostError:
-            self._lost.set()
-            raise
+        """Write ``values`` (after the deferred ends of earlier steps) to the row, fenced, with their
+        audit records and ``audit`` in one transaction; a cancel request the write returns is remembered.
+
+        On ClaimLostError the records are appended on their own (guarded) before it is raised: what the
+        host was asked to do is audited even when this run may no longer write the row.
+        """
+        with self._write_lock:
+            audits = [*self._deferred_audits, *([audit] if audit is not None else [])]
+            try:
+                cancel = update_running(
+                    self.runtime.engine,
+                    job_id=self.job.id,
+                    attempt=self.attempt,
+                    audits=audits,
+                    **{**self._deferred, **values, "heartbeat_at": utcnow()},
+                )
+            except ClaimLostError:
+                self._lost.set()
+                self._deferred, self._deferred_audits = {}, []
+                for event in audits:
+                    record(self.runtime.engine, event)  # guarded: never breaks the job
+                raise
+            self._deferred, self._deferred_audits = {}, []
         if cancel:
             self._cancel.set()
         self._written_at = time.monotonic()
         notify_job(self.runtime, self.job.id)
+
+    def _defer(self, audit: AuditEvent, **values: Any) -> None:
+        with self._write_lock:
+            self._deferred.update(values)
+            self._deferred_audits.append(audit)
+
+    def flush(self) -> None:
+        """Write what ended steps deferred, now (before the job's outcome is recorded). Never raises:
+        if the write fails, the records are appended on their own and the failure logged."""
+        if not self._deferred_audits:
+            return
+        try:
+            self._write()
+        except ClaimLostError:
+            log.warning("job %s lost its claim before its last steps were recorded", self.job.id)
+        except Exception:
+            log.warning("job %s: recording its last steps failed", self.job.id, exc_info=True)
+            with self._write_lock:
+                audits, self._deferred, self._deferred_audits = self._deferred_audits, {}, []
+            for event in audits:
+                record(self.runtime.engine, event)
 
     # -- steps ---------------------------------------------------------------
     @contextmanager
@@ -169,13 +209,16 @@ class JobContext:
             record["duration_s"] = round(time.monotonic() - start, 4)
             self.steps[index] = redact(record)  # the caller's dict stays as it made it
             values: dict[str, Any] = {"steps": list(self.steps)}
-            if progress is not None and record["state"] == "succeeded":
-                values["progress"] = progress
-            try:
-                self._write(audit=step_event(self.job, self.steps[index]), **values)  # commits with the step
-            except ClaimLostError:
-                log.warning("job %s lost its claim while recording step %s", self.job.id, name)
-                audit_step(self.runtime, self.job, self.steps[index])  # guarded: never breaks the job
+            event = step_event(self.job, self.steps[index])
+            if record["state"] == "succeeded":
+                if progress is not None:
+                    values["progress"] = progress
+                self._defer(event, **values)  # written with the next write of the row
+            else:
+                try:
+                    self._write(audit=event, **values)  # a failure is recorded at once
+                except ClaimLostError:
+                    log.warning("job %s lost its claim while recording step %s", self.job.id, name)
 
     @contextmanager
     def locks(self, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:

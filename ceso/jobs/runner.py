@@ -116,9 +116,13 @@ def _execute(  # noqa: PLR0911  (one return per outcome reads best)
     ctx.start_heartbeat()
     log.info("job %s (%s on %s) started, attempt %d", job.id, job.kind, job.host, job.attempts)
     try:
-        handler = get_kind(job.kind).handler()
-        result = handler(ctx)
-        ctx.checkpoint()
+        try:
+            handler = get_kind(job.kind).handler()
+            result = handler(ctx)
+            ctx.checkpoint()  # its write also records the last step's end
+        except BaseException:
+            ctx.flush()  # the steps that ended before the outcome is recorded
+            raise
     except ClaimLostError:
         log.warning("job %s: claim lost; another delivery owns it now", job.id)
         return "claim_lost"

@@ -13,6 +13,7 @@ re-delivery can no longer write; :class:`ClaimLostError` tells it to stop.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -175,13 +176,13 @@ def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float)
 
 
 def update_running(
-    engine: Engine, *, job_id: str, attempt: int, audit: AuditEvent | None = None, **values: Any
+    engine: Engine, *, job_id: str, attempt: int, audits: Sequence[AuditEvent] = (), **values: Any
 ) -> bool:
     """Fenced update of a running job; returns its ``cancel_requested`` flag or raises ClaimLostError.
 
-    ``audit`` is appended in the same transaction (one commit for both; if the
-    append fails, only the record is rolled back and logged). When the claim
-    is lost nothing is written, the record included.
+    ``audits`` are appended in the same transaction (one commit for all; if an
+    append fails, only that record is rolled back and logged). When the claim
+    is lost nothing is written, the records included.
     """
     values.setdefault("updated_at", utcnow())
     with engine.begin() as conn:
@@ -190,10 +191,11 @@ def update_running(
         ).first()
         if row is None:
             raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
-        if audit is not None:
+        if audits:
             from ceso.audit.store import record_in
 
-            record_in(conn, audit)
+            for audit in audits:
+                record_in(conn, audit)
     return bool(row[0])
 
 
