@@ -28,7 +28,7 @@ __all__ = [
     "audit_claimed",
     "audit_finished",
     "audit_finished_in",
-    "audit_submitted",
+    "submitted_event",
 ]
 
 FINISH_EVENTS = {"succeeded": "job.succeeded", "failed": "job.failed", "cancelled": "job.cancelled"}
@@ -41,13 +41,10 @@ def _where(job: Job) -> dict[str, Any]:
     return {"operation": job.kind, "job_id": job.id, "host": job.host, "vm": job.target}
 
 
-def audit_submitted(runtime: Runtime, job: Job, *, mode: str | None = None) -> None:
+def submitted_event(job: Job, *, mode: str | None = None) -> AuditEvent:
     """``job.submitted``: the stored (sealed, redacted) params, by the job's actor."""
     details = {"params": job.params, "idempotency_key": job.idempotency_key}
-    record(
-        runtime.engine,
-        AuditEvent("job.submitted", actor=job.actor, mode=mode, details=details, **_where(job)),
-    )
+    return AuditEvent("job.submitted", actor=job.actor, mode=mode, details=details, **_where(job))
 
 
 def audit_claimed(runtime: Runtime, job: Job, *, mode: str | None = None) -> None:

@@ -79,9 +79,9 @@ def run_job(
             observe_job(job.kind, job.host, outcome, time.monotonic() - started)
         return Delivery.DONE
     finally:
+        notify_job(runtime, job_id)  # the outcome is committed by now: wake whoever waits, first
         end_claimed(runtime, job, caller)  # unbinds the actor, drops sealed params; never raises
         job_id_var.reset(token)
-        notify_job(runtime, job_id)  # the outcome is committed by now: wake whoever waits
 
 
 def _unclaimable(runtime: Runtime, job_id: str) -> Delivery:

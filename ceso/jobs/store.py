@@ -13,7 +13,7 @@ re-delivery can no longer write; :class:`ClaimLostError` tells it to stop.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -67,12 +67,15 @@ def create_job(
     actor: str,
     idempotency_key: str | None,
     max_attempts: int,
+    audit: Callable[[Job], AuditEvent] | None = None,
 ) -> tuple[Job, bool]:
     """Insert a queued job; return ``(job, created)``.
 
-    With an idempotency key already used, returns the first job and
-    ``created=False`` (never a second job) — or ConflictError if that key
-    was used for a different request.
+    ``audit(job)`` is the record of the submission, appended in the insert's
+    transaction (one commit for both; a failed append is rolled back alone and
+    logged). With an idempotency key already used, returns the first job and
+    ``created=False`` (never a second job, nor a second record) — or
+    ConflictError if that key was used for a different request.
     """
     if idempotency_key is not None and not (
         0 < len(idempotency_key) <= 200 and idempotency_key.isprintable()
@@ -90,6 +93,11 @@ def create_job(
     try:
         with Session(engine, expire_on_commit=False) as session:
             session.add(job)
+            if audit is not None:
+                session.flush()  # the row first: an existing idempotency key fails here, unrecorded
+                from ceso.audit.store import record_in
+
+                record_in(session.connection(), audit(job))
             session.commit()
         return job, True
     except sa.exc.IntegrityError:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ceso.audit.jobs import audit_submitted
+from ceso.audit.jobs import submitted_event
 from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import TransientError
 from ceso.hosts.registry import get_host
@@ -63,13 +63,12 @@ def submit_job(runtime: Runtime, request: JobRequest) -> tuple[Job, bool]:
             actor=request.actor,
             idempotency_key=request.idempotency_key,
             max_attempts=runtime.settings.jobs.max_attempts,
+            audit=lambda new: submitted_event(new, mode=principal.mode),  # commits with the row
         )
     except BaseException:
         discard_sealed(runtime, request.params)
         raise
-    if created:
-        audit_submitted(runtime, job, mode=principal.mode)
-    elif job.state in TERMINAL_STATES:
+    if not created and job.state in TERMINAL_STATES:
         discard_sealed(runtime, request.params)  # sealed again for a job that has already ended
     if created or (job.state == "queued" and job.published_at is None):
         try:
