@@ -14,13 +14,14 @@ Every job goes through one task (``ceso.run_job``) on the queue of its host
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from celery import Celery
 
 from ceso.settings import get_settings
 
-__all__ = ["app", "make_app"]
+__all__ = ["app", "make_app", "run_worker"]
 
 
 def make_app() -> Any:
@@ -50,3 +51,26 @@ def make_app() -> Any:
 
 
 app = make_app()
+
+
+def run_worker(*, queues: list[str], concurrency: int, loglevel: str, hostname: str) -> int:
+    """Consume ``queues`` with a prefork worker until it is stopped; return its exit code.
+
+    Builds ``app.Worker`` as ``celery worker`` would, not through ``app.worker_main``:
+    Celery's command line first imports every ``celery.commands`` plugin (Flower, with
+    tornado) and click-repl (prompt_toolkit, pygments), ~19 MiB in the main process
+    that every prefork child inherits, for nothing a ceso worker uses.
+    """
+    from celery.utils.log import mlevel
+
+    worker = app.Worker(
+        hostname=hostname,
+        queues=queues,
+        concurrency=concurrency,
+        loglevel=mlevel(loglevel.upper()),
+        without_mingle=True,
+        without_gossip=True,
+        no_color=bool(os.environ.get("NO_COLOR")),  # as celery's --no-color reads it
+    )
+    worker.start()
+    return int(worker.exitcode or 0)

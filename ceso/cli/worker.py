@@ -63,21 +63,11 @@ def worker(
         # Before workers.app (and so prometheus_client) is imported: multiprocess mode is chosen at import.
         prepare_multiprocess_dir(settings.data_dir / "metrics" / f"worker-{os.getpid()}")
         serve_metrics(app.runtime, address=settings.metrics.address, port=port, hosts=names)
-    from workers.app import app as celery_app
+    from workers.app import run_worker
 
-    queues = ",".join(queue_for_host(n) for n in names)
-    celery_app.worker_main(
-        [
-            "worker",
-            "--queues",
-            queues,
-            "--concurrency",
-            str(concurrency),
-            "--loglevel",
-            loglevel,
-            "--hostname",
-            f"ceso-{'-'.join(names)[:40]}-{os.getpid()}@{socket.gethostname()}",
-            "--without-mingle",
-            "--without-gossip",
-        ]
+    run_worker(
+        queues=[queue_for_host(n) for n in names],
+        concurrency=concurrency,
+        loglevel=loglevel,
+        hostname=f"ceso-{'-'.join(names)[:40]}-{os.getpid()}@{socket.gethostname()}",
     )
