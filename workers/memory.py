@@ -8,21 +8,39 @@ backup went from ~145 to ~165 MiB once the writer thread was added, and back
 under 155 MiB with two arenas (docs/benchmarks.md, backups), at no cost in
 speed. An operator's own ``MALLOC_ARENA_MAX`` wins; elsewhere than glibc this
 does nothing.
+
+After each job a prefork child also hands the memory its threads freed back to
+the system (``malloc_trim``): otherwise what one job left free in the arenas
+stays in the child's RSS, and the next job's peak starts from there (measured:
+a 1 GiB backup peaked at 141 MiB after a 4 GiB restore against 128 MiB after a
+backup; with the trim, 127-132 MiB whatever ran before).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import os
 
-__all__ = ["cap_malloc_arenas"]
+__all__ = ["cap_malloc_arenas", "release_free_memory"]
 
 log = logging.getLogger(__name__)
 
 _M_ARENA_MAX = -8  # from <malloc.h>
 DEFAULT_ARENAS = 2
+
+
+@functools.cache  # find_library may run ldconfig: once per process
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name)
+    except OSError:
+        return None
 
 
 def cap_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
@@ -33,16 +51,23 @@ def cap_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
     """
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)  # not glibc (musl has no mallopt)
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     applied = bool(mallopt(_M_ARENA_MAX, arenas))
     log.debug("malloc arenas capped at %d: %s", arenas, applied)
     return applied
+
+
+def release_free_memory() -> bool:
+    """Return the free memory of every malloc arena to the system (glibc's ``malloc_trim``);
+    True if some was. Costs about a millisecond; elsewhere than glibc it does nothing."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return bool(trim(0))

@@ -11,13 +11,17 @@ from ceso.constants import RUN_JOB_TASK
 from ceso.jobs.runner import Delivery, run_job
 from ceso.runtime import get_runtime
 from workers.app import app
+from workers.memory import release_free_memory
 
 
 @app.task(name=RUN_JOB_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
 def run_job_task(self: Any, job_id: str) -> None:
     """Run job ``job_id``; if another live delivery holds it, look again later."""
     runtime = get_runtime()
-    outcome = run_job(runtime, job_id, time_limit_exceptions=(SoftTimeLimitExceeded,))
+    try:
+        outcome = run_job(runtime, job_id, time_limit_exceptions=(SoftTimeLimitExceeded,))
+    finally:
+        release_free_memory()  # the next job's peak starts from the child's baseline, not this job's leftovers
     if outcome is Delivery.BUSY:
         # Either a duplicate of a running job or a redelivery after a crash whose
         # heartbeat is not stale yet: come back once it would be.
