@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -274,7 +274,7 @@ class DecodedStream:
         return OperationError(f"{self.name}: {why}", code="backup_corrupt", details={"file": self.name})
 
 
-def prefetch(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+def prefetch(chunks: Iterator[bytes], depth: int = 2) -> Generator[bytes, None, None]:
     """Run ``chunks`` in a thread up to ``depth`` items ahead of the consumer.
 
     Restores decode (read, hash, decrypt, decompress, hash) in that thread

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ceso.backup.datastore_http import DatastoreHttp
@@ -100,13 +101,15 @@ def upload_file(
     for attempt in range(1, UPLOAD_ATTEMPTS + 1):
         reader = target.open_read(f"{set_path}/{f.stored_name}")
         sent = progress.done
+        decoded: Generator[bytes, None, None] | None = None
         try:
             stream = DecodedStream(
                 reader, name=f.name, compression=manifest.compression, digest=f.digest, key=key
             )
+            decoded = prefetch(stream.chunks())  # decode in a thread while this one sends
 
-            def chunks(stream: DecodedStream = stream) -> Any:
-                for chunk in prefetch(stream.chunks()):  # decode in a thread while this one sends
+            def chunks(decoded: Iterator[bytes] = decoded) -> Iterator[bytes]:
+                for chunk in decoded:
                     progress(len(chunk))
                     yield chunk
 
@@ -118,6 +121,8 @@ def upload_file(
                 raise
             log.warning("upload of %s broke; starting it again (%d)", f.name, attempt + 1)
         finally:
+            if decoded is not None:
+                decoded.close()  # the decoding thread stops and is joined before its reader closes
             reader.close()
 
 

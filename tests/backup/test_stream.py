@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import time
+from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
 from ceso.backup.crypto import CHUNK_SIZE, HEADER_SIZE, TAG, DecryptingReader, Encryptor, key_id
 from ceso.backup.pipeline import DecodedStream, FileDigest, store_stream
-from ceso.errors import InvalidInputError, OperationError
+from ceso.errors import InvalidInputError, OperationError, TransientError
 
 KEY = bytes(range(32))
 
@@ -188,3 +191,103 @@ def test_a_stop_from_the_caller_leaves_the_sink_alone_afterwards() -> None:
     written = list(sink.writes)
     time.sleep(0.2)
     assert sink.writes == written and len(written) <= 3
+
+
+# -- the restore's upload: a decoding thread feeding the sender ---------------------------------------
+class StoredReader:
+    """A stored file at a target; counts reads made after it was closed."""
+
+    def __init__(self, data: bytes) -> None:
+        self._io = io.BytesIO(data)
+        self.closed = False
+        self.reads_after_close = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        if self.closed:
+            self.reads_after_close += 1
+            raise ValueError("read of closed file")
+        return self._io.read(n)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class StoredTarget:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.readers: list[StoredReader] = []
+
+    def open_read(self, key: str) -> StoredReader:
+        self.readers.append(StoredReader(self.data))
+        return self.readers[-1]
+
+
+class Receiver:
+    """Stands in for DatastoreHttp.upload: takes the chunks, or raises ``errors[i]`` on attempt i
+    once ``fail_after`` bytes arrived."""
+
+    def __init__(self, *errors: Exception | None, fail_after: int = 1) -> None:
+        self.errors = list(errors)
+        self.fail_after = fail_after
+        self.received: list[bytes] = []
+
+    def upload(self, datastore: str, path: str, size: int, chunks: Iterator[bytes]) -> None:
+        error = self.errors.pop(0) if self.errors else None
+        got = bytearray()
+        for chunk in chunks:
+            got += chunk
+            if error is not None and len(got) >= self.fail_after:
+                raise error
+        assert len(got) == size
+        self.received.append(bytes(got))
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.done = 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+
+
+def restore_one(data: bytes, receiver: Receiver, *, damage: bool = False) -> tuple[StoredTarget, Progress]:
+    from ceso.backup.manifest import ManifestFile
+    from ceso.backup.restore import upload_file
+
+    stored, digest = store(data, compression="zstd")
+    if damage:
+        flipped = bytearray(stored)
+        flipped[len(flipped) // 2] ^= 0x01
+        stored = bytes(flipped)
+    f = ManifestFile(
+        "disk-flat.vmdk", "extent", "[ds] vm/disk-flat.vmdk", "disk-flat.vmdk.zst",
+        digest.logical_bytes, digest.stored_bytes, digest.sha256_raw, digest.sha256_stored,
+    )  # fmt: skip
+    target, progress = StoredTarget(stored), Progress()
+    manifest = SimpleNamespace(compression="zstd")
+    try:
+        upload_file(None, target, receiver, manifest, f, "set", ("ds", "new/disk-flat.vmdk"), None, progress)  # type: ignore[arg-type]
+    finally:
+        assert not [t for t in threading.enumerate() if t.name == "restore-decoder"], "decoder left running"
+        assert all(r.closed and r.reads_after_close == 0 for r in target.readers)
+    return target, progress
+
+
+def test_a_broken_upload_stops_the_decoder_before_its_reader_closes() -> None:
+    with pytest.raises(OperationError, match="refused"):
+        restore_one(sample(12 << 20), Receiver(OperationError("host refused"), fail_after=1))
+
+
+def test_a_transient_break_is_retried_from_the_start() -> None:
+    data = sample(12 << 20)
+    receiver = Receiver(TransientError("connection reset"), fail_after=4 << 20)
+    target, progress = restore_one(data, receiver)
+    assert receiver.received == [data] and len(target.readers) == 2 and progress.done == len(data)
+
+
+def test_a_damaged_stored_file_fails_the_upload() -> None:
+    receiver = Receiver()
+    with pytest.raises(OperationError) as err:
+        restore_one(sample(12 << 20), receiver, damage=True)
+    assert err.value.code == "backup_corrupt" and "disk-flat.vmdk" in err.value.message
+    assert receiver.received == []
