@@ -9,7 +9,7 @@ For each disk size (GiB; one third random, one third zeros, one third text), on 
 * ceso: ``ceso backup create --compress zstd --level 3`` to a local target, submit to success, with
   a real worker (prefork, concurrency 1); peak RSS = the largest VmHWM of the worker's processes;
 * restore: ``ceso backup restore`` (decompress, hash check, PUT over /folder, create the VM) beside
-  ``zstd -dc <stored file> | curl -s -T - <folder URL>``;
+  ``zstd -dc <stored file> | curl -s -T - <folder URL>``, ``--runs`` times, alternating which goes first (each one's output deleted once timed);
 * codecs (first size only): ``store_stream`` from the datastore over HTTP into /dev/null per codec.
 
 Needs the simulator toolchain, Redis (DB 14 unless CESO_BENCH_REDIS_URL), curl and zstd.
@@ -203,27 +203,44 @@ def main() -> None:
                 )
             backup_id = job["result"]["backup_id"]
             stored_flat = next(p for p in (store / vm / backup_id).iterdir() if "-flat" in p.name)
-            put_url = url.replace(f"/folder/{vm}/{vm}-flat.vmdk", f"/folder/shell-{vm}/{vm}-flat.vmdk")
-            log(f"{gib} GiB: restore beside zstd -d | curl -T")
-            pipe = shell(f"zstd -dc -q '{stored_flat}' | curl -s -T - '{put_url}'")
-            reset_peak_rss(worker.pid)
-            job = ceso_json(env, "backup", "restore", backup_id, "--as", f"r-{vm}", "--no-power-on")
-            assert job["state"] == "succeeded", job
-            steps = {st["name"]: st.get("duration_s", 0.0) for st in job.get("steps", [])}
-            job_s = (
-                datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
-            ).total_seconds()
-            step_rows.append([f"{gib} GiB restore", "-", f"{job['_wall_s']:.2f}", f"{job_s:.2f}",
-                              ", ".join(f"{k} {v:.2f}" for k, v in steps.items())])  # fmt: skip
-            restore_rows.append(
-                [
-                    f"{gib} GiB",
-                    f"{pipe:.2f}",
-                    f"{job['_wall_s']:.2f}",
-                    f"{job['_wall_s'] / pipe:.2f}",
-                    f"{worker_peak_rss_mib(worker.pid):.0f}",
-                ]
-            )
+            for run in range(args.runs):
+                put_url = url.replace(f"/folder/{vm}/", f"/folder/shell-{vm}-{run + 1}/")
+                log(f"{gib} GiB run {run + 1}: restore beside zstd -d | curl -T")
+                # Each side writes the whole disk into the page cache. Its output is deleted as soon as it
+                # is timed, so its dirty pages are dropped rather than written back while the other side
+                # runs; odd runs start with the shell, even runs with ceso.
+                for side in ("shell", "ceso") if run % 2 == 0 else ("ceso", "shell"):
+                    if side == "shell":
+                        pipe = shell(f"zstd -dc -q '{stored_flat}' | curl -s -T - '{put_url}'")
+                        written = f"shell-{vm}-{run + 1}"
+                    else:
+                        reset_peak_rss(worker.pid)
+                        job = ceso_json(
+                            env, "backup", "restore", backup_id, "--as", f"r-{vm}-{run + 1}", "--no-power-on"
+                        )
+                        assert job["state"] == "succeeded", job
+                        peak = worker_peak_rss_mib(worker.pid)
+                        written = f"r-{vm}-{run + 1}"
+                    shutil.rmtree(sim.datastore_dir() / written, ignore_errors=True)
+                steps = {st["name"]: st.get("duration_s", 0.0) for st in job.get("steps", [])}
+                job_s = (
+                    datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
+                ).total_seconds()
+                step_rows.append([f"{gib} GiB restore", run + 1, f"{job['_wall_s']:.2f}", f"{job_s:.2f}",
+                                  ", ".join(f"{k} {v:.2f}" for k, v in steps.items())])  # fmt: skip
+                restore_rows.append(
+                    [
+                        f"{gib} GiB",
+                        run + 1,
+                        "shell" if run % 2 == 0 else "ceso",
+                        f"{pipe:.2f}",
+                        f"{job['_wall_s']:.2f}",
+                        f"{job['_wall_s'] / pipe:.2f}",
+                        f"{job_s:.2f}",
+                        f"{job_s / pipe:.2f}",
+                        f"{peak:.0f}",
+                    ]
+                )
             if not codecs:
                 log("codec table")
                 codecs = codec_table(sim, vm, size)
@@ -257,7 +274,17 @@ def main() -> None:
     )
     print_table(
         "Restore: `zstd -dc | curl -T` vs `ceso backup restore` (whole job: decompress, verify, PUT, create VM)",
-        ["disk", "shell s", "ceso command s", "command / shell", "worker peak RSS MiB (this job)"],
+        [
+            "disk",
+            "run",
+            "first",
+            "shell s",
+            "ceso command s",
+            "command / shell",
+            "ceso job s",
+            "job / shell",
+            "worker peak RSS MiB (this job)",
+        ],
         restore_rows,
     )
     print_table(
