@@ -93,11 +93,26 @@ def _power(p: dict[str, Any]) -> dict[str, Any]:
     return {key: p[key] for key in ("action", "name", "host", "force", "timeout_guest")}
 
 
-#: Operation → its cesod params from the command's click params (job options excluded).
-FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+def _backup(p: dict[str, Any]) -> dict[str, Any]:
+    return {"vm": p["vm"], "host": p["host"], "target": p["target"], "compress": p["compression"],
+            "level": p["level"], "hot": p["hot"], "encrypt": p["encrypt"]}  # fmt: skip
+
+
+def _restore(p: dict[str, Any]) -> dict[str, Any] | None:
+    if p["in_place"]:
+        return None  # the confirmation is asked here, before anything is sent: the in-process path
+    return {"backup_id": p["backup_id"], "as": p["name"], "host": p["host"], "datastore": p["datastore"],
+            "network": p["network"], "no_power_on": p["no_power_on"], **_guest(p)}  # fmt: skip
+
+
+#: Operation → its cesod params from the command's click params (job options excluded), or None
+#: when this invocation must run in this process.
+FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     "vm.create": _create,
     "vm.clone": _clone,
     "vm.power": _power,
+    "backup.create": _backup,
+    "backup.restore": _restore,
 }
 
 
@@ -109,6 +124,8 @@ def forward(app: Application, operation: str, params: dict[str, Any]) -> bool:
     from ceso.cesod.local import connect
 
     request = FORWARDED[operation](params)  # reads files: bad input fails here, nothing sent
+    if request is None:
+        return False
     sock = connect(app.config)
     if sock is None:
         return False

@@ -141,6 +141,8 @@ def _run(env: dict[str, str], extra: dict[str, str], *args: str) -> subprocess.C
         (("vm", "create", "{template}", "--template", "{template}"), 5),
         (("vm", "clone", "no-such-vm", "{name}"), 4),
         (("vm", "power", "reset", "no-such-vm"), 4),
+        (("backup", "create", "no-such-vm"), 2),  # no target given and no backups.default_target
+        (("backup", "restore", "0123abcd", "--as", "{name}"), 4),
     ],
 )  # fmt: skip
 def test_refusals_through_cesod_match_the_cli_and_change_nothing(
