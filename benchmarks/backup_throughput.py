@@ -12,6 +12,9 @@ For each disk size (GiB; one third random, one third zeros, one third text), on 
   ``zstd -dc <stored file> | curl -s -T - <folder URL>``, ``--runs`` times, alternating which goes first (each one's output deleted once timed);
 * codecs (first size only): ``store_stream`` from the datastore over HTTP into /dev/null per codec.
 
+With ``--via-cesod`` a ``cesod`` runs beside the worker, so the ``ceso`` commands go through its
+operator socket (``ceso.cli.via_cesod``) instead of starting up, connecting and publishing themselves.
+
 Needs the simulator toolchain, Redis (DB 14 unless CESO_BENCH_REDIS_URL), curl and zstd.
 """
 
@@ -28,6 +31,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 sys.dont_write_bytecode = True  # before importing our own modules: no __pycache__ in the repo
 
@@ -135,6 +139,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1,4", help="disk sizes in GiB, comma-separated")
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument(
+        "--via-cesod",
+        action="store_true",
+        help="run a cesod: the ceso commands then go through its operator socket (ceso.cli.via_cesod)",
+    )
     args = parser.parse_args()
     if not (shutil.which("curl") and shutil.which("zstd")):
         raise SystemExit("curl and zstd are required (ops/dev/setup.sh installs them)")
@@ -142,6 +151,7 @@ def main() -> None:
     env = ceso_env(tmp)
     sim = SimulatorHost.start()
     worker = None
+    daemon: Any = None
     rows, restore_rows, codecs = [], [], []
     step_rows: list[list[object]] = []
     baseline = 0.0
@@ -160,6 +170,14 @@ def main() -> None:
         )
         while " ready." not in log_path.read_text(errors="replace"):
             time.sleep(0.2)
+        if args.via_cesod:
+            from tests.support.cesod import Cesod
+
+            access = tmp / "cesod-access.log"
+            env_cesod = {**env, "CESO_METRICS__CESOD_PORT": "0", "CESO_CESOD__ACCESS_LOG": str(access)}
+            daemon = Cesod(env_cesod, tmp / "cesod.log", access)
+            if "serving the local operator on" not in daemon.output():
+                raise RuntimeError(f"cesod has no operator socket:\n{daemon.output()[-2000:]}")
         run_timed([str(CESO), "host", "ping", "bench"], env)  # loads pyVmomi & co in the worker child
         baseline = worker_peak_rss_mib(worker.pid)
         log(f"worker peak RSS before any backup: {baseline:.0f} MiB")
@@ -246,6 +264,10 @@ def main() -> None:
                 codecs = codec_table(sim, vm, size)
             flat.unlink()
     finally:
+        if daemon is not None:
+            forwarded = daemon.access_log.read_text().count('"backup.') if daemon.access_log.exists() else 0
+            log(f"backup commands through cesod: {forwarded}")
+            daemon.stop()
         if worker is not None and worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(timeout=30)
