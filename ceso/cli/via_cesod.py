@@ -93,6 +93,12 @@ def _power(p: dict[str, Any]) -> dict[str, Any]:
     return {key: p[key] for key in ("action", "name", "host", "force", "timeout_guest")}
 
 
+def _delete(p: dict[str, Any]) -> dict[str, Any] | None:
+    if not p["yes"]:
+        return None  # the confirmation is asked here, before anything is sent: the in-process path
+    return {key: p[key] for key in ("name", "host", "force")}
+
+
 def _backup(p: dict[str, Any]) -> dict[str, Any]:
     return {"vm": p["vm"], "host": p["host"], "target": p["target"], "compress": p["compression"],
             "level": p["level"], "hot": p["hot"], "encrypt": p["encrypt"]}  # fmt: skip
@@ -111,6 +117,7 @@ FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     "vm.create": _create,
     "vm.clone": _clone,
     "vm.power": _power,
+    "vm.delete": _delete,
     "backup.create": _backup,
     "backup.restore": _restore,
 }

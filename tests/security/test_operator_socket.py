@@ -100,7 +100,9 @@ def test_cli_create_goes_through_the_local_cesod_with_files_read_by_the_cli(
     assert vm_by_name(bed.si, other) is not None
 
 
-def test_cli_clone_and_power_go_through_the_local_cesod(cli: Cli, bed: TemplateBed, start_cesod: Any) -> None:
+def test_cli_clone_power_and_delete_go_through_the_local_cesod(
+    cli: Cli, bed: TemplateBed, start_cesod: Any
+) -> None:
     daemon = start_cesod()
     source, name = unique("src"), unique("cln")
     made = cli(
@@ -114,13 +116,20 @@ def test_cli_clone_and_power_go_through_the_local_cesod(cli: Cli, bed: TemplateB
     assert job["state"] == "succeeded" and job["kind"] == "vm.clone"
     powered = cli("--json", "vm", "power", "on", name, "--timeout", "60")
     assert powered.exit_code == 0 and powered.json()["kind"] == "vm.power", powered.stdout + powered.stderr
-    assert [c["method"] for line in _access_lines(daemon) for c in line["calls"]] == [
-        "vm.create", "vm.clone", "vm.power"
-    ]  # fmt: skip
     src, new = vm_by_name(bed.si, source), vm_by_name(bed.si, name)
     assert src is not None and new is not None
     assert new.config.uuid != src.config.uuid and new.runtime.powerState == "poweredOn"
     assert "192.0.2.32" in gzip.decompress(base64.b64decode(extra_config(new)["guestinfo.metadata"])).decode()
+
+    # delete goes through cesod only with --yes: otherwise the CLI asks (or refuses) first.
+    deleted = cli("--json", "vm", "delete", name, "--force", "--yes", "--timeout", "60")
+    assert deleted.exit_code == 0 and deleted.json()["kind"] == "vm.delete", deleted.stdout + deleted.stderr
+    assert vm_by_name(bed.si, name) is None
+    unconfirmed = cli("--json", "vm", "delete", source)
+    assert unconfirmed.exit_code == 2 and vm_by_name(bed.si, source) is not None
+    assert [c["method"] for line in _access_lines(daemon) for c in line["calls"]] == [
+        "vm.create", "vm.clone", "vm.power", "vm.delete"
+    ]  # fmt: skip
 
 
 def _run(env: dict[str, str], extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -131,41 +140,40 @@ def _run(env: dict[str, str], extra: dict[str, str], *args: str) -> subprocess.C
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("args", "exit_code"),
-    [
-        (("vm", "create", "bad/name", "--template", "{template}"), 2),
-        (("vm", "create", "{name}", "--template", "{template}", "--ip", "300.1.1.1/24"), 2),
-        (("vm", "create", "{name}", "--template", "{template}", "--ip", "192.0.2.5/24", "--gateway", "198.51.100.1"), 2),
-        (("vm", "create", "{name}", "--template", "no-such-template"), 4),
-        (("vm", "create", "{template}", "--template", "{template}"), 5),
-        (("vm", "clone", "no-such-vm", "{name}"), 4),
-        (("vm", "power", "reset", "no-such-vm"), 4),
-        (("backup", "create", "no-such-vm"), 2),  # no target given and no backups.default_target
-        (("backup", "restore", "0123abcd", "--as", "{name}"), 4),
-    ],
-)  # fmt: skip
+REFUSALS = [
+    (("vm", "create", "bad/name", "--template", "{template}"), 2),
+    (("vm", "create", "{name}", "--template", "{template}", "--ip", "300.1.1.1/24"), 2),
+    (("vm", "create", "{name}", "--template", "{template}", "--ip", "192.0.2.5/24", "--gateway", "198.51.100.1"), 2),
+    (("vm", "create", "{name}", "--template", "no-such-template"), 4),
+    (("vm", "create", "{template}", "--template", "{template}"), 5),
+    (("vm", "clone", "no-such-vm", "{name}"), 4),
+    (("vm", "power", "reset", "no-such-vm"), 4),
+    (("vm", "delete", "{template}", "--yes"), 5),
+    (("backup", "create", "no-such-vm"), 2),  # no target given and no backups.default_target
+    (("backup", "restore", "0123abcd", "--as", "{name}"), 4),
+]  # fmt: skip
+
+
 def test_refusals_through_cesod_match_the_cli_and_change_nothing(
-    cli: Cli,
-    bed: TemplateBed,
-    start_cesod: Any,
-    ceso_env: dict[str, str],
-    args: tuple[str, ...],
-    exit_code: int,
+    cli: Cli, bed: TemplateBed, start_cesod: Any, ceso_env: dict[str, str]
 ) -> None:
+    # One bed and one cesod for all the cases: each case runs the command four times (through
+    # cesod and in-process, with and without --json) and compares the answers byte for byte.
     daemon = start_cesod()
     before = set(vm_names(bed.si))
-    argv = [a.format(template=bed.template, name=unique("nope")) for a in args]
-    answers = {}
-    for label, extra in (("cesod", {}), ("own", {"CESO_NO_CESOD": "1"})):
-        for json_flag in ((), ("--json",)):
-            proc = _run(ceso_env, extra, *json_flag, *argv)
-            answers[label, bool(json_flag)] = (proc.returncode, proc.stdout, proc.stderr)
-    assert answers["cesod", True] == answers["own", True]
-    assert answers["cesod", False] == answers["own", False]
-    code, out, _ = answers["cesod", True]
-    assert code == exit_code and json.loads(out)["error"]["code"]
-    assert sum(1 for line in _access_lines(daemon) for _ in line["calls"]) == 2  # the two forwarded runs
+    for args, exit_code in REFUSALS:
+        argv = [a.format(template=bed.template, name=unique("nope")) for a in args]
+        answers = {}
+        for label, extra in (("cesod", {}), ("own", {"CESO_NO_CESOD": "1"})):
+            for json_flag in ((), ("--json",)):
+                proc = _run(ceso_env, extra, *json_flag, *argv)
+                answers[label, bool(json_flag)] = (proc.returncode, proc.stdout, proc.stderr)
+        assert answers["cesod", True] == answers["own", True], argv
+        assert answers["cesod", False] == answers["own", False], argv
+        code, out, _ = answers["cesod", True]
+        assert code == exit_code and json.loads(out)["error"]["code"], (argv, out)
+    forwarded = sum(1 for line in _access_lines(daemon) for _ in line["calls"])
+    assert forwarded == 2 * len(REFUSALS)  # the --json and plain runs of each case went through cesod
     assert set(vm_names(bed.si)) == before
     assert cli("--json", "job", "list").json() == []
 
