@@ -137,7 +137,7 @@ def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, params: dict[str, An
     for i, nic in enumerate(manifest.vm_config["nics"]):
         ops.network(params["network"] if (params.get("network") and i == 0) else nic["network"])
     need = sum(f.logical_bytes for f in manifest.files if f.role in ("descriptor", "extent", "nvram"))
-    free = int(ops.datastore_props(datastore, ["summary.freeSpace"]).get("summary.freeSpace") or 0)
+    free = ops.free_space(datastore)
     if need > free:
         raise CesoError(
             f"datastore {datastore} on host {ctx.job.host} has {free} bytes free; the restore needs {need}",

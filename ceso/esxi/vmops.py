@@ -11,12 +11,20 @@ a cached object of the host's layout is gone (then nothing was done; see
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ceso.errors import ConflictError, InvalidInputError, NotFoundError, OperationError, TimeoutExpiredError
+from ceso.errors import (
+    CesoError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    OperationError,
+    TimeoutExpiredError,
+)
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.faults import fault_name
 from ceso.esxi.inventory import find_vm
@@ -29,6 +37,8 @@ __all__ = ["HostLayout", "VmOps", "datastore_path", "random_static_mac", "split_
 
 Recorder = Callable[[str, dict[str, Any]], None]
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 def datastore_path(datastore: str, path: str) -> str:
@@ -109,6 +119,29 @@ class VmOps:
         """Properties of datastore ``name`` (NotFoundError if the host has none of that name)."""
         self.datastore(name)
         return self._on_layout(lambda layout: self.props(layout.datastores[name], props))
+
+    def free_space(self, name: str) -> int:
+        """Free bytes on datastore ``name``, refreshed first.
+
+        ``summary.freeSpace`` is the host's last reckoning, which may lag what
+        was written since (ESXi updates it lazily; the simulator only subtracts,
+        at disk creation). ``Datastore.RefreshDatastore`` recomputes it; if the
+        host refuses the refresh (a read-only API), the summary is used as it is.
+        """
+        self.datastore(name)
+
+        def refresh_and_read(layout: HostLayout) -> int:
+            ds = layout.datastores[name]
+            self.record("Datastore.RefreshDatastore", {"datastore": name})
+            try:
+                self.client.call(f"refresh datastore {name}", ds.RefreshDatastore)
+            except CesoError as exc:
+                if isinstance(exc, NotFoundError):
+                    raise  # a cached object the host no longer knows: _on_layout reads again
+                log.info("datastore %s not refreshed (%s); using its last free space", name, exc.message)
+            return int(self.props(ds, ["summary.freeSpace"]).get("summary.freeSpace") or 0)
+
+        return self._on_layout(refresh_and_read)
 
     def network(self, name: str) -> str:
         nets = self.layout(network=name).networks
