@@ -78,3 +78,44 @@ def test_identity_follows_the_release(monkeypatch: pytest.MonkeyPatch, tmp_path:
     before = config_identity(None, BASE)
     monkeypatch.setattr(local, "__version__", "99.0.0")
     assert config_identity(None, BASE) != before
+
+
+def test_cli_falls_back_when_the_socket_is_stale_or_the_directory_open(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import os
+    import socket
+
+    from ceso.cesod.local import connect, prepare_socket_dir
+
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for key in [k for k in os.environ if k.startswith("CESO_")]:
+        monkeypatch.delenv(key)
+    identity = config_identity(None)
+    assert identity is not None
+    prepare_socket_dir()
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(socket_path(identity))  # a socket file whose cesod died without removing it
+    stale.close()
+    assert connect(None) is None
+    listening = socket.socket(socket.AF_UNIX)
+    os.unlink(socket_path(identity))
+    listening.bind(socket_path(identity))
+    listening.listen(1)
+    try:
+        sock = connect(None)
+        assert sock is not None
+        sock.close()
+        os.chmod(run / "ceso", 0o777)  # a directory others could write: never used
+        assert connect(None) is None
+        os.chmod(run / "ceso", 0o700)
+        monkeypatch.setenv("CESO_NO_CESOD", "1")
+        assert connect(None) is None
+        monkeypatch.delenv("CESO_NO_CESOD")
+        monkeypatch.setenv("CESO_AGENT_TOKEN", "ceso_agent_x")
+        assert connect(None) is None  # an agent's own token decides: the usual path
+    finally:
+        listening.close()
