@@ -140,8 +140,7 @@ class JobContext:
             except ClaimLostError:
                 self._lost.set()
                 self._deferred, self._deferred_audits = {}, []
-                for event in audits:
-                    record(self.runtime.engine, event)  # guarded: never breaks the job
+                self._append_alone(audits)
                 raise
             self._deferred, self._deferred_audits = {}, []
         if cancel:
@@ -167,8 +166,12 @@ class JobContext:
             log.warning("job %s: recording its last steps failed", self.job.id, exc_info=True)
             with self._write_lock:
                 audits, self._deferred, self._deferred_audits = self._deferred_audits, {}, []
-            for event in audits:
-                record(self.runtime.engine, event)
+            self._append_alone(audits)
+
+    def _append_alone(self, audits: list[AuditEvent]) -> None:
+        """Append records whose row write failed, each on its own (guarded: never breaks the job)."""
+        for event in audits:
+            record(self.runtime.engine, event)
 
     # -- steps ---------------------------------------------------------------
     @contextmanager
