@@ -129,19 +129,18 @@ class VmOps:
         host refuses the refresh (a read-only API), the summary is used as it is.
         """
         self.datastore(name)
-
-        def refresh_and_read(layout: HostLayout) -> int:
-            ds = layout.datastores[name]
-            self.record("Datastore.RefreshDatastore", {"datastore": name})
-            try:
-                self.client.call(f"refresh datastore {name}", ds.RefreshDatastore)
-            except CesoError as exc:
-                if isinstance(exc, NotFoundError):
-                    raise  # a cached object the host no longer knows: _on_layout reads again
-                log.info("datastore %s not refreshed (%s); using its last free space", name, exc.message)
-            return int(self.props(ds, ["summary.freeSpace"]).get("summary.freeSpace") or 0)
-
-        return self._on_layout(refresh_and_read)
+        self.record("Datastore.RefreshDatastore", {"datastore": name})
+        try:
+            self._on_layout(
+                lambda layout: self.client.call(
+                    f"refresh datastore {name}", layout.datastores[name].RefreshDatastore
+                )
+            )
+        except NotFoundError:
+            raise
+        except CesoError as exc:
+            log.info("datastore %s not refreshed (%s); using its last free space", name, exc.message)
+        return int(self.datastore_props(name, ["summary.freeSpace"]).get("summary.freeSpace") or 0)
 
     def network(self, name: str) -> str:
         nets = self.layout(network=name).networks
