@@ -17,6 +17,7 @@ ENV_HOST_SSH_PASSWORD = "CESO_HOST_SSH_PASSWORD"  # `host add --ssh-user` withou
 ENV_TARGET_SECRET = "CESO_TARGET_SECRET"  # read by `target add` (SFTP password, S3 secret key)
 ENV_DEBUG = "CESO_DEBUG"
 ENV_AGENT_TOKEN = "CESO_AGENT_TOKEN"  # the CLI acts as this agent; never stored or logged
+ENV_NO_CESOD = "CESO_NO_CESOD"  # set: the CLI does every command itself, even with a local cesod
 
 #: The single Celery task every job runs through; its only argument is the job id.
 RUN_JOB_TASK = "ceso.run_job"

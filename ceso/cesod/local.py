@@ -32,11 +32,10 @@ from typing import Any
 
 from ceso import __version__
 from ceso.config_paths import default_data_dir, find_config_file
-from ceso.constants import ENV_AGENT_TOKEN, ENV_PREFIX
+from ceso.constants import ENV_AGENT_TOKEN, ENV_NO_CESOD, ENV_PREFIX
 from ceso.errors import CesoError, ConfigError
 
 __all__ = [
-    "ENV_NO_CESOD",
     "IDENTITY_SETTINGS",
     "LocalCesodError",
     "call",
@@ -46,9 +45,6 @@ __all__ = [
     "socket_dir",
     "socket_path",
 ]
-
-#: Set (to anything but empty) to make the CLI do every command itself, even with a cesod running.
-ENV_NO_CESOD = "CESO_NO_CESOD"
 
 #: The settings whose ``CESO_*`` variables are part of the identity: every top-level setting but
 #: ``cesod`` and ``metrics`` (this daemon's own listeners) and ``config_file`` (the file is hashed).
@@ -89,7 +85,6 @@ def config_identity(config: str | None, environ: Mapping[str, str] | None = None
                 contents = fh.read()
     except (ConfigError, OSError):
         return None
-    digest = hashlib.sha256()
     parts: dict[str, Any] = {
         "version": __version__,  # a CLI never hands its request to a cesod of another release
         "config": os.path.realpath(path) if path is not None else None,
@@ -97,8 +92,7 @@ def config_identity(config: str | None, environ: Mapping[str, str] | None = None
         "data_dir": default_data_dir(),
         "env": sorted((k.upper(), v) for k, v in env.items() if _sets_identity(k)),
     }
-    digest.update(json.dumps(parts, sort_keys=True).encode())
-    return digest.hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def socket_dir() -> str:

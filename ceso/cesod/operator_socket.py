@@ -13,7 +13,6 @@ checks in place of the address allowlist and the bearer token:
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import socketserver
@@ -26,8 +25,6 @@ from ceso.cesod.server import RpcHandler
 from ceso.errors import ConfigError
 
 __all__ = ["OperatorHandler", "OperatorServer", "open_operator_socket"]
-
-log = logging.getLogger(__name__)
 
 _PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
