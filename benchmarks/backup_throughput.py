@@ -134,6 +134,15 @@ def codec_table(sim: SimulatorHost, vm: str, size: int) -> list[list[object]]:
     return rows
 
 
+def job_timing(job: dict[str, Any]) -> tuple[float, str]:
+    """A finished job's ``created_at`` to ``finished_at`` in seconds, and its steps' durations as text."""
+    job_s = (
+        datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
+    ).total_seconds()
+    steps = ", ".join(f"{st['name']} {st.get('duration_s', 0.0):.2f}" for st in job.get("steps", []))
+    return job_s, steps
+
+
 def main() -> None:
     exit_on_sigterm()
     parser = argparse.ArgumentParser()
@@ -200,12 +209,8 @@ def main() -> None:
                 )
                 assert job["state"] == "succeeded", job
                 stored = job["result"]["stored_bytes"]
-                steps = {st["name"]: st.get("duration_s", 0.0) for st in job.get("steps", [])}
-                job_s = (
-                    datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
-                ).total_seconds()
-                step_rows.append([f"{gib} GiB", run + 1, f"{job['_wall_s']:.2f}", f"{job_s:.2f}",
-                                  ", ".join(f"{k} {v:.2f}" for k, v in steps.items())])  # fmt: skip
+                job_s, steps = job_timing(job)
+                step_rows.append([f"{gib} GiB", run + 1, f"{job['_wall_s']:.2f}", f"{job_s:.2f}", steps])
                 rows.append(
                     [
                         f"{gib} GiB",
@@ -240,12 +245,10 @@ def main() -> None:
                         peak = worker_peak_rss_mib(worker.pid)
                         written = f"r-{vm}-{run + 1}"
                     shutil.rmtree(sim.datastore_dir() / written, ignore_errors=True)
-                steps = {st["name"]: st.get("duration_s", 0.0) for st in job.get("steps", [])}
-                job_s = (
-                    datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["created_at"])
-                ).total_seconds()
-                step_rows.append([f"{gib} GiB restore", run + 1, f"{job['_wall_s']:.2f}", f"{job_s:.2f}",
-                                  ", ".join(f"{k} {v:.2f}" for k, v in steps.items())])  # fmt: skip
+                job_s, steps = job_timing(job)
+                step_rows.append(
+                    [f"{gib} GiB restore", run + 1, f"{job['_wall_s']:.2f}", f"{job_s:.2f}", steps]
+                )
                 restore_rows.append(
                     [
                         f"{gib} GiB",
