@@ -12,6 +12,13 @@ from ceso.settings import Settings
 BASE = {"CESO_DATABASE_URL": "sqlite:////srv/ceso.db", "CESO_REDIS_URL": "redis://127.0.0.1:6379/0"}
 
 
+@pytest.fixture
+def no_config_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ``$CESO_CONFIG`` and an empty home: the identity is made from the environment given."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CESO_CONFIG", raising=False)
+
+
 def test_identity_covers_every_setting_but_the_daemons_own() -> None:
     assert set(IDENTITY_SETTINGS) | {"cesod", "metrics", "config_file"} == set(Settings.model_fields)
 
@@ -27,11 +34,8 @@ def test_identity_covers_every_setting_but_the_daemons_own() -> None:
         {"PATH": "/nowhere"},
     ],
 )
-def test_identity_ignores_what_does_not_choose_what_is_operated_on(
-    extra: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("CESO_CONFIG", raising=False)
+@pytest.mark.usefixtures("no_config_file")
+def test_identity_ignores_what_does_not_choose_what_is_operated_on(extra: dict[str, str]) -> None:
     assert config_identity(None, {**BASE, **extra}) == config_identity(None, BASE)
 
 
@@ -44,11 +48,8 @@ def test_identity_ignores_what_does_not_choose_what_is_operated_on(
         {"CESO_SECURITY__OPERATOR_MODE": "standard"},
     ],
 )
-def test_identity_follows_every_setting(
-    extra: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("CESO_CONFIG", raising=False)
+@pytest.mark.usefixtures("no_config_file")
+def test_identity_follows_every_setting(extra: dict[str, str]) -> None:
     assert config_identity(None, {**BASE, **extra}) != config_identity(None, BASE)
 
 
@@ -70,11 +71,10 @@ def test_socket_path_fits_a_unix_socket(monkeypatch: pytest.MonkeyPatch) -> None
     assert Path(socket_path("f" * 64)).parent == Path("/run/user/1000/ceso")
 
 
-def test_identity_follows_the_release(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+@pytest.mark.usefixtures("no_config_file")
+def test_identity_follows_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
     import ceso.cesod.local as local
 
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("CESO_CONFIG", raising=False)
     before = config_identity(None, BASE)
     monkeypatch.setattr(local, "__version__", "99.0.0")
     assert config_identity(None, BASE) != before
