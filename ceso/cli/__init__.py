@@ -1,61 +1,20 @@
-"""The ``ceso`` command line. Only :func:`main` turns errors into exit codes."""
+"""The ``ceso`` command line: :func:`run` for the script, :func:`main` in-process.
+
+Only :func:`main` turns errors into exit codes. This module stays light (the standard
+library and :mod:`ceso.errors`): a command the local cesod can run is handed to it
+straight from the argument list (:func:`ceso.cli.via_cesod.forward_argv`) without
+loading click; every other command runs through the click group in :mod:`ceso.cli.root`.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-import click
-
-from ceso.cli.application import Application, render_error
-from ceso.cli.lazy import LazyGroup
 from ceso.constants import ENV_DEBUG
 from ceso.errors import CesoError
 
-__all__ = ["cli", "main", "run"]
-
-EXIT_CODES_HELP = """\b
-Exit codes: 0 ok, 1 operation or job failed, 2 bad input or usage,
-3 not permitted, 4 not found, 5 conflict or locked, 6 host unreachable."""
-
-
-#: Every command group, imported when used (:mod:`ceso.cli.lazy`).
-COMMANDS = {
-    name: f"ceso.cli.{name}:{name}"
-    for name in (
-        "agent", "audit", "backup", "beat", "cloudinit", "db", "host", "job", "metrics", "target", "template",
-        "vm", "worker",
-    )
-}  # fmt: skip
-
-
-@click.group(
-    cls=LazyGroup,
-    lazy_commands=COMMANDS,
-    epilog=EXIT_CODES_HELP,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    envvar="CESO_CONFIG",
-    help="YAML config file (default: ~/.config/ceso/config.yaml, then /etc/ceso/config.yaml).",
-)
-@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout (errors too).")
-@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
-@click.option("-v", "--verbose", is_flag=True, help="More logging; tracebacks for internal errors.")
-@click.version_option(package_name="ceso", message="ceso %(version)s")
-@click.pass_context
-def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool, verbose: bool) -> None:
-    """ceso (ESXi Commander): queued, locked, audited VM operations on standalone ESXi hosts."""
-    ctx.obj = Application(config=config, json_output=json_output, dry_run=dry_run, verbose=verbose)
-    if verbose:
-        import logging
-
-        from ceso.log import configure_logging
-
-        configure_logging(logging.DEBUG)
+__all__ = ["main", "run"]
 
 
 def _json_requested(argv: list[str]) -> bool:
@@ -65,11 +24,18 @@ def _json_requested(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``ceso`` script."""
+    from ceso.cli.application import render_error
+
     args = list(sys.argv[1:] if argv is None else argv)
     json_output = _json_requested(args)
     debug = bool(os.environ.get(ENV_DEBUG)) or "-v" in args or "--verbose" in args
     try:
-        cli.main(args=args, prog_name="ceso", standalone_mode=False)
+        from ceso.cli.via_cesod import forward_argv
+
+        if not forward_argv(args):
+            from ceso.cli.root import invoke
+
+            invoke(args, json_output=json_output)
     except CesoError as exc:
         if debug:
             import traceback
@@ -77,19 +43,10 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         render_error(exc, json_output=json_output)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.ClickException as exc:
-        if json_output:
-            click.echo(json.dumps({"error": {"code": "usage", "message": exc.format_message()}}, indent=2))
-        else:
-            exc.show()
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        from ceso.cli.echo import echo
+
+        echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
         if debug:
@@ -124,7 +81,9 @@ def _exit_status(code: object) -> int:
         return 0
     if isinstance(code, int):
         return code
-    click.echo(str(code), err=True)
+    from ceso.cli.echo import echo
+
+    echo(str(code), err=True)
     return 1
 
 

@@ -11,11 +11,9 @@ import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import click
-
+from ceso.cli.echo import echo
 from ceso.errors import CesoError, JobCancelledError, JobFailedError, exit_code_for
 
 if TYPE_CHECKING:
@@ -28,15 +26,25 @@ if TYPE_CHECKING:
 __all__ = ["Application", "pass_app"]
 
 
-@dataclass
 class Application:
-    """Global options of one invocation and the services commands use."""
+    """Global options of one invocation and the services commands use.
 
-    config: str | None = None
-    json_output: bool = False
-    dry_run: bool = False
-    verbose: bool = False
-    pending_documents: dict[str, str] | None = None
+    A plain class, not a dataclass: the CLI's fast path builds one, and ``dataclasses``
+    imports ``inspect`` (~5 ms of a process start).
+    """
+
+    def __init__(
+        self,
+        config: str | None = None,
+        json_output: bool = False,
+        dry_run: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        self.config = config
+        self.json_output = json_output
+        self.dry_run = dry_run
+        self.verbose = verbose
+        self.pending_documents: dict[str, str] | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -66,16 +74,16 @@ class Application:
     def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:
         """Print ``data`` as JSON with ``--json``, else call ``human`` (or print it plainly)."""
         if self.json_output or human is None:
-            click.echo(json.dumps(data, indent=2, default=str))
+            echo(json.dumps(data, indent=2, default=str))
         else:
             human()
 
     def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
         """A table: rich on a terminal, tab-separated lines otherwise (easy to pipe)."""
         if not sys.stdout.isatty():
-            click.echo("\t".join(c.upper() for c in columns))
+            echo("\t".join(c.upper() for c in columns))
             for row in rows:
-                click.echo("\t".join("" if v is None else str(v) for v in row))
+                echo("\t".join("" if v is None else str(v) for v in row))
             return
         from rich.console import Console
         from rich.table import Table
@@ -91,13 +99,13 @@ class Application:
             self.pending_documents = documents
             return
         for name, text in documents.items():
-            click.echo(f"--- guestinfo.{name} (decoded)")
-            click.echo(text.rstrip())
+            echo(f"--- guestinfo.{name} (decoded)")
+            echo(text.rstrip())
 
     def info(self, message: str) -> None:
         """A human message on stderr (kept out of stdout so JSON stays parseable)."""
         if not self.json_output:
-            click.echo(message, err=True)
+            echo(message, err=True)
 
     # -- jobs -----------------------------------------------------------------
     def submit(self, request: JobRequest, *, wait: bool, timeout: float | None, plan: list[str]) -> None:
@@ -131,7 +139,7 @@ class Application:
         if not created:
             self.info(f"idempotency key already used: following job {job.id}")
         if not wait:
-            self.emit(job_to_dict(job), lambda: click.echo(job.id))
+            self.emit(job_to_dict(job), lambda: echo(job.id))
             return
         self.follow(job.id, timeout=timeout)
 
@@ -194,12 +202,12 @@ class Application:
             )
 
     def _print_plan(self, request: JobRequest, plan: list[str]) -> None:
-        click.echo(
+        echo(
             f"dry run: would queue {request.kind} on host {request.host}"
             + (f" for {request.target}" if request.target else "")
         )
         for i, step in enumerate(plan, 1):
-            click.echo(f"  {i}. {step}")
+            echo(f"  {i}. {step}")
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -207,14 +215,14 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _print_outcome(job: dict[str, Any]) -> None:
     if job["state"] == "succeeded":
-        click.echo(f"job {job['id']} {job['kind']} on {job['host']}: succeeded")
+        echo(f"job {job['id']} {job['kind']} on {job['host']}: succeeded")
         for key, value in (job.get("result") or {}).items():
-            click.echo(f"  {key}: {value}")
+            echo(f"  {key}: {value}")
     else:
-        click.echo(f"job {job['id']} {job['kind']} on {job['host']}: {job['state']}", err=True)
+        echo(f"job {job['id']} {job['kind']} on {job['host']}: {job['state']}", err=True)
         error = job.get("error")
         if error and error.get("message"):
-            click.echo(f"error: {error.get('code')}: {error.get('message')}", err=True)
+            echo(f"error: {error.get('code')}: {error.get('message')}", err=True)
 
 
 def pass_app(fn: _F) -> _F:
@@ -231,6 +239,6 @@ def render_error(error: CesoError, *, json_output: bool) -> None:
     from ceso.security.redact import redact, redact_text  # light: re and logging only
 
     if json_output:
-        click.echo(json.dumps({"error": redact(error.to_dict())}, indent=2, default=str))
+        echo(json.dumps({"error": redact(error.to_dict())}, indent=2, default=str))
     else:
-        click.echo(f"error: {redact_text(error.message)}", err=True)
+        echo(f"error: {redact_text(error.message)}", err=True)

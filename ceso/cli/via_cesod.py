@@ -15,23 +15,26 @@ with ``--dry-run``, for an agent (``CESO_AGENT_TOKEN``), or with
 reading ``--ssh-key`` files and ``--userdata``/``--vendordata`` files (cesod
 never reads a file a caller names), and, on a terminal, following the job with
 a progress bar.
+
+Two ways in: :func:`forward_argv`, before click is even imported, for an argument
+list :mod:`ceso.cli.fast_args` can parse exactly as click would (the usual case);
+and :func:`forward`, from the sandbox check of a command click has parsed
+(:mod:`ceso.cli.guard`), for the rest.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import click
-
+from ceso.cli.echo import echo
 from ceso.errors import CesoError, TimeoutExpiredError
 
 if TYPE_CHECKING:
     from ceso.cli.application import Application
 
-__all__ = ["FORWARDED", "forward"]
+__all__ = ["FORWARDED", "forward", "forward_argv"]
 
 _TERMINAL = ("succeeded", "failed", "cancelled")
 _DEFAULT_WAIT_S = 30.0  # what cesod waits at most when asked to wait without a timeout
@@ -123,6 +126,28 @@ FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
 }
 
 
+def forward_argv(args: list[str]) -> bool:
+    """Run ``ceso ARGS`` through the local cesod straight from the argument list, without click;
+    False if it must run the usual way: click declined by :mod:`ceso.cli.fast_args`, or no cesod
+    took it (nothing has been sent then)."""
+    import os
+
+    from ceso.constants import ENV_AGENT_TOKEN, ENV_NO_CESOD
+
+    if os.environ.get(ENV_NO_CESOD) or ENV_AGENT_TOKEN in os.environ:
+        return False  # connect() would say no too; this spares parsing and the Application
+    from ceso.cli.fast_args import parse_forwarded
+
+    parsed = parse_forwarded(args)
+    if parsed is None:
+        return False
+    root, operation, params = parsed
+    from ceso.cli.application import Application
+
+    app = Application(config=root["config"], json_output=root["json_output"])
+    return forward(app, operation, params)
+
+
 def forward(app: Application, operation: str, params: dict[str, Any]) -> bool:
     """Run command ``operation`` (click ``params``) through the local cesod and report it;
     False if it must run in this process instead (nothing has been sent then)."""
@@ -150,7 +175,7 @@ def forward(app: Application, operation: str, params: dict[str, Any]) -> bool:
     if key is not None and _created_before(job, sent_at):
         app.info(f"idempotency key already used: following job {job['id']}")
     if not wait:
-        app.emit(job, lambda: click.echo(job["id"]))
+        app.emit(job, lambda: echo(job["id"]))
     elif follow_here:
         app.follow(job["id"], timeout=timeout)
     else:
@@ -212,6 +237,8 @@ def _wait_more(app: Application, job_id: str, left: float | None) -> dict[str, A
 
 def _created_before(job: dict[str, Any], moment: float) -> bool:
     """True if the job existed before ``moment`` (an idempotency key answered with an older job)."""
+    from datetime import UTC, datetime  # only with an idempotency key: spared on the usual path
+
     created = datetime.fromisoformat(str(job["created_at"]))
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)  # ceso stores UTC

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # _generated, also whe
 import click
 from _generated import generate
 
-from ceso.cli import cli
+from ceso.cli.root import cli
 
 HEADER = """\
 # ceso command reference

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ceso.cli import cli
+from ceso.cli.root import cli
 
 HEAVY = [
     "celery",

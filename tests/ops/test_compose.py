@@ -21,7 +21,7 @@ import click
 import pytest
 import yaml
 
-from ceso.cli import cli
+from ceso.cli.root import cli
 from tests.ops.prom import REPO
 
 COMPOSE = REPO / "docker-compose.yml"

@@ -9,7 +9,7 @@ from types import ModuleType
 import click
 import pytest
 
-from ceso.cli import cli
+from ceso.cli.root import cli
 from tests.ops.prom import REPO
 
 GENERATORS = {

@@ -68,7 +68,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
 
 
 def test_unit_commands_exist() -> None:
-    from ceso.cli import cli
+    from ceso.cli.root import cli
 
     for name, text in _units().items():
         (exec_start,) = re.findall(r"^ExecStart=(.*)$", text, flags=re.M)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from ceso.cli import cli
+from ceso.cli.root import cli
 from ceso.errors import InvalidInputError
 from ceso.jobs.kinds import JOB_KINDS
 from ceso.security.modes import MODES, allows, higher, parse_mode

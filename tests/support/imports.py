@@ -10,7 +10,7 @@ HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "celery", "kombu", "pyVmomi", "par
 
 _PROBE = (
     "import atexit, sys\n"
-    f"heavy = {HEAVY!r}\n"
+    "heavy = HEAVY_NAMES\n"
     "atexit.register(lambda: print('IMPORTED', sorted({m.split('.')[0] for m in sys.modules} & set(heavy)),"
     " file=sys.stderr))\n"
     "from ceso.cli import main\n"
@@ -18,10 +18,12 @@ _PROBE = (
 )
 
 
-def ceso_imports(args: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run ``ceso ARGS``; return the finished process and the heavy packages it imported."""
+def ceso_imports(
+    args: list[str], env: dict[str, str], heavy: tuple[str, ...] = HEAVY
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``ceso ARGS``; return the finished process and which of ``heavy`` it imported."""
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, *args],
+        [sys.executable, "-c", _PROBE.replace("HEAVY_NAMES", repr(heavy)), *args],
         capture_output=True,
         text=True,
         env={**env, "PATH": "/usr/bin:/bin"},

@@ -1,0 +1,82 @@
+"""The ``ceso`` command group (click) and :func:`invoke`, which runs it on an argument list.
+
+Every command of the CLI hangs off :data:`cli`; :func:`ceso.cli.main` calls :func:`invoke`
+unless the fast path (:mod:`ceso.cli.via_cesod`) has already handed the command to a local
+cesod without loading click at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ceso.cli.application import Application
+from ceso.cli.lazy import LazyGroup
+
+__all__ = ["COMMANDS", "EXIT_CODES_HELP", "cli", "invoke"]
+
+EXIT_CODES_HELP = """\b
+Exit codes: 0 ok, 1 operation or job failed, 2 bad input or usage,
+3 not permitted, 4 not found, 5 conflict or locked, 6 host unreachable."""
+
+
+#: Every command group, imported when used (:mod:`ceso.cli.lazy`).
+COMMANDS = {
+    name: f"ceso.cli.{name}:{name}"
+    for name in (
+        "agent", "audit", "backup", "beat", "cloudinit", "db", "host", "job", "metrics", "target", "template",
+        "vm", "worker",
+    )
+}  # fmt: skip
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    epilog=EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="CESO_CONFIG",
+    help="YAML config file (default: ~/.config/ceso/config.yaml, then /etc/ceso/config.yaml).",
+)
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout (errors too).")
+@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="More logging; tracebacks for internal errors.")
+@click.version_option(package_name="ceso", message="ceso %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool, verbose: bool) -> None:
+    """ceso (ESXi Commander): queued, locked, audited VM operations on standalone ESXi hosts."""
+    ctx.obj = Application(config=config, json_output=json_output, dry_run=dry_run, verbose=verbose)
+    if verbose:
+        import logging
+
+        from ceso.log import configure_logging
+
+        configure_logging(logging.DEBUG)
+
+
+def invoke(args: list[str], *, json_output: bool) -> None:
+    """Run ``ceso ARGS`` through click.
+
+    click's own outcomes end here in SystemExit: ``--help`` and ``--version`` (0), an
+    aborted prompt (1), a usage error (its message, or a JSON ``usage`` error object with
+    ``--json``; exit 2). CesoError and anything else propagate to :func:`ceso.cli.main`.
+    """
+    try:
+        cli.main(args=args, prog_name="ceso", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        if json_output:
+            click.echo(json.dumps({"error": {"code": "usage", "message": exc.format_message()}}, indent=2))
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
