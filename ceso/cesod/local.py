@@ -27,13 +27,16 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Mapping
-from typing import Any
 
 from ceso import __version__
 from ceso.config_paths import default_data_dir, find_config_file
 from ceso.constants import ENV_AGENT_TOKEN, ENV_NO_CESOD, ENV_PREFIX
 from ceso.errors import CesoError, ConfigError
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: the fast path is timed
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = [
     "IDENTITY_SETTINGS",

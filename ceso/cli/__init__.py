@@ -89,16 +89,18 @@ def _exit_status(code: object) -> int:
 
 def _quick_exit(code: int) -> None:
     import atexit
-    import contextlib
-    import threading
 
     # What a normal exit does before the teardown, in its order: threading's own exit hooks
     # (which stop idle thread pools) and the wait for non-daemon threads, then the handlers.
+    # Without the threading module no Python thread was ever started: nothing to wait for.
+    threading = sys.modules.get("threading")
     shutdown = getattr(threading, "_shutdown", None)
     if shutdown is not None:
         shutdown()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nobody is reading any more
+        try:  # noqa: SIM105  (contextlib is not loaded on the fast path)
             stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nobody is reading any more
+            pass
     os._exit(code)

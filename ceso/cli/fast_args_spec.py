@@ -11,7 +11,9 @@ given, and each option string as (parameter, kind, type or flag value): kind ``v
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: the fast path is timed
+if TYPE_CHECKING:
+    from typing import Any
 
 ROOT: dict[str, Any] = {
     "config_envvar": "CESO_CONFIG",

@@ -25,13 +25,15 @@ and :func:`forward`, from the sandbox check of a command click has parsed
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from ceso.cli.echo import echo
 from ceso.errors import CesoError, TimeoutExpiredError
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: the fast path is timed
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from ceso.cli.application import Application
 
 __all__ = ["FORWARDED", "forward", "forward_argv"]
