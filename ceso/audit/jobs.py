@@ -1,7 +1,9 @@
 """The audit records of a job's life: submitted, claimed, each step, and its outcome.
 
 All are guarded: a job never fails because its audit record could not be
-written; the failure is logged. The outcome is written inside the
+written; the failure is logged. The claim's record is written inside the
+claim's transaction (by the worker, :class:`ceso.security.worker.ClaimCheck`),
+each step's with the row write that records it, and the outcome inside the
 transaction that ends the job (:func:`audit_finished_in`, called by
 :func:`ceso.jobs.store.finish_job`), so it cannot be lost to a worker killed
 right after.
@@ -28,6 +30,7 @@ __all__ = [
     "audit_claimed",
     "audit_finished",
     "audit_finished_in",
+    "claimed_event",
     "submitted_event",
 ]
 
@@ -47,15 +50,17 @@ def submitted_event(job: Job, *, mode: str | None = None) -> AuditEvent:
     return AuditEvent("job.submitted", actor=job.actor, mode=mode, details=details, **_where(job))
 
 
-def audit_claimed(runtime: Runtime, job: Job, *, mode: str | None = None) -> None:
-    """``job.claimed``: which worker, which attempt."""
+def claimed_event(job: Job, *, mode: str | None = None) -> AuditEvent:
+    """``job.claimed``: which worker, which attempt (appended in the claim's transaction by the worker)."""
     details = {"worker": job.worker, "attempt": job.attempts}
-    record(
-        runtime.engine,
-        AuditEvent(
-            "job.claimed", actor=job.actor, mode=mode, source="worker", details=details, **_where(job)
-        ),
+    return AuditEvent(
+        "job.claimed", actor=job.actor, mode=mode, source="worker", details=details, **_where(job)
     )
+
+
+def audit_claimed(runtime: Runtime, job: Job, *, mode: str | None = None) -> None:
+    """:func:`claimed_event`, appended on its own."""
+    record(runtime.engine, claimed_event(job, mode=mode))
 
 
 def step_event(job: Job, step: dict[str, Any]) -> AuditEvent:

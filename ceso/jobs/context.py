@@ -7,12 +7,13 @@ claim; a handler that lost its claim or was asked to cancel stops at the next
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ceso.audit.jobs import step_event
 from ceso.audit.store import AuditEvent, record
@@ -20,7 +21,7 @@ from ceso.db.models import Job
 from ceso.db.types import utcnow
 from ceso.errors import CesoError, JobCancelledError
 from ceso.jobs.notify import notify_job
-from ceso.jobs.store import ClaimLostError, update_running
+from ceso.jobs.store import ClaimLostError, finish_running, update_running
 from ceso.metrics.record import observe_lock_wait
 from ceso.security.redact import redact
 
@@ -33,6 +34,8 @@ __all__ = ["JobContext"]
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 #: A row this run wrote less than this long ago still answers "was the job cancelled?".
 _FRESH_S = 0.05
 
@@ -40,7 +43,10 @@ _FRESH_S = 0.05
 class JobContext:
     """A claimed job while it runs. Not shared between threads except the heartbeat."""
 
-    def __init__(self, runtime: Runtime, job: Job) -> None:
+    def __init__(self, runtime: Runtime, job: Job, *, claimed_at: float | None = None) -> None:
+        """``claimed_at``: the monotonic time just before the claim that returned ``job``. The claim
+        is a fenced write that found no cancel request, so it counts as this run's first write: the
+        check before the first step needs no write of its own when it comes within ``_FRESH_S``."""
         self.runtime = runtime
         self.job = job
         self.attempt = job.attempts
@@ -54,7 +60,8 @@ class JobContext:
         self._params: dict[str, Any] | None = None
         # The route (api|ssh) chosen by ceso.routes.vm_backend; recorded on every step after the choice.
         self.route: str | None = None
-        self._written_at = float("-inf")  # monotonic time of this run's last write of the row
+        # Monotonic time of this run's last write of the row (each returns the cancel flag).
+        self._written_at = float("-inf") if claimed_at is None else claimed_at
         # A step that ends well is written with the next write of the row (the next step's start,
         # the cancel check, or the heartbeat's next beat), in the same transaction: one commit
         # instead of two between steps, and the record still precedes the next step's calls.
@@ -120,6 +127,33 @@ class JobContext:
         if self._cancel.is_set():
             raise JobCancelledError(f"job {self.job.id} was cancelled")
 
+    def finish(self, result: dict[str, Any]) -> str:
+        """Record the handler's ``result`` as the job's outcome; return it (``succeeded`` or ``cancelled``).
+
+        One transaction (:func:`ceso.jobs.store.finish_running`): the deferred
+        ends of the last steps with their audit records, then the outcome with
+        its record. It is the final checkpoint too: ClaimLostError or
+        LockLostError as :meth:`checkpoint` raises them, and the outcome is
+        ``cancelled`` (error ``job_cancelled``) if a cancel was requested
+        before this write, even while the last step ran. On ClaimLostError the
+        step records are appended on their own, as :meth:`_write` does.
+        The heartbeat is stopped first: no beat races the outcome.
+        """
+        self.stop_heartbeat()
+        if self._lost.is_set():
+            raise ClaimLostError(f"job {self.job.id} lost its claim")
+        for lease in self._leases:
+            lease.check()
+        # The flag the write reads is never cleared, so it also covers a cancel the heartbeat saw.
+        finish = functools.partial(
+            finish_running, result=result, cancelled=JobCancelledError(f"job {self.job.id} was cancelled")
+        )
+        state: str = self._fenced(finish, None, {})
+        if state == "cancelled":
+            self._cancel.set()
+        self._written_at = time.monotonic()
+        return state
+
     def _write(self, audit: AuditEvent | None = None, **values: Any) -> None:
         """Write ``values`` (after the deferred ends of earlier steps) to the row, fenced, with their
         audit records and ``audit`` in one transaction; a cancel request the write returns is remembered.
@@ -127,10 +161,18 @@ class JobContext:
         On ClaimLostError the records are appended on their own (guarded) before it is raised: what the
         host was asked to do is audited even when this run may no longer write the row.
         """
+        if self._fenced(update_running, audit, values):
+            self._cancel.set()
+        self._written_at = time.monotonic()  # after the flag: a fresh write's answer is already in it
+        notify_job(self.runtime, self.job.id)
+
+    def _fenced(self, write: Callable[..., _T], audit: AuditEvent | None, values: dict[str, Any]) -> _T:
+        """``write(engine, job_id=, attempt=, audits=, **values)`` of :meth:`_write`, with the deferred
+        ends of earlier steps and their records; on ClaimLostError those are appended on their own."""
         with self._write_lock:
             audits = [*self._deferred_audits, *([audit] if audit is not None else [])]
             try:
-                cancel = update_running(
+                out = write(
                     self.runtime.engine,
                     job_id=self.job.id,
                     attempt=self.attempt,
@@ -143,10 +185,7 @@ class JobContext:
                 self._append_alone(audits)
                 raise
             self._deferred, self._deferred_audits = {}, []
-        if cancel:
-            self._cancel.set()
-        self._written_at = time.monotonic()
-        notify_job(self.runtime, self.job.id)
+        return out
 
     def _defer(self, audit: AuditEvent, **values: Any) -> None:
         with self._write_lock:

@@ -24,7 +24,7 @@ from ceso.jobs.store import ClaimLostError, claim_job, finish_job
 from ceso.log import job_id_var
 from ceso.metrics.record import observe_job, observe_queue_wait
 from ceso.runtime import Runtime
-from ceso.security.worker import begin_claimed, end_claimed
+from ceso.security.worker import ClaimCheck, begin_claimed, end_claimed
 
 __all__ = ["Delivery", "run_job", "worker_identity"]
 
@@ -50,8 +50,15 @@ def run_job(
 ) -> Delivery:
     """Claim job ``job_id`` and run it to an outcome recorded in SQL."""
     engine = runtime.engine
+    # The actor is resolved and the claim audited (job.claimed) in the claim's transaction.
+    check = ClaimCheck(runtime)
+    claimed_at = time.monotonic()  # before the claim: its answer is at least this fresh
     job = claim_job(
-        engine, job_id=job_id, worker=worker_identity(), stale_after_s=runtime.settings.jobs.stale_after_s
+        engine,
+        job_id=job_id,
+        worker=worker_identity(),
+        stale_after_s=runtime.settings.jobs.stale_after_s,
+        audit=check,
     )
     if job is None:
         return _unclaimable(runtime, job_id)
@@ -59,7 +66,7 @@ def run_job(
     caller = None
     try:
         # The actor and its mode *now* (revoked agent, expired promotion, forged message): audited.
-        caller, refused = begin_claimed(runtime, job)
+        caller, refused = begin_claimed(runtime, job, check)
         if refused:
             return Delivery.DONE
         if job.attempts > job.max_attempts:
@@ -74,7 +81,7 @@ def run_job(
         if job.attempts == 1 and job.started_at is not None:
             observe_queue_wait(job.kind, job.host, (job.started_at - job.created_at).total_seconds())
         started = time.monotonic()
-        outcome = _execute(runtime, job, time_limit_exceptions)
+        outcome = _execute(runtime, job, time_limit_exceptions, claimed_at)
         if outcome != "claim_lost":
             observe_job(job.kind, job.host, outcome, time.monotonic() - started)
         return Delivery.DONE
@@ -107,19 +114,21 @@ def _unclaimable(runtime: Runtime, job_id: str) -> Delivery:
     return Delivery.BUSY
 
 
-def _execute(  # noqa: PLR0911  (one return per outcome reads best)
-    runtime: Runtime, job: Job, time_limit_exceptions: tuple[type[BaseException], ...]
+def _execute(
+    runtime: Runtime, job: Job, time_limit_exceptions: tuple[type[BaseException], ...], claimed_at: float
 ) -> str:
     """Run the handler and record its outcome; return it (succeeded, failed, cancelled, claim_lost)."""
     engine = runtime.engine
-    ctx = JobContext(runtime, job)
+    ctx = JobContext(runtime, job, claimed_at=claimed_at)
     ctx.start_heartbeat()
     log.info("job %s (%s on %s) started, attempt %d", job.id, job.kind, job.host, job.attempts)
     try:
         try:
             handler = get_kind(job.kind).handler()
             result = handler(ctx)
-            ctx.checkpoint()  # its write also records the last step's end
+            # One transaction: the last step's end and its record, then the outcome and its record.
+            # Also the final check: a cancel requested by then gives "cancelled", a lost claim raises.
+            outcome = ctx.finish(result)
         except BaseException:
             ctx.flush()  # the steps that ended before the outcome is recorded
             raise
@@ -147,7 +156,5 @@ def _execute(  # noqa: PLR0911  (one return per outcome reads best)
         return "failed"
     finally:
         ctx.stop_heartbeat()
-    if finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="succeeded", result=result):
-        log.info("job %s succeeded", job.id)
-        return "succeeded"
-    return "claim_lost"
+    log.info("job %s %s", job.id, outcome)
+    return outcome

@@ -13,6 +13,7 @@ re-delivery can no longer write; :class:`ClaimLostError` tells it to stop.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -35,12 +36,16 @@ __all__ = [
     "claim_job",
     "create_job",
     "finish_job",
+    "finish_running",
     "get_job",
     "job_to_dict",
     "list_jobs",
     "request_cancel",
     "update_running",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 class ClaimLostError(CesoError):
@@ -154,11 +159,25 @@ def _job_from(row: sa.Row[Any]) -> Job:
     return Job(**row._mapping)
 
 
-def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float) -> Job | None:
+def claim_job(
+    engine: Engine,
+    *,
+    job_id: str,
+    worker: str,
+    stale_after_s: float,
+    audit: Callable[[sa.Connection, Job], AuditEvent] | None = None,
+) -> Job | None:
     """Compare-and-set ``queued`` (or ``running`` with a stale heartbeat) → ``running``.
 
     Returns the claimed job with ``attempts`` incremented (its fencing token),
     or None when another delivery holds it or it has ended.
+
+    ``audit(conn, job)`` is the record of the claim, appended in the claim's
+    transaction (one commit for both); it runs only when the claim succeeds, in
+    a SAVEPOINT on the claim's connection (it may read there). If it raises, or
+    the append fails, only that is rolled back (and logged): the claim still
+    commits, without the record; the caller can tell from its own state and
+    record the claim apart.
     """
     now = utcnow()
     stale = now - timedelta(seconds=stale_after_s)
@@ -180,7 +199,24 @@ def claim_job(engine: Engine, *, job_id: str, worker: str, stale_after_s: float)
             )
             .returning(*_JOB_COLUMNS)
         ).first()
-    return _job_from(row) if row is not None else None
+        if row is None:
+            return None
+        job = _job_from(row)
+        if audit is not None:
+            _record_claim(conn, job, audit)
+    return job
+
+
+def _record_claim(conn: sa.Connection, job: Job, audit: Callable[[sa.Connection, Job], AuditEvent]) -> None:
+    from ceso.audit.store import record_in
+
+    try:
+        with conn.begin_nested():
+            event = audit(conn, job)
+    except Exception:
+        log.warning("job %s: the record of its claim not made with the claim", job.id, exc_info=True)
+        return
+    record_in(conn, event)
 
 
 def update_running(
@@ -192,18 +228,25 @@ def update_running(
     append fails, only that record is rolled back and logged). When the claim
     is lost nothing is written, the records included.
     """
-    values.setdefault("updated_at", utcnow())
     with engine.begin() as conn:
-        row = conn.execute(
-            _fenced_update(tuple(sorted(values))), {**values, "_id": job_id, "_attempt": attempt}
-        ).first()
-        if row is None:
-            raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
-        if audits:
-            from ceso.audit.store import record_in
+        return _update_running_in(conn, job_id=job_id, attempt=attempt, audits=audits, values=values)
 
-            for audit in audits:
-                record_in(conn, audit)
+
+def _update_running_in(
+    conn: sa.Connection, *, job_id: str, attempt: int, audits: Sequence[AuditEvent], values: dict[str, Any]
+) -> bool:
+    """:func:`update_running` inside the caller's transaction (which must roll back on ClaimLostError)."""
+    values.setdefault("updated_at", utcnow())
+    row = conn.execute(
+        _fenced_update(tuple(sorted(values))), {**values, "_id": job_id, "_attempt": attempt}
+    ).first()
+    if row is None:
+        raise ClaimLostError(f"job {job_id} is no longer held by this run (attempt {attempt})")
+    if audits:
+        from ceso.audit.store import record_in
+
+        for audit in audits:
+            record_in(conn, audit)
     return bool(row[0])
 
 
@@ -234,6 +277,20 @@ def finish_job(
 
     Returns False if the job had already ended or the claim was lost.
     """
+    with engine.begin() as conn:
+        return _finish_in(conn, job_id=job_id, attempt=attempt, state=state, result=result, error=error)
+
+
+def _finish_in(
+    conn: sa.Connection,
+    *,
+    job_id: str,
+    attempt: int | None,
+    state: str,
+    result: dict[str, Any] | None = None,
+    error: CesoError | None = None,
+) -> bool:
+    """:func:`finish_job` inside the caller's transaction: the outcome and its audit record."""
     assert state in TERMINAL_STATES
     now = utcnow()
     from ceso.security.redact import redact, redact_text  # a result or error never carries a secret to SQL
@@ -249,13 +306,46 @@ def finish_job(
         cond.append(col(Job.attempts) == attempt)
     from ceso.audit.jobs import audit_finished_in
 
+    # The Core table, not the ORM entity: an ORM-enabled UPDATE costs more to build than to run.
+    table = Job.__table__  # type: ignore[attr-defined]
+    ended = bool(conn.execute(sa.update(table).where(*cond).values(**values)).rowcount == 1)
+    if ended:
+        audit_finished_in(conn, job_id)  # the outcome's audit record commits with it; never raises
+    return ended
+
+
+def finish_running(
+    engine: Engine,
+    *,
+    job_id: str,
+    attempt: int,
+    result: dict[str, Any] | None,
+    cancelled: CesoError,
+    audits: Sequence[AuditEvent] = (),
+    **values: Any,
+) -> str:
+    """End a running job whose handler returned ``result``, in one transaction; return the state written.
+
+    First what :func:`update_running` would write (``values``, e.g. the ends of
+    its last steps, fenced on the claim, and their ``audits``), then the
+    outcome with its audit record (:func:`finish_job`): ``cancelled`` with the
+    error ``cancelled`` if that fenced write finds a cancel requested (as a
+    check before the outcome would have: the flag is never cleared), else
+    ``succeeded`` with ``result``. When the claim is lost nothing is written,
+    the records included, and ClaimLostError is raised.
+    """
     with engine.begin() as conn:
-        # The Core table, not the ORM entity: an ORM-enabled UPDATE costs more to build than to run.
-        table = Job.__table__  # type: ignore[attr-defined]
-        ended = bool(conn.execute(sa.update(table).where(*cond).values(**values)).rowcount == 1)
-        if ended:
-            audit_finished_in(conn, job_id)  # the outcome's audit record commits with it; never raises
-        return ended
+        cancel = _update_running_in(conn, job_id=job_id, attempt=attempt, audits=audits, values=values)
+        # The fenced write holds the row until this transaction ends, so the outcome's update matches it.
+        if cancel:
+            state = "cancelled"
+            ended = _finish_in(conn, job_id=job_id, attempt=attempt, state=state, error=cancelled)
+        else:
+            state = "succeeded"
+            ended = _finish_in(conn, job_id=job_id, attempt=attempt, state=state, result=result)
+        if not ended:  # cannot happen (see above); if it did, roll all of it back as a lost claim
+            raise ClaimLostError(f"job {job_id} ended under this run (attempt {attempt})")
+    return state
 
 
 def request_cancel(engine: Engine, job_id: str) -> Job:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from ceso.db.security_models import Agent, Promotion
@@ -115,8 +115,12 @@ def agent_principal(session: Session, agent: Agent, now: datetime | None = None)
     )
 
 
-def resolve_actor(engine: Engine, settings: Any, actor: str) -> Principal:
-    """The principal behind an actor string, as of now; NotPermittedError if there is none."""
+def resolve_actor(engine: Engine | Connection, settings: Any, actor: str) -> Principal:
+    """The principal behind an actor string, as of now; NotPermittedError if there is none.
+
+    ``engine`` may be a connection in a transaction (the worker's claim): the
+    lookup reads in it and leaves it open.
+    """
     kind, _, name = actor.partition(":")
     if actor in OPERATOR_ACTORS or (kind == "operator" and name):
         return operator_principal(settings, actor)
