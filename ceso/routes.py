@@ -50,6 +50,13 @@ class VmBackend(Protocol):
     def props(self, vm: Any, props: list[str]) -> dict[str, Any]:
         """vSphere property paths of ``vm``; ones the route cannot know or that are unset are absent."""
 
+    def source_props(self, vm: Any) -> dict[str, Any]:
+        """``props(vm, SOURCE_PROPERTIES)`` (:mod:`ceso.esxi.source`) as provisioning reads them.
+
+        Its device list holds at least the controllers, disks and NICs, with
+        at least the fields that module lists.
+        """
+
     def datastore(self, name: str | None) -> str:
         """``name`` if the host has that datastore (else NotFoundError); the first one for None."""
 

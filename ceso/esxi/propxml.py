@@ -15,7 +15,8 @@ even that is too much and the answer is a set of plain values,
 Contract: the same objects and properties as :meth:`EsxiClient.retrieve`
 (container view over the root folder, every page) — for
 :func:`retrieve_walk_xml` and :func:`scan_walk_xml`, as
-:meth:`EsxiClient.retrieve_walk` — the same error translation and session
+:meth:`EsxiClient.retrieve_walk`; for :func:`retrieve_object_xml`, as
+:meth:`EsxiClient.retrieve_object` — the same error translation and session
 re-login, and every request counted in the client's ``stats``. Use it where
 a read is large and its consumer is known; use ``retrieve`` for everything
 else.
@@ -43,6 +44,7 @@ __all__ = [
     "ObjectXml",
     "SoapFault",
     "iter_children",
+    "retrieve_object_xml",
     "retrieve_walk_xml",
     "retrieve_xml",
     "scan_walk_xml",
@@ -332,6 +334,30 @@ def retrieve_walk_xml(
         return results
 
     return client.read(f"list {type_name}", run)
+
+
+def retrieve_object_xml(
+    client: EsxiClient, type_name: str, moid: str, props: list[str], build: Callable[[ObjectXml], T]
+) -> T | None:
+    """``build(obj)`` for the one object ``type_name`` ``moid``, reading ``props`` in one request.
+
+    None if the reply holds no object. A small read parsed here rather than by
+    pyVmomi is worth it when its consumer needs little of a large property
+    (a VM's device list: see :mod:`ceso.esxi.source`). ``build`` as in
+    :func:`retrieve_xml`; faults, retries and counting as there.
+    """
+
+    def run() -> T | None:
+        results: list[T] = []
+
+        def on_object(element: ET.Element) -> None:
+            results.append(build(_objects(element)))
+
+        object_set = f"<objectSet>{_moref('obj', type_name, moid)}<skip>false</skip></objectSet>"
+        _pages(client, object_set, type_name, props, 1, lambda stub, body: _post(stub, body, on_object))
+        return results[0] if results else None
+
+    return client.read("read properties", run)
 
 
 def scan_walk_xml(

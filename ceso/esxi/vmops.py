@@ -29,6 +29,7 @@ from ceso.esxi.client import EsxiClient
 from ceso.esxi.faults import fault_name
 from ceso.esxi.inventory import find_vm
 from ceso.esxi.layout import HostLayout, names_gone_object
+from ceso.esxi.source import read_source
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmscan import macs_in_use
 from ceso.vm.power import wait_for_power_state
@@ -162,6 +163,10 @@ class VmOps:
 
     def props(self, vm: Any, props: list[str]) -> dict[str, Any]:
         return self.client.retrieve_object(vm, props)
+
+    def source_props(self, vm: Any) -> dict[str, Any]:
+        """What provisioning reads of its source ``vm``, parsed as XML (one request; see ceso.esxi.source)."""
+        return read_source(self.client, vm)
 
     def macs_in_use(self) -> set[str]:
         """Every NIC MAC address of every VM on the host (one request; see ceso.esxi.vmscan)."""

@@ -30,16 +30,6 @@ __all__ = ["ProvisionOptions", "provision"]
 
 log = logging.getLogger(__name__)
 
-SOURCE_PROPERTIES = [
-    "config.hardware.device",
-    "config.hardware.numCPU",
-    "config.hardware.memoryMB",
-    "config.guestId",
-    "config.firmware",
-    "config.version",
-    "summary.config.vmPathName",
-    "runtime.powerState",
-]
 JOB_MARKER = "ceso.job-id"
 
 
@@ -100,7 +90,11 @@ def build_config_spec(
     macs: list[str],
     extra_config: dict[str, str],
 ) -> Any:
-    """The ConfigSpec of the new VM: the source's hardware with new disks, MACs, UUID and guestinfo."""
+    """The ConfigSpec of the new VM: the source's hardware with new disks, MACs, UUID and guestinfo.
+
+    ``source`` is shaped as ``VmBackend.source_props``: of its devices this reads only the fields
+    :mod:`ceso.esxi.source` promises (a new field read here must be added there).
+    """
     v = vim()
     devices = source.get("config.hardware.device") or []
     changes: list[Any] = []
@@ -209,7 +203,7 @@ def provision(
     name = opts.name
     with ctx.step("inspect source", progress=5, source=source_name):
         source_vm = ops.find(source_name)
-        source = ops.props(source_vm, SOURCE_PROPERTIES)
+        source = ops.source_props(source_vm)  # API: one request parsed as XML (ceso.esxi.source)
         source_ds, _ = split_datastore_path(source["summary.config.vmPathName"])
         datastore = ops.datastore(opts.datastore or source_ds)
         if opts.network:

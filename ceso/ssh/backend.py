@@ -130,6 +130,12 @@ class SshVmBackend(SshLifecycle):
             out["snapshot"] = info
         return out
 
+    def source_props(self, vm: SshVm) -> dict[str, Any]:
+        """:data:`ceso.esxi.source.SOURCE_PROPERTIES` of ``vm``, its whole device list (the .vmx has it)."""
+        from ceso.esxi.source import SOURCE_PROPERTIES
+
+        return self.props(vm, SOURCE_PROPERTIES)
+
     def _disk_facts(self, path: str) -> Any:
         self.record("sftp.read", {"path": path})
         return parse_descriptor(files.read_file(self.client, path).decode("utf-8"))

@@ -102,7 +102,7 @@ def test_a_warm_create_makes_eleven_soap_calls(bed: Bed, monkeypatch: pytest.Mon
     assert job["state"] == "succeeded", job["error"]
     assert dict(stats.calls) == WARM_CREATE_CALLS
     # No read through pyVmomi's deserializer asks for the device lists of more than one VM: the
-    # MACs in use are read as XML (ceso.esxi.vmscan), the template's devices as one object.
+    # MACs in use are read as XML (ceso.esxi.vmscan), and so are the template's (ceso.esxi.source).
     for spec in specs:
         paths = {p for ps in spec.propSet for p in ps.pathSet}
         if "config.hardware.device" in paths:
