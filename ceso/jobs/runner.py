@@ -19,7 +19,7 @@ from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import CesoError, JobCancelledError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
 from ceso.jobs.kinds import get_kind
-from ceso.jobs.notify import notify_job
+from ceso.jobs.notify import OUTCOME, notify_job
 from ceso.jobs.store import ClaimLostError, claim_job, finish_job
 from ceso.log import job_id_var
 from ceso.metrics.record import observe_job, observe_queue_wait
@@ -86,7 +86,7 @@ def run_job(
             observe_job(job.kind, job.host, outcome, time.monotonic() - started)
         return Delivery.DONE
     finally:
-        notify_job(runtime, job_id)  # the outcome is committed by now: wake whoever waits, first
+        notify_job(runtime, job_id, OUTCOME)  # the outcome is committed by now: wake whoever waits, first
         end_claimed(runtime, job, caller)  # unbinds the actor, drops sealed params; never raises
         job_id_var.reset(token)
 

@@ -28,8 +28,10 @@ def wait_for_job(
     """Return the job once it is succeeded, failed or cancelled.
 
     ``on_update`` sees every read (for progress display). With ``redis_url``
-    the row is read again as soon as the worker announces a change; the
-    backoff (50 ms growing to 1 s) bounds the wait when no notice comes.
+    the row is read again as soon as the worker announces a change (without
+    ``on_update``, only the end of its run: step notices would buy reads that
+    nobody sees); the backoff (50 ms growing to 1 s) bounds the wait when no
+    notice comes.
     Raises TimeoutExpiredError after ``timeout`` seconds; the job itself goes on.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -46,5 +48,6 @@ def wait_for_job(
                 raise TimeoutExpiredError(
                     f"job {job_id} still {job.state} after {timeout:g}s (it goes on running)"
                 )
-            notices.wait(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+            seconds = delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic()))
+            notices.wait(seconds, progress=on_update is not None)
             delay = min(delay * 1.5, 1.0)
