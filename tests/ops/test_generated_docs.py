@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import click
 import pytest
 
 from ceso.cli.root import cli
 from tests.ops.prom import REPO
+from tests.support.scripts import load_script
 
 GENERATORS = {
     "docs/cli.md": REPO / "ops" / "docs" / "gen_cli_reference.py",
@@ -18,18 +15,10 @@ GENERATORS = {
 }
 
 
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"ceso_docs_{path.stem}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("doc", sorted(GENERATORS))
 def test_generated_doc_is_up_to_date(doc: str) -> None:
     script = GENERATORS[doc]
-    expected = _load(script).render()
+    expected = load_script(script).render()
     current = (REPO / doc).read_text(encoding="utf-8")
     assert current == expected, (
         f"{doc} is out of date with the code; regenerate it with "
