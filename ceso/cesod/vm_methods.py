@@ -3,7 +3,9 @@
 Two differences from the CLI, both because the caller is remote: ``userdata``
 and ``vendordata`` are the documents themselves (the CLI takes file paths),
 and ``ssh_key`` takes public key lines only (the CLI also reads key files) —
-cesod never reads a file a caller names.
+cesod never reads a file a caller names. One of form: ``vm.reconfigure``'s
+``disk_grow`` is an array of ``DISK=SIZE`` strings where the CLI repeats
+``--disk-grow DISK SIZE``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ceso.cesod.calls import JOB_PARAMS, Call, Method, submit_and_report
 from ceso.cesod.schema import Param
 from ceso.errors import InvalidInputError
 
-__all__ = ["GUEST", "HARDWARE", "VM_METHODS", "guest_options"]
+__all__ = ["GUEST", "HARDWARE", "VM_METHODS", "disk_grow_pairs", "guest_options"]
 
 S, INT, N, B, A = "string", "integer", "number", "boolean", "array"
 
@@ -166,6 +168,90 @@ def vm_power(call: Call, p: dict[str, Any]) -> Any:
     return submit_and_report(call, request, p, plan=PLANS[p["action"]])
 
 
+def disk_grow_pairs(entries: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """``disk_grow`` entries ``DISK=SIZE`` as the CLI's ``--disk-grow DISK SIZE`` pairs (split at the last ``=``)."""
+    pairs = []
+    for entry in entries or []:
+        disk, sep, size = entry.rpartition("=")
+        if not sep or not disk.strip() or not size.strip():
+            raise InvalidInputError(
+                f"disk_grow entry {entry!r} is not DISK=SIZE (e.g. 1=40G or 'Hard disk 2=100G')"
+            )
+        pairs.append((disk, size))
+    return tuple(pairs)
+
+
+def vm_reconfigure(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.reconfigure import RECONFIGURE_PLAN
+    from ceso.vm.reconfigure import ReconfigureOptions, reconfigure_request
+
+    options = ReconfigureOptions(
+        cpus=p["cpus"],
+        memory=p["memory"],
+        disk_grow=disk_grow_pairs(p["disk_grow"]),
+        network=p["network"],
+        nic=p["nic"],
+        iso=p["iso"],
+        eject_iso=p["eject_iso"],
+    )
+    request, changes = reconfigure_request(
+        call.runtime, name=p["name"], host=p["host"], options=options, idempotency_key=p["idempotency_key"]
+    )
+    return submit_and_report(call, request, p, plan=[*RECONFIGURE_PLAN, *(f"  {c}" for c in changes)])
+
+
+def vm_snapshot_create(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.snapshot.create import CREATE_PLAN
+    from ceso.vm.snapshot_requests import snapshot_create_request
+
+    request = snapshot_create_request(
+        call.runtime,
+        name=p["name"],
+        snapshot=p["snapshot"],
+        description=p["description"],
+        memory=p["memory"],
+        quiesce=p["quiesce"],
+        host=p["host"],
+        idempotency_key=p["idempotency_key"],
+    )
+    return submit_and_report(call, request, p, plan=CREATE_PLAN)
+
+
+def vm_snapshot_list(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.vm.snapshot_requests import list_snapshots
+
+    return list_snapshots(call.runtime, name=p["name"], host=p["host"])
+
+
+def vm_snapshot_revert(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.snapshot.revert import REVERT_PLAN
+    from ceso.vm.snapshot_requests import snapshot_revert_request
+
+    request = snapshot_revert_request(
+        call.runtime,
+        name=p["name"],
+        snapshot=p["snapshot"],
+        host=p["host"],
+        idempotency_key=p["idempotency_key"],
+    )
+    return submit_and_report(call, request, p, plan=REVERT_PLAN)
+
+
+def vm_snapshot_delete(call: Call, p: dict[str, Any]) -> Any:
+    from ceso.cli.vm.snapshot.delete import DELETE_PLAN
+    from ceso.vm.snapshot_requests import snapshot_delete_request
+
+    request = snapshot_delete_request(
+        call.runtime,
+        name=p["name"],
+        snapshot=p["snapshot"],
+        children=p["children"],
+        host=p["host"],
+        idempotency_key=p["idempotency_key"],
+    )
+    return submit_and_report(call, request, p, plan=DELETE_PLAN)
+
+
 def vm_delete(call: Call, p: dict[str, Any]) -> Any:
     from ceso.cli.vm.delete import DELETE_PLAN
     from ceso.vm.lifecycle import delete_request
@@ -178,6 +264,7 @@ def vm_delete(call: Call, p: dict[str, Any]) -> Any:
 
 _NAME = {"name": Param(S, "The VM's name.", required=True)}
 _FORCE_CREATE = {"force": Param(B, "Use a template that failed validation.", default=False)}
+_SNAPSHOT = {"snapshot": Param(S, "The snapshot's name.", required=True)}
 
 VM_METHODS = [
     Method("vm.list", "List VMs (one property-collector round trip per host).", HOST, vm_list),
@@ -225,6 +312,65 @@ VM_METHODS = [
             **JOB_PARAMS,
         },
         vm_power,
+    ),
+    Method(
+        "vm.reconfigure",
+        "Change a VM's CPUs, memory, disk sizes, NIC port group or ISO in one reconfigure task (a job).",
+        {
+            **_NAME,
+            **HOST,
+            "cpus": Param(INT, "Virtual CPUs (on a running VM only with CPU hot-add)."),
+            "memory": Param(S, "Memory, e.g. 4G or 4096 (MiB); a running VM needs memory hot-add."),
+            "disk_grow": Param(
+                A,
+                "Disks to grow, each DISK=SIZE (split at the last =): DISK is a number from 1 or a label "
+                "such as 'Hard disk 2', e.g. ['1=40G', 'Hard disk 2=100G']; never shrinks.",
+            ),
+            "network": Param(S, "Move a NIC to this port group."),
+            "nic": Param(INT, "The NIC network moves, numbered from 1 (default: the first)."),
+            "iso": Param(S, "Attach an ISO from a datastore, e.g. '[datastore1] iso/ubuntu.iso'."),
+            "eject_iso": Param(B, "Eject the ISO from the CD-ROM.", default=False),
+            **JOB_PARAMS,
+        },
+        vm_reconfigure,
+    ),
+    Method(
+        "vm.snapshot.create",
+        "Take a snapshot of a VM; the name must be new on that VM (a job).",
+        {
+            **_NAME,
+            **_SNAPSHOT,
+            **HOST,
+            "description": Param(S, "Free text kept with the snapshot.", default=""),
+            "memory": Param(B, "Include the running VM's memory.", default=False),
+            "quiesce": Param(B, "Quiesce the guest file systems first (needs VMware Tools).", default=False),
+            **JOB_PARAMS,
+        },
+        vm_snapshot_create,
+    ),
+    Method(
+        "vm.snapshot.list",
+        "A VM's snapshots, parents before children (a direct read, not a job).",
+        {**_NAME, **HOST},
+        vm_snapshot_list,
+    ),
+    Method(
+        "vm.snapshot.revert",
+        "Revert a VM to a snapshot; changes since are lost, the VM takes the snapshot's power state (a job).",
+        {**_NAME, **_SNAPSHOT, **HOST, **JOB_PARAMS},
+        vm_snapshot_revert,
+    ),
+    Method(
+        "vm.snapshot.delete",
+        "Delete a snapshot of a VM; its changes are kept in the VM (a job).",
+        {
+            **_NAME,
+            **_SNAPSHOT,
+            **HOST,
+            "children": Param(B, "Delete the snapshots below it too.", default=False),
+            **JOB_PARAMS,
+        },
+        vm_snapshot_delete,
     ),
     Method(
         "vm.delete",
