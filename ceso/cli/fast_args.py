@@ -77,9 +77,32 @@ def _root(args: list[str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _command(args: list[str], spec: dict[str, Any]) -> dict[str, Any]:
-    options: dict[str, tuple[str, str, Any]] = spec["options"]
+    flags, raw, positional = _scan(args, spec["options"])
+    arguments: list[tuple[str, Any]] = spec["arguments"]
+    if len(positional) != len(arguments):
+        raise _DeclinedError
+    given = {dest: _convert(type_, value) for (dest, type_), value in zip(arguments, positional, strict=True)}
+    for dest, (kind, type_, values) in raw.items():
+        if kind == "value":
+            given[dest] = _convert(type_, values[-1])  # click keeps the last one, and converts only it
+            continue
+        converted = [_convert(type_, value) for value in values]
+        if kind == "pairs":
+            given[dest] = tuple(zip(converted[::2], converted[1::2], strict=True))
+        else:
+            given[dest] = tuple(converted)
+    given.update(flags)
+    if any(dest not in given for dest in spec["required"]):
+        raise _DeclinedError
+    return {**spec["defaults"], **given}
+
+
+def _scan(
+    args: list[str], options: dict[str, tuple[str, str, Any]]
+) -> tuple[dict[str, bool], dict[str, tuple[str, Any, list[str]]], list[str]]:
+    """The flags set, each option's (kind, type, raw values in order), and the positional arguments."""
     flags: dict[str, bool] = {}
-    raw: dict[str, tuple[str, Any, list[str]]] = {}  # parameter → (kind, type, its values in order)
+    raw: dict[str, tuple[str, Any, list[str]]] = {}
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -92,29 +115,18 @@ def _command(args: list[str], spec: dict[str, Any]) -> dict[str, Any]:
             continue
         name, eq, attached = token.partition("=") if token.startswith("--") else (token, "", "")
         entry = options.get(name)
-        if entry is None:
+        if entry is None or (eq and entry[1] in ("flag", "pairs")):  # a value given to a flag; DISK=SIZE
             raise _DeclinedError
         dest, kind, type_ = entry
         if kind == "flag":
-            if eq:
-                raise _DeclinedError
             flags[dest] = type_
-            continue
-        value, i = (attached, i) if eq else (_next(args, i), i + 1)
-        raw.setdefault(dest, (kind, type_, []))[2].append(value)
-    arguments: list[tuple[str, Any]] = spec["arguments"]
-    if len(positional) != len(arguments):
-        raise _DeclinedError
-    given = {dest: _convert(type_, value) for (dest, type_), value in zip(arguments, positional, strict=True)}
-    for dest, (kind, type_, values) in raw.items():
-        if kind == "multiple":
-            given[dest] = tuple(_convert(type_, value) for value in values)
+        elif kind == "pairs":  # two values after the option (--disk-grow DISK SIZE)
+            raw.setdefault(dest, (kind, type_, []))[2].extend([_next(args, i), _next(args, i + 1)])
+            i += 2
         else:
-            given[dest] = _convert(type_, values[-1])  # click keeps the last one, and converts only it
-    given.update(flags)
-    if any(dest not in given for dest in spec["required"]):
-        raise _DeclinedError
-    return {**spec["defaults"], **given}
+            raw.setdefault(dest, (kind, type_, []))[2].append(attached if eq else _next(args, i))
+            i += 0 if eq else 1
+    return flags, raw, positional
 
 
 def _next(args: list[str], i: int) -> str:

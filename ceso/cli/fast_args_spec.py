@@ -6,7 +6,8 @@ Generated from the click commands by ``ops/dev/gen_fast_args_spec.py``; do not e
 ``--config``. ``COMMANDS``: per command path, its operation, its positional arguments
 (name and type, in order), the options that must be given, click's value for every option not
 given, and each option string as (parameter, kind, type or flag value): kind ``value``,
-``multiple`` (repeatable; a tuple) or ``flag`` (the value it sets).
+``multiple`` (repeatable; a tuple), ``pairs`` (repeatable, two values each; a tuple of pairs)
+or ``flag`` (the value it sets).
 """
 
 from __future__ import annotations
@@ -288,6 +289,111 @@ COMMANDS: dict[tuple[str, ...], dict[str, Any]] = {
             "--no-wait": ("wait", "flag", False),
             "--timeout": ("timeout", "value", ("float_range", 0, None, False, False)),
             "--timeout-guest": ("timeout_guest", "value", ("float",)),
+            "--wait": ("wait", "flag", True),
+        },
+    },
+    ("vm", "reconfigure"): {
+        "operation": "vm.reconfigure",
+        "arguments": [
+            ("name", ("str",)),
+        ],
+        "required": [],
+        "defaults": {
+            "cpus": None,
+            "disk_grow": (),
+            "eject_iso": False,
+            "host": None,
+            "idempotency_key": None,
+            "iso": None,
+            "memory": None,
+            "network": None,
+            "nic": None,
+            "timeout": None,
+            "wait": True,
+        },
+        "options": {
+            "--cpus": ("cpus", "value", ("int",)),
+            "--disk-grow": ("disk_grow", "pairs", ("str",)),
+            "--eject-iso": ("eject_iso", "flag", True),
+            "--host": ("host", "value", ("str",)),
+            "--idempotency-key": ("idempotency_key", "value", ("str",)),
+            "--iso": ("iso", "value", ("str",)),
+            "--memory": ("memory", "value", ("str",)),
+            "--network": ("network", "value", ("str",)),
+            "--nic": ("nic", "value", ("int",)),
+            "--no-wait": ("wait", "flag", False),
+            "--timeout": ("timeout", "value", ("float_range", 0, None, False, False)),
+            "--wait": ("wait", "flag", True),
+        },
+    },
+    ("vm", "snapshot", "create"): {
+        "operation": "vm.snapshot.create",
+        "arguments": [
+            ("name", ("str",)),
+            ("snapshot", ("str",)),
+        ],
+        "required": [],
+        "defaults": {
+            "description": "",
+            "host": None,
+            "idempotency_key": None,
+            "memory": False,
+            "quiesce": False,
+            "timeout": None,
+            "wait": True,
+        },
+        "options": {
+            "--description": ("description", "value", ("str",)),
+            "--host": ("host", "value", ("str",)),
+            "--idempotency-key": ("idempotency_key", "value", ("str",)),
+            "--memory": ("memory", "flag", True),
+            "--no-wait": ("wait", "flag", False),
+            "--quiesce": ("quiesce", "flag", True),
+            "--timeout": ("timeout", "value", ("float_range", 0, None, False, False)),
+            "--wait": ("wait", "flag", True),
+        },
+    },
+    ("vm", "snapshot", "delete"): {
+        "operation": "vm.snapshot.delete",
+        "arguments": [
+            ("name", ("str",)),
+            ("snapshot", ("str",)),
+        ],
+        "required": [],
+        "defaults": {
+            "children": False,
+            "host": None,
+            "idempotency_key": None,
+            "timeout": None,
+            "wait": True,
+        },
+        "options": {
+            "--children": ("children", "flag", True),
+            "--host": ("host", "value", ("str",)),
+            "--idempotency-key": ("idempotency_key", "value", ("str",)),
+            "--no-wait": ("wait", "flag", False),
+            "--timeout": ("timeout", "value", ("float_range", 0, None, False, False)),
+            "--wait": ("wait", "flag", True),
+        },
+    },
+    ("vm", "snapshot", "revert"): {
+        "operation": "vm.snapshot.revert",
+        "arguments": [
+            ("name", ("str",)),
+            ("snapshot", ("str",)),
+        ],
+        "required": [],
+        "defaults": {
+            "host": None,
+            "idempotency_key": None,
+            "timeout": None,
+            "wait": True,
+        },
+        "options": {
+            "--host": ("host", "value", ("str",)),
+            "--idempotency-key": ("idempotency_key", "value", ("str",)),
+            "--no-wait": ("wait", "flag", False),
+            "--timeout": ("timeout", "value", ("float_range", 0, None, False, False)),
             "--wait": ("wait", "flag", True),
         },
     },

@@ -116,6 +116,18 @@ def _restore(p: dict[str, Any]) -> dict[str, Any] | None:
             "network": p["network"], "no_power_on": p["no_power_on"], **_guest(p)}  # fmt: skip
 
 
+def _reconfigure(p: dict[str, Any]) -> dict[str, Any] | None:
+    # cesod takes each --disk-grow DISK SIZE as "DISK=SIZE" (split at the last "=": a size has none).
+    if any(not disk.strip() or not size.strip() for disk, size in p["disk_grow"]):
+        return None  # refused here with the CLI's own message (cesod words a blank side its own way)
+    return {**{key: p[key] for key in ("name", "host", "cpus", "memory", "network", "nic", "iso", "eject_iso")},
+            "disk_grow": [f"{disk}={size}" for disk, size in p["disk_grow"]]}  # fmt: skip
+
+
+def _snapshot(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda p: {key: p[key] for key in ("name", "snapshot", "host", *keys)}
+
+
 #: Operation → its cesod params from the command's click params (job options excluded), or None
 #: when this invocation must run in this process.
 FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
@@ -123,6 +135,10 @@ FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     "vm.clone": _clone,
     "vm.power": _power,
     "vm.delete": _delete,
+    "vm.reconfigure": _reconfigure,
+    "vm.snapshot.create": _snapshot("description", "memory", "quiesce"),
+    "vm.snapshot.revert": _snapshot(),
+    "vm.snapshot.delete": _snapshot("children"),
     "backup.create": _backup,
     "backup.restore": _restore,
 }

@@ -39,7 +39,8 @@ Generated from the click commands by ``ops/dev/gen_fast_args_spec.py``; do not e
 ``--config``. ``COMMANDS``: per command path, its operation, its positional arguments
 (name and type, in order), the options that must be given, click's value for every option not
 given, and each option string as (parameter, kind, type or flag value): kind ``value``,
-``multiple`` (repeatable; a tuple) or ``flag`` (the value it sets).
+``multiple`` (repeatable; a tuple), ``pairs`` (repeatable, two values each; a tuple of pairs)
+or ``flag`` (the value it sets).
 """
 
 from __future__ import annotations
@@ -83,11 +84,12 @@ def _type(param: click.Parameter) -> tuple[Any, ...]:
 
 
 def _check_plain(param: click.Parameter) -> None:
+    pairs = isinstance(param, click.Option) and param.multiple and param.nargs == 2  # --disk-grow DISK SIZE
     if (
         param.callback is not None
         or param.is_eager
         or param.envvar
-        or param.nargs != 1
+        or (param.nargs != 1 and not pairs)
         or not param.expose_value
     ):
         raise UnsupportedError(f"{param.name}: callback, eager, envvar, nargs or hidden value")
@@ -107,7 +109,7 @@ def _options(command: click.Command) -> dict[str, tuple[Any, ...]]:
             table.update({opt: (param.name, "flag", True) for opt in param.opts})
             table.update({opt: (param.name, "flag", False) for opt in param.secondary_opts})
         else:
-            kind = "multiple" if param.multiple else "value"
+            kind = ("pairs" if param.nargs == 2 else "multiple") if param.multiple else "value"
             table.update({opt: (param.name, kind, _type(param)) for opt in param.opts + param.secondary_opts})
     return dict(sorted(table.items()))
 

@@ -9,12 +9,10 @@ that record, or be None (click then parses it, and prints its own errors and hel
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import random
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
@@ -25,20 +23,13 @@ from ceso.cli.echo import echo
 from ceso.cli.fast_args import parse_forwarded
 from ceso.cli.root import invoke
 from tests.ops.prom import REPO
+from tests.support.scripts import load_script
 
 GENERATOR = REPO / "ops" / "dev" / "gen_fast_args_spec.py"
 
 
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"ceso_gen_{path.stem}", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_table_is_generated_from_the_current_click_commands() -> None:
-    expected = _load(GENERATOR).render()
+    expected = load_script(GENERATOR).render()
     assert Path(fast_args_spec.__file__).read_text(encoding="utf-8") == expected, (
         "ceso/cli/fast_args_spec.py is out of date; regenerate it with "
         "`.venv/bin/python ops/dev/gen_fast_args_spec.py` and commit the result"
@@ -46,7 +37,7 @@ def test_the_table_is_generated_from_the_current_click_commands() -> None:
 
 
 def test_the_generator_refuses_an_option_it_cannot_reproduce() -> None:
-    generator = _load(GENERATOR)
+    generator = load_script(GENERATOR)
     command = click.Command(
         "x",
         params=[
@@ -109,6 +100,10 @@ def _plain_cases(readable: str) -> list[list[str]]:
         for opt, (_, kind, type_) in spec["options"].items():
             if kind == "flag":
                 cases.append([*base, opt])
+                continue
+            if kind == "pairs":
+                cases += [[*base, opt, "1", "40G"], [*base, opt, "1", "40G", opt, "Hard disk 2", "100G"],
+                          [*words, opt, "a=b", "2T", *positional, *required]]  # fmt: skip
                 continue
             value = {"str": "val", "int": "3", "float": "2.5", "float_range": "7.5", "path": readable}.get(
                 type_[0], type_[1][-1] if type_[0] == "choice" else "x"
@@ -191,8 +186,17 @@ TRICKY = [
     ["backup", "create", "vm1", "--level", "3", "--encrypt"],
     ["backup", "restore", "abc", "--as", "new", "--in-place"],
     ["backup", "key", "show"],
+    ["vm", "reconfigure", "n", "--disk-grow=1", "40G"],
+    ["vm", "reconfigure", "n", "--disk-grow", "1"],
+    ["vm", "reconfigure", "n", "--disk-grow", "1", "-5G"],
+    ["vm", "reconfigure", "n", "--disk-grow", "1", "40G", "--cpus", "4", "--eject-iso"],
+    ["vm", "snapshot", "create", "n", "s1", "--memory", "--description", "before upgrade"],
+    ["vm", "snapshot", "revert", "n"],
+    ["vm", "snapshot", "delete", "n", "s1", "--children"],
+    ["vm", "snapshot", "list", "n"],
     ["vm", "list"],
     ["vm", "reconfigure", "n", "--cpus", "2"],
+    ["vm", "reconfigure", "n", "--nic", "x"],
     ["--config", "/", "vm", "create", "n", "--template", "t"],
     ["--config", "/no/such.yaml", "vm", "create", "n", "--template", "t"],
     ["--json", "--json", "vm", "create", "n", "--template", "t"],

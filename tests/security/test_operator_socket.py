@@ -23,7 +23,7 @@ from tests.conftest import Cli, unique
 from tests.security.helpers import audit_rows
 from tests.support.cesod import Cesod
 from tests.support.imports import HEAVY, ceso_imports
-from tests.support.vms import extra_config, vm_by_name, vm_names
+from tests.support.vms import devices_of, extra_config, snapshot_names, vm_by_name, vm_names
 from tests.vm.conftest import TemplateBed
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example"
@@ -135,6 +135,39 @@ def test_cli_clone_power_and_delete_go_through_the_local_cesod(
     ]  # fmt: skip
 
 
+def test_cli_reconfigure_and_snapshots_go_through_the_local_cesod(
+    cli: Cli, bed: TemplateBed, start_cesod: Any
+) -> None:
+    daemon = start_cesod()
+    name = unique("chg")
+    made = cli("--json", "vm", "create", name, "--template", bed.template, "--no-power-on", "--timeout", "60")
+    assert made.exit_code == 0 and made.json()["state"] == "succeeded", made.stdout + made.stderr
+    changed = cli("--json", "vm", "reconfigure", name, "--cpus", "2", "--memory", "2G", "--disk-grow", "1", "20G",
+                  "--timeout", "60")  # fmt: skip
+    assert changed.exit_code == 0 and changed.json()["kind"] == "vm.reconfigure", (
+        changed.stdout + changed.stderr
+    )
+    vm = vm_by_name(bed.si, name)
+    assert vm is not None
+    (disk,) = devices_of(vm, "VirtualDisk")
+    assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB, disk.capacityInBytes) == (
+        2,
+        2048,
+        20 << 30,
+    )
+
+    for args in (("create", name, "s1", "--description", "before"), ("revert", name, "s1")):
+        done = cli("--json", "vm", "snapshot", *args, "--timeout", "60")
+        assert done.exit_code == 0 and done.json()["state"] == "succeeded", done.stdout + done.stderr
+        assert snapshot_names(bed.si, vm_by_name(bed.si, name)) == ["s1"]
+    deleted = cli("--json", "vm", "snapshot", "delete", name, "s1", "--timeout", "60")
+    assert deleted.exit_code == 0 and deleted.json()["kind"] == "vm.snapshot.delete", deleted.stdout
+    assert snapshot_names(bed.si, vm_by_name(bed.si, name)) == []
+    assert [c["method"] for line in _access_lines(daemon) for c in line["calls"]] == [
+        "vm.create", "vm.reconfigure", "vm.snapshot.create", "vm.snapshot.revert", "vm.snapshot.delete"
+    ]  # fmt: skip
+
+
 def _run(env: dict[str, str], extra: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     ceso = Path(sys.executable).with_name("ceso")
     return subprocess.run(
@@ -154,6 +187,10 @@ REFUSALS = [
     (("vm", "delete", "{template}", "--yes"), 5),
     (("backup", "create", "no-such-vm"), 2),  # no target given and no backups.default_target
     (("backup", "restore", "0123abcd", "--as", "{name}"), 4),
+    (("vm", "reconfigure", "no-such-vm", "--cpus", "2"), 4),
+    (("vm", "reconfigure", "{template}", "--memory", "lots"), 2),
+    (("vm", "snapshot", "create", "no-such-vm", "s1"), 4),
+    (("vm", "snapshot", "delete", "{template}", "s1"), 5),  # a template is never changed
 ]  # fmt: skip
 
 
