@@ -214,11 +214,19 @@ class JobContext:
 
     # -- steps ---------------------------------------------------------------
     @contextmanager
-    def step(self, name: str, *, progress: int | None = None, **details: Any) -> Iterator[dict[str, Any]]:
+    def step(
+        self, name: str, *, progress: int | None = None, changes_host: bool = True, **details: Any
+    ) -> Iterator[dict[str, Any]]:
         """Record one step: checks cancel first, then logs start, end, outcome and duration.
 
         ``details`` (and whatever the body adds to the yielded dict, such as
         the exact vSphere calls made) are stored with the step; pass no secret.
+
+        A step's start is written (and committed) before its body runs, so the
+        record of what the host is asked to do always precedes the asking.
+        ``changes_host=False`` is for a step that only reads: its start is not
+        written on its own, and the whole record, start and end, is written
+        with the next write of the row (a failure at once), one commit less.
         """
         self.checkpoint(fresh_within_s=_FRESH_S)
         record: dict[str, Any] = {
@@ -231,9 +239,10 @@ class JobContext:
             record.setdefault("route", self.route)
         index = len(self.steps)
         self.steps.append(record)
-        # Ended records are kept redacted (below), so only this one needs it: the whole list was
-        # redacted again at every write, most of a step's bookkeeping on a long job.
-        self._write(current_step=name, steps=[*self.steps[:index], redact(record)])
+        if changes_host:
+            # Ended records are kept redacted (below), so only this one needs it: the whole list was
+            # redacted again at every write, most of a step's bookkeeping on a long job.
+            self._write(current_step=name, steps=[*self.steps[:index], redact(record)])
         start = time.monotonic()
         self._current = record
         try:

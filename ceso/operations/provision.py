@@ -201,7 +201,7 @@ def provision(
     """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
     ops = vm_backend(ctx)  # the API or, where the host's API cannot write, SSH (ceso.routes)
     name = opts.name
-    with ctx.step("inspect source", progress=5, source=source_name):
+    with ctx.step("inspect source", progress=5, changes_host=False, source=source_name):
         source_vm = ops.find(source_name)
         source = ops.source_props(source_vm)  # API: one request parsed as XML (ceso.esxi.source)
         source_ds, _ = split_datastore_path(source["summary.config.vmPathName"])
@@ -224,7 +224,8 @@ def provision(
 
     lock_vms = [name, source_name] if lock_source else [name]
     with ctx.locks(vms=lock_vms, datastores=[datastore]):
-        with ctx.step("check name", progress=8):
+        # A first attempt only looks; a redelivered one may remove what an earlier attempt made.
+        with ctx.step("check name", progress=8, changes_host=ctx.attempt > 1):
             _leftovers(ctx, ops, name, datastore)
             if ops.exists(name):
                 raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")

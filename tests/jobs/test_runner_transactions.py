@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from ceso.audit.jobs import submitted_event
 from ceso.audit.verify import verify_chain
+from ceso.errors import InvalidInputError
 from ceso.jobs.context import JobContext
 from ceso.jobs.runner import Delivery, run_job
 from ceso.jobs.store import create_job
@@ -152,6 +153,54 @@ def test_a_success_commits_the_last_step_and_the_outcome_together(
     assert (claimed["source"], claimed["mode"]) == ("worker", runtime.settings.security.operator_mode)
     assert [r["details"]["state"] for r in rows[2:-1]] == ["succeeded"] * steps
     assert rows[-1]["details"]["result"] == {"slept_s": 0.0}
+    assert verify_chain(runtime.engine).ok
+
+
+def test_a_step_that_changes_nothing_is_written_with_the_next_write(
+    runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``changes_host=False``: no commit for the step's start; its whole record goes with the next
+    write of the row (here the next step's start). A failing one is written at once."""
+    seen: list[list[str]] = []
+
+    def handler(ctx: JobContext) -> dict[str, Any]:
+        with ctx.step("look", changes_host=False):
+            pass
+        with ctx.step("act"):
+            seen.append(
+                [s["name"] for s in _row(runtime, ctx.job.id)["steps"]]
+            )  # committed before "act" runs
+        return {}
+
+    monkeypatch.setattr("ceso.jobs.context._FRESH_S", 3600.0)  # the claim answers the first cancel check
+    _handler(monkeypatch, handler)
+    job_id = _job(runtime)
+    with Transactions(runtime.engine) as tx:
+        assert run_job(runtime, job_id) is Delivery.DONE
+    # The claim; "act"'s start with "look"'s whole record; "act"'s end with the outcome.
+    assert tx.committed == [[JOB, RECORD], [JOB, RECORD], [JOB, RECORD, JOB, RECORD]]
+    assert seen == [["look", "act"]]
+    row = _row(runtime, job_id)
+    assert [(s["name"], s["state"]) for s in row["steps"]] == [("look", "succeeded"), ("act", "succeeded")]
+    assert [r["event"] for r in _records(database_url, job_id)][2:] == [
+        "job.step",
+        "job.step",
+        "job.succeeded",
+    ]
+
+    def failing(ctx: JobContext) -> dict[str, Any]:
+        with ctx.step("look", changes_host=False):
+            raise InvalidInputError("nothing to see")
+        return {}
+
+    _handler(monkeypatch, failing)
+    failed_id = _job(runtime)
+    assert run_job(runtime, failed_id) is Delivery.DONE
+    row = _row(runtime, failed_id)
+    assert (row["state"], row["error_code"]) == ("failed", "invalid_input")
+    assert [(s["name"], s["state"]) for s in row["steps"]] == [("look", "failed")]
+    step_records = [r for r in _records(database_url, failed_id) if r["event"] == "job.step"]
+    assert [r["details"]["state"] for r in step_records] == ["failed"]
     assert verify_chain(runtime.engine).ok
 
 
