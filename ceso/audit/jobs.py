@@ -95,25 +95,14 @@ def audit_finished(runtime: Runtime, job: Job, *, source: str = "worker") -> Non
         record(runtime.engine, event)
 
 
-def audit_finished_in(conn: sa.Connection, job_id: str) -> None:
-    """The outcome record of job ``job_id``, written in the transaction that ends it.
+def audit_finished_in(conn: sa.Connection, job: Job, *, guarded: bool = True) -> None:
+    """The outcome record of ``job`` (its row as the outcome left it), written in the transaction that
+    ends it.
 
     So a worker killed right after the job ended cannot leave the outcome
-    unaudited. Never raises (see :func:`ceso.audit.store.record_in`).
+    unaudited. Never raises when ``guarded`` (see :func:`ceso.audit.store.record_in`).
     """
-    from sqlmodel import col
-
-    from ceso.db.models import Job
-
-    try:
-        row = conn.execute(sa.select(Job).where(col(Job.id) == job_id)).first()
-    except Exception:
-        log.warning("outcome of job %s not audited: cannot read it", job_id, exc_info=True)
-        return
-    if row is None:
-        return
-    job = Job(**dict(row._mapping))
     caller = current_caller()
     event = _finished_event(job, caller.source if caller else "worker")
     if event is not None:
-        record_in(conn, event)
+        record_in(conn, event, guarded=guarded)

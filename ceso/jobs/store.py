@@ -16,7 +16,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -46,6 +46,8 @@ __all__ = [
 
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class ClaimLostError(CesoError):
@@ -225,17 +227,50 @@ def update_running(
     """Fenced update of a running job; returns its ``cancel_requested`` flag or raises ClaimLostError.
 
     ``audits`` are appended in the same transaction (one commit for all; if an
-    append fails, only that record is rolled back and logged). When the claim
-    is lost nothing is written, the records included.
+    append fails, only that record is lost, and logged: :func:`_with_records`).
+    When the claim is lost nothing is written, the records included.
     """
+    return _with_records(
+        engine,
+        lambda conn, guarded: _update_running_in(
+            conn, job_id=job_id, attempt=attempt, audits=audits, values=values, guarded=guarded
+        ),
+    )
+
+
+def _with_records(engine: Engine, write: Callable[[sa.Connection, bool], _T]) -> _T:
+    """``write(conn, guarded)`` in one transaction, its audit records appended unguarded first.
+
+    A record appended in a savepoint of its own costs two more statements
+    (round trips on PostgreSQL), and a job writes one or two at every step.
+    So the records go without one; if an append fails (AppendFailedError),
+    the whole transaction is rolled back and written again with each record
+    in its own savepoint: a record that fails again is lost, and logged, and
+    never costs the write. The writes are absolute values fenced on the claim,
+    so writing them twice is safe.
+    """
+    from ceso.audit.store import AppendFailedError
+
+    try:
+        with engine.begin() as conn:
+            return write(conn, False)
+    except AppendFailedError:
+        log.warning("an audit record failed: writing the job again, each record guarded", exc_info=True)
     with engine.begin() as conn:
-        return _update_running_in(conn, job_id=job_id, attempt=attempt, audits=audits, values=values)
+        return write(conn, True)
 
 
 def _update_running_in(
-    conn: sa.Connection, *, job_id: str, attempt: int, audits: Sequence[AuditEvent], values: dict[str, Any]
+    conn: sa.Connection,
+    *,
+    job_id: str,
+    attempt: int,
+    audits: Sequence[AuditEvent],
+    values: dict[str, Any],
+    guarded: bool = True,
 ) -> bool:
-    """:func:`update_running` inside the caller's transaction (which must roll back on ClaimLostError)."""
+    """:func:`update_running` inside the caller's transaction (which must roll back on ClaimLostError,
+    and on AppendFailedError when not ``guarded``)."""
     values.setdefault("updated_at", utcnow())
     row = conn.execute(
         _fenced_update(tuple(sorted(values))), {**values, "_id": job_id, "_attempt": attempt}
@@ -246,7 +281,7 @@ def _update_running_in(
         from ceso.audit.store import record_in
 
         for audit in audits:
-            record_in(conn, audit)
+            record_in(conn, audit, guarded=guarded)
     return bool(row[0])
 
 
@@ -277,8 +312,12 @@ def finish_job(
 
     Returns False if the job had already ended or the claim was lost.
     """
-    with engine.begin() as conn:
-        return _finish_in(conn, job_id=job_id, attempt=attempt, state=state, result=result, error=error)
+    return _with_records(
+        engine,
+        lambda conn, guarded: _finish_in(
+            conn, job_id=job_id, attempt=attempt, state=state, result=result, error=error, guarded=guarded
+        ),
+    )
 
 
 def _finish_in(
@@ -289,6 +328,7 @@ def _finish_in(
     state: str,
     result: dict[str, Any] | None = None,
     error: CesoError | None = None,
+    guarded: bool = True,
 ) -> bool:
     """:func:`finish_job` inside the caller's transaction: the outcome and its audit record."""
     assert state in TERMINAL_STATES
@@ -308,10 +348,11 @@ def _finish_in(
 
     # The Core table, not the ORM entity: an ORM-enabled UPDATE costs more to build than to run.
     table = Job.__table__  # type: ignore[attr-defined]
-    ended = bool(conn.execute(sa.update(table).where(*cond).values(**values)).rowcount == 1)
-    if ended:
-        audit_finished_in(conn, job_id)  # the outcome's audit record commits with it; never raises
-    return ended
+    row = conn.execute(sa.update(table).where(*cond).values(**values).returning(*_JOB_COLUMNS)).first()
+    if row is None:
+        return False
+    audit_finished_in(conn, _job_from(row), guarded=guarded)  # the outcome's record commits with it
+    return True
 
 
 def finish_running(
@@ -334,18 +375,19 @@ def finish_running(
     ``succeeded`` with ``result``. When the claim is lost nothing is written,
     the records included, and ClaimLostError is raised.
     """
-    with engine.begin() as conn:
-        cancel = _update_running_in(conn, job_id=job_id, attempt=attempt, audits=audits, values=values)
+
+    def write(conn: sa.Connection, guarded: bool) -> str:
+        cancel = _update_running_in(
+            conn, job_id=job_id, attempt=attempt, audits=audits, values=values, guarded=guarded
+        )
         # The fenced write holds the row until this transaction ends, so the outcome's update matches it.
-        if cancel:
-            state = "cancelled"
-            ended = _finish_in(conn, job_id=job_id, attempt=attempt, state=state, error=cancelled)
-        else:
-            state = "succeeded"
-            ended = _finish_in(conn, job_id=job_id, attempt=attempt, state=state, result=result)
-        if not ended:  # cannot happen (see above); if it did, roll all of it back as a lost claim
+        state, outcome = ("cancelled", {"error": cancelled}) if cancel else ("succeeded", {"result": result})
+        if not _finish_in(conn, job_id=job_id, attempt=attempt, state=state, guarded=guarded, **outcome):
+            # Cannot happen (see above); if it did, roll all of it back as a lost claim.
             raise ClaimLostError(f"job {job_id} ended under this run (attempt {attempt})")
-    return state
+        return state
+
+    return _with_records(engine, write)
 
 
 def request_cancel(engine: Engine, job_id: str) -> Job:

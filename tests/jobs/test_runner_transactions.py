@@ -36,14 +36,17 @@ RECORD = "INSERT audit_records"
 
 class Transactions:
     """The writes (``"UPDATE jobs"``, ``"INSERT audit_records"``…) of each transaction committed on
-    ``engine`` while in use, in order; the chain head's updates (two per record) are left out."""
+    ``engine`` while in use, in order; the chain head's updates (two per record) are left out.
+    ``savepoints`` counts the savepoints opened, committed or not."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.committed: list[list[str]] = []
         self._open: list[str] = []
+        self.savepoints = 0
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.savepoints += statement.startswith("SAVEPOINT")
         m = _WRITE.match(statement)
         if m and m.group(4) != "audit_head":
             self._open.append(f"{next(g for g in m.groups()[:3] if g).upper()} {m.group(4)}")
@@ -135,6 +138,7 @@ def test_a_success_commits_the_last_step_and_the_outcome_together(
     step_starts = [[JOB]] + [[JOB, RECORD]] * (steps - 1)  # each with the previous step's end and record
     outcome = [JOB, RECORD, JOB, RECORD]  # the last step's end and record, the outcome and its record
     assert tx.committed == [claim, *first_check, *step_starts, outcome]
+    assert tx.savepoints == 2  # the claim's actor lookup and its record; records at the steps need none
     # was steps + 5: claim and its record apart, a check before the first step, last step and outcome apart
     assert len(tx.committed) == steps + (2 if claim_fresh else 3)
 
@@ -336,4 +340,38 @@ def test_a_failed_lookup_in_the_claim_still_commits_the_claim_then_records_it_ap
     rows = _records(database_url, job_id)
     assert [r["event"] for r in rows] == ["job.submitted", "job.claimed", "job.step", "job.succeeded"]
     assert rows[1]["mode"] == runtime.settings.security.operator_mode
+    assert verify_chain(runtime.engine).ok
+
+
+@pytest.mark.parametrize("failures", [1, 99])
+def test_a_failing_record_costs_neither_the_write_nor_the_outcome(
+    runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch, failures: int
+) -> None:
+    """Records are appended without a savepoint each; when one fails (a real SQL error, which aborts a
+    PostgreSQL transaction), the write is made again with each record guarded. Failing once: every
+    record is there. Failing always: only that record is lost, logged; the job and the chain are whole."""
+    from ceso.audit import store as audit_store
+
+    real = audit_store._append_on
+    left = {"n": failures}
+
+    def flaky(conn: sa.Connection, fields: dict[str, Any]) -> int:
+        if fields["event"] == "job.step" and fields["details"].get("name") == "sleep 1/2" and left["n"] > 0:
+            left["n"] -= 1
+            conn.execute(sa.text("SELECT no_such_column FROM audit_head"))
+        return real(conn, fields)
+
+    monkeypatch.setattr(audit_store, "_append_on", flaky)
+    job_id = _job(runtime, steps=2)
+    assert run_job(runtime, job_id) is Delivery.DONE
+
+    row = _row(runtime, job_id)
+    assert (row["state"], row["progress"]) == ("succeeded", 100)
+    assert [(s["name"], s["state"]) for s in row["steps"]] == [
+        ("sleep 1/2", "succeeded"),
+        ("sleep 2/2", "succeeded"),
+    ]
+    steps = [r["details"]["name"] for r in _records(database_url, job_id) if r["event"] == "job.step"]
+    assert steps == (["sleep 1/2", "sleep 2/2"] if failures == 1 else ["sleep 2/2"])
+    assert [r["event"] for r in _records(database_url, job_id)][-1] == "job.succeeded"
     assert verify_chain(runtime.engine).ok
