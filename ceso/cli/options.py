@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -9,7 +10,18 @@ import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["job_options"]
+__all__ = ["Seconds", "job_options"]
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds within range, and finite: click's FloatRange lets ``nan`` and ``inf``
+    through, and a deadline of ``nan`` never comes (and a socket refuses it as a timeout)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
+        return seconds
 
 
 def job_options(fn: F) -> F:
@@ -21,7 +33,7 @@ def job_options(fn: F) -> F:
     )(fn)
     fn = click.option(
         "--timeout",
-        type=click.FloatRange(min=0),
+        type=Seconds(min=0),
         default=None,
         metavar="SECONDS",
         help="With --wait: stop waiting after this long (the job goes on).",

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ceso.cli.options import Seconds
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["guest_options", "guest_options_from", "hardware_options", "hardware_options_from"]
@@ -68,7 +70,7 @@ def hardware_options(fn: F) -> F:
     options = [
         click.option(
             "--wait-ip-timeout",
-            type=click.FloatRange(min=1),
+            type=Seconds(min=1),
             default=600,
             show_default=True,
             metavar="SECONDS",

@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO / "ops" / "docs"))  # _generated, also when loaded b
 import click
 from _generated import generate
 
+from ceso.cli.options import Seconds
 from ceso.cli.root import cli
 from ceso.cli.via_cesod import FORWARDED
 from ceso.security.operations import operation_for_command
@@ -64,7 +65,7 @@ def _type(param: click.Parameter) -> tuple[Any, ...]:
         return ("int",)
     if type(t) is click.types.FloatParamType:
         return ("float",)
-    if type(t) is click.FloatRange and not t.clamp:
+    if type(t) in (click.FloatRange, Seconds) and not t.clamp:  # the fast parser declines nan and inf
         return ("float_range", t.min, t.max, t.min_open, t.max_open)
     if type(t) is click.Choice and all(isinstance(c, str) for c in t.choices):
         return ("choice", tuple(t.choices))

@@ -10,6 +10,7 @@ that record, or be None (click then parses it, and prints its own errors and hel
 from __future__ import annotations
 
 import io
+import json
 import random
 import sys
 from pathlib import Path
@@ -276,3 +277,25 @@ def test_echo_writes_what_click_echo_writes(
         except UnicodeEncodeError as exc:
             written.append(("error", str(exc).encode()))
     assert written[0] == written[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["vm", "create", "n", "--template", "t", "--timeout", "nan"],
+        ["vm", "create", "n", "--template", "t", "--wait-ip", "--wait-ip-timeout", "inf"],
+        ["job", "wait", "0123abcd", "--timeout", "inf"],
+        ["backup", "create", "vm1", "--timeout=NaN"],
+    ],
+)
+def test_a_timeout_must_be_a_finite_number_of_seconds(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    # A deadline of nan never comes, and a socket refuses it as a timeout: a usage error before anything.
+    from ceso.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--json", *args])
+    assert exited.value.code == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["code"] == "usage" and "finite number of seconds" in error["message"], error

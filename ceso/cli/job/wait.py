@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from ceso.cli.application import Application, pass_app
+from ceso.cli.options import Seconds
 
 
 @click.command()
 @click.argument("job_id", metavar="ID")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=None,
     metavar="SECONDS",
     help="Give up waiting after this long (exit 1; the job goes on).",
