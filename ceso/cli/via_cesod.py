@@ -45,13 +45,9 @@ _ANSWER_MARGIN_S = 30.0  # on top of the wait: cesod's own work before and after
 
 def _guest(p: dict[str, Any]) -> dict[str, Any]:
     """The identity options, with key files and documents read here."""
-    from ceso.vm.documents import read_document
+    from ceso.vm.documents import read_guest_files
 
-    keys: list[str] = []
-    if p["ssh_keys"]:
-        from ceso.cloudinit.sshkeys import read_ssh_keys
-
-        keys = [line for spec in p["ssh_keys"] for line in read_ssh_keys(spec)]
+    keys, userdata, vendordata = read_guest_files(p["ssh_keys"], p["userdata_file"], p["vendordata_file"])
     return {
         "hostname": p["hostname"],
         "ip": p["ip"],
@@ -63,8 +59,8 @@ def _guest(p: dict[str, Any]) -> dict[str, Any]:
         "user": p["user"],
         "ssh_key": keys,
         "package": list(p["packages"]),
-        "userdata": read_document(p["userdata_file"], "userdata") if p["userdata_file"] else None,
-        "vendordata": read_document(p["vendordata_file"], "vendordata") if p["vendordata_file"] else None,
+        "userdata": userdata,
+        "vendordata": vendordata,
     }
 
 

@@ -1,4 +1,5 @@
-"""Reading the cloud-init documents an operator names by path (``--userdata``, ``--vendordata``).
+"""Reading the files an operator names for a new guest: ``--ssh-key`` files and the cloud-init
+documents (``--userdata``, ``--vendordata``).
 
 Light (``os.path``, not pathlib): the CLI reads them itself before it hands a
 command to a local cesod, which never reads a file a caller names.
@@ -7,10 +8,11 @@ command to a local cesod, which never reads a file a caller names.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from ceso.errors import InvalidInputError
 
-__all__ = ["MAX_DOCUMENT_FILE", "read_document"]
+__all__ = ["MAX_DOCUMENT_FILE", "read_document", "read_guest_files"]
 
 MAX_DOCUMENT_FILE = 256 * 1024  # far above the 64 KiB encoded limit; refuses a wrong file early
 
@@ -25,3 +27,20 @@ def read_document(path: str, what: str) -> str:
             return fh.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"cannot read {what} file {path}: {exc}") from exc
+
+
+def read_guest_files(
+    ssh_keys: Sequence[str], userdata_file: str | None, vendordata_file: str | None
+) -> tuple[list[str], str | None, str | None]:
+    """``(key lines, userdata, vendordata)``: each ``--ssh-key`` resolved (a literal key, or a file of
+    keys) and the two documents read, in that order; InvalidInputError on the first problem."""
+    keys: list[str] = []
+    if ssh_keys:
+        from ceso.cloudinit.sshkeys import (
+            read_ssh_keys,  # only when keys are given: the fast path stays light
+        )
+
+        keys = [line for spec in ssh_keys for line in read_ssh_keys(spec)]
+    userdata = read_document(userdata_file, "userdata") if userdata_file else None
+    vendordata = read_document(vendordata_file, "vendordata") if vendordata_file else None
+    return keys, userdata, vendordata

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ceso.cloudinit import read_ssh_keys
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 from ceso.esxi.inventory import find_vm
 from ceso.hosts.registry import client_for, get_host
@@ -20,7 +19,7 @@ from ceso.inventory import find_vm_host
 from ceso.jobs.store import find_by_idempotency_key
 from ceso.jobs.submit import JobRequest
 from ceso.runtime import Runtime
-from ceso.vm.documents import read_document
+from ceso.vm.documents import read_guest_files
 from ceso.vm.guest import GuestSpec
 from ceso.vm.names import validate_vm_name
 from ceso.vm.sizes import parse_memory_mb, parse_size
@@ -62,7 +61,7 @@ class HardwareOptions:
 
 def guest_spec(opts: GuestOptions) -> GuestSpec:
     """Resolve key files and userdata files into a GuestSpec (InvalidInputError on any problem)."""
-    keys = [line for spec in opts.ssh_keys for line in read_ssh_keys(spec)]
+    keys, userdata, vendordata = read_guest_files(opts.ssh_keys, opts.userdata_file, opts.vendordata_file)
     return GuestSpec(
         hostname=opts.hostname,
         ip=opts.ip,
@@ -74,8 +73,8 @@ def guest_spec(opts: GuestOptions) -> GuestSpec:
         user=opts.user,
         ssh_keys=keys,
         packages=list(opts.packages),
-        userdata=read_document(opts.userdata_file, "userdata") if opts.userdata_file else None,
-        vendordata=read_document(opts.vendordata_file, "vendordata") if opts.vendordata_file else None,
+        userdata=userdata,
+        vendordata=vendordata,
     )
 
 
