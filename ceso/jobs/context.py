@@ -117,15 +117,20 @@ class JobContext:
         less than ``fresh_within_s`` ago: that write returned the flag already
         (a step starting right after the previous one ended needs no third write).
         """
-        if self._lost.is_set():
-            raise ClaimLostError(f"job {self.job.id} lost its claim")
-        for lease in self._leases:
-            lease.check()
+        self._check_held()
         fresh = time.monotonic() - self._written_at < fresh_within_s
         if not fresh:
             self._write()
         if self._cancel.is_set():
             raise JobCancelledError(f"job {self.job.id} was cancelled")
+
+    def _check_held(self) -> None:
+        """ClaimLostError if the heartbeat saw another delivery take the job; LockLostError if a lease
+        lapsed."""
+        if self._lost.is_set():
+            raise ClaimLostError(f"job {self.job.id} lost its claim")
+        for lease in self._leases:
+            lease.check()
 
     def finish(self, result: dict[str, Any]) -> str:
         """Record the handler's ``result`` as the job's outcome; return it (``succeeded`` or ``cancelled``).
@@ -140,10 +145,7 @@ class JobContext:
         The heartbeat is stopped first: no beat races the outcome.
         """
         self.stop_heartbeat()
-        if self._lost.is_set():
-            raise ClaimLostError(f"job {self.job.id} lost its claim")
-        for lease in self._leases:
-            lease.check()
+        self._check_held()
         # The flag the write reads is never cleared, so it also covers a cancel the heartbeat saw.
         finish = functools.partial(
             finish_running, result=result, cancelled=JobCancelledError(f"job {self.job.id} was cancelled")
