@@ -314,7 +314,7 @@ class JobContext:
                 lease.start_renewal()
             record["fencing_tokens"] = {n: t for lease in leases for n, t in lease.tokens.items()}
             record["waited_s"] = round(sum(lease.waited_s for lease in leases), 3)
-            observe_lock_wait(self.job.kind, record["waited_s"])
+            observe_lock_wait(self.job.kind, self.job.host, record["waited_s"])
         self._leases.extend(leases)
         try:
             yield

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class StateCollector(Collector):
-    """``ceso_jobs_in_state{state}``, ``ceso_queue_depth{host}`` and, when those tables exist,
+    """``ceso_jobs_in_state{state,host}``, ``ceso_queue_depth{host}`` and, when those tables exist,
     backup and promotion gauges. A failing source is logged and skipped, never raised."""
 
     def __init__(self, runtime: Any, hosts: list[str] | None = None) -> None:
@@ -30,6 +30,7 @@ class StateCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._guard(self._jobs)
         yield from self._guard(self._queues)
+        yield from self._worker_hosts()
         yield from self._guard(self._backups)
         yield from self._guard(self._promotions)
         for extra in _EXTRA_SOURCES:
@@ -43,13 +44,21 @@ class StateCollector(Collector):
             log.warning("metrics source %s failed", getattr(fn, "__name__", fn), exc_info=True)
 
     def _jobs(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("ceso_jobs_in_state", "Jobs in SQL by state.", labels=["state"])
-        counts = dict.fromkeys(JOB_STATES, 0)
+        family = GaugeMetricFamily(
+            "ceso_jobs_in_state", "Jobs in SQL by state and host.", labels=["state", "host"]
+        )
+        # Every state of every registered host has a series (0 included), so a dashboard or an
+        # alert selecting one host sees its zeros rather than no data.
+        counts: dict[str, dict[str, int]] = {}
         with self.runtime.engine.connect() as conn:
-            for state, count in conn.execute(sa.text("SELECT state, COUNT(*) FROM jobs GROUP BY state")):
-                counts[str(state)] = int(count)
-        for state, count in counts.items():
-            family.add_metric([state], count)
+            for host in conn.execute(sa.text("SELECT name FROM hosts")).scalars():
+                counts[str(host)] = dict.fromkeys(JOB_STATES, 0)
+            rows = conn.execute(sa.text("SELECT host, state, COUNT(*) FROM jobs GROUP BY host, state"))
+            for host, state, count in rows:
+                counts.setdefault(str(host), dict.fromkeys(JOB_STATES, 0))[str(state)] = int(count)
+        for host, by_state in sorted(counts.items()):
+            for state, count in by_state.items():
+                family.add_metric([state, host], count)
         yield family
 
     def _backups(self) -> Iterator[GaugeMetricFamily]:
@@ -96,6 +105,18 @@ class StateCollector(Collector):
                 .where(sa.column("state") == "approved", sa.column("expires_at", UTCDateTime()) > utcnow())
             ).scalar_one()
         family.add_metric([], int(count))
+        yield family
+
+    def _worker_hosts(self) -> Iterator[GaugeMetricFamily]:
+        """``ceso_worker_host{host} 1`` per host a worker consumes, so that Prometheus's ``up`` of a
+        worker target can be joined to host names (a worker may serve several hosts)."""
+        if self.hosts is None:
+            return
+        family = GaugeMetricFamily(
+            "ceso_worker_host", "1 for each ESXi host whose queue this worker consumes.", labels=["host"]
+        )
+        for host in self.hosts:
+            family.add_metric([host], 1)
         yield family
 
     def _queues(self) -> Iterator[GaugeMetricFamily]:

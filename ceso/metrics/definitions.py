@@ -40,7 +40,7 @@ JOB_QUEUE_WAIT = Histogram(
 LOCK_WAIT = Histogram(
     "ceso_lock_wait_seconds",
     "Time a job waited for its VM and datastore locks.",
-    ["kind"],
+    ["kind", "host"],
     buckets=(0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600),
 )
 BACKUP_BYTES = Counter(

@@ -63,10 +63,10 @@ def observe_queue_wait(kind: str, host: str, seconds: float) -> None:
 
 
 @_safe
-def observe_lock_wait(kind: str, seconds: float) -> None:
+def observe_lock_wait(kind: str, host: str, seconds: float) -> None:
     from ceso.metrics.definitions import LOCK_WAIT
 
-    LOCK_WAIT.labels(kind).observe(seconds)
+    LOCK_WAIT.labels(kind, host).observe(seconds)
 
 
 @_safe

@@ -7,7 +7,9 @@ The JSON files are committed and provisioned into Grafana by
 ops/grafana/provisioning/dashboards/ceso.yml. tests/ops/test_dashboards.py checks that the
 files match this script, that every query parses in a real Prometheus, and that every query
 returns data after a real workload. Queries may use only the variables Grafana fills in and
-that the test knows: ``$__rate_interval``, ``$__range``, ``$host`` and ``$agent``.
+that the test knows: ``$__rate_interval``, ``$__range``, ``$host`` and ``$agent``. The
+Prometheus data source is itself a variable (``$datasource``, defaulting to the provisioned one),
+so the dashboards import into a Grafana whose Prometheus has another uid.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "dashboards"
-DATASOURCE = {"type": "prometheus", "uid": "ceso-prometheus"}  # provisioning/datasources/prometheus.yml
+PROVISIONED_UID = "ceso-prometheus"  # provisioning/datasources/prometheus.yml
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 
-# The success criteria of the product (docs/architecture.md, /work/shared/PRODUCT.md):
+# The success criteria of the product (docs/architecture.md):
 # create <= 90 s, clone of an 80 GB thin VM <= 300 s, backup of 100 GB < 600 s.
 CRITERIA = (("vm.create", 90), ("vm.clone", 300), ("backup.create", 600))
 
@@ -74,8 +77,15 @@ OPERATIONS: list[Panel | Row] = [
     Row("Jobs"),
     Panel(
         "Jobs by state",
-        "Jobs in SQL by state, computed at scrape time (max over exporters: every worker reports the same table).",
-        [Target("max by (state) (ceso_jobs_in_state)", "{{state}}", instant=True)],
+        "Jobs in SQL by state on the selected hosts, computed at scrape time (max over exporters: "
+        "every worker reports the same table).",
+        [
+            Target(
+                f"sum by (state) (max by (state, host) (ceso_jobs_in_state{{{H}}}))",
+                "{{state}}",
+                instant=True,
+            )
+        ],
         kind="stat",
         width=8,
     ),
@@ -164,14 +174,23 @@ OPERATIONS: list[Panel | Row] = [
     Panel(
         "Lock wait p95 by kind",
         "Time jobs waited for their VM and datastore locks (alert CesoLockWaitsHigh: > 60 s).",
-        [Target(quantile(0.95, "ceso_lock_wait_seconds", "kind", ""), "{{kind}}")],
+        [Target(quantile(0.95, "ceso_lock_wait_seconds", "kind", H), "{{kind}}")],
         unit="s",
         width=8,
     ),
     Panel(
-        "Workers up",
-        "1 when Prometheus scraped the worker (alert CesoWorkerDown).",
-        [Target('up{job="ceso-workers"}', "{{instance}}", instant=True)],
+        "Workers up by host",
+        "1 when Prometheus scraped a worker of the host, 0 when none answers (alert CesoWorkerDown). "
+        "A worker names its hosts in ceso_worker_host; the last hour's names keep a dead worker's "
+        "hosts on the panel.",
+        [
+            Target(
+                'max by (host) (up{job="ceso-workers"} * on (instance, job) group_right '
+                f"last_over_time(ceso_worker_host{{{H}}}[1h]))",
+                "{{host}}",
+                instant=True,
+            )
+        ],
         kind="stat",
         width=6,
         thresholds=[(0, "red"), (1, "green")],
@@ -316,6 +335,22 @@ AGENTS: list[Panel | Row] = [
 ]
 
 
+def _datasource_variable() -> dict[str, Any]:
+    """The Prometheus data source, chosen in Grafana; the provisioned one by default."""
+    return {
+        "name": "datasource",
+        "label": "Prometheus",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {"selected": True, "text": "Prometheus", "value": PROVISIONED_UID},
+        "hide": 0,
+        "refresh": 1,
+        "includeAll": False,
+        "multi": False,
+        "regex": "",
+    }
+
+
 def _variable(name: str, label: str, metric: str) -> dict[str, Any]:
     query = f"label_values({metric}, {name})"
     return {
@@ -432,7 +467,7 @@ def dashboard(
         "time": {"from": "now-6h", "to": "now"},
         "annotations": {"list": []},
         "links": [],
-        "templating": {"list": variables},
+        "templating": {"list": [_datasource_variable(), *variables]},
         "panels": panels,
     }
 

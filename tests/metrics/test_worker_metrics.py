@@ -55,8 +55,10 @@ def test_job_metrics_count_what_ran(cli: Cli, registered_host: str, start_worker
     )
     assert value(after, "ceso_job_queue_wait_seconds_count", kind="host.ping", host=host) == 2
     assert value(after, "ceso_esxi_request_duration_seconds_count", host=host, method="CurrentTime") == 2
-    assert value(after, "ceso_jobs_in_state", state="succeeded") == 2
-    assert value(after, "ceso_jobs_in_state", state="failed") == 1
+    assert value(after, "ceso_jobs_in_state", state="succeeded", host=host) == 2
+    assert value(after, "ceso_jobs_in_state", state="failed", host=host) == 1
+    assert value(after, "ceso_jobs_in_state", state="queued", host=host) == 0
+    assert value(after, "ceso_worker_host", host=host) == 1
     assert value(after, "ceso_queue_depth", host=host) == 0
     assert value(after, "ceso_esxi_logins_total", host=host, event="login") >= 1
     # No job ids or other unbounded values in labels.

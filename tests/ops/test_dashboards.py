@@ -79,14 +79,19 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_datasource() -> None
             assert pos["x"] >= 0 and pos["x"] + pos["w"] <= 24, (uid, panel["title"])
             if panel["type"] == "row":
                 continue
-            assert panel["datasource"]["uid"] == ds["uid"] and panel["datasource"]["type"] == ds["type"]
+            # The data source is the dashboard's variable, never a hard-coded uid.
+            assert panel["datasource"] == {"type": ds["type"], "uid": "${datasource}"}, panel["title"]
             assert panel["targets"], (uid, panel["title"])
             refs = [t["refId"] for t in panel["targets"]]
             assert len(refs) == len(set(refs))
             for target in panel["targets"]:
-                assert target["datasource"]["uid"] == ds["uid"]
-        for variable in board["templating"]["list"]:
-            assert variable["datasource"]["uid"] == ds["uid"]
+                assert target["datasource"] == {"type": ds["type"], "uid": "${datasource}"}
+        source, *variables = board["templating"]["list"]
+        # ... which offers every Prometheus and defaults to the provisioned one.
+        assert (source["name"], source["type"], source["query"]) == ("datasource", "datasource", "prometheus")
+        assert source["current"]["value"] == ds["uid"]
+        for variable in variables:
+            assert variable["datasource"] == {"type": ds["type"], "uid": "${datasource}"}
     operations = {p["title"] for p in boards["ceso-operations"]["panels"]}
     exprs = " ".join(t["expr"] for p in boards["ceso-operations"]["panels"] for t in p.get("targets", []))
     for metric in (
@@ -103,6 +108,10 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_datasource() -> None
         assert metric in exprs, metric
     assert 'le="90.0"' in exprs and 'le="300.0"' in exprs and 'le="600.0"' in exprs
     assert "Queue depth per host" in operations
+    # Every query of the operations dashboard honours the host selector.
+    for panel in boards["ceso-operations"]["panels"]:
+        for target in panel.get("targets", []):
+            assert '"$host"' in target["expr"], (panel["title"], target["expr"])
     agents = " ".join(t["expr"] for p in boards["ceso-agents"]["panels"] for t in p.get("targets", []))
     assert "ceso_agent_operations_total" in agents and "ceso_promotions_active" in agents
     assert 'outcome="refused"' in agents
