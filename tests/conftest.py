@@ -337,10 +337,10 @@ def start_cesod(ceso_env: dict[str, str], tmp_path: Path) -> Iterator[Any]:
     """Start cesod processes for a test (``start_cesod(CESO_CESOD__MAX_BATCH="3")``); all stopped after."""
     started: list[Cesod] = []
 
-    def start(**env: str) -> Cesod:
+    def start(client_tls: Any = None, **env: str) -> Cesod:
         access = tmp_path / f"cesod-access{len(started)}.log"
         env = {**ceso_env, "CESO_CESOD__ACCESS_LOG": str(access), **env}
-        daemon = Cesod(env, tmp_path / f"cesod{len(started)}.log", access)
+        daemon = Cesod(env, tmp_path / f"cesod{len(started)}.log", access, client_tls=client_tls)
         started.append(daemon)
         return daemon
 

@@ -1,4 +1,5 @@
-"""``cesod [--listen HOST:PORT] [--metrics-port N]``: serve JSON-RPC 2.0 for agents until stopped (SIGTERM or Ctrl-C)."""
+"""``cesod [--listen HOST:PORT] [--tls-cert PEM --tls-key PEM] [--metrics-port N]``: serve JSON-RPC 2.0
+for agents until stopped (SIGTERM or Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import click
@@ -55,26 +57,58 @@ def _access_logging(path: Any) -> None:
     default=None,
     help="Port of cesod's /metrics (default: metrics.cesod_port; 0 any free port; -1 off).",
 )
-def cesod(config: str | None, listen: str | None, metrics_port: int | None) -> None:
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate for HTTPS (default: cesod.tls_cert); needed off loopback.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key of --tls-cert (default: cesod.tls_key).",
+)
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    default=None,
+    help="Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).",
+)
+def cesod(
+    config: str | None,
+    listen: str | None,
+    metrics_port: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    insecure_http: bool | None,
+) -> None:
     """Serve ceso's operations to agents as JSON-RPC 2.0 at POST /rpc.
 
     Agents authenticate with `Authorization: Bearer TOKEN` (from `ceso agent add`);
     client addresses outside cesod.allowlist are refused before anything else.
+    Off loopback cesod serves HTTPS only (--tls-cert and --tls-key), unless
+    --insecure-http says a TLS-terminating proxy is in front of it.
     Prometheus metrics (agent operations) are served on metrics.address at
     their own port, never on the JSON-RPC listener.
     """
     from ceso.cesod.metrics import start_metrics
     from ceso.cesod.server import CesodServer
+    from ceso.cesod.tls import check_transport, server_context
     from ceso.runtime import get_runtime
 
     runtime = get_runtime(config)
     settings = runtime.settings.cesod
     host, port = parse_listen(listen or settings.listen)
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
+    cert, key = (tls_cert, tls_key) if tls_cert is not None else (settings.tls_cert, settings.tls_key)
+    insecure = settings.insecure_http if insecure_http is None else insecure_http
+    check_transport(host, port, tls=cert is not None, insecure_http=insecure)
+    tls = server_context(cert, key) if cert is not None and key is not None else None
     runtime.engine  # noqa: B018  (fail fast: bad config or unreachable database)
     _access_logging(settings.access_log)
     start_metrics(runtime, metrics_port)  # before the RPC port: a taken port stops cesod here
     try:
-        server = CesodServer((host, port), runtime)
+        server = CesodServer((host, port), runtime, tls=tls)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     operator = _operator_socket(runtime, config) if settings.operator_socket else None
@@ -82,7 +116,7 @@ def cesod(config: str | None, listen: str | None, metrics_port: int | None) -> N
     shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
     if operator is not None:
         click.echo(f"cesod serving the local operator on {operator.path}", err=True)
-    click.echo(f"cesod listening on http://{shown}:{bound_port}/rpc", err=True)
+    click.echo(f"cesod listening on {server.scheme}://{shown}:{bound_port}/rpc", err=True)
 
     def stop(_sig: int, _frame: Any) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -1,7 +1,9 @@
 """cesod's HTTP layer: ``POST /rpc`` on a threading stdlib server, checks in a fixed order.
 
-For every connection, in this order, each failure answered with a JSON-RPC
-error body and nothing else done:
+With a TLS context (:mod:`ceso.cesod.tls`) each connection first completes the TLS handshake,
+in its own thread and within ``cesod.read_timeout_s``; a client that does not (plain HTTP, an
+untrusted certificate) is logged and disconnected, with nothing read. Then, for every connection,
+in this order, each failure answered with a JSON-RPC error body and nothing else done:
 
 1. client address in ``cesod.allowlist`` (before the request is even read) — 403;
 2. ``POST /rpc`` — 404/405;
@@ -20,6 +22,7 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,13 +55,37 @@ class CesodServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], runtime: Any) -> None:
+    def __init__(self, address: tuple[str, int], runtime: Any, *, tls: ssl.SSLContext | None = None) -> None:
         self.runtime = runtime
         self.settings = runtime.settings.cesod
         self.networks = [ipaddress.ip_network(c, strict=False) for c in self.settings.allowlist]
+        self.tls = tls
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, RpcHandler)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Runs in the connection's own thread: the TLS handshake (if any) happens here, never in
+        the accepting thread, so a client that stalls its handshake holds only its own thread."""
+        if self.tls is not None:
+            request.settimeout(self.settings.read_timeout_s)
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                # Plain HTTP, a client that does not trust the certificate, or a timeout: nothing
+                # was read, so there is nothing to audit; the access log says who and why.
+                access_log.info(
+                    json.dumps(
+                        {"client": str(client_address[0]), "tls": "handshake failed", "reason": _reason(exc)}
+                    )
+                )
+                request.close()
+                return
+        super().finish_request(request, client_address)
 
     def allowed(self, host: str) -> bool:
         try:
@@ -68,6 +95,10 @@ class CesodServer(ThreadingHTTPServer):
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
         return any(addr.version == n.version and addr in n for n in self.networks)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "reason", None) or type(exc).__name__)
 
 
 class RpcHandler(BaseHTTPRequestHandler):

@@ -126,7 +126,19 @@ class CesodSettings(BaseModel):
     )
     max_batch: int = Field(default=20, ge=1, le=1000, description="Most calls in one batch request.")
     job_wait_max_s: float = Field(default=60.0, gt=0, le=600, description="Longest job.wait long-poll.")
-    read_timeout_s: float = Field(default=30.0, gt=0, description="Time a client has to send its request.")
+    read_timeout_s: float = Field(
+        default=30.0, gt=0, description="Time a client has to finish the TLS handshake and send its request."
+    )
+    tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain after the leaf) for HTTPS; needed, with tls_key, to listen on "
+        "an address other than loopback.",
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert (no passphrase).")
+    insecure_http: bool = Field(
+        default=False,
+        description="Allow plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).",
+    )
     access_log: Path | None = Field(default=None, description="Access log file (default: stderr).")
     operator_socket: bool = Field(
         default=True,
@@ -136,3 +148,9 @@ class CesodSettings(BaseModel):
     )
 
     _nets = field_validator("allowlist")(_check_networks)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> CesodSettings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("cesod.tls_cert and cesod.tls_key go together: give both or neither")
+        return self

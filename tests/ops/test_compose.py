@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import ipaddress
+import json
 import re
 import shlex
 import shutil
@@ -232,3 +234,19 @@ def test_the_command_check_catches_a_wrong_option() -> None:
         _parse_click(cli, "ceso", ["worker", "--host", "esxi-a", "--no-such-option"])
     with pytest.raises(click.UsageError):
         _parse_click(cli, "ceso", ["no-such-command"])
+
+
+def test_cesod_serves_tls_to_this_stack_only(resolved: dict[str, Any]) -> None:
+    """Bearer tokens never cross the network in clear text, and only the stack's own network
+    (and loopback) may connect: not every Docker network on the machine."""
+    cesod = resolved["services"]["cesod"]
+    argv = [str(a) for a in cesod["command"]]
+    assert "--insecure-http" not in argv
+    cert, key = argv[argv.index("--tls-cert") + 1], argv[argv.index("--tls-key") + 1]
+    mounted = {s["source"] for s in cesod["secrets"]}
+    assert {cert.removeprefix("/run/secrets/"), key.removeprefix("/run/secrets/")} <= mounted
+    subnet = resolved["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    allowlist = json.loads(cesod["environment"]["CESO_CESOD__ALLOWLIST"])
+    assert sorted(allowlist) == sorted(["127.0.0.1/32", "::1/128", subnet])
+    assert ipaddress.ip_network(subnet).prefixlen >= 16
+    assert "cesod_tls_cert" in ENV_EXAMPLE.read_text() and "cesod_tls_key" in ENV_EXAMPLE.read_text()

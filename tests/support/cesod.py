@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -21,11 +22,18 @@ CESOD_BIN = Path(sys.executable).with_name("cesod")
 
 
 class Cesod:
-    """A running ``cesod --listen 127.0.0.1:0`` and a minimal HTTP client for it."""
+    """A running ``cesod --listen 127.0.0.1:0`` and a minimal HTTP client for it.
 
-    def __init__(self, env: dict[str, str], log_path: Path, access_log: Path) -> None:
+    With ``client_tls`` the client speaks HTTPS with that context (cesod then needs its
+    certificate, e.g. through ``CESO_CESOD__TLS_CERT``/``CESO_CESOD__TLS_KEY``).
+    """
+
+    def __init__(
+        self, env: dict[str, str], log_path: Path, access_log: Path, client_tls: ssl.SSLContext | None = None
+    ) -> None:
         self.log_path = log_path
         self.access_log = access_log
+        self.client_tls = client_tls
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
             [str(CESOD_BIN), "--listen", "127.0.0.1:0"],
@@ -37,7 +45,7 @@ class Cesod:
         deadline = time.monotonic() + 30
         while True:
             found = re.search(
-                r"listening on http://127\.0\.0\.1:(\d+)/rpc", log_path.read_text(errors="replace")
+                r"listening on https?://127\.0\.0\.1:(\d+)/rpc", log_path.read_text(errors="replace")
             )
             if found:
                 self.port = int(found.group(1))
@@ -62,7 +70,11 @@ class Cesod:
         sent = {"Content-Type": "application/json", **(headers or {})}
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = (
+            http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.client_tls)
+            if self.client_tls is not None
+            else http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        )
         try:
             conn.request(method, path, body=body if method == "POST" else None, headers=sent)
             resp = conn.getresponse()
