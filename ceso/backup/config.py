@@ -26,7 +26,7 @@ class RetentionPolicy(BaseModel):
 
 
 class BackupSchedule(BaseModel):
-    """A backup that Celery beat submits on a cron schedule (UTC): of one VM, or of every VM of a tag."""
+    """A backup that `ceso beat` submits on a cron schedule (UTC): of one VM, or of every VM of a tag."""
 
     vm: str | None = Field(None, description="The VM to back up (give `vm` or `tag`).")
     tag: str | None = Field(

@@ -1,6 +1,6 @@
-"""Scheduled backups and pruning: the Celery beat schedule built from ``backups.schedules``.
+"""Scheduled backups and pruning: the scheduler's entries built from ``backups.schedules``.
 
-Beat only sends messages. Each scheduled backup goes to the queue of its VM's
+``ceso beat`` (:mod:`ceso.beat`) only sends messages. Each scheduled backup goes to the queue of its VM's
 host, whose worker turns it into an ordinary ``backup.create`` job through the
 same request validation as the CLI, with an idempotency key naming the
 schedule slot, so a message delivered twice (or two beats during a handover)
@@ -23,13 +23,13 @@ from ceso.errors import ConfigError
 
 if TYPE_CHECKING:
     from ceso.backup.config import BackupSchedule, BackupSettings
+    from ceso.beat.entries import ScheduleEntry
     from ceso.runtime import Runtime
 
 __all__ = [
     "PRUNE_TASK",
     "SCHEDULED_BACKUP_TASK",
-    "beat_schedule",
-    "cron_fields",
+    "schedule_entries",
     "submit_scheduled_backup",
 ]
 
@@ -37,47 +37,37 @@ log = logging.getLogger(__name__)
 
 SCHEDULED_BACKUP_TASK = "ceso.scheduled_backup"
 PRUNE_TASK = "ceso.scheduled_prune"
-_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
 
-def cron_fields(expr: str, *, where: str) -> dict[str, str]:
-    """The five fields of a cron expression as crontab() keywords; ConfigError naming ``where``."""
-    parts = expr.split()
-    if len(parts) != 5:
-        raise ConfigError(f"{where}: cron {expr!r} must have 5 fields (minute hour day month weekday)")
-    fields = dict(zip(_FIELDS, parts, strict=True))
-    from celery.schedules import crontab
+def schedule_entries(settings: BackupSettings) -> list[ScheduleEntry]:
+    """The scheduler's entries for the configured backups and prune (ConfigError if invalid)."""
+    from ceso.beat.cron import Cron
+    from ceso.beat.entries import ScheduleEntry
 
-    try:
-        crontab(**fields)
-    except (ValueError, KeyError) as exc:
-        raise ConfigError(f"{where}: invalid cron {expr!r}: {exc}") from exc
-    return fields
-
-
-def beat_schedule(settings: BackupSettings) -> dict[str, dict[str, Any]]:
-    """Celery's ``beat_schedule`` for the configured backups and prune (ConfigError if invalid)."""
-    from celery.schedules import crontab
-
-    entries: dict[str, dict[str, Any]] = {}
+    entries: list[ScheduleEntry] = []
     for i, item in enumerate(settings.schedules):
-        fields = cron_fields(item.cron, where=f"backups.schedules[{i}].cron")
         subject = item.vm if item.vm is not None else f"tag:{item.tag}"
-        entries[f"backup {item.host}/{subject} #{i}"] = {
-            "task": SCHEDULED_BACKUP_TASK,
-            "schedule": crontab(**fields),
-            "args": (item.model_dump(),),
-            "options": {"queue": queue_for_host(item.host)},
-        }
+        entries.append(
+            ScheduleEntry(
+                key=f"backup {item.host}/{subject} #{i}",
+                cron=Cron.parse(item.cron, where=f"backups.schedules[{i}].cron"),
+                task=SCHEDULED_BACKUP_TASK,
+                queue=queue_for_host(item.host),
+                args=(item.model_dump(),),
+            )
+        )
     if settings.prune_cron:
         host = settings.prune_host or (settings.schedules[0].host if settings.schedules else None)
         if host is None:
             raise ConfigError("backups.prune_cron needs backups.prune_host (or at least one schedule)")
-        entries["prune"] = {
-            "task": PRUNE_TASK,
-            "schedule": crontab(**cron_fields(settings.prune_cron, where="backups.prune_cron")),
-            "options": {"queue": queue_for_host(host)},
-        }
+        entries.append(
+            ScheduleEntry(
+                key="prune",
+                cron=Cron.parse(settings.prune_cron, where="backups.prune_cron"),
+                task=PRUNE_TASK,
+                queue=queue_for_host(host),
+            )
+        )
     return entries
 
 

@@ -1,12 +1,10 @@
-"""``ceso beat``: the one Celery beat that sends scheduled backups and pruning."""
+"""``ceso beat``: the scheduler of backups and pruning, safe to run on several machines."""
 
 from __future__ import annotations
 
 import click
 
 from ceso.cli.application import Application, pass_app
-
-BEAT_LOCK = "beat:ceso"
 
 
 @click.command()
@@ -17,27 +15,46 @@ BEAT_LOCK = "beat:ceso"
 def beat(app: Application, loglevel: str) -> None:
     """Send the backups and the prune of `backups.schedules` / `backups.prune_cron` when due (UTC).
 
-    Exactly one beat runs: a second one exits with code 5 while the first holds
-    its lock in Redis. Workers of the hosts named in the schedules run the jobs.
+    Run one on each of two machines for a standby: one leads (it holds a lease
+    in Redis), the other takes over within `locks.ttl_s` plus 5 s when the
+    leader dies. Each fired slot is recorded in SQL once (`ceso schedule list`).
+    Workers of the hosts named in the schedules run the jobs. Stops on SIGTERM
+    or Ctrl-C.
     """
+    import contextlib
+    import logging
     import os
+    import signal
+    from datetime import datetime
 
-    from ceso.backup.schedule import beat_schedule
-    from ceso.constants import ENV_CONFIG
+    from ceso.backup.schedule import schedule_entries
+    from ceso.beat.entries import ScheduleEntry
+    from ceso.beat.leader import Scheduler
+    from ceso.jobs.publish import publish_task
     from ceso.log import configure_logging
 
-    if app.config:
-        os.environ[ENV_CONFIG] = app.config
-    settings = app.runtime.settings
-    schedule = beat_schedule(settings.backups)  # ConfigError before anything starts
-    configure_logging()
+    runtime = app.runtime
+    entries = schedule_entries(runtime.settings.backups)  # ConfigError before anything starts
+    runtime.engine  # noqa: B018  (fail fast: bad config or unreachable database)
+    configure_logging(logging.getLevelNamesMapping()[loglevel.upper()])
     holder = f"beat@{os.uname().nodename}:{os.getpid()}"
-    with app.runtime.locks.hold([BEAT_LOCK], holder=holder, wait_s=0):
-        from workers.app import app as celery_app
+    broker = runtime.settings.redis_url
 
-        celery_app.conf.beat_schedule = schedule
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        click.echo(f"ceso beat: {len(schedule)} schedule(s): {', '.join(schedule) or 'none'}", err=True)
-        celery_app.Beat(
-            loglevel=loglevel.upper(), schedule=str(settings.data_dir / "celerybeat-schedule"), quiet=True
-        ).run()
+    def send(entry: ScheduleEntry, slot: datetime, fire_id: int) -> None:
+        publish_task(
+            broker,
+            entry.task,
+            queue=entry.queue,
+            args=list(entry.args),
+            kwargs={"slot": slot.isoformat(), "fire": fire_id},
+        )
+
+    scheduler = Scheduler(runtime, entries, holder=holder, send=send)
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: scheduler.stop())
+    click.echo(
+        f"ceso beat ({holder}): {len(entries)} schedule(s): {', '.join(e.key for e in entries) or 'none'}",
+        err=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        scheduler.run()
+    click.echo("ceso beat stopped", err=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,7 +17,7 @@ __all__ = ["HEAD_REVISIONS", "current_revision", "current_revisions", "ensure_sc
 
 #: The newest migration(s) (one per branch until branches are merged); a test checks
 #: them against Alembic's own heads so this constant cannot go stale.
-HEAD_REVISIONS = frozenset({"0005"})
+HEAD_REVISIONS = frozenset({"0006"})
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _checked: set[str] = set()
@@ -71,7 +75,11 @@ def ensure_schema(engine: Engine) -> None:
         raise OperationError(f"database unreachable: {str(exc.orig).strip().splitlines()[0]}") from exc
     if revisions != HEAD_REVISIONS:
         if engine.url.get_backend_name() == "sqlite":
-            upgrade(engine)
+            with _sqlite_upgrade_lock(engine):
+                # Another process (a worker and a beat started together) may have upgraded it
+                # while this one waited for the lock.
+                if current_revisions(engine) != HEAD_REVISIONS:
+                    upgrade(engine)
         else:
             raise CesoError(
                 f"database schema is at {'+'.join(sorted(revisions)) or 'nothing'}, ceso needs "
@@ -79,3 +87,20 @@ def ensure_schema(engine: Engine) -> None:
                 code="schema_outdated",
             )
     _checked.add(key)
+
+
+@contextmanager
+def _sqlite_upgrade_lock(engine: Engine) -> Iterator[None]:
+    """Hold an exclusive lock on ``<database>.migrate.lock`` (0600, beside the database) so that
+    processes starting together on a new SQLite file upgrade it one at a time. An in-memory
+    database needs none."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        yield
+        return
+    fd = os.open(f"{database}.migrate.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

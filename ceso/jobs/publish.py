@@ -13,7 +13,7 @@ from typing import Any
 from ceso.constants import RUN_JOB_TASK, queue_for_host
 from ceso.errors import TransientError
 
-__all__ = ["publish_job"]
+__all__ = ["publish_job", "publish_task"]
 
 _apps: dict[str, Any] = {}
 _apps_lock = threading.Lock()
@@ -61,3 +61,22 @@ def publish_job(broker_url: str, *, job_id: str, host: str) -> None:
             "(the job stays queued and is published again when a worker for the host starts)",
             code="broker_unreachable",
         ) from exc
+
+
+def publish_task(broker_url: str, task: str, *, queue: str, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Send Celery task ``task`` by name to ``queue`` (the scheduler's messages).
+
+    Raises TransientError (``broker_unreachable``) if Redis is unreachable.
+    """
+    app = _producer_app(broker_url)
+    try:
+        app.send_task(
+            task,
+            args=args,
+            kwargs=kwargs,
+            queue=queue,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5},
+        )
+    except Exception as exc:
+        raise TransientError(f"cannot send {task} to {queue}: {exc}", code="broker_unreachable") from exc

@@ -121,6 +121,7 @@ _STATIC: tuple[Operation, ...] = (
     Operation("cesod", ADMIN, "service", "serve JSON-RPC"),
     Operation("metrics.serve", ADMIN, "service", "serve metrics"),
     Operation("beat", ADMIN, "service", "run the backup scheduler"),
+    Operation("schedule.list", READ_ONLY, "read", "list schedules and their last and next firing"),
 )
 
 

@@ -1,4 +1,5 @@
-"""Scheduled backups: the beat schedule from config, the task on a host's worker, one beat only."""
+"""Scheduled backups: the scheduler's entries from config, the task on a host's worker, and the
+scheduler's exactly-once firing recorded in real SQL (a leader and a standby: tests/chaos)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ceso.backup.config import BackupSettings
-from ceso.backup.schedule import SCHEDULED_BACKUP_TASK, beat_schedule
+from ceso.backup.schedule import PRUNE_TASK, SCHEDULED_BACKUP_TASK, schedule_entries
 from ceso.errors import ConfigError
 from tests.backup.bed import BackupBed, payload
 from tests.conftest import CESO_BIN, _clear_caches, unique
 from tests.support.vms import make_template
 
 
-def test_beat_schedule_from_config() -> None:
+def test_schedule_entries_from_config() -> None:
     settings = BackupSettings.model_validate(
         {
             "schedules": [
@@ -35,17 +37,17 @@ def test_beat_schedule_from_config() -> None:
             "prune_cron": "0 5 * * *",
         }
     )
-    entries = beat_schedule(settings)
+    entries = {e.key: e for e in schedule_entries(settings)}
     assert set(entries) == {"backup esxi-a/web-01 #0", "backup esxi-b/db-01 #1", "prune"}
     web = entries["backup esxi-a/web-01 #0"]
-    assert web["task"] == SCHEDULED_BACKUP_TASK and web["options"] == {"queue": "esxi.esxi-a"}
-    assert web["args"][0]["target"] == "nas"
-    assert web["schedule"].hour == {2} and web["schedule"].minute == {0}
-    assert entries["backup esxi-b/db-01 #1"]["schedule"].day_of_week == {1, 2, 3, 4, 5}
-    assert entries["prune"]["options"] == {"queue": "esxi.esxi-a"}
+    assert (web.task, web.queue) == (SCHEDULED_BACKUP_TASK, "esxi.esxi-a")
+    assert web.args[0]["target"] == "nas"
+    assert web.cron.hours == {2} and web.cron.minutes == {0}
+    assert entries["backup esxi-b/db-01 #1"].cron.weekdays == {1, 2, 3, 4, 5}
+    assert (entries["prune"].task, entries["prune"].queue) == (PRUNE_TASK, "esxi.esxi-a")
     for bad in ({"schedules": [{"vm": "a", "host": "h", "cron": "0 2 * *"}]}, {"prune_cron": "0 5 * * *"}):
         with pytest.raises(ConfigError):
-            beat_schedule(BackupSettings.model_validate(bad))
+            schedule_entries(BackupSettings.model_validate(bad))
 
 
 def test_scheduled_backup_runs_on_the_hosts_worker_once(backup_bed: BackupBed, redis_url: str) -> None:
@@ -71,18 +73,17 @@ def test_scheduled_backup_runs_on_the_hosts_worker_once(backup_bed: BackupBed, r
     sender.close()
 
 
-def test_beat_schedule_of_a_tag() -> None:
+def test_schedule_entry_of_a_tag() -> None:
     settings = BackupSettings.model_validate(
         {
             "tags": {"prod": ["web-*"]},
             "schedules": [{"tag": "prod", "host": "esxi-a", "cron": "15 3 * * *", "encrypt": True}],
         }
     )
-    (name,) = beat_schedule(settings)
-    assert name == "backup esxi-a/tag:prod #0"
-    entry = beat_schedule(settings)[name]
-    assert entry["args"][0]["tag"] == "prod" and entry["args"][0]["vm"] is None
-    assert entry["options"] == {"queue": "esxi.esxi-a"}
+    (entry,) = schedule_entries(settings)
+    assert entry.key == "backup esxi-a/tag:prod #0"
+    assert entry.args[0]["tag"] == "prod" and entry.args[0]["vm"] is None
+    assert entry.queue == "esxi.esxi-a"
 
 
 def test_scheduled_backup_of_a_tag_backs_up_each_matching_vm_once(
@@ -114,24 +115,100 @@ def test_scheduled_backup_of_a_tag_backs_up_each_matching_vm_once(
     }
 
 
-def test_only_one_beat_runs(ceso_env: dict[str, str], tmp_path: Path) -> None:
+class _Lease:
+    """Stands in for the Redis lease in scheduler ticks driven by the test (the real lease and two
+    real beats are exercised in tests/chaos/test_beat_failover.py)."""
+
+    lost = False
+
+    def check(self) -> None:
+        pass
+
+
+def test_a_slot_fires_once_across_leaders_and_lost_messages_are_sent_again(ceso_env: dict[str, str]) -> None:
+    from ceso.beat.fires import last_fires
+    from ceso.beat.leader import GRACE_S, Scheduler
+    from ceso.runtime import get_runtime
+
+    runtime = get_runtime()
+    settings = BackupSettings.model_validate(
+        {"schedules": [{"vm": "web-01", "host": "esxi-a", "cron": "*/5 * * * *"}], "prune_cron": "0 5 * * *"}
+    )
+    entries = schedule_entries(settings)
+    sent: list[tuple[str, str, int, str]] = []
+    broken = {"on": False}
+
+    def sender(name: str) -> Any:
+        def send(entry: Any, slot: datetime, fire_id: int) -> None:
+            if broken["on"]:
+                from ceso.errors import TransientError
+
+                raise TransientError("redis is down", code="broker_unreachable")
+            sent.append((entry.key, slot.isoformat(), fire_id, name))
+
+        return send
+
+    first = Scheduler(runtime, entries, holder="beat@a", send=sender("a"))
+    second = Scheduler(runtime, entries, holder="beat@b", send=sender("b"))
+    lease = _Lease()
+    # Slots in the future of the real clock: rows are stamped with the real time, so a row still
+    # "sending" is old enough to be sent again at the next tick.
+    now = datetime(2030, 12, 7, 10, 2, 30, tzinfo=UTC)
+    first.tick(now, lease)
+    first.tick(now, lease)  # the same minute again: nothing new
+    second.tick(now, lease)  # a second leader during a handover: the slot is taken
+    assert [(k, s, n) for k, s, _, n in sent] == [
+        ("backup esxi-a/web-01 #0", "2030-12-07T10:00:00+00:00", "a")
+    ]
+    # The prune's 05:00 slot is hours old: beyond the grace, it is not fired late.
+    assert GRACE_S < 5 * 3600
+    # Redis down at the next slot: recorded as sending, sent again by whoever leads next.
+    broken["on"] = True
+    later = datetime(2030, 12, 7, 10, 5, 1, tzinfo=UTC)
+    first.tick(later, lease)
+    assert len(sent) == 1
+    assert last_fires(runtime.engine)["backup esxi-a/web-01 #0"].state == "sending"
+    broken["on"] = False
+    second.tick(datetime(2030, 12, 7, 10, 5, 20, tzinfo=UTC), lease)
+    assert [(s, n) for _, s, _, n in sent[1:]] == [("2030-12-07T10:05:00+00:00", "b")]
+    fires = last_fires(runtime.engine)
+    assert (
+        fires["backup esxi-a/web-01 #0"].state == "sent"
+        and fires["backup esxi-a/web-01 #0"].leader == "beat@a"
+    )
+    assert "prune" not in fires
+
+
+def test_two_beats_one_leads_the_other_stands_by(ceso_env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "beat.yaml"
     config.write_text("backups:\n  schedules:\n    - {vm: web-01, host: esxi-a, cron: '0 2 * * *'}\n")
     env = {**os.environ, **ceso_env, "CESO_CONFIG": str(config)}
-    log = tmp_path / "beat.log"
-    first = subprocess.Popen(
-        [str(CESO_BIN), "beat"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
-    )
+    logs = [tmp_path / "beat1.log", tmp_path / "beat2.log"]
+    beats = [
+        subprocess.Popen([str(CESO_BIN), "beat"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        for log in logs
+    ]
     try:
         deadline = time.monotonic() + 30
-        while "1 schedule(s): backup esxi-a/web-01 #0" not in log.read_text(errors="replace"):
-            assert first.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+        while True:
+            texts = [log.read_text(errors="replace") for log in logs]
+            if sum("leading: 1 schedule(s)" in t for t in texts) == 1 and any(
+                "standing by" in t for t in texts
+            ):
+                break
+            assert all(b.poll() is None for b in beats) and time.monotonic() < deadline, texts
             time.sleep(0.1)
-        second = subprocess.run(
-            [str(CESO_BIN), "beat"], env=env, capture_output=True, text=True, timeout=60, check=False
+        assert "1 schedule(s): backup esxi-a/web-01 #0" in texts[0]
+        standby = texts[0] if "standing by" in texts[0] else texts[1]
+        assert "standing by: beat@" in standby and "leads" in standby
+        listed = subprocess.run(
+            [str(CESO_BIN), "--json", "schedule", "list"], env=env, capture_output=True, text=True, check=True
         )
-        assert second.returncode == 5, second.stderr
-        assert "beat:ceso is held by beat@" in second.stderr
+        (row,) = json.loads(listed.stdout)
+        assert row["schedule"] == "backup esxi-a/web-01 #0" and row["last_slot"] is None
+        assert row["next_slot"].endswith("T02:00:00+00:00") and row["overdue"] is False
     finally:
-        first.terminate()
-        first.wait(timeout=30)
+        for b in beats:
+            b.terminate()
+        for b in beats:
+            assert b.wait(timeout=30) == 0

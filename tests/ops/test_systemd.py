@@ -77,7 +77,8 @@ def test_unit_commands_exist() -> None:
         if program == "ceso":
             _parse_click(cli, "ceso", argv[1:])
         elif program == "celery":
-            assert argv[1:4] in (["-A", "workers.app", "beat"], ["-A", "workers.app", "flower"]), name
+            # Only Flower runs through Celery's command; the scheduler is `ceso beat`.
+            assert argv[1:4] == ["-A", "workers.app", "flower"], name
         elif program in PENDING_COMMANDS:
             continue
         else:

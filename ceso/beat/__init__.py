@@ -1,0 +1,1 @@
+"""``ceso beat``: the scheduler. One leader fires due schedules, recorded in SQL; standbys wait."""

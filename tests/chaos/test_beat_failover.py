@@ -1,0 +1,114 @@
+"""Two ``ceso beat`` processes with a once-a-minute schedule: the leader is SIGKILLed after its
+first firing and the standby fires the next slot. Every slot fires exactly once, each firing
+makes one backup that the target really holds, and the record in SQL says who fired what."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.backup.bed import BackupBed, backup_bed, payload  # noqa: F401  (backup_bed: a fixture)
+from tests.conftest import CESO_BIN
+
+
+def _fires() -> list[Any]:
+    from sqlmodel import Session, select
+
+    from ceso.db.schedule_models import ScheduleFire
+    from ceso.runtime import get_runtime
+
+    with Session(get_runtime().engine) as session:
+        return list(session.exec(select(ScheduleFire).order_by(ScheduleFire.slot)))
+
+
+def _wait(what: str, ready: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = ready()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def test_the_standby_fires_the_next_slot_when_the_leader_dies(
+    backup_bed: BackupBed,  # noqa: F811
+    ceso_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    bed = backup_bed
+    source = bed.make_vm(payload(1 << 20))
+    config = tmp_path / "beat.yaml"
+    config.write_text(
+        "backups:\n  schedules:\n"
+        f"    - {{vm: {source}, host: {bed.host}, cron: '* * * * *', target: {bed.target}}}\n"
+    )
+    # A short lease so the handover is quick; the standby polls every 5 s.
+    env = {**os.environ, **ceso_env, "CESO_CONFIG": str(config), "CESO_LOCKS__TTL_S": "6"}
+    logs = {name: tmp_path / f"beat-{name}.log" for name in ("a", "b")}
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(CESO_BIN), "beat"], env=env, stdout=logs[name].open("wb"), stderr=subprocess.STDOUT
+        )
+
+    def log(name: str) -> str:
+        return logs[name].read_text(errors="replace")
+
+    beats = {"a": start("a")}
+    try:
+        _wait("beat a to lead", lambda: "leading: 1 schedule(s)" in log("a"), 30)
+        beats["b"] = start("b")
+        _wait("beat b to stand by", lambda: "standing by" in log("b"), 30)
+        holder_a = re.search(r"ceso beat \((beat@[^)]+)\)", log("a")).group(1)  # type: ignore[union-attr]
+        holder_b = re.search(r"ceso beat \((beat@[^)]+)\)", log("b")).group(1)  # type: ignore[union-attr]
+
+        first = _wait("a's first firing to finish", lambda: [f for f in _fires() if f.state == "done"], 90)[0]
+        assert first.leader == holder_a
+        beats["a"].send_signal(signal.SIGKILL)
+        beats["a"].wait(timeout=10)
+        killed = time.monotonic()
+        _wait("beat b to take the lead", lambda: "leading: 1 schedule(s)" in log("b"), 30)
+        takeover_s = time.monotonic() - killed
+        second = _wait(
+            "b's firing of a later slot",
+            lambda: [f for f in _fires() if f.slot > first.slot and f.state == "done"],
+            100,
+        )[0]
+        assert second.leader == holder_b
+        assert takeover_s <= 6 + 5 + 2, takeover_s
+    finally:
+        for proc in beats.values():
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+    fires = _fires()
+    slots = [f.slot for f in fires]
+    assert len(slots) == len(set(slots)), "a slot fired twice"
+    # Every minute between the first and the last firing was fired (none lost in the handover).
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(slots)] == [60.0] * (len(slots) - 1)
+    finished = [f for f in fires if f.state == "done"]
+    for fire in finished:
+        assert len(fire.job_ids) == 1, fire
+        job = bed.run("job", "wait", fire.job_ids[0], "--timeout", "120")
+        assert job["state"] == "succeeded", job
+    # One backup per finished firing, each re-read from the target with every hash checked.
+    sets = [b for b in bed.run("backup", "list", "--vm", source) if b["status"] in ("completed", "verified")]
+    assert len(sets) == len(finished)
+    for backup in sets:
+        assert bed.run("backup", "verify", backup["id"])["files"] >= 1
+    listed = json.loads(
+        subprocess.run(
+            [str(CESO_BIN), "--json", "schedule", "list"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+    )
+    (row,) = listed
+    assert row["last_slot"] == fires[-1].slot.isoformat() and row["overdue"] is False
