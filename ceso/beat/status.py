@@ -18,11 +18,19 @@ if TYPE_CHECKING:
 __all__ = ["schedule_status"]
 
 
-def schedule_status(runtime: Runtime, entries: list[ScheduleEntry], *, now: datetime) -> list[dict[str, Any]]:
+def schedule_status(
+    runtime: Runtime,
+    entries: list[ScheduleEntry],
+    *,
+    now: datetime,
+    known_since: dict[str, datetime] | None = None,
+) -> list[dict[str, Any]]:
     """One dict per entry: ``schedule``, ``cron``, ``last_slot``, ``last_fired_at``, ``last_state``
     (``sending``/``sent``/``done``/``failed``, None if never fired), ``last_outcome`` (the worker's
     summary, and the states of the jobs it made), ``next_slot`` and ``overdue`` (a due slot older
-    than the grace was not fired: no ``ceso beat`` led then)."""
+    than the grace was not fired: no ``ceso beat`` led then). A schedule that never fired is overdue
+    only when ``known_since`` says since when the caller has known it and a slot after that passed
+    unfired (a schedule may have been added after its last slot)."""
     last = fires.last_fires(runtime.engine)
     job_ids = [j for fire in last.values() for j in fire.job_ids]
     states = _job_states(runtime, job_ids)
@@ -30,10 +38,9 @@ def schedule_status(runtime: Runtime, entries: list[ScheduleEntry], *, now: date
     for entry in entries:
         fire = last.get(entry.key)
         due = entry.cron.latest(now)
-        # A due slot past the grace that was never fired: no beat led then. A schedule that never
-        # fired at all is not called overdue (it may have been added after its last slot).
+        since = fire.slot if fire is not None else (known_since or {}).get(entry.key)
         overdue = (
-            fire is not None and due is not None and fire.slot < due and (now - due).total_seconds() > GRACE_S
+            since is not None and due is not None and since < due and (now - due).total_seconds() > GRACE_S
         )
         rows.append(
             {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,12 +27,16 @@ class StateCollector(Collector):
     def __init__(self, runtime: Any, hosts: list[str] | None = None) -> None:
         self.runtime = runtime
         self.hosts = hosts
+        #: When this process first saw each schedule: a schedule that never fired is overdue once
+        #: a slot after this moment passed unfired.
+        self._schedules_seen: dict[str, datetime] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._guard(self._jobs)
         yield from self._guard(self._queues)
         yield from self._worker_hosts()
         yield from self._guard(self._backups)
+        yield from self._guard(self._schedules)
         yield from self._guard(self._promotions)
         for extra in _EXTRA_SOURCES:
             yield from self._guard(lambda fn=extra: fn(self.runtime))
@@ -93,6 +98,35 @@ class StateCollector(Collector):
                     last_good.add_metric([str(vm), str(host)], when.timestamp())
         yield by_status
         yield last_good
+
+    def _schedules(self) -> Iterator[GaugeMetricFamily]:
+        """Whether each schedule fired when due, and by when each VM it covers needs a good backup."""
+        from ceso.backup.coverage import backup_deadlines
+        from ceso.backup.schedule import schedule_entries
+        from ceso.beat.status import schedule_status
+
+        settings = self.runtime.settings.backups
+        entries = schedule_entries(settings)
+        now = utcnow()
+        for entry in entries:
+            self._schedules_seen.setdefault(entry.key, now)
+        overdue = GaugeMetricFamily(
+            "ceso_schedule_overdue",
+            "1 when a slot of the schedule passed unfired for over 5 minutes (no ceso beat led).",
+            labels=["schedule"],
+        )
+        for row in schedule_status(self.runtime, entries, now=now, known_since=self._schedules_seen):
+            overdue.add_metric([row["schedule"]], 1 if row["overdue"] else 0)
+        deadlines = GaugeMetricFamily(
+            "ceso_backup_deadline_timestamp_seconds",
+            "When a VM that a schedule covers is overdue for a good backup (Unix time).",
+            labels=["vm", "host"],
+        )
+        due = backup_deadlines(self.runtime, settings, now=now, known_since=self._schedules_seen)
+        for (vm, host), deadline in sorted(due.items()):
+            deadlines.add_metric([vm, host], deadline.timestamp())
+        yield overdue
+        yield deadlines
 
     def _promotions(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("ceso_promotions_active", "Approved agent promotions not yet expired.")
