@@ -62,8 +62,17 @@ class Runtime:
         from ceso.secrets import open_secret_store
         from ceso.security.redact import RememberingSecretStore
 
+        settings = self.settings
+        if settings.secret_store == "sql":  # noqa: S105  (a store's name, not a password)
+            from ceso.sql_secret_store import SqlSecretStore
+
+            store: SecretStore = SqlSecretStore(
+                lambda: self.engine, key_file=settings.master_key_file, data_dir=settings.data_dir
+            )
+        else:
+            store = open_secret_store(settings.secret_store, settings.data_dir)
         # Every secret read or written is remembered, so it is redacted wherever it shows up later.
-        return RememberingSecretStore(open_secret_store(self.settings.secret_store, self.settings.data_dir))
+        return RememberingSecretStore(store)
 
     @functools.cached_property
     def redis(self) -> redis.Redis:

@@ -111,6 +111,10 @@ class FileSecretStore:
             fh.write(fernet.encrypt(json.dumps(data).encode()))
         os.replace(tmp, self.data_path)  # atomic: a reader sees the old or the new file
 
+    def items(self) -> dict[str, str]:
+        """Every stored secret by name (``ceso secrets import`` copies them into SQL)."""
+        return self._load()
+
     def get(self, key: str) -> str:
         data = self._load()
         if key not in data:

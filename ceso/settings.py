@@ -102,9 +102,16 @@ class Settings(BaseSettings):
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL: the Celery broker and locks.")
     data_dir: Path = Field(default_factory=default_data_dir, description="Directory for local state.")
-    secret_store: Literal["auto", "keyring", "file"] = Field(
+    secret_store: Literal["auto", "keyring", "file", "sql"] = Field(
         "auto",
-        description="Where host passwords go: the OS keyring, an encrypted file, or auto (keyring if usable).",
+        description="Where secrets (host passwords, keys, sealed job params) go: the OS keyring, an "
+        "encrypted file, auto (keyring if usable, else the file), or sql: encrypted in the database under "
+        "master_key_file, so every machine of the installation can use them.",
+    )
+    master_key_file: Path | None = Field(
+        None,
+        description="The master key of secret_store sql (default: $CREDENTIALS_DIRECTORY/ceso-master-key, "
+        "/run/secrets/ceso_master_key, then <data_dir>/master.key).",
     )
     esxi_timeout_s: float = Field(30.0, gt=0, description="Timeout of one vSphere or HTTP request.")
     esxi_task_timeout_s: float = Field(1800.0, gt=0, description="Longest wait for one vSphere task.")

@@ -53,7 +53,7 @@ __all__ = [
 #: ``cesod`` and ``metrics`` (this daemon's own listeners) and ``config_file`` (the file is hashed).
 #: A unit test holds this equal to the fields of :class:`ceso.settings.Settings`.
 IDENTITY_SETTINGS = (
-    "database_url", "redis_url", "data_dir", "secret_store", "esxi_timeout_s", "esxi_task_timeout_s",
+    "database_url", "redis_url", "data_dir", "secret_store", "master_key_file", "esxi_timeout_s", "esxi_task_timeout_s",
     "host_probe_interval_s", "jobs", "locks", "backups", "security",
 )  # fmt: skip
 

@@ -26,8 +26,8 @@ Exit codes: 0 ok, 1 operation or job failed, 2 bad input or usage,
 COMMANDS = {
     name: f"ceso.cli.{name}:{name}"
     for name in (
-        "agent", "audit", "backup", "beat", "cloudinit", "db", "host", "job", "metrics", "schedule", "target",
-        "template", "vm", "worker",
+        "agent", "audit", "backup", "beat", "cloudinit", "db", "host", "job", "metrics", "schedule", "secrets",
+        "target", "template", "vm", "worker",
     )
 }  # fmt: skip
 

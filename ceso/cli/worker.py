@@ -52,6 +52,9 @@ def worker(
     with Session(app.runtime.engine) as session:
         for name in names:
             get_host(session, name)
+    check = getattr(app.runtime.secrets, "check", None)
+    if check is not None:
+        check()  # a machine without the installation's master key stops here, not at each job
     from ceso.log import configure_logging
 
     configure_logging()

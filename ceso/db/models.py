@@ -127,7 +127,8 @@ class VmProtection(SQLModel, table=True):
 
 # Tables kept in their own modules, imported here so every user of the models sees them:
 # the backup catalog's (migration 0004b), the sandbox's (agents, promotions, audit; 0004a) and
-# the scheduler's (0006).
+# the scheduler's (0006) and the SQL secret store's (0007).
 import ceso.db.backup_models  # noqa: E402
 import ceso.db.schedule_models  # noqa: E402
+import ceso.db.secret_models  # noqa: E402
 import ceso.db.security_models  # noqa: E402, F401

@@ -122,6 +122,21 @@ _STATIC: tuple[Operation, ...] = (
     Operation("metrics.serve", ADMIN, "service", "serve metrics"),
     Operation("beat", ADMIN, "service", "run the backup scheduler"),
     Operation("schedule.list", READ_ONLY, "read", "list schedules and their last and next firing"),
+    # The master key opens every credential: no agent may make, check or rotate it.
+    Operation("secrets.init", ADMIN, "change", "make the installation's master key", operator_only=True),
+    Operation(
+        "secrets.check", ADMIN, "read", "check the master key against the stored secrets", operator_only=True
+    ),
+    Operation(
+        "secrets.rotate",
+        ADMIN,
+        "change",
+        "re-encrypt the secrets under the new master key",
+        operator_only=True,
+    ),
+    Operation(
+        "secrets.import", ADMIN, "change", "copy this machine's local secrets into SQL", operator_only=True
+    ),
 )
 
 

@@ -42,7 +42,10 @@ def test_the_four_units_exist_with_environment_files_and_hardening() -> None:
             assert option in text.splitlines(), (name, option)
     assert "ExecStart=/opt/ceso/bin/ceso worker --host %i" in units["ceso-worker@.service"]
     env = (UNITS / "ceso.env.example").read_text()
-    assert "CESO_SECRET_STORE=file" in env
+    # Secrets in SQL under the master key, which every unit loads as a systemd credential.
+    assert "CESO_SECRET_STORE=sql" in env
+    for name, text in units.items():
+        assert "LoadCredential=ceso-master-key:/etc/ceso/master.key" in text.splitlines(), name
     settings = [line.split("=", 1)[0] for line in env.splitlines() if line and not line.startswith("#")]
     assert not [key for key in settings if "PASSWORD" in key], "a password in the example environment file"
 
