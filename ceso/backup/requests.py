@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from ceso.backup.codec import check_level
 from ceso.errors import ConflictError, InvalidInputError
-from ceso.jobs.submit import JobRequest
+from ceso.jobs.request import JobRequest
 
 if TYPE_CHECKING:
     from ceso.runtime import Runtime

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ceso.cesod.schema import Param
 
 if TYPE_CHECKING:
-    from ceso.jobs.submit import JobRequest
+    from ceso.jobs.request import JobRequest
     from ceso.runtime import Runtime
     from ceso.security.principals import Principal
 

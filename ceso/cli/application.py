@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     from ceso.db.models import Job
-    from ceso.jobs.submit import JobRequest
+    from ceso.jobs.request import JobRequest
     from ceso.runtime import Runtime
     from ceso.security.operations import Operation
     from ceso.security.principals import Principal

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
 
 from sqlmodel import Session
 
@@ -14,26 +12,15 @@ from ceso.errors import TransientError
 from ceso.hosts.registry import get_host
 from ceso.jobs.kinds import get_kind
 from ceso.jobs.publish import publish_job
+from ceso.jobs.request import JobRequest
 from ceso.jobs.store import create_job, mark_published
 from ceso.runtime import Runtime
 from ceso.security.gate import admit_job
 from ceso.security.sealing import discard_sealed
 
-__all__ = ["JobRequest", "submit_job"]
+__all__ = ["submit_job"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """A change to make. ``params`` must hold no secret: it is stored in SQL."""
-
-    kind: str
-    host: str
-    target: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    idempotency_key: str | None = None
-    actor: str = "operator"
 
 
 def submit_job(runtime: Runtime, request: JobRequest) -> tuple[Job, bool]:

@@ -30,7 +30,7 @@ from ceso.security.principals import Principal, authenticate_token, resolve_acto
 
 if TYPE_CHECKING:
     from ceso.db.models import Job
-    from ceso.jobs.submit import JobRequest
+    from ceso.jobs.request import JobRequest
     from ceso.runtime import Runtime
 
 __all__ = [

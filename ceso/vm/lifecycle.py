@@ -25,8 +25,8 @@ from ceso.esxi.inventory import find_vm
 from ceso.esxi.vmomi import vim
 from ceso.hosts.registry import client_for
 from ceso.inventory import find_vm_host
+from ceso.jobs.request import JobRequest
 from ceso.jobs.store import find_by_idempotency_key
-from ceso.jobs.submit import JobRequest
 from ceso.runtime import Runtime
 from ceso.vm.guards import refuse_in_flight, refuse_protected, refuse_template
 from ceso.vm.names import validate_vm_name

@@ -19,7 +19,7 @@ from ceso.errors import InvalidInputError, NotFoundError
 from ceso.esxi.dsbrowser import datastore_path_exists
 from ceso.esxi.vmops import VmOps
 from ceso.hosts.registry import client_for
-from ceso.jobs.submit import JobRequest
+from ceso.jobs.request import JobRequest
 from ceso.runtime import Runtime
 from ceso.vm.guards import refuse_template
 from ceso.vm.hardware import HARDWARE_PROPERTIES, DiskGrow, ReconfigureChanges, plan_reconfigure

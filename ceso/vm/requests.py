@@ -16,8 +16,8 @@ from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 from ceso.esxi.inventory import find_vm
 from ceso.hosts.registry import client_for, get_host
 from ceso.inventory import find_vm_host
+from ceso.jobs.request import JobRequest
 from ceso.jobs.store import find_by_idempotency_key
-from ceso.jobs.submit import JobRequest
 from ceso.runtime import Runtime
 from ceso.vm.documents import read_guest_files
 from ceso.vm.guest import GuestSpec

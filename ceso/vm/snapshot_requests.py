@@ -14,7 +14,7 @@ from typing import Any
 from sqlmodel import Session
 
 from ceso.errors import ConflictError, InvalidInputError
-from ceso.jobs.submit import JobRequest
+from ceso.jobs.request import JobRequest
 from ceso.runtime import Runtime
 from ceso.vm.guards import refuse_template
 from ceso.vm.lifecycle import VmTarget, resolve_vm, resubmission

@@ -21,7 +21,8 @@ def _job_rows(url: str) -> list[dict[str, Any]]:
 
 
 def _submit(kind: str, host: str, **kw: Any) -> str:
-    from ceso.jobs.submit import JobRequest, submit_job
+    from ceso.jobs.request import JobRequest
+    from ceso.jobs.submit import submit_job
     from ceso.runtime import get_runtime
 
     job, _ = submit_job(get_runtime(), JobRequest(kind=kind, host=host, **kw))

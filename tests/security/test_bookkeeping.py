@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import Delivery, run_job
-from ceso.jobs.submit import JobRequest, submit_job
+from ceso.jobs.submit import submit_job
 from tests.conftest import Cli
 from tests.security.helpers import audit_rows
 

@@ -15,7 +15,7 @@ from ceso.cli.options import job_options
 def ping(app: Application, name: str, wait: bool, timeout: float | None, idempotency_key: str | None) -> None:
     """Queue a host.ping job on NAME's worker: log in and read the host's clock."""
     from ceso.hosts.names import validate_host_name
-    from ceso.jobs.submit import JobRequest
+    from ceso.jobs.request import JobRequest
 
     request = JobRequest(kind="host.ping", host=validate_host_name(name), idempotency_key=idempotency_key)
     app.submit(

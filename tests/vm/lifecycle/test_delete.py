@@ -8,8 +8,9 @@ import pytest
 from sqlmodel import Session, select
 
 from ceso.db.models import VmProtection
+from ceso.jobs.request import JobRequest
 from ceso.jobs.store import create_job
-from ceso.jobs.submit import JobRequest, submit_job
+from ceso.jobs.submit import submit_job
 from ceso.jobs.wait import wait_for_job
 from ceso.runtime import get_runtime
 from tests.support.vms import vm_by_name
