@@ -18,11 +18,11 @@ from sqlmodel import Session
 from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import CesoError, JobCancelledError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
-from ceso.jobs.kinds import get_kind
 from ceso.jobs.notify import OUTCOME, notify_job
 from ceso.jobs.store import ClaimLostError, claim_job, finish_job
 from ceso.log import job_id_var
 from ceso.metrics.record import observe_job, observe_queue_wait
+from ceso.operations.handlers import handler_for
 from ceso.runtime import Runtime
 from ceso.security.worker import ClaimCheck, begin_claimed, end_claimed
 
@@ -124,7 +124,7 @@ def _execute(
     log.info("job %s (%s on %s) started, attempt %d", job.id, job.kind, job.host, job.attempts)
     try:
         try:
-            handler = get_kind(job.kind).handler()
+            handler = handler_for(job.kind)
             result = handler(ctx)
             # One transaction: the last step's end and its record, then the outcome and its record.
             # Also the final check: a cancel requested by then gives "cancelled", a lost claim raises.

@@ -1,1 +1,4 @@
-"""Job handlers: one module per job kind, each ``run(ctx) -> result dict``."""
+"""Job handlers: one module per job kind, each with ``run_<kind>(ctx) -> result dict``.
+
+The table of kind -> handler is :mod:`ceso.operations.handlers`.
+"""

@@ -9,7 +9,7 @@ from ceso.backup.keys import load_key
 from ceso.jobs.context import JobContext
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_backup_create(ctx: JobContext) -> dict[str, Any]:
     key_id = ctx.params.get("key_id")
     # The key is read here, in the worker, from its own secret store: it never travels in a job.
     key = load_key(ctx.runtime.secrets, expected_id=key_id) if key_id else None

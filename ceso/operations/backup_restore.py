@@ -8,5 +8,5 @@ from ceso.backup.restore import run_restore
 from ceso.jobs.context import JobContext
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_backup_restore(ctx: JobContext) -> dict[str, Any]:
     return run_restore(ctx)

@@ -8,7 +8,7 @@ from typing import Any
 from ceso.jobs.context import JobContext
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_host_ping(ctx: JobContext) -> dict[str, Any]:
     with ctx.step("login", progress=50, calls=["SessionManager.Login"]):
         client = ctx.client()
     with ctx.step("read host time", progress=100, calls=["ServiceInstance.CurrentTime"]):

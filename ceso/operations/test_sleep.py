@@ -9,7 +9,7 @@ from ceso.errors import InvalidInputError
 from ceso.jobs.context import JobContext
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_test_sleep(ctx: JobContext) -> dict[str, Any]:
     seconds = float(ctx.params.get("seconds", 0))
     steps = int(ctx.params.get("steps", 1))
     if not (0 <= seconds <= 3600 and 1 <= steps <= 1000):

@@ -8,7 +8,7 @@ from ceso.jobs.context import JobContext
 from ceso.operations.provision import ProvisionOptions, provision
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_clone(ctx: JobContext) -> dict[str, Any]:
     params = ctx.params
     result = provision(
         ctx,

@@ -11,7 +11,7 @@ from ceso.operations.provision import ProvisionOptions, provision
 from ceso.vm.templates import get_template, require_usable
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_create(ctx: JobContext) -> dict[str, Any]:
     params = ctx.params
     with Session(ctx.runtime.engine) as session:
         # Re-checked here, not only in the CLI: the template may have failed validation since.

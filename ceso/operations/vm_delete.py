@@ -24,7 +24,7 @@ from ceso.vm.lifecycle import vm_files
 PROPERTIES = ["summary.config.vmPathName", "config.hardware.device"]
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
     name, force = ctx.params["name"], bool(ctx.params.get("force"))
     host = ctx.job.host
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)

@@ -20,7 +20,7 @@ from ceso.routes import VmBackend, vm_backend
 from ceso.vm.power import DEFAULT_GUEST_TIMEOUT_S, check_power_action
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_power(ctx: JobContext) -> dict[str, Any]:
     name, action = ctx.params["name"], ctx.params["action"]
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "action": action}

@@ -19,7 +19,7 @@ from ceso.vm.hardware import HARDWARE_PROPERTIES, ReconfigureChanges, plan_recon
 READ_BACK = ["name", "config.hardware.numCPU", "config.hardware.memoryMB", "config.hardware.device"]
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_reconfigure(ctx: JobContext) -> dict[str, Any]:
     name = ctx.params["name"]
     changes = ReconfigureChanges.from_params(ctx.params)
     ops = vm_ops(ctx)

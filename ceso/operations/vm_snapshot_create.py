@@ -16,7 +16,7 @@ from ceso.routes import vm_backend
 from ceso.vm.snapshots import find_snapshot, flatten
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_snapshot_create(ctx: JobContext) -> dict[str, Any]:
     p = ctx.params
     name, snapshot = p["name"], p["snapshot"]
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)

@@ -16,7 +16,7 @@ from ceso.routes import vm_backend
 from ceso.vm.snapshots import SnapshotNode, find_snapshot, flatten
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_snapshot_delete(ctx: JobContext) -> dict[str, Any]:
     name, snapshot = ctx.params["name"], ctx.params["snapshot"]
     children = bool(ctx.params.get("children"))
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)

@@ -15,7 +15,7 @@ from ceso.routes import vm_backend
 from ceso.vm.snapshots import find_snapshot, flatten
 
 
-def run(ctx: JobContext) -> dict[str, Any]:
+def run_vm_snapshot_revert(ctx: JobContext) -> dict[str, Any]:
     name, snapshot = ctx.params["name"], ctx.params["snapshot"]
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     with ctx.locks(vms=[name]):

@@ -23,6 +23,8 @@ from ceso.errors import InvalidInputError
 from ceso.jobs.context import JobContext
 from ceso.jobs.runner import Delivery, run_job
 from ceso.jobs.store import create_job
+from ceso.operations.handlers import HANDLERS
+from ceso.operations.test_sleep import run_test_sleep
 from ceso.runtime import Runtime, get_runtime
 from tests.conftest import _clear_caches
 from tests.security.helpers import audit_rows
@@ -109,8 +111,8 @@ def _records(url: str, job_id: str) -> list[dict[str, Any]]:
 
 
 def _handler(monkeypatch: pytest.MonkeyPatch, fn: Any) -> None:
-    """Run ``fn(ctx)`` as the handler of ``test.sleep`` (resolved by import path when the job runs)."""
-    monkeypatch.setattr("ceso.operations.test_sleep.run", fn)
+    """Run ``fn(ctx)`` as the handler of ``test.sleep`` (looked up in the table when the job runs)."""
+    monkeypatch.setitem(HANDLERS, "test.sleep", fn)
 
 
 @pytest.mark.parametrize("steps", [1, 3])
@@ -123,11 +125,10 @@ def test_a_success_commits_the_last_step_and_the_outcome_together(
     if claim_fresh:
         monkeypatch.setattr("ceso.jobs.context._FRESH_S", 3600.0)  # however slow this machine is
     else:
-        from ceso.operations.test_sleep import run
 
         def late(ctx: Any) -> Any:
             time.sleep(0.2)  # longer than _FRESH_S (0.05 s)
-            return run(ctx)
+            return run_test_sleep(ctx)
 
         _handler(monkeypatch, late)
     job_id = _job(runtime, steps=steps)

@@ -66,10 +66,7 @@ class Worker:  # stands in for celery's: the imports so far are what each prefor
         pass
 
     def start(self):
-        from ceso.jobs.kinds import get_kind
-
-        for kind in ("host.ping", "backup.create", "backup.restore"):
-            get_kind(kind).handler()
+        import ceso.operations.handlers  # every handler, as the runner imports them
         import ceso.backup.targets.local, ceso.backup.pipeline, ceso.backup.codec
 
         print("IMPORTED", sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2].split(","))))
