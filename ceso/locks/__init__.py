@@ -25,11 +25,12 @@ InvalidInputError (bad names or settings).
 
 from __future__ import annotations
 
-from ceso.locks.lease import Lease, LockLostError
+from ceso.locks.lease import Grant, Lease, LockLostError
 from ceso.locks.manager import LockManager
 from ceso.locks.names import datastore_lock_name, escape_component, target_lock_name, vm_lock_name
 
 __all__ = [
+    "Grant",
     "Lease",
     "LockLostError",
     "LockManager",

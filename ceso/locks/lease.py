@@ -1,10 +1,16 @@
-"""A held lock (or semaphore slot): its fencing tokens, renewal, loss detection, release."""
+"""A held lock (or semaphore slot): its fencing tokens, renewal, loss detection, release.
+
+:class:`Grant` is what Redis gave one holder; :class:`Lease` keeps it alive
+through the public :meth:`LockManager.renew` and :meth:`LockManager.release`.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
@@ -13,7 +19,7 @@ from ceso.errors import CesoError
 if TYPE_CHECKING:
     from ceso.locks.manager import LockManager
 
-__all__ = ["Lease", "LockLostError"]
+__all__ = ["Grant", "Lease", "LockLostError"]
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +30,24 @@ class LockLostError(CesoError):
     """A lease expired or was taken by another holder; the job must stop and clean up."""
 
     code = "lock_lost"
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Locks (or one semaphore slot) that Redis granted one holder in one acquisition.
+
+    ``values`` are what the keys hold for this holder (``<token>:<holder>``, in
+    the order of ``names``): renewal and release touch a key only while it
+    still holds its value, so they never extend or delete another holder's lock.
+    """
+
+    kind: LeaseKind
+    names: tuple[str, ...]
+    #: The Redis keys, in the order of ``names``.
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    holder: str
+    tokens: Mapping[str, int]
 
 
 class Lease:
@@ -43,29 +67,17 @@ class Lease:
     Used as a context manager it starts renewal and always releases on exit.
     """
 
-    def __init__(
-        self,
-        manager: LockManager,
-        *,
-        kind: LeaseKind,
-        names: tuple[str, ...],
-        keys: tuple[str, ...],
-        values: tuple[str, ...],
-        holder: str,
-        tokens: dict[str, int],
-        waited_s: float,
-        acquired_at: float,
-    ) -> None:
-        self.kind: LeaseKind = kind
-        self.names = names
+    def __init__(self, manager: LockManager, grant: Grant, *, waited_s: float, acquired_at: float) -> None:
+        self.grant = grant
+        self.kind: LeaseKind = grant.kind
+        self.names = grant.names
         #: The Redis keys, in the order of ``names`` (for debugging and operators).
-        self.keys = keys
-        self.holder = holder
-        self.tokens = tokens
+        self.keys = grant.keys
+        self.holder = grant.holder
+        self.tokens = dict(grant.tokens)
         #: Seconds spent waiting for the locks (the ``ceso_lock_wait_seconds`` observation).
         self.waited_s = waited_s
         self._manager = manager
-        self._values = values
         self._ttl_s = manager.ttl_s
         # Redlock's margin for clock drift between this process and Redis.
         self._drift_s = manager.ttl_s * 0.01 + 0.002
@@ -139,7 +151,7 @@ class Lease:
         if self.lost:
             raise self._lost_error()
         started = time.monotonic()
-        lost = self._manager._renew(self)
+        lost = self._manager.renew(self.grant)
         if lost is not None:
             name, current = lost
             now_held = f"is now held by {current}" if current else "expired"
@@ -197,7 +209,7 @@ class Lease:
         self._stop_renewal()
         if self._released:
             return
-        self._manager._release(self)
+        self._manager.release(self.grant)
         with self._state:
             self._released = True
 

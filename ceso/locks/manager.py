@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ceso.errors import InvalidInputError, LockedError, OperationError, TransientError
 from ceso.locks import scripts
-from ceso.locks.lease import Lease, LeaseKind
+from ceso.locks.lease import Grant, Lease, LeaseKind
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -38,7 +38,8 @@ class _Busy:
 
 class LockManager:
     """Leases on Redis keys: exclusive locks (:meth:`acquire`, :meth:`hold`) and
-    counting semaphores (:meth:`semaphore`).
+    counting semaphores (:meth:`semaphore`). A :class:`~ceso.locks.Lease` keeps
+    its :class:`~ceso.locks.Grant` alive through :meth:`renew` and :meth:`release`.
 
     Keys: a lock ``<key_prefix><name>`` holds ``<token>:<holder>`` with a TTL;
     its fencing counter ``<fence_prefix><name>`` is never deleted, so tokens keep
@@ -174,17 +175,8 @@ class LockManager:
             now = time.monotonic()
             if not isinstance(result, _Busy):
                 tokens, values = result
-                return Lease(
-                    self,
-                    kind=kind,
-                    names=names,
-                    keys=keys,
-                    values=values,
-                    holder=holder,
-                    tokens=tokens,
-                    waited_s=now - start,
-                    acquired_at=tried_at,
-                )
+                grant = Grant(kind=kind, names=names, keys=keys, values=values, holder=holder, tokens=tokens)
+                return Lease(self, grant, waited_s=now - start, acquired_at=tried_at)
             if now >= deadline:
                 waited = now - start
                 details: dict[str, Any] = {
@@ -201,23 +193,31 @@ class LockManager:
             time.sleep(min(deadline - now, backoff * random.uniform(0.5, 1.0)))  # noqa: S311
             backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
-    def _renew(self, lease: Lease) -> tuple[str, str | None] | None:
-        """None when every lock of ``lease`` was extended, else (lost name, current holder)."""
-        if lease.kind == "semaphore":
-            ok = self._call(self._sem_renew, list(lease.keys), [self._ttl_ms, lease._values[0]], "renewing")
-            return None if int(ok) == 1 else (lease.names[0], None)
-        reply = self._call(self._lock_renew, list(lease.keys), [self._ttl_ms, *lease._values], "renewing")
+    # -- keeping a grant alive: what a Lease calls ---------------------------------------------
+    def renew(self, grant: Grant) -> tuple[str, str | None] | None:
+        """Extend every key of ``grant`` by the TTL, all or none.
+
+        Returns None when all were extended, else ``(name, current holder)`` of
+        the first one this holder no longer has (holder None: it expired); none
+        is extended then. Use :meth:`Lease.renew`, which also tracks validity.
+        """
+        if grant.kind == "semaphore":
+            ok = self._call(self._sem_renew, list(grant.keys), [self._ttl_ms, grant.values[0]], "renewing")
+            return None if int(ok) == 1 else (grant.names[0], None)
+        reply = self._call(self._lock_renew, list(grant.keys), [self._ttl_ms, *grant.values], "renewing")
         index = int(reply[0])
         if index == 0:
             return None
         current = reply[1] if len(reply) > 1 else None
-        return lease.names[index - 1], (_holder_of(current) if current is not None else None)
+        return grant.names[index - 1], (_holder_of(current) if current is not None else None)
 
-    def _release(self, lease: Lease) -> None:
-        if lease.kind == "semaphore":
-            self._call(self._sem_release, list(lease.keys), list(lease._values), "releasing")
-        else:
-            self._call(self._lock_release, list(lease.keys), list(lease._values), "releasing")
+    def release(self, grant: Grant) -> None:
+        """Delete the keys of ``grant`` that this holder still has; never another holder's.
+
+        Idempotent. Use :meth:`Lease.release`, which also stops the renewal.
+        """
+        script = self._sem_release if grant.kind == "semaphore" else self._lock_release
+        self._call(script, list(grant.keys), list(grant.values), "releasing")
 
     def _call(self, script: Script, keys: list[str], args: list[Any], action: str) -> Any:
         """Run a script; Redis errors become ceso errors (connection trouble is transient)."""

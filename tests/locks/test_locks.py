@@ -1,7 +1,7 @@
-"""ceso.locks against a real Redis (DB 13): exclusion, all-or-none, fencing, expiry, renewal,
+"""ceso.locks against a real Redis (``CESO_TEST_REDIS_URL``): exclusion, all-or-none, fencing, expiry, renewal,
 waiting, two contending processes, semaphores, hostile names and an unreachable Redis.
 
-No test skips: without Redis at ``redis://127.0.0.1:6379/13`` every test fails.
+No test skips: without Redis at that URL every test fails.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from ceso.locks import (
     target_lock_name,
     vm_lock_name,
 )
+from tests.conftest import REDIS_TEST_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
+REDIS_URL = REDIS_TEST_URL
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -71,6 +72,7 @@ def _unreachable_client() -> redis.Redis:
 
 def test_public_surface() -> None:
     assert sorted(ceso.locks.__all__) == [
+        "Grant",
         "Lease",
         "LockLostError",
         "LockManager",
@@ -80,6 +82,26 @@ def test_public_surface() -> None:
         "vm_lock_name",
     ]
     assert LockLostError("x").code == "lock_lost"
+
+
+def test_a_grant_is_renewed_and_released_through_the_managers_public_api(
+    locks: LockManager, r: redis.Redis
+) -> None:
+    """What a Lease calls: renew and release touch a key only while it still holds this grant."""
+    name = vm_lock_name("esx1", "db01")
+    lease = locks.acquire([name], holder="job-a")
+    key = lease.keys[0]
+    r.pexpire(key, 100)
+    assert locks.renew(lease.grant) is None
+    assert r.pttl(key) > 500  # extended by the TTL again
+    locks.release(lease.grant)
+    assert not r.exists(key)
+    other = locks.acquire([name], holder="job-b")  # the name is free again
+    assert locks.renew(lease.grant) == (name, "job-b")  # the old grant no longer holds it
+    locks.release(lease.grant)  # and cannot delete job-b's lock
+    assert r.get(key) == other.grant.values[0].encode()
+    assert other.tokens[name] > lease.tokens[name]
+    other.release()
 
 
 # -- exclusive locks -------------------------------------------------------------------------------
