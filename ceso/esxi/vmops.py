@@ -345,10 +345,32 @@ class VmOps:
         self._wait(self.client.call("revert snapshot", snapshot.RevertToSnapshot_Task), "revert snapshot")
 
     def path_exists(self, path: str) -> bool:
-        """True if ``[ds] folder/name`` exists (one datastore-browser search; see ceso.esxi.dsbrowser)."""
-        from ceso.esxi.dsbrowser import datastore_path_exists
+        """True if ``[ds] folder/name`` exists (a file or a folder), False if it or its folder does not.
 
-        return datastore_path_exists(self, path)
+        One HostDatastoreBrowser search. Used to refuse an ISO that is not
+        there before a reconfigure (ESXi would accept the backing and fail
+        later, at power on or in a VM question) and to check that ``vm delete``
+        left no folder behind. Raises NotFoundError when the datastore itself
+        is unknown on the host, and the translated fault of any other failure.
+        """
+        datastore, rel = split_datastore_path(path)
+        browser = self.datastore_props(datastore, ["browser"])["browser"]
+        folder, _, leaf = rel.rstrip("/").rpartition("/")
+        search_in = f"[{datastore}] {folder}".rstrip()
+        self.record(
+            "HostDatastoreBrowser.SearchDatastore_Task", {"datastorePath": search_in, "matchPattern": [leaf]}
+        )
+        spec = vim().host.DatastoreBrowser.SearchSpec(matchPattern=[leaf])
+        task = self.client.call(
+            f"search {search_in}",
+            lambda: browser.SearchDatastore_Task(datastorePath=search_in, searchSpec=spec),
+        )
+        try:
+            result = self.client.wait_task(task, action=f"search {search_in}", timeout=self.task_timeout)
+        except NotFoundError:
+            return False  # the folder itself is missing
+        # matchPattern is a glob; compare exactly so a name holding * or ? cannot match another file.
+        return any(f.path == leaf for f in (getattr(result, "file", None) or []))
 
 
 def _describe_spec(spec: Any) -> dict[str, Any]:

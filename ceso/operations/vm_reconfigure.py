@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from ceso.errors import NotFoundError
-from ceso.esxi.dsbrowser import datastore_path_exists
 from ceso.esxi.inventory import vm_summary
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm, vm_ops
@@ -29,7 +28,7 @@ def run_vm_reconfigure(ctx: JobContext) -> dict[str, Any]:
             networks = (
                 list(ops.layout(network=changes.network).networks) if changes.network is not None else []
             )
-            if changes.iso is not None and not datastore_path_exists(ops, changes.iso):
+            if changes.iso is not None and not ops.path_exists(changes.iso):
                 raise NotFoundError(f"no file {changes.iso} on host {ctx.job.host}")
             plan = plan_reconfigure(props, changes, networks=networks, host=ctx.job.host, name=name)
             rec.update(changes=plan.changes, unchanged=plan.unchanged)

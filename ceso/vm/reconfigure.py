@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from ceso.errors import InvalidInputError, NotFoundError
-from ceso.esxi.dsbrowser import datastore_path_exists
 from ceso.esxi.vmops import VmOps
 from ceso.hosts.registry import client_for
 from ceso.jobs.request import JobRequest
@@ -130,7 +129,7 @@ def reconfigure_request(
     ops = VmOps(client_for(runtime, target.host))
     networks = list(ops.layout(network=changes.network).networks) if changes.network is not None else []
     plan = plan_reconfigure(target.props, changes, networks=networks, host=target.host, name=name)
-    if changes.iso is not None and not datastore_path_exists(ops, changes.iso):
+    if changes.iso is not None and not ops.path_exists(changes.iso):
         raise NotFoundError(f"no file {changes.iso} on host {target.host}")
     request = JobRequest(
         kind="vm.reconfigure", host=target.host, target=name, params=params, idempotency_key=idempotency_key
