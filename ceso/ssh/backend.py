@@ -20,48 +20,22 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError
 from ceso.ssh import commands as cmd
 from ceso.ssh import files
 from ceso.ssh.client import CommandResult, SshClient
+from ceso.ssh.handles import SshVm
 from ceso.ssh.lifecycle import SshLifecycle
 from ceso.ssh.parsers import parse_filesystems, parse_getallvms, parse_portgroups, parse_registered_id
 from ceso.ssh.vmx import Vmx, parse_vmx, render_vmx
 from ceso.ssh.vmxspec import parse_descriptor, properties_from_vmx, vmx_from_spec
 
-__all__ = ["SshSnapshot", "SshVm", "SshVmBackend"]
+__all__ = ["SshVmBackend"]
 
 Recorder = Callable[[str, dict[str, Any]], None]
 _VMX_PROPS = ("config.", "name")
-
-
-@dataclass(frozen=True)
-class SshVm:
-    """A registered VM as the SSH route knows it."""
-
-    vmid: int
-    name: str
-    vmx_path: str  # "[ds] dir/name.vmx"
-
-    @property
-    def vmfs_path(self) -> str:
-        return cmd.from_datastore_path(self.vmx_path)
-
-    @property
-    def directory(self) -> str:
-        return posixpath.dirname(self.vmfs_path)
-
-
-@dataclass(frozen=True)
-class SshSnapshot:
-    """A snapshot by VM and id (what ``snapshot.remove`` takes)."""
-
-    vm: SshVm
-    id: int
-    name: str
 
 
 class SshVmBackend(SshLifecycle):

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from ceso.errors import OperationError, TimeoutExpiredError
 from ceso.esxi.faults import translate as translate_fault
 from ceso.ssh import commands as cmd
+from ceso.ssh.handles import SshSnapshot, SshVm
 from ceso.ssh.parsers import find_fault, parse_guest, parse_power_state, parse_question, parse_snapshots
 from ceso.vm.power import wait_for_power_state
 
 if TYPE_CHECKING:
-    from ceso.ssh.backend import SshSnapshot, SshVm
     from ceso.ssh.client import CommandResult, SshClient
 
 __all__ = ["PrintedFaultError", "SshLifecycle", "SshSnapshotInfo", "SshSnapshotNode"]
@@ -195,8 +195,6 @@ class SshLifecycle:
         return SshSnapshotInfo(roots) if roots else None
 
     def snapshot_tree(self, vm: SshVm) -> list[SshSnapshotNode]:
-        from ceso.ssh.backend import SshSnapshot
-
         entries = parse_snapshots(self.run(cmd.snapshot_get(vm.vmid)).stdout)
         nodes = {
             e.id: SshSnapshotNode(
@@ -221,8 +219,6 @@ class SshLifecycle:
         self, vm: SshVm, name: str, *, description: str = "", memory: bool = False, quiesce: bool = False
     ) -> SshSnapshot:
         """Take a snapshot; returns it (the newest snapshot of that name, as vim-cmd prints no id)."""
-        from ceso.ssh.backend import SshSnapshot
-
         command = cmd.snapshot_create(vm.vmid, name, description, memory=memory, quiesce=quiesce)
         self.run(command, timeout=self.task_timeout, action=f"create snapshot {name}")
         entries = [e for e in parse_snapshots(self.run(cmd.snapshot_get(vm.vmid)).stdout) if e.name == name]

@@ -16,8 +16,9 @@ import pytest
 
 from ceso.errors import ConflictError, NotFoundError, OperationError
 from ceso.operations.provision import ProvisionOptions, build_config_spec
-from ceso.ssh.backend import SshVm, SshVmBackend
+from ceso.ssh.backend import SshVmBackend
 from ceso.ssh.client import SshClient
+from ceso.ssh.handles import SshVm
 from tests.ssh.conftest import make_ssh_template
 from tests.support.simulator import SimulatorHost
 from tests.support.sshd import SshServer
