@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.progress import ByteProgress
+from ceso.backup.upload import upload_file
 from ceso.errors import ConflictError
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import VmOps, split_datastore_path
@@ -50,8 +51,6 @@ def restore_in_place(
     ctx: JobContext, ops: VmOps, http: DatastoreHttp, target: Target, manifest: Manifest, key: bytes | None
 ) -> dict[str, Any]:
     """Overwrite the original VM's disk and NVRAM files from the set; power on if asked."""
-    from ceso.backup.restore import upload_file
-
     p = ctx.params
     with ctx.step("check VM", progress=4, vm=manifest.vm):
         vm = ops.find(manifest.vm)

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ceso.backup.datastore_http import DatastoreHttp
-from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
-from ceso.backup.pipeline import DecodedStream, prefetch
+from ceso.backup.manifest import MANIFEST_NAME, Manifest
 from ceso.backup.progress import ByteProgress
+from ceso.backup.upload import upload_file
 from ceso.cloudinit import new_instance_id
-from ceso.errors import CesoError, ConflictError, OperationError, TransientError
+from ceso.errors import CesoError, ConflictError, OperationError
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac
 from ceso.operations.provision import JOB_MARKER, ProvisionOptions, build_config_spec
@@ -32,10 +31,9 @@ if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
 
-__all__ = ["read_manifest", "run_restore", "upload_file"]
+__all__ = ["read_manifest", "run_restore"]
 
 log = logging.getLogger(__name__)
-UPLOAD_ATTEMPTS = 3
 
 
 def read_manifest(target: Target, path: str, *, expected_sha256: str | None) -> tuple[Manifest, str]:
@@ -84,46 +82,6 @@ def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
             )
         )
     return devices
-
-
-def upload_file(
-    ctx: JobContext,
-    target: Target,
-    http: DatastoreHttp,
-    manifest: Manifest,
-    f: ManifestFile,
-    set_path: str,
-    dest: tuple[str, str],
-    key: bytes | None,
-    progress: ByteProgress,
-) -> None:
-    """Stream one stored file back to ``dest`` (datastore, path), checked; a broken upload is retried."""
-    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
-        reader = target.open_read(f"{set_path}/{f.stored_name}")
-        sent = progress.done
-        decoded: Generator[bytes, None, None] | None = None
-        try:
-            stream = DecodedStream(
-                reader, name=f.name, compression=manifest.compression, digest=f.digest, key=key
-            )
-            decoded = prefetch(stream.chunks())  # decode in a thread while this one sends
-
-            def chunks(decoded: Iterator[bytes] = decoded) -> Iterator[bytes]:
-                for chunk in decoded:
-                    progress(len(chunk))
-                    yield chunk
-
-            http.upload(dest[0], dest[1], f.logical_bytes, chunks())
-            return
-        except TransientError:
-            progress.done = sent
-            if attempt == UPLOAD_ATTEMPTS:
-                raise
-            log.warning("upload of %s broke; starting it again (%d)", f.name, attempt + 1)
-        finally:
-            if decoded is not None:
-                decoded.close()  # the decoding thread stops and is joined before its reader closes
-            reader.close()
 
 
 def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, params: dict[str, Any]) -> str:

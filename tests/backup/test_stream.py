@@ -252,7 +252,7 @@ class Progress:
 
 def restore_one(data: bytes, receiver: Receiver, *, damage: bool = False) -> tuple[StoredTarget, Progress]:
     from ceso.backup.manifest import ManifestFile
-    from ceso.backup.restore import upload_file
+    from ceso.backup.upload import upload_file
 
     stored, digest = store(data, compression="zstd")
     if damage:
