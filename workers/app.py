@@ -58,8 +58,8 @@ def run_worker(*, queues: list[str], concurrency: int, loglevel: str, hostname: 
 
     Builds ``app.Worker`` as ``celery worker`` would, not through ``app.worker_main``:
     Celery's command line first imports every ``celery.commands`` plugin (Flower, with
-    tornado) and click-repl (prompt_toolkit, pygments), ~19 MiB in the main process
-    that every prefork child inherits, for nothing a ceso worker uses.
+    tornado) and click-repl (prompt_toolkit, pygments), memory in the main process that
+    every prefork child inherits, for nothing a ceso worker uses.
     """
     from celery.utils.log import mlevel
 

@@ -3,17 +3,14 @@
 glibc gives a thread that allocates while others do its own malloc arena (up to
 eight per core), and memory freed there stays in the process. A backup runs
 several threads at once — the reader, the writer, zstd's workers — so each
-job could leave its own arenas behind: measured, a worker's peak RSS per 4 GiB
-backup went from ~145 to ~165 MiB once the writer thread was added, and back
-under 155 MiB with two arenas (docs/benchmarks.md, backups), at no cost in
-speed. An operator's own ``MALLOC_ARENA_MAX`` wins; elsewhere than glibc this
+job could leave its own arenas behind and raise the worker's peak RSS; two
+arenas take that back out at no cost in speed (docs/benchmarks.md, backups). An operator's own ``MALLOC_ARENA_MAX`` wins; elsewhere than glibc this
 does nothing.
 
 After each job a prefork child also hands the memory its threads freed back to
 the system (``malloc_trim``): otherwise what one job left free in the arenas
-stays in the child's RSS, and the next job's peak starts from there (measured:
-a 1 GiB backup peaked at 141 MiB after a 4 GiB restore against 128 MiB after a
-backup; with the trim, 127-132 MiB whatever ran before).
+stays in the child's RSS, and the next job's peak starts from there
+(docs/benchmarks.md, backups).
 """
 
 from __future__ import annotations

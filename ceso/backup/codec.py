@@ -69,8 +69,8 @@ def make_compressor(compression: str, level: int | None = None, *, threads: int 
         if threads == 0:
             return zstandard.ZstdCompressor(level=level).compressobj()
         workers = (os.cpu_count() or 1) if threads < 0 else threads
-        # Small jobs: zstd's default job size (several windows) costs ~100 MiB of buffers with one
-        # worker; 512 KiB jobs keep that near 20 MiB and, measured here, compress as fast (ratio -0.3 %).
+        # Small jobs: zstd's default job size (several windows) makes each worker hold buffers many
+        # times larger for about the same speed and ratio (docs/benchmarks.md, backups).
         params = zstandard.ZstdCompressionParameters.from_level(
             level, threads=workers, job_size=ZSTD_JOB_SIZE
         )

@@ -24,7 +24,7 @@ from ceso.errors import OperationError
 
 __all__ = ["DecodedStream", "FileDigest", "Sink", "Source", "store_stream"]
 
-BUFFER_SIZE = 2 << 20  # fewer, larger reads and codec calls than 1 MiB (measured faster), 6 MiB in all
+BUFFER_SIZE = 2 << 20  # fewer, larger reads and codec calls than 1 MiB buffers; 6 MiB in all
 POOL = 3  # buffers in flight between the two threads: memory is POOL x BUFFER_SIZE
 
 

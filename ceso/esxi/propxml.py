@@ -2,9 +2,9 @@
 
 pyVmomi turns every element of a reply into a Python data object in
 pure-Python parser callbacks. For a listing of a whole host that is most of
-the time: 1000 VMs' ``config.hardware.device`` are ~150,000 elements, and
-building objects for them costs seconds where the round trip costs tens of
-milliseconds (docs/benchmarks.md, benchmark 1). This module sends the same
+the time: a thousand VMs' ``config.hardware.device`` are over a hundred
+thousand elements, and building objects for them costs far more than the
+round trip (docs/benchmarks.md, benchmark 1). This module sends the same
 ``RetrievePropertiesEx`` / ``ContinueRetrievePropertiesEx`` requests over the
 session's own pooled (and pinned) connection and hands each ``objects``
 element of the reply, as it arrives, to the caller as an ElementTree element:
@@ -371,8 +371,8 @@ def scan_walk_xml(
 ) -> list[str]:
     """The text of every ``leaf`` element in the ``props`` of the ``type_name`` objects ``walk`` reaches.
 
-    The reply is scanned, not parsed: for 1000 VMs' device lists building
-    the elements takes ~0.1 s and the scan ~2 ms. Sound because element text
+    The reply is scanned, not parsed: for a thousand VMs' device lists the
+    scan is far cheaper than building the elements. Sound because element text
     in a vim25 reply never holds markup (``<`` is always escaped), so a
     ``<leaf>`` tag in the bytes is an element; the caller picks a leaf whose
     text is plain (no entities) and accepts every element of that name

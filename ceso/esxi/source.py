@@ -2,14 +2,13 @@
 
 Provisioning (:mod:`ceso.operations.provision`) builds the new VM's
 ConfigSpec from its source's hardware. Read through pyVmomi's deserializer,
-the source's ``config.hardware.device`` was two thirds of the "inspect
-source" step (~1.3 of ~2 ms on the simulator, more under load): pyVmomi
-builds a data object for every element of every device — IDE, PS/2, PCI and
+the source's ``config.hardware.device`` is most of the "inspect source"
+step (docs/benchmarks.md): pyVmomi builds a data object for every element of every device — IDE, PS/2, PCI and
 SIO controllers, keyboard, mouse, video card, VMCI, each with its
 ``deviceInfo`` — of which provisioning copies only a few fields of a few
 devices. Here the same ``RetrievePropertiesEx`` is parsed by ElementTree
 (:func:`ceso.esxi.propxml.retrieve_object_xml`) and pyVmomi objects are
-built only for what provisioning reads (~0.6 ms for the whole read).
+built only for what provisioning reads.
 
 Contract of :func:`read_source`: the :data:`SOURCE_PROPERTIES` that are set,
 valued as :meth:`EsxiClient.retrieve_object` values them (ints for the CPU

@@ -2,12 +2,11 @@
 
 Both walk the inventory from the root folder (:mod:`ceso.esxi.traversal`)
 rather than through a container view, so each costs one round trip instead of
-three, and both read the reply as XML (:mod:`ceso.esxi.propxml`): for a
-thousand VMs the names take ~10 ms that way, ~30 ms through pyVmomi. The MAC read needs every VM's device list, the largest property a VM
-has: its reply is scanned for the MACs without being parsed
-(:func:`ceso.esxi.propxml.scan_walk_xml`), so a host with a thousand VMs
-costs about the host's own reply time (~40 ms on the simulator) where
-building pyVmomi objects for the same reply takes most of a second or more.
+three, and both read the reply as XML (:mod:`ceso.esxi.propxml`) rather than
+through pyVmomi's deserializer. The MAC read needs every VM's device list, the
+largest property a VM has: its reply is scanned for the MACs without being
+parsed (:func:`ceso.esxi.propxml.scan_walk_xml`), so it costs about the host's
+own reply time, where building pyVmomi objects for the same reply costs far more.
 """
 
 from __future__ import annotations
