@@ -30,7 +30,7 @@ sys.dont_write_bytecode = True  # before importing our own modules: no __pycache
 from _support import CESO, ceso_env, log, median, percentile, print_table, run_timed  # noqa: E402
 
 TARGETS = {"ceso --help": 0.15, "ceso --json job status ID": 0.3}
-#: Packages STYLE.md wants kept out of quick commands, plus other known-heavy ones.
+#: Packages kept out of quick commands (celery, SQL, pyVmomi, paramiko...), plus other known-heavy ones.
 HEAVY = ["sqlmodel", "sqlalchemy", "alembic", "celery", "kombu", "pyVmomi", "pydantic", "rich", "paramiko",
          "prometheus_client", "cryptography", "redis", "yaml", "keyring"]  # fmt: skip
 

@@ -1,6 +1,6 @@
 """Which way a job reaches its host — the vSphere API or SSH — and the one interface both offer.
 
-STYLE.md #3: one narrow interface per external system. :class:`VmBackend`
+One narrow interface per external system: :class:`VmBackend`
 is the set of VM operations provisioning (and the VM lifecycle jobs) use;
 :class:`ceso.esxi.vmops.VmOps` implements it with pyVmomi and
 :class:`ceso.ssh.backend.SshVmBackend` with vim-cmd, vmkfstools and SFTP.

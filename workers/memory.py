@@ -25,7 +25,7 @@ __all__ = ["cap_malloc_arenas", "release_free_memory"]
 
 log = logging.getLogger(__name__)
 
-_M_ARENA_MAX = -8  # from <malloc.h>
+_M_ARENA_MAX = -8  # glibc's mallopt() parameter M_ARENA_MAX
 DEFAULT_ARENAS = 2
 
 

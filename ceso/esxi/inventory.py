@@ -1,7 +1,7 @@
 """Inventory reads: VMs, the host, its datastores and networks.
 
 Each read is one property-collector pass asking for exactly the properties it
-returns (STYLE.md: govc ``vm.info``). Results are plain dataclasses whose
+returns. Results are plain dataclasses whose
 ``to_dict`` is the documented ``--json`` shape.
 """
 

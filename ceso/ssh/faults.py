@@ -1,6 +1,6 @@
 """Translate paramiko, SFTP and socket exceptions into ceso's error tree.
 
-The one place that knows paramiko's exception classes (STYLE.md #4). ``translate``
+The one place that knows paramiko's exception classes: none escapes untranslated. ``translate``
 never raises; it returns the CesoError to raise ``from`` the original, with any
 secret the caller names scrubbed from the message::
 

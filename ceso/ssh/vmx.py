@@ -5,8 +5,7 @@ line; ``#`` starts a comment line. Keys are case-insensitive
 (``memSize``/``memsize``); the last occurrence of a key wins. Inside a value,
 VMware escapes bytes with ``|`` and two hex digits: ``"`` is ``|22``, ``|`` is
 ``|7C`` and control characters (a newline is ``|0A``) are escaped the same
-way, which keeps every entry on one line (libvirt's vmx.c does the same,
-``virVMXEscapeHexPipe``). ``uuid.bios`` holds the 16 UUID bytes as
+way, which keeps every entry on one line. ``uuid.bios`` holds the 16 UUID bytes as
 ``"56 4d 09 6b b0 ff 56 dd-bd 74 a4 03 97 2b f3 37"``.
 """
 

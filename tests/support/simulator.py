@@ -13,8 +13,8 @@ Contracts:
   ``TMPDIR``, datastore included. It is idempotent; the context manager calls it.
 
 Each host is an empty standalone ESXi (zero VMs, one datastore ``LocalDS_0``); any non-empty
-user/password logs in. State is in memory only. See /work/shared/SIMULATOR.md for how the
-simulator differs from real ESXi.
+user/password logs in. State is in memory only. Where a test works around a way the simulator
+differs from real ESXi, it says so there.
 """
 
 from __future__ import annotations

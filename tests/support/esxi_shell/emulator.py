@@ -160,7 +160,7 @@ def props(obj: Any, paths: list[str]) -> dict[str, Any]:
     """Properties of one object through the property collector (unset ones are absent).
 
     Attribute access to an unset property (``vm.snapshot`` of a VM without one) breaks the
-    simulator's response (see SIMULATOR.md); the collector omits it instead.
+    simulator's response; the collector omits it instead.
     """
     from pyVmomi import vim, vmodl
 
@@ -176,7 +176,7 @@ def wait(task: Any) -> Any:
     """The simulator finishes tasks before answering; a failed one is printed as vim-cmd would.
 
     The task is read through the property collector: ``task.info`` breaks in pyVmomi for tasks on
-    non-entities such as snapshots (see SIMULATOR.md).
+    non-entities such as snapshots, at least against the simulator.
     """
     info = props(task, ["info.state", "info.error", "info.result"])
     if info.get("info.state") != "success":

@@ -47,7 +47,7 @@ class Lab:
         """The VM's ``snapshot`` property, None without snapshots.
 
         Read through the property collector: attribute access to an unset
-        ``vm.snapshot`` breaks the simulator's answer (SIMULATOR.md).
+        ``vm.snapshot`` breaks the simulator's answer.
         """
         pc = vmodl.query.PropertyCollector
         spec = pc.FilterSpec(
