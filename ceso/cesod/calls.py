@@ -58,16 +58,21 @@ def wait_bounded(call: Call, job_id: str, timeout: float | None) -> dict[str, An
     cap = call.runtime.settings.cesod.job_wait_max_s
     limit = min(cap, 30.0 if timeout is None else max(0.0, float(timeout)))
     job_id = parse_job_id(job_id)
+    warnings: list[str] = []  # a queued job whose host no live worker serves
     try:
         job = wait_for_job(
-            call.runtime.engine, job_id, timeout=limit, redis_url=call.runtime.settings.redis_url
+            call.runtime.engine,
+            job_id,
+            timeout=limit,
+            redis_url=call.runtime.settings.redis_url,
+            on_no_worker=warnings.append,
         )
     except TimeoutExpiredError:
         from sqlmodel import Session
 
         with Session(call.runtime.engine) as session:
             job = get_job(session, job_id)
-    return job_to_dict(job)
+    return {**job_to_dict(job), **({"warnings": warnings} if warnings else {})}
 
 
 def submit_and_report(
@@ -99,7 +104,10 @@ def submit_and_report(
     started = time.monotonic()
     job, _ = submit_job(call.runtime, request)
     if not params.get("wait"):
-        return job_to_dict(job)
+        from ceso.jobs.liveness import unserved_warning
+
+        warning = unserved_warning(call.runtime, job.host) if job.state == "queued" else None
+        return {**job_to_dict(job), **({"warnings": [warning]} if warning else {})}
     timeout = params.get("timeout")
     left = None if timeout is None else max(0.0, float(timeout) - (time.monotonic() - started))
     return wait_bounded(call, job.id, left)

@@ -141,7 +141,14 @@ class Application:
         if not created:
             self.info(f"idempotency key already used: following job {job.id}")
         if not wait:
-            self.emit(job_to_dict(job), lambda: echo(job.id))
+            from ceso.jobs.liveness import unserved_warning
+
+            warning = unserved_warning(self.runtime, job.host) if job.state == "queued" else None
+            if warning:
+                echo(f"warning: {warning}", err=True)
+            self.emit(
+                {**job_to_dict(job), **({"warnings": [warning]} if warning else {})}, lambda: echo(job.id)
+            )
             return
         self.follow(job.id, timeout=timeout)
 
@@ -150,13 +157,23 @@ class Application:
         from ceso.jobs.store import job_to_dict
         from ceso.jobs.wait import wait_for_job
 
+        warnings: list[str] = []  # e.g. a queued job whose host no live worker serves
+
+        def warn(message: str) -> None:
+            warnings.append(message)
+            echo(f"warning: {message}", err=True)
+
         if self.interactive:
-            job = self._wait_with_progress(job_id, timeout)
+            job = self._wait_with_progress(job_id, timeout, warnings)
         else:
             job = wait_for_job(
-                self.runtime.engine, job_id, timeout=timeout, redis_url=self.runtime.settings.redis_url
+                self.runtime.engine,
+                job_id,
+                timeout=timeout,
+                redis_url=self.runtime.settings.redis_url,
+                on_no_worker=warn,
             )
-        self.report_outcome(job_to_dict(job))
+        self.report_outcome({**job_to_dict(job), **({"warnings": warnings} if warnings else {})})
 
     def report_outcome(self, job: dict[str, Any]) -> None:
         """Print an ended job (its ``--json`` object, or a summary) and judge it: JobFailedError
@@ -174,7 +191,7 @@ class Application:
         if job["state"] == "cancelled":
             raise JobCancelledError(f"job {job['id']} was cancelled", details={"reported": True})
 
-    def _wait_with_progress(self, job_id: str, timeout: float | None) -> Job:
+    def _wait_with_progress(self, job_id: str, timeout: float | None, warnings: list[str]) -> Job:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         from ceso.jobs.wait import wait_for_job
@@ -187,6 +204,10 @@ class Application:
             transient=True,
         ) as progress:
             bar = progress.add_task(f"job {job_id[:8]} queued", total=100)
+
+            def warn(message: str) -> None:  # above the bar, which stays
+                warnings.append(message)
+                progress.console.print(f"warning: {message}", style="yellow", markup=False)
 
             def update(job: Job) -> None:
                 progress.update(
@@ -201,6 +222,7 @@ class Application:
                 timeout=timeout,
                 on_update=update,
                 redis_url=self.runtime.settings.redis_url,
+                on_no_worker=warn,
             )
 
     def _print_plan(self, request: JobRequest, plan: list[str]) -> None:

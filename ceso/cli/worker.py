@@ -66,11 +66,25 @@ def worker(
         # Before workers.app (and so prometheus_client) is imported: multiprocess mode is chosen at import.
         prepare_multiprocess_dir(settings.data_dir / "metrics" / f"worker-{os.getpid()}")
         serve_metrics(app.runtime, address=settings.metrics.address, port=port, hosts=names)
+    from ceso.jobs.liveness import Heartbeat
     from workers.app import run_worker
 
-    run_worker(
-        queues=[queue_for_host(n) for n in names],
-        concurrency=concurrency,
-        loglevel=loglevel,
-        hostname=f"ceso-{'-'.join(names)[:40]}-{os.getpid()}@{socket.gethostname()}",
+    worker_id = f"ceso-{'-'.join(names)[:40]}-{os.getpid()}@{socket.gethostname()}"
+    # The main process beats for its hosts while it runs (a queued job's submitter is told when
+    # none does); a clean stop leaves the registry at once.
+    heartbeat = Heartbeat(
+        app.runtime.redis,
+        worker_id,
+        names,
+        {"machine": socket.gethostname(), "pid": os.getpid(), "hosts": names, "concurrency": concurrency},
     )
+    heartbeat.start()
+    try:
+        run_worker(
+            queues=[queue_for_host(n) for n in names],
+            concurrency=concurrency,
+            loglevel=loglevel,
+            hostname=worker_id,
+        )
+    finally:
+        heartbeat.stop()

@@ -35,6 +35,7 @@ class StateCollector(Collector):
         yield from self._guard(self._jobs)
         yield from self._guard(self._queues)
         yield from self._worker_hosts()
+        yield from self._guard(self._live_workers)
         yield from self._guard(self._backups)
         yield from self._guard(self._schedules)
         yield from self._guard(self._promotions)
@@ -139,6 +140,20 @@ class StateCollector(Collector):
                 .where(sa.column("state") == "approved", sa.column("expires_at", UTCDateTime()) > utcnow())
             ).scalar_one()
         family.add_metric([], int(count))
+        yield family
+
+    def _live_workers(self) -> Iterator[GaugeMetricFamily]:
+        """``ceso_host_live_workers{host}``: workers whose heartbeat is fresh, per registered host
+        (with the queued jobs, CesoNoWorker sees a host whose jobs nobody will run)."""
+        from ceso.jobs.liveness import live_workers
+
+        with self.runtime.engine.connect() as conn:
+            hosts = [str(h) for h in conn.execute(sa.text("SELECT name FROM hosts")).scalars()]
+        family = GaugeMetricFamily(
+            "ceso_host_live_workers", "Workers with a fresh heartbeat serving the host.", labels=["host"]
+        )
+        for host in hosts:
+            family.add_metric([host], len(live_workers(self.runtime.redis, host)))
         yield family
 
     def _worker_hosts(self) -> Iterator[GaugeMetricFamily]:

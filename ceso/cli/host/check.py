@@ -17,8 +17,10 @@ def check(app: Application, name: str) -> None:
     capabilities that decide each job's route (stored in SQL).
     """
     from ceso.hosts.registry import check_host
+    from ceso.jobs.liveness import workers_by_host
 
     facts = check_host(app.runtime, name)
+    facts["workers"] = workers_by_host(app.runtime, [name])[name]
 
     def human() -> None:
         click.echo(f"{facts['name']}: {facts['product']} (API {facts['api_version']}, {facts['api_type']})")
@@ -41,5 +43,11 @@ def check(app: Application, name: str) -> None:
             click.echo(f"  ssh: not configured   route: {facts.get('route')}")
         if caps.get("hardware_versions"):
             click.echo(f"  virtual hardware: {', '.join(caps['hardware_versions'])}")
+        workers = facts["workers"]
+        if workers is None:
+            click.echo("  workers: unknown (Redis unreachable)")
+        else:
+            shown = ", ".join(f"{w['id']} (beat {w['last_beat_s']} s ago)" for w in workers)
+            click.echo(f"  workers: {shown or f'none: its jobs wait until `ceso worker --host {name}` runs'}")
 
     app.emit(facts, human)
