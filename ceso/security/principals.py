@@ -139,11 +139,14 @@ def authenticate_token(engine: Engine, token: str) -> Principal:
     """The agent holding ``token``; NotPermittedError (code ``unauthenticated``) if none does.
 
     A revoked agent's token is refused with a message saying so. The token is
-    never part of any message.
+    never part of any message. Only a token that authenticated is registered
+    for redaction by value: a rejected string is whatever a client chose to
+    send (a VM's name, say), and registering it would redact that text from
+    every later request, job and audit record. Rejected strings that look
+    like ceso tokens are still caught by the redaction patterns.
     """
     from ceso.security.redact import register_secret
 
-    register_secret(token)
     digest = hash_token(token.strip())
     with Session(engine) as session:
         agent = session.exec(select(Agent).where(Agent.token_hash == digest)).first()
@@ -151,4 +154,5 @@ def authenticate_token(engine: Engine, token: str) -> Principal:
             raise NotPermittedError("invalid agent token", code="unauthenticated")
         if agent.revoked_at is not None:
             raise NotPermittedError(f"agent {agent.name!r} was revoked", code="unauthenticated")
+        register_secret(token)
         return agent_principal(session, agent)

@@ -13,6 +13,13 @@ Sealed placeholders (``{"$sealed": ...}``, see :mod:`ceso.security.sealing`)
 pass through untouched: they hold a reference, not the secret. Known secrets
 shorter than :data:`MIN_KNOWN` characters are not matched by value (they would
 shred ordinary text); the key and pattern nets still apply.
+
+The known values are a bounded registry (:data:`MAX_KNOWN`, least recently
+registered dropped first; registering a value again refreshes it, and the
+secret store and token check do that on every use), so a long-lived process
+neither grows nor slows with every secret it has ever seen. Only values a
+caller proved are secrets are registered: a bearer string cesod rejected is
+not (it could be any text, and would then be redacted everywhere).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import OrderedDict
 from typing import Any
 
 from ceso.security.tokens import TOKEN_RE
@@ -29,6 +37,7 @@ __all__ = [
     "RedactingFormatter",
     "RememberingSecretStore",
     "is_secret_key",
+    "known_secret_count",
     "redact",
     "redact_text",
     "register_secret",
@@ -36,6 +45,10 @@ __all__ = [
 
 REDACTED = "[REDACTED]"
 MIN_KNOWN = 6
+#: Known values kept at most. Far above what one process uses at once (a password per host, a
+#: token per agent, the sealed values of the jobs in flight), small enough that matching every
+#: known value against a log line stays cheap.
+MAX_KNOWN = 512
 
 _SECRET_KEY = re.compile(
     r"(?:^|[_.\-])(?:password|passwd|passphrase|pwd|secret|token|credentials?|authorization|cookie"
@@ -52,19 +65,35 @@ _PAIR = re.compile(
     re.IGNORECASE,
 )
 
-_known: set[str] = set()
-_known_re: list[re.Pattern[str]] = []  # zero or one compiled alternation of the known values
+_known: OrderedDict[str, None] = OrderedDict()  # oldest registration first
+# The values longest first (no partial leftovers), rebuilt on each change and read without the
+# lock. Plain substring replacement, not a compiled alternation: every new set of values would
+# be a new pattern, and the ``re`` module keeps hundreds of compiled patterns in its cache.
+_known_longest_first: list[tuple[str, ...]] = [()]  # one snapshot, swapped whole
 _lock = threading.Lock()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember ``value`` so that it is redacted wherever it appears later in this process."""
-    if not value or len(value) < MIN_KNOWN or value in _known:
+    """Remember ``value`` so that it is redacted wherever it appears later in this process.
+
+    Values shorter than :data:`MIN_KNOWN` are ignored. Beyond :data:`MAX_KNOWN`
+    values the least recently registered one is forgotten.
+    """
+    if not value or len(value) < MIN_KNOWN:
         return
     with _lock:
-        _known.add(value)
-        ordered = sorted(_known, key=len, reverse=True)  # longest first: no partial leftovers
-        _known_re[:] = [re.compile("|".join(re.escape(v) for v in ordered))]
+        if value in _known:
+            _known.move_to_end(value)
+            return
+        _known[value] = None
+        while len(_known) > MAX_KNOWN:
+            _known.popitem(last=False)
+        _known_longest_first[0] = tuple(sorted(_known, key=len, reverse=True))
+
+
+def known_secret_count() -> int:
+    """How many values are registered (bounded by :data:`MAX_KNOWN`)."""
+    return len(_known)
 
 
 def is_secret_key(key: str) -> bool:
@@ -82,8 +111,9 @@ def redact_text(text: str) -> str:
     """``text`` with every secret the patterns or the known values find replaced."""
     if not text:
         return text
-    for known in _known_re[:1]:
-        text = known.sub(REDACTED, text)
+    for known in _known_longest_first[0]:
+        if known in text:
+            text = text.replace(known, REDACTED)
     text = _PEM.sub("[REDACTED private key]", text)
     text = TOKEN_RE.sub(f"ceso_{REDACTED}", text)
     text = _BEARER.sub(rf"\1 {REDACTED}", text)

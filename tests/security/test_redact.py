@@ -78,3 +78,37 @@ def test_log_lines_and_tracebacks_are_redacted() -> None:
         )
     line = formatter.format(record)
     assert "Walrus-Secret-77" not in line and "RuntimeError" in line
+
+
+def test_known_values_are_a_bounded_registry() -> None:
+    from ceso.security import redact as module
+
+    first, refreshed = "Oldest-Known-0000", "Refreshed-Known-0001"
+    register_secret(first)
+    register_secret(refreshed)
+    for i in range(module.MAX_KNOWN - 2):
+        register_secret(f"filler-secret-{i:05d}")
+    register_secret(refreshed)  # used again: now the most recent
+    register_secret("one-more-secret-value")
+    assert module.known_secret_count() == module.MAX_KNOWN
+    assert redact_text(f"{first} {refreshed}") == f"{first} {REDACTED}"  # the least recent was dropped
+
+
+def test_a_rejected_bearer_string_is_not_registered(database_url: str) -> None:
+    import pytest
+
+    from ceso.db.engine import make_engine
+    from ceso.errors import NotPermittedError
+    from ceso.security.principals import authenticate_token
+
+    engine = make_engine(database_url)
+    if database_url.startswith("sqlite"):
+        from ceso.db.migrate import upgrade
+
+        upgrade(engine)
+    try:
+        with pytest.raises(NotPermittedError):
+            authenticate_token(engine, "existing-0001")
+    finally:
+        engine.dispose()
+    assert redact_text("snapshot of existing-0001") == "snapshot of existing-0001"
