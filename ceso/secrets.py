@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ceso.errors import CesoError, NotFoundError
+from ceso.private_paths import make_private_dir
 
 __all__ = ["FileSecretStore", "KeyringSecretStore", "SecretStore", "open_secret_store"]
 
@@ -71,7 +72,7 @@ class FileSecretStore:
     def _fernet(self) -> object:
         from cryptography.fernet import Fernet
 
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.directory)
         if not self.key_path.exists():
             key = Fernet.generate_key()
             try:
@@ -126,7 +127,7 @@ class FileSecretStore:
         # Read-modify-write of one file: concurrent writers (jobs sealing params) would lose updates.
         import fcntl
 
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dir(self.directory)
         with open(self.directory / "secrets.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:

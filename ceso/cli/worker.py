@@ -62,7 +62,9 @@ def worker(
     port = settings.metrics.worker_port if metrics_port is None else metrics_port
     if settings.metrics.enabled and port >= 0:
         from ceso.metrics.server import prepare_multiprocess_dir, serve_metrics
+        from ceso.private_paths import make_private_dir
 
+        make_private_dir(settings.data_dir)  # the worker may be the first process to need it
         # Before workers.app (and so prometheus_client) is imported: multiprocess mode is chosen at import.
         prepare_multiprocess_dir(settings.data_dir / "metrics" / f"worker-{os.getpid()}")
         serve_metrics(app.runtime, address=settings.metrics.address, port=port, hosts=names)

@@ -30,6 +30,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _private_database_file(path: str) -> None:
+    """Create the SQLite file's directory (0700) and the file itself (0600) before SQLite does (0644)."""
+    from ceso.private_paths import make_private_dir, make_private_file
+
+    try:
+        make_private_dir(Path(path).parent)
+        make_private_file(path)
+    except OSError as exc:
+        raise ConfigError(f"database_url: cannot create the SQLite database {path}: {exc.strerror}") from exc
+
+
 def make_engine(url: str) -> Engine:
     """Create a new engine for ``url`` (use :func:`get_engine` to share one)."""
     try:
@@ -39,8 +50,8 @@ def make_engine(url: str) -> Engine:
             f"database_url: not a valid SQLAlchemy URL: {url.rsplit('@', maxsplit=1)[-1]!r}"
         ) from exc
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            _private_database_file(parsed.database)
         engine = sa.create_engine(parsed, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine

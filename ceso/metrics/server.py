@@ -21,8 +21,11 @@ def prepare_multiprocess_dir(path: Path) -> None:
     Must run before anything imports prometheus_client in this process tree:
     the client chooses multiprocess mode at import time.
     """
+    from ceso.private_paths import make_private_dir
+
     shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, mode=0o700)
+    make_private_dir(path.parent)
+    make_private_dir(path)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
