@@ -28,15 +28,21 @@ def find_config_file(explicit: str | os.PathLike[str] | None = None) -> str | No
 
     The first of ``explicit`` (``--config``), ``$CESO_CONFIG``,
     ``~/.config/ceso/config.yaml`` and ``/etc/ceso/config.yaml``. An explicit
-    path must exist (ConfigError); the per-user and system paths are used
-    only when present.
+    path must name an existing regular file (ConfigError for an empty path, a
+    missing file, a FIFO, a device or a directory); an empty ``$CESO_CONFIG``
+    counts as unset. The per-user and system paths are used only when present.
     """
+    from ceso.errors import InvalidInputError
+    from ceso.input_files import require_regular_file
+
+    if explicit is not None and not os.fspath(explicit).strip():
+        raise ConfigError("--config: the path is empty")
     chosen = explicit if explicit is not None else os.environ.get(ENV_CONFIG)
     if chosen:
-        path = os.path.expanduser(os.fspath(chosen))
-        if not os.path.isfile(path):
-            raise ConfigError(f"config file {path} does not exist")
-        return path
+        try:
+            return require_regular_file(os.fspath(chosen), "config file")
+        except InvalidInputError as exc:
+            raise ConfigError(exc.message) from None
     home = os.path.expanduser("~")
     for candidate in (os.path.join(home, ".config", "ceso", "config.yaml"), "/etc/ceso/config.yaml"):
         if os.path.isfile(candidate):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from ceso import config_paths
 from ceso.backup.config import BackupSettings
@@ -144,10 +145,21 @@ class Settings(BaseSettings):
         return env_settings, init_settings
 
 
+#: A config file larger than this is refused (the example with every setting is a few KiB).
+MAX_CONFIG_FILE = 1024 * 1024
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    from ceso.errors import InvalidInputError
+    from ceso.input_files import read_text_file
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = read_text_file(path, "config file", max_bytes=MAX_CONFIG_FILE)
+    except InvalidInputError as exc:
+        raise ConfigError(exc.message) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: cannot read config: {str(exc).splitlines()[0]}") from exc
     if data is None:
         return {}
@@ -165,6 +177,8 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
     values = _read_yaml(path) if path else {}
     try:
         settings = Settings(**values)
+    except SettingsError as exc:  # a variable pydantic-settings could not even parse (bad JSON)
+        raise ConfigError(_unparsable_env(str(exc))) from exc
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
@@ -173,6 +187,16 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         raise ConfigError(f"{source}: invalid value for {key!r}: {err['msg']}") from exc
     settings.config_file = path
     return settings
+
+
+def _unparsable_env(message: str) -> str:
+    """One line naming the variables behind a field pydantic-settings could not parse."""
+    found = re.search(r'field "([^"]+)"', message)
+    field = found.group(1) if found else ""
+    prefix = ENV_PREFIX + field.upper()
+    names = sorted(k for k in os.environ if k.upper() == prefix or k.upper().startswith(prefix + "__"))
+    where = ", ".join(names) if names else f"the {ENV_PREFIX}* variables"
+    return f"{where}: not a valid value for {field!r} (lists and mappings are written in JSON)"
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from ceso.audit.chain import HASHED_FIELDS
+from ceso.db.bounds import check_integer
 from ceso.db.security_models import AuditRecord
 from ceso.db.types import utcnow
 from ceso.errors import InvalidInputError, NotFoundError
@@ -88,6 +89,8 @@ def list_records(
 
 
 def get_record(session: Session, seq: int) -> AuditRecord:
+    """Audit record ``seq``: InvalidInputError if no record could have that number, NotFoundError if none has."""
+    check_integer(seq, AuditRecord, "seq", what="audit record ID")
     row = session.get(AuditRecord, seq)
     if row is None:
         raise NotFoundError(f"no audit record {seq}")

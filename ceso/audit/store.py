@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ceso.audit.chain import json_safe, record_hash
+from ceso.db.bounds import fit_text
 from ceso.db.security_models import GENESIS_HASH, AuditHead, AuditRecord
 from ceso.db.types import utcnow
 from ceso.security.caller import current_caller
@@ -63,9 +64,11 @@ def add_observer(fn: Any) -> Any:
 
 
 def _fields(event: AuditEvent) -> dict[str, Any]:
+    """The record's columns. A text over its column's length (the name in a refused request, say)
+    is cut to fit, ending in ``…``: the record of bad input is kept, and ``details`` has it whole."""
     caller = current_caller()
     principal = caller.principal if caller else None
-    return {
+    texts = {
         "event": event.event,
         "outcome": event.outcome,
         "operation": event.operation,
@@ -76,8 +79,10 @@ def _fields(event: AuditEvent) -> dict[str, Any]:
         "job_id": event.job_id,
         "host": event.host,
         "vm": redact_text(event.vm) if event.vm else None,
-        "details": json_safe(redact(event.details)),
     }
+    fields: dict[str, Any] = {key: fit_text(value, AuditRecord, key) for key, value in texts.items()}
+    fields["details"] = json_safe(redact(event.details))
+    return fields
 
 
 def append(engine: Engine, event: AuditEvent) -> int:

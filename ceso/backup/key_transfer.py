@@ -139,12 +139,9 @@ def read_key_source(source: str, stdin: Any) -> str:
     if source == STDIO:
         text = stdin.read(MAX_KEY_TEXT + 1)
         return text if isinstance(text, str) else text.decode("utf-8", "replace")
-    path = Path(source).expanduser()
-    try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            return fh.read(MAX_KEY_TEXT + 1)
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
+    from ceso.input_files import read_text_file
+
+    return read_text_file(source, "--input", max_bytes=MAX_KEY_TEXT)
 
 
 def _current_id(runtime: Runtime) -> str | None:

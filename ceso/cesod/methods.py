@@ -87,6 +87,11 @@ def call_method(call: Call, name: str, raw_params: Any) -> Any:
     except RpcError:
         raise
     except Exception as exc:
+        from ceso.db.errors import translate_db_error
+
+        translated = translate_db_error(exc)  # the database went away mid-call
+        if translated is not None:
+            raise from_ceso_error(translated) from exc
         log.exception("cesod method %s crashed", name)
         raise RpcError(
             INTERNAL_ERROR, f"internal error: {type(exc).__name__}", data_code="internal_error", exit_code=1

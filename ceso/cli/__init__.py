@@ -53,9 +53,21 @@ def main(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        message = f"internal error: {type(exc).__name__}: {exc} (run with --verbose for a traceback)"
-        render_error(CesoError(message, code="internal_error"), json_output=json_output)
-        sys.exit(1)
+        error = _translated(exc)
+        if error is None:
+            message = f"internal error: {type(exc).__name__}: {exc} (run with --verbose for a traceback)"
+            error = CesoError(message, code="internal_error")
+        render_error(error, json_output=json_output)
+        sys.exit(error.exit_code)
+
+
+def _translated(exc: Exception) -> CesoError | None:
+    """A SQL error no adapter translated (the database went away mid-command), in ceso's words."""
+    if not type(exc).__module__.startswith("sqlalchemy"):
+        return None  # and sqlalchemy is not imported for nothing
+    from ceso.db.errors import translate_db_error
+
+    return translate_db_error(exc)
 
 
 def run() -> None:

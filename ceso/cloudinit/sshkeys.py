@@ -13,13 +13,19 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from ceso.errors import InvalidInputError
+from ceso.input_files import KIB, read_text_file
 
-__all__ = ["SSH_KEY_TYPES", "SshPublicKey", "parse_ssh_public_key", "read_ssh_keys"]
+__all__ = ["MAX_KEY_FILE", "SSH_KEY_TYPES", "SshPublicKey", "parse_ssh_public_key", "read_ssh_keys"]
+
+#: A file of public keys (or a private key file for the SSH route) larger than this is refused:
+#: a 16384-bit RSA key is under 4 KiB, so this holds dozens of keys.
+MAX_KEY_FILE = 64 * KIB
 
 #: Key types accepted, each with the curve name its blob must carry (None: no curve field).
 SSH_KEY_TYPES: dict[str, str | None] = {
@@ -195,13 +201,12 @@ def read_ssh_keys(spec: str) -> list[str]:
     if _looks_like_key_line(text):
         return [parse_ssh_public_key(text).line]
     path = Path(text).expanduser()
-    try:
-        content = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if not os.path.lexists(path):
         raise InvalidInputError(
-            f"ssh key {text!r} is neither an OpenSSH public key line nor a readable key file: {reason}"
-        ) from exc
+            f"ssh key {text!r} is neither an OpenSSH public key line nor a readable key file: "
+            "No such file or directory"
+        )
+    content = read_text_file(path, "ssh key file", max_bytes=MAX_KEY_FILE)
     if "PRIVATE KEY" in content:
         raise InvalidInputError(f"ssh key file {text!r} holds a private key; give the .pub file instead")
     keys: list[str] = []

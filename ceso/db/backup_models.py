@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
 from ceso.db.types import UTCDateTime, utcnow
+from ceso.vm.names import MAX_VM_NAME  # ESXi's limit: the columns holding VM names follow it
 
 __all__ = ["BACKUP_STATES", "BackupFile", "BackupSet", "BackupTarget"]
 
@@ -46,7 +47,7 @@ class BackupSet(SQLModel, table=True):
     )
 
     id: str = Field(sa_column=Column(sa.String(36), primary_key=True))
-    vm: str = Field(sa_column=Column(sa.String(80), nullable=False))
+    vm: str = Field(sa_column=Column(sa.String(MAX_VM_NAME), nullable=False))
     host: str = Field(sa_column=Column(sa.String(64), nullable=False))
     target: str = Field(sa_column=Column(sa.String(64), nullable=False))
     path: str = Field(sa_column=Column(sa.String(512), nullable=False))

@@ -19,7 +19,10 @@ from sqlmodel import Session
 
 from ceso.errors import ConfigError
 
-__all__ = ["get_engine", "make_engine", "session_scope"]
+__all__ = ["SUPPORTED_BACKENDS", "get_engine", "make_engine", "session_scope"]
+
+#: The databases ceso is tested on (``database_url``'s scheme, any driver).
+SUPPORTED_BACKENDS = frozenset({"sqlite", "postgresql"})
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -43,21 +46,33 @@ def _private_database_file(path: str) -> None:
 
 def make_engine(url: str) -> Engine:
     """Create a new engine for ``url`` (use :func:`get_engine` to share one)."""
+    from ceso.db.bounds import install_flush_check
+
+    install_flush_check()  # every ORM write checked against its columns' bounds
+    shown = url.rsplit("@", maxsplit=1)[-1]  # never the user name and password
     try:
         parsed = make_url(url)
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:  # ValueError: a malformed host or port
+        raise ConfigError(f"database_url: not a valid SQLAlchemy URL: {shown!r}") from exc
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigError(f"database_url: not a valid SQLAlchemy URL: {shown!r} (port {parsed.port})")
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         raise ConfigError(
-            f"database_url: not a valid SQLAlchemy URL: {url.rsplit('@', maxsplit=1)[-1]!r}"
-        ) from exc
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
-            _private_database_file(parsed.database)
-        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if parsed.drivername == "postgresql":
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            f"database_url: unsupported database {parsed.get_backend_name()!r} in {shown!r}; "
+            "use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+                _private_database_file(parsed.database)
+            engine = sa.create_engine(parsed, connect_args={"timeout": 30})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except (sa.exc.ArgumentError, ValueError) as exc:  # NoSuchModuleError (a driver) is an ArgumentError
+        raise ConfigError(f"database_url: cannot use {shown!r}: {exc}") from exc
 
 
 @functools.cache

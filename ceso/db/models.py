@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Column, Field, SQLModel
 
 from ceso.db.types import UTCDateTime, utcnow
+from ceso.vm.names import MAX_VM_NAME  # ESXi's limit: the columns holding VM names follow it
 
 __all__ = ["JOB_STATES", "TERMINAL_STATES", "Host", "Job", "Template", "VmProtection"]
 
@@ -101,7 +102,7 @@ class Template(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("host", "name", name="uq_templates_host_name"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(sa_column=Column(sa.String(80), nullable=False))
+    name: str = Field(sa_column=Column(sa.String(MAX_VM_NAME), nullable=False))
     host: str = Field(sa_column=Column(sa.String(64), nullable=False))
     vm_uuid: str | None = Field(default=None, sa_column=Column(sa.String(64), nullable=True))
     status: str = Field(
@@ -120,7 +121,7 @@ class VmProtection(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     host: str = Field(sa_column=Column(sa.String(64), nullable=False))
-    vm_name: str = Field(sa_column=Column(sa.String(80), nullable=False))
+    vm_name: str = Field(sa_column=Column(sa.String(MAX_VM_NAME), nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(sa.String(255), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from ceso.db.bounds import check_text
 from ceso.db.engine import session_scope
 from ceso.db.models import Host
 from ceso.db.types import utcnow
@@ -16,7 +17,7 @@ from ceso.errors import ConflictError, InvalidInputError, ThumbprintMismatchErro
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.endpoint import fetch_thumbprint, normalize_thumbprint, parse_endpoint
 from ceso.hosts.direct import unknown_host
-from ceso.hosts.names import validate_host_name
+from ceso.hosts.names import validate_host_name, validate_login_user
 from ceso.runtime import Runtime
 from ceso.secrets import host_secret_key
 from ceso.ssh.target import ssh_secret_key
@@ -95,9 +96,8 @@ def add_host(runtime: Runtime, request: AddHostRequest) -> Host:
     Any failure leaves neither a row nor a stored password or SSH key behind.
     """
     name = validate_host_name(request.name)
-    endpoint = parse_endpoint(request.url)
-    if not request.username or any(ord(c) < 32 for c in request.username):
-        raise InvalidInputError("--user must be a non-empty user name without control characters")
+    endpoint = parse_endpoint(check_text(request.url, Host, "url", what="--url"))
+    validate_login_user(request.username)
     if not request.password:
         raise InvalidInputError("no password given: use --password-stdin or set CESO_HOST_PASSWORD")
     if request.route not in ("auto", "api", "ssh"):

@@ -43,8 +43,9 @@ class SshOptions:
 
     def validate(self, host: str) -> None:
         """InvalidInputError for a bad user, port, credential choice or fingerprint."""
-        if not self.username or any(ord(c) < 32 for c in self.username):
-            raise InvalidInputError("--ssh-user must be a non-empty user name without control characters")
+        from ceso.hosts.names import validate_login_user
+
+        validate_login_user(self.username, column="ssh_username", what="--ssh-user")
         if not 1 <= self.port <= 65535:
             raise InvalidInputError(f"--ssh-port {self.port} is not a TCP port")
         if bool(self.key) == bool(self.password):

@@ -7,6 +7,7 @@ import logging
 from sqlmodel import Session
 
 from ceso.audit.jobs import submitted_event
+from ceso.db.bounds import check_text
 from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import TransientError
 from ceso.hosts.registry import get_host
@@ -36,6 +37,8 @@ def submit_job(runtime: Runtime, request: JobRequest) -> tuple[Job, bool]:
     (:mod:`ceso.security.sealing`) and the job is audited as submitted.
     """
     get_kind(request.kind)
+    if request.idempotency_key is not None:
+        check_text(request.idempotency_key, Job, "idempotency_key", what="--idempotency-key")
     with Session(runtime.engine) as session:
         get_host(session, request.host)
     # The caller's identity, mode and guard rails (NotPermittedError, audited); secrets sealed.

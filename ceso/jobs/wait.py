@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ceso.db.errors import database_errors
 from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import TimeoutExpiredError
 from ceso.jobs.liveness import BEAT_S, live_workers, no_worker_message
@@ -41,13 +42,15 @@ def wait_for_job(
     While the job is queued, its host's live workers are looked up (with ``redis_url``) at once
     and then every :data:`~ceso.jobs.liveness.BEAT_S`: ``on_no_worker`` hears once when there is
     none. Raises TimeoutExpiredError after ``timeout`` seconds; the job itself goes on.
+    OperationError (``database_unreachable``) if the database cannot be read: the job
+    goes on too, and ``job wait`` follows it again once the database is back.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = 0.05
     serving = _ServingWorkers(redis_url)
     with JobNotices(redis_url, job_id) as notices:  # subscribed before the first read: no change is missed
         while True:
-            with Session(engine) as session:
+            with database_errors(), Session(engine) as session:
                 job = get_job(session, job_id)
             if on_update is not None:
                 on_update(job)

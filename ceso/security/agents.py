@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from ceso.audit.store import AuditEvent, record
+from ceso.db.bounds import text_limit
 from ceso.db.security_models import Agent
 from ceso.db.types import utcnow
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
@@ -25,7 +26,7 @@ from ceso.security.tokens import hash_token, new_token
 
 __all__ = ["acting_actor", "add_agent", "agent_to_dict", "get_agent", "list_agents", "revoke_agent"]
 
-_NAME = re.compile(r"[a-z][a-z0-9._-]{0,63}")
+_NAME = re.compile(r"[a-z][a-z0-9._-]*")  # the length is the column's
 
 
 def acting_actor() -> str:
@@ -35,9 +36,12 @@ def acting_actor() -> str:
 
 
 def validate_agent_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
+    """``name`` if it is a valid agent name (it becomes the actor ``agent:NAME``); InvalidInputError if not."""
+    limit = text_limit(Agent, "name")
+    if len(name) > limit or not _NAME.fullmatch(name):
+        shown = repr(name) if len(name) <= 40 else f"{name[:20]!r}… ({len(name)} characters)"
         raise InvalidInputError(
-            f"invalid agent name {name!r}: 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter"
+            f"invalid agent name {shown}: 1-{limit} of a-z, 0-9, '.', '_', '-', starting with a letter"
         )
     return name
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from ceso.audit.store import AuditEvent, record
+from ceso.db.bounds import text_limit
 from ceso.db.security_models import Promotion
 from ceso.db.types import utcnow
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError, NotPermittedError
@@ -39,7 +40,7 @@ __all__ = [
     "revoke_promotion",
 ]
 
-MAX_REASON = 500
+MAX_REASON = text_limit(Promotion, "reason")
 
 
 def promotion_state(promo: Promotion, now: datetime | None = None) -> str:
@@ -120,6 +121,9 @@ def list_promotions(
 
 
 def _get(session: Session, promotion_id: int) -> Promotion:
+    from ceso.db.bounds import check_integer
+
+    check_integer(promotion_id, Promotion, "id", what="promotion request ID")
     promo = session.get(Promotion, promotion_id)
     if promo is None:
         raise NotFoundError(f"no promotion request {promotion_id}")

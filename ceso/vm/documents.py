@@ -1,32 +1,25 @@
 """Reading the files an operator names for a new guest: ``--ssh-key`` files and the cloud-init
 documents (``--userdata``, ``--vendordata``).
 
-Light (``os.path``, not pathlib): the CLI reads them itself before it hands a
+Light (``os``, not pathlib): the CLI reads them itself before it hands a
 command to a local cesod, which never reads a file a caller names.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
-from ceso.errors import InvalidInputError
+from ceso.input_files import KIB, read_text_file
 
 __all__ = ["MAX_DOCUMENT_FILE", "read_document", "read_guest_files"]
 
-MAX_DOCUMENT_FILE = 256 * 1024  # far above the 64 KiB encoded limit; refuses a wrong file early
+MAX_DOCUMENT_FILE = 256 * KIB  # far above the 64 KiB encoded limit; refuses a wrong file early
 
 
 def read_document(path: str, what: str) -> str:
-    """The UTF-8 text of file ``path``; InvalidInputError naming ``what`` if it is too large or unreadable."""
-    expanded = os.path.expanduser(path)
-    try:
-        if os.stat(expanded).st_size > MAX_DOCUMENT_FILE:
-            raise InvalidInputError(f"{what} file {path} is larger than {MAX_DOCUMENT_FILE // 1024} KiB")
-        with open(expanded, encoding="utf-8") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"cannot read {what} file {path}: {exc}") from exc
+    """The UTF-8 text of regular file ``path``; InvalidInputError naming ``what`` if it is empty, too
+    large, unreadable, not text or not a regular file (a FIFO is refused at once, never waited on)."""
+    return read_text_file(path, f"--{what} file", max_bytes=MAX_DOCUMENT_FILE)
 
 
 def read_guest_files(

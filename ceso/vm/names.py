@@ -13,7 +13,7 @@ from ceso.errors import InvalidInputError
 
 __all__ = ["MAX_VM_NAME", "validate_vm_name"]
 
-MAX_VM_NAME = 80
+MAX_VM_NAME = 80  # ESXi refuses longer display names; SQL columns holding VM names are this wide
 _FORBIDDEN = set('/\\%[]"*?<>|:')
 
 

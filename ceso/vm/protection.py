@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import select
 
+from ceso.db.bounds import text_limit
 from ceso.db.engine import session_scope
 from ceso.db.models import VmProtection
 from ceso.errors import InvalidInputError
@@ -21,7 +22,7 @@ from ceso.vm.lifecycle import resolve_vm
 
 __all__ = ["MAX_REASON", "protect_vm", "unprotect_vm"]
 
-MAX_REASON = 255
+MAX_REASON = text_limit(VmProtection, "reason")
 
 
 def _to_dict(host: str, name: str, row: VmProtection | None, *, changed: bool) -> dict[str, Any]:

@@ -23,11 +23,10 @@ from ceso.runtime import Runtime
 from ceso.vm.guards import refuse_template
 from ceso.vm.hardware import HARDWARE_PROPERTIES, DiskGrow, ReconfigureChanges, plan_reconfigure
 from ceso.vm.lifecycle import resolve_vm, resubmission
-from ceso.vm.sizes import parse_memory_mb, parse_size
+from ceso.vm.sizes import check_cpus, parse_disk_bytes, parse_memory_mb
 
 __all__ = ["ReconfigureOptions", "changes_from", "parse_iso_path", "reconfigure_request"]
 
-MAX_CPUS = 768
 _DATASTORE_PATH = re.compile(r"^\[([^\[\]]+)\] (\S.*)$")
 _GLOB = set("*?[]")
 
@@ -78,11 +77,11 @@ def changes_from(opts: ReconfigureOptions) -> ReconfigureChanges:
         raise InvalidInputError("--nic chooses the NIC that --network moves; pass --network too")
     if opts.nic is not None and opts.nic < 1:
         raise InvalidInputError(f"--nic {opts.nic}: NICs are numbered from 1")
-    if opts.cpus is not None and not 1 <= opts.cpus <= MAX_CPUS:
-        raise InvalidInputError(f"--cpus {opts.cpus} is outside 1-{MAX_CPUS}")
+    if opts.cpus is not None:
+        check_cpus(opts.cpus)
     grows = []
     for disk, size in opts.disk_grow:
-        size_bytes = parse_size(size, field="--disk-grow size")
+        size_bytes = parse_disk_bytes(size, field="--disk-grow size")
         if size_bytes % 1024:
             raise InvalidInputError(f"--disk-grow size {size!r} must be a whole number of KiB")
         grows.append(DiskGrow(disk.strip(), size_bytes))

@@ -22,7 +22,7 @@ from ceso.runtime import Runtime
 from ceso.vm.documents import read_guest_files
 from ceso.vm.guest import GuestSpec
 from ceso.vm.names import validate_vm_name
-from ceso.vm.sizes import parse_memory_mb, parse_size
+from ceso.vm.sizes import check_cpus, parse_disk_bytes, parse_memory_mb
 from ceso.vm.templates import get_template, require_usable
 
 __all__ = ["GuestOptions", "HardwareOptions", "clone_request", "create_request", "guest_spec"]
@@ -79,12 +79,10 @@ def guest_spec(opts: GuestOptions) -> GuestSpec:
 
 
 def _hardware_params(hw: HardwareOptions) -> dict[str, Any]:
-    if hw.cpus is not None and not 1 <= hw.cpus <= 768:
-        raise InvalidInputError(f"--cpus {hw.cpus} is outside 1-768")
     params: dict[str, Any] = {
-        "cpus": hw.cpus,
+        "cpus": check_cpus(hw.cpus) if hw.cpus is not None else None,
         "memory_mb": parse_memory_mb(hw.memory) if hw.memory else None,
-        "disk_bytes": parse_size(hw.disk, field="--disk") if hw.disk else None,
+        "disk_bytes": parse_disk_bytes(hw.disk) if hw.disk else None,
         "datastore": hw.datastore,
         "network": hw.network,
         "power_on": hw.power_on,

@@ -1,36 +1,114 @@
-"""Sizes as users write them (``4G``, ``512M``, ``40GiB``, ``2048``) → bytes or MiB."""
+"""Sizes and counts as users write them (``4G``, ``512M``, ``40GiB``, ``2048``), checked against
+what ESXi accepts: whole MiB, memory a multiple of 4 MiB, and VMware's documented maximums.
+
+The upper bounds are VMware's published configuration maximums for a virtual machine; a
+host may allow less (its own memory, an older hardware version) and then refuses the job.
+"""
 
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from ceso.errors import InvalidInputError
 
-__all__ = ["format_bytes", "parse_memory_mb", "parse_size"]
+__all__ = [
+    "MAX_CPUS",
+    "MAX_DISK_BYTES",
+    "MAX_MEMORY_MB",
+    "MEMORY_STEP_MB",
+    "check_cpus",
+    "format_bytes",
+    "parse_disk_bytes",
+    "parse_memory_mb",
+    "parse_size",
+]
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+MIB = 2**20
+# At most 20 digits: more is no size, and int() of thousands of digits is refused or slow.
+_SIZE = re.compile(r"^\s*(\d{1,20}(?:\.\d{1,20})?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+
+#: "Maximum memory size for a virtual machine ... 24560 GB" (ESXi 7.0 Update 1 and later
+#: compatibility; VMware vSphere Virtual Machine Administration, "Change the Memory
+#: Configuration"), which also says "The memory size must be a multiple of 4 MB" and gives
+#: 4 MB as the smallest size (BIOS firmware).
+MAX_MEMORY_MB = 24560 * 1024
+MEMORY_STEP_MB = 4
+#: "Virtual disk size: 62 TB" (VMware Configuration Maximums, virtual machine storage, since
+#: vSphere 5.5 on VMFS5/VMFS6).
+MAX_DISK_BYTES = 62 * 2**40
+#: "The maximum number of virtual CPUs that you can assign to a virtual machine is 768"
+#: (VMware vSphere 8.0 Virtual Machine Administration, "Virtual CPU Limitations").
+MAX_CPUS = 768
 
 
-def parse_size(text: str, *, field: str = "size", default_unit: str = "G") -> int:
-    """Bytes of ``text``; units are binary (G = GiB). A bare number uses ``default_unit``."""
+def _whole_hint(value: Fraction, step_mb: int) -> str:
+    """How to write ``value`` bytes as a whole number: exactly, in the largest unit that allows it,
+    when it is a whole multiple of ``step_mb`` MiB; else the nearest such size."""
+    step = step_mb * MIB
+    if (value / step).denominator == 1:
+        for unit in ("T", "G", "M"):
+            if (value / _UNITS[unit]).denominator == 1:
+                return f"write {value // _UNITS[unit]}{unit}"
+    nearest = max(step, round(value / step) * step)
+    return f"write a whole number of MiB, such as {format_bytes(nearest)}"
+
+
+def parse_size(
+    text: str,
+    *,
+    field: str = "size",
+    default_unit: str = "G",
+    max_bytes: int | None = None,
+    step_mb: int = 1,
+) -> int:
+    """Bytes of ``text``, a whole number of MiB; units are binary (G = GiB); a bare number uses
+    ``default_unit``. InvalidInputError (naming ``field``) for anything else: fractions (with
+    the whole-number spelling in the message), zero, sizes that are not whole MiB, and sizes
+    over ``max_bytes``."""
     match = _SIZE.match(str(text))
     if not match:
-        raise InvalidInputError(f"{field} {text!r} is not a size such as 40G, 512M or 1.5T")
-    number, unit = match.groups()
+        raise InvalidInputError(f"{field} {text!r} is not a size such as 40G, 512M or 2T")
+    digits, unit = match.groups()
     unit = unit.upper() or default_unit
-    value = int(float(number) * _UNITS[unit])
+    number = Fraction(digits)
+    if number.denominator != 1:
+        hint = _whole_hint(number * _UNITS[unit], step_mb)
+        raise InvalidInputError(f"{field} {text!r} is not a whole number: {hint}")
+    value = number.numerator * _UNITS[unit]
     if value <= 0:
         raise InvalidInputError(f"{field} {text!r} must be larger than zero")
+    if value % MIB:
+        raise InvalidInputError(f"{field} {text!r} is not a whole number of MiB")
+    if max_bytes is not None and value > max_bytes:
+        raise InvalidInputError(f"{field} {text!r} is over ESXi's maximum of {format_bytes(max_bytes)}")
     return value
 
 
-def parse_memory_mb(text: str) -> int:
-    """Memory in MiB (a bare number means MiB); must be a multiple of 4 MiB as ESXi requires."""
-    mb = parse_size(text, field="memory", default_unit="M") // 2**20
-    if mb < 4 or mb % 4:
-        raise InvalidInputError(f"memory {text!r} must be at least 4 MiB and a multiple of 4 MiB")
+def parse_disk_bytes(text: str, *, field: str = "--disk") -> int:
+    """Bytes of a virtual disk size (a bare number means GiB): whole MiB, at most :data:`MAX_DISK_BYTES`."""
+    return parse_size(text, field=field, default_unit="G", max_bytes=MAX_DISK_BYTES)
+
+
+def parse_memory_mb(text: str, *, field: str = "--memory") -> int:
+    """Memory in MiB (a bare number means MiB): a multiple of 4 MiB, from 4 MiB to :data:`MAX_MEMORY_MB`."""
+    mb = (
+        parse_size(text, field=field, default_unit="M", max_bytes=MAX_MEMORY_MB * MIB, step_mb=MEMORY_STEP_MB)
+        // MIB
+    )
+    if mb % MEMORY_STEP_MB:
+        raise InvalidInputError(
+            f"{field} {text!r} must be a multiple of {MEMORY_STEP_MB} MiB, as ESXi requires"
+        )
     return mb
+
+
+def check_cpus(count: int, *, field: str = "--cpus") -> int:
+    """``count`` if it is a number of virtual CPUs ESXi accepts (1 to :data:`MAX_CPUS`); InvalidInputError if not."""
+    if not 1 <= count <= MAX_CPUS:
+        raise InvalidInputError(f"{field} {count} is outside 1-{MAX_CPUS}")
+    return count
 
 
 def format_bytes(value: int) -> str:

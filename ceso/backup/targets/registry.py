@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from ceso.backup.targets import TARGET_TYPES
 from ceso.db.backup_models import BackupSet, BackupTarget
+from ceso.db.bounds import text_limit
 from ceso.db.engine import session_scope
 from ceso.db.types import utcnow
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AddTargetRequest", "add_target", "get_target", "list_targets", "open_target", "remove_target"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # the length is the column's
 
 
 def credentials_key(name: str) -> str:
@@ -182,9 +183,10 @@ def add_target(runtime: Runtime, req: AddTargetRequest) -> tuple[BackupTarget, d
     key the server presents, code ``host_key_unconfirmed``), ConflictError (name taken),
     and whatever the check raises. Nothing is stored unless the check passed.
     """
-    if not _NAME.match(req.name):
+    limit = text_limit(BackupTarget, "name")
+    if len(req.name) > limit or not _NAME.match(req.name):
         raise InvalidInputError(
-            "a target name is 1-64 letters, digits, '.', '_' or '-' (not starting with one)"
+            f"a target name is 1-{limit} letters, digits, '.', '_' or '-' (not starting with one)"
         )
     config = _config(req)
     with Session(runtime.engine) as session:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -154,12 +153,10 @@ def _ssh_options(
 
     key = password = None
     if key_file is not None:
-        try:
-            key = Path(key_file).expanduser().read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInputError(f"cannot read --ssh-key {key_file}: {exc.strerror}") from exc
-        except UnicodeDecodeError as exc:
-            raise InvalidInputError(f"--ssh-key {key_file} is not a text private key file") from exc
+        from ceso.cloudinit.sshkeys import MAX_KEY_FILE
+        from ceso.input_files import read_text_file
+
+        key = read_text_file(key_file, "--ssh-key file", max_bytes=MAX_KEY_FILE)
     elif password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -26,10 +25,10 @@ def _credentials(
 ) -> dict[str, str]:
     if type_ == "sftp":
         if identity_file:
-            try:
-                return {"private_key": Path(identity_file).expanduser().read_text(encoding="utf-8")}
-            except (OSError, UnicodeDecodeError) as exc:
-                raise InvalidInputError(f"cannot read --identity-file {identity_file}: {exc}") from exc
+            from ceso.cloudinit.sshkeys import MAX_KEY_FILE
+            from ceso.input_files import read_text_file
+
+            return {"private_key": read_text_file(identity_file, "--identity-file", max_bytes=MAX_KEY_FILE)}
         return {"password": _secret(secret_stdin, "SFTP password")}
     if type_ == "s3":
         if not access_key_id:
