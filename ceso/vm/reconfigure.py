@@ -23,7 +23,7 @@ from ceso.runtime import Runtime
 from ceso.vm.guards import refuse_template
 from ceso.vm.hardware import HARDWARE_PROPERTIES, DiskGrow, ReconfigureChanges, plan_reconfigure
 from ceso.vm.lifecycle import resolve_vm, resubmission
-from ceso.vm.sizes import check_cpus, parse_disk_bytes, parse_memory_mb
+from ceso.vm.sizes import check_cpus, check_nic_number, parse_disk_bytes, parse_memory_mb
 
 __all__ = ["ReconfigureOptions", "changes_from", "parse_iso_path", "reconfigure_request"]
 
@@ -75,8 +75,8 @@ def changes_from(opts: ReconfigureOptions) -> ReconfigureChanges:
         raise InvalidInputError("--iso and --eject-iso exclude each other")
     if opts.nic is not None and opts.network is None:
         raise InvalidInputError("--nic chooses the NIC that --network moves; pass --network too")
-    if opts.nic is not None and opts.nic < 1:
-        raise InvalidInputError(f"--nic {opts.nic}: NICs are numbered from 1")
+    if opts.nic is not None:
+        check_nic_number(opts.nic)
     if opts.cpus is not None:
         check_cpus(opts.cpus)
     grows = []

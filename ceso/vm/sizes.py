@@ -8,16 +8,21 @@ host may allow less (its own memory, an older hardware version) and then refuses
 from __future__ import annotations
 
 import re
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from ceso.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 __all__ = [
     "MAX_CPUS",
     "MAX_DISK_BYTES",
     "MAX_MEMORY_MB",
+    "MAX_NICS",
     "MEMORY_STEP_MB",
     "check_cpus",
+    "check_nic_number",
     "format_bytes",
     "parse_disk_bytes",
     "parse_memory_mb",
@@ -41,6 +46,8 @@ MAX_DISK_BYTES = 62 * 2**40
 #: "The maximum number of virtual CPUs that you can assign to a virtual machine is 768"
 #: (VMware vSphere 8.0 Virtual Machine Administration, "Virtual CPU Limitations").
 MAX_CPUS = 768
+#: "Virtual NICs per virtual machine: 10" (VMware Configuration Maximums, virtual machine networking).
+MAX_NICS = 10
 
 
 def _whole_hint(value: Fraction, step_mb: int) -> str:
@@ -70,6 +77,8 @@ def parse_size(
     match = _SIZE.match(str(text))
     if not match:
         raise InvalidInputError(f"{field} {text!r} is not a size such as 40G, 512M or 2T")
+    from fractions import Fraction  # exact: 1.1G is not 1126.4M by float rounding
+
     digits, unit = match.groups()
     unit = unit.upper() or default_unit
     number = Fraction(digits)
@@ -109,6 +118,13 @@ def check_cpus(count: int, *, field: str = "--cpus") -> int:
     if not 1 <= count <= MAX_CPUS:
         raise InvalidInputError(f"{field} {count} is outside 1-{MAX_CPUS}")
     return count
+
+
+def check_nic_number(number: int, *, field: str = "--nic") -> int:
+    """``number`` if it can name one of a VM's NICs (1 to :data:`MAX_NICS`); InvalidInputError if not."""
+    if not 1 <= number <= MAX_NICS:
+        raise InvalidInputError(f"{field} {number}: NICs are numbered 1-{MAX_NICS}")
+    return number
 
 
 def format_bytes(value: int) -> str:

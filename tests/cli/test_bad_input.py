@@ -190,6 +190,14 @@ def test_vm_create_bad_files_sizes_and_names(
         assert time.monotonic() - started < 30, extra
     long_name = _one_clear_line(cli("vm", "create", "n" * 81, "--template", bed.template))
     assert "at most 80" in long_name
+    reconfigure = ["vm", "reconfigure", bed.template]
+    for extra, fragment in [
+        (["--network", "VM Network", "--nic", "11"], "numbered 1-10"),
+        (["--network", "VM Network", "--nic", "99999999999999999999"], "numbered 1-10"),
+        (["--memory", "0.75G"], "write 768M"),
+        (["--disk-grow", "1", "100T"], "over ESXi's maximum of 62T"),
+    ]:
+        assert fragment in _one_clear_line(cli(*reconfigure, *extra)), extra
     # Nothing recorded: no job, no audit record, no VM on the host (read directly).
     assert _count(url, "jobs") == 0
     assert _count(url, "audit_records") == audit_before

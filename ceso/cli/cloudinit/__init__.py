@@ -8,6 +8,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.vm_options import guest_options, guest_options_from
+from ceso.vm.sizes import MAX_NICS
 
 
 @click.group()
@@ -18,7 +19,7 @@ def cloudinit() -> None:
 @cloudinit.command()
 @click.argument("name")
 @click.option(
-    "--nics", type=click.IntRange(1, 10), default=1, show_default=True, help="NICs the VM will have."
+    "--nics", type=click.IntRange(1, MAX_NICS), default=1, show_default=True, help="NICs the VM will have."
 )
 @guest_options
 @pass_app
