@@ -59,8 +59,26 @@ def test_host_user_over_its_column_is_refused_before_any_write(
     line = _one_clear_line(result)
     assert "--user" in line and "at most 128" in line and user not in line
     assert _count(url, "hosts") == 0
+    long_url = _one_clear_line(
+        cli(
+            "host",
+            "add",
+            "h-long-url",
+            "--url",
+            sim.url + "/" + "p" * 600,
+            "--user",
+            "root",
+            "--password-stdin",
+            input="pw\n",
+        )
+    )
+    assert "--url" in long_url and "at most 512" in long_url
+    assert _count(url, "hosts") == 0
     refused = audit_rows(url, "operation = 'host.add'")
-    assert [(r["outcome"], r["host"]) for r in refused] == [("failed", "h-long-user")]
+    assert [(r["outcome"], r["host"]) for r in refused] == [
+        ("failed", "h-long-user"),
+        ("failed", "h-long-url"),
+    ]
 
 
 @pytest.mark.parametrize("length", [70, 10_000])
