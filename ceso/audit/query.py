@@ -37,7 +37,7 @@ def parse_since(text: str) -> datetime:
     except ValueError:
         try:
             return utcnow() - timedelta(seconds=parse_duration(text, field="--since"))
-        except InvalidInputError:
+        except (InvalidInputError, OverflowError):  # OverflowError: a duration before year 1
             raise InvalidInputError(
                 f"--since {text!r}: give an ISO time (2026-11-26T10:00) or a duration (2h, 30m)"
             ) from None

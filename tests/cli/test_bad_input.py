@@ -230,3 +230,11 @@ def test_host_add_ssh_key_that_is_a_fifo(
     line = _one_clear_line(cli(*args, "--ssh-user", "root", "--ssh-key", str(fifo), input="pw\n"))
     assert "is a FIFO" in line
     assert _count(ceso_env["CESO_DATABASE_URL"], "hosts") == 0
+
+
+def test_numbers_no_column_or_clock_can_hold(cli: Cli) -> None:
+    assert "give an ISO time" in _one_clear_line(cli("audit", "list", "--since", "99999999999999999999h"))
+    result = cli("backup", "list", "--limit", "99999999999999999999")
+    assert (
+        result.exit_code == 2 and "Traceback" not in result.stderr and "internal error" not in result.stderr
+    )

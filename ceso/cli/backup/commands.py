@@ -19,7 +19,7 @@ def _size(n: int) -> str:
 @click.option("--vm", help="Only backups of this VM.")
 @click.option("--target", help="Only backups on this target.")
 @click.option("--status", type=click.Choice(["pending", "completed", "failed", "verified", "expired"]))
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="0: all.")
+@click.option("--limit", type=click.IntRange(0, 100000), default=100, show_default=True, help="0: all.")
 @pass_app
 def list_(app: Application, vm: str | None, target: str | None, status: str | None, limit: int) -> None:
     """List backups, newest first."""
