@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ceso.cesod.schema import Param
+from ceso.db.bounds import text_limit
+from ceso.db.models import Job
 
 if TYPE_CHECKING:
     from ceso.jobs.request import JobRequest
@@ -42,7 +44,9 @@ JOB_PARAMS: dict[str, Param] = {
     ),
     "timeout": Param("number", "With wait: answer after this many seconds at most; the job goes on."),
     "idempotency_key": Param(
-        "string", "Submitting the same key again returns the first job instead of a new one.", max_length=200
+        "string",
+        "Submitting the same key again returns the first job instead of a new one.",
+        max_length=text_limit(Job, "idempotency_key"),
     ),
     "dry_run": Param("boolean", "Show what would be done; change nothing.", default=False),
 }

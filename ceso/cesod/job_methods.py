@@ -6,6 +6,7 @@ from typing import Any
 
 from ceso.cesod.calls import Call, Method, wait_bounded
 from ceso.cesod.schema import Param
+from ceso.security.promotions import MAX_REASON
 
 __all__ = ["JOB_METHODS"]
 
@@ -106,7 +107,9 @@ JOB_METHODS = [
         {
             "mode": Param(S, "The mode wanted.", required=True, enum=("standard", "admin")),
             "for": Param(S, "How long, e.g. 30m or 2h (default: configured)."),
-            "reason": Param(S, "What it is for (shown to the operator).", required=True, max_length=500),
+            "reason": Param(
+                S, "What it is for (shown to the operator).", required=True, max_length=MAX_REASON
+            ),
         },
         request_promotion,
     ),

@@ -19,6 +19,7 @@ from typing import Any
 from ceso.cesod.calls import JOB_PARAMS, Call, Method, submit_and_report
 from ceso.cesod.schema import Param
 from ceso.errors import InvalidInputError
+from ceso.vm.documents import MAX_DOCUMENT_FILE
 
 __all__ = ["GUEST", "HARDWARE", "VM_METHODS", "disk_grow_pairs", "guest_options"]
 
@@ -47,9 +48,13 @@ GUEST = {
     "ssh_key": Param(A, "Authorized SSH public key lines (not file names)."),
     "package": Param(A, "Packages to install on first boot."),
     "userdata": Param(
-        S, "Extra #cloud-config merged into ceso's userdata (the document itself).", max_length=262144
+        S,
+        "Extra #cloud-config merged into ceso's userdata (the document itself).",
+        max_length=MAX_DOCUMENT_FILE,
     ),
-    "vendordata": Param(S, "cloud-init vendordata, passed through (the document itself).", max_length=262144),
+    "vendordata": Param(
+        S, "cloud-init vendordata, passed through (the document itself).", max_length=MAX_DOCUMENT_FILE
+    ),
 }
 
 
