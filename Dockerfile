@@ -1,8 +1,10 @@
 # The ceso image: the `ceso` CLI, workers (`ceso worker`), Celery beat, Flower and `cesod`.
 # docker-compose.yml builds it and runs every ceso service from it.
 #
-# No secret is baked in: ESXi passwords live in the ceso-data volume (encrypted, see README),
-# database and Flower passwords come from compose secrets at run time (ops/docker/entrypoint.sh).
+# No secret is baked in: docker-compose.yml keeps ESXi passwords and keys in PostgreSQL, encrypted
+# under the master key it mounts as a secret (secret_store: sql; the image's own default is the
+# encrypted file in the data volume); database and Flower passwords come from compose secrets at
+# run time (ops/docker/entrypoint.sh).
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

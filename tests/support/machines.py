@@ -75,6 +75,8 @@ class Machine:
     machines_dir: Path
     #: Directories every machine mounts at the same place (an NFS export): real path → directory.
     shared: dict[str, Path] = field(default_factory=dict)
+    #: The machine's own directories: real path → subdirectory of ``root`` (a container: none).
+    mounts: dict[str, str] = field(default_factory=lambda: dict(MOUNTS))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -82,28 +84,31 @@ class Machine:
         return self.machines_dir / self.name
 
     def __post_init__(self) -> None:
-        for real, sub in MOUNTS.items():
+        for real, sub in self.mounts.items():
             Path(real).mkdir(parents=True, exist_ok=True)  # the mount point on the real machine
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         for real, directory in self.shared.items():
             directory.mkdir(parents=True, exist_ok=True)
-            self.file(real).mkdir(parents=True, exist_ok=True)  # its mount point on this machine
+            try:
+                self.file(real).mkdir(parents=True, exist_ok=True)  # its mount point on this machine
+            except ValueError:
+                Path(real).mkdir(parents=True, exist_ok=True)  # not under a machine's own mount
         shims = self.root / ".shims"
-        shims.mkdir(exist_ok=True)
+        shims.mkdir(parents=True, exist_ok=True)
         for name, body in _SHIMS.items():
             (shims / name).write_text("#!/bin/bash\nset -euo pipefail\n" + body)
             (shims / name).chmod(0o755)
 
     def file(self, real: str) -> Path:
         """Where the machine's ``real`` path lives in the test's directory."""
-        for prefix, sub in MOUNTS.items():
+        for prefix, sub in self.mounts.items():
             if real == prefix or real.startswith(prefix + "/"):
                 return self.root / sub / real[len(prefix) :].lstrip("/")
         raise ValueError(f"{real} is not on a machine's own mounts")
 
     def _inside(self, argv: list[str], *, cwd: str | None = None) -> list[str]:
         binds = "".join(
-            f"mount --bind {shlex.quote(str(self.root / sub))} {real}\n" for real, sub in MOUNTS.items()
+            f"mount --bind {shlex.quote(str(self.root / sub))} {real}\n" for real, sub in self.mounts.items()
         )
         binds += "".join(
             f"mount --bind {shlex.quote(str(d))} {shlex.quote(real)}\n" for real, d in self.shared.items()
@@ -183,16 +188,16 @@ class Machine:
                 f"/etc/systemd/system/{base}@.service" if instance else f"/etc/systemd/system/{base}.service"
             )
             argv, env = self._unit(unit_file, instance)
-            log = (self.root / f"{unit}.log").open("wb")
             workdir = re.search(r"^WorkingDirectory=(.*)$", unit_file.read_text(), flags=re.M)
-            self.processes[unit] = subprocess.Popen(
-                self._inside(argv, cwd=workdir.group(1) if workdir else None),
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self.start(unit, argv, env, cwd=workdir.group(1) if workdir else None)
         return names
+
+    def start(self, name: str, argv: list[str], env: dict[str, str], *, cwd: str | None = None) -> None:
+        """Start ``argv`` on this machine as process ``name`` (its output in ``<root>/<name>.log``)."""
+        log = (self.root / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            self._inside(argv, cwd=cwd), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def log(self, unit: str) -> str:
         return (self.root / f"{unit}.log").read_text(errors="replace")
