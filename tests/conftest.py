@@ -34,7 +34,21 @@ from tests.support.simulator import SimulatorHost
 PG_ADMIN_URL = os.environ.get(
     "CESO_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_TEST_URL = os.environ.get("CESO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_test_url() -> str:
+    """The tests' Redis database: CESO_TEST_REDIS_URL (default DB 15). Under pytest-xdist each
+    worker process takes the database below the previous one's (gw0: 15, gw1: 14, …), since
+    every session flushes its own at start."""
+    url = os.environ.get("CESO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return url
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db or 0) - int(worker[2:])}"
+
+
+REDIS_TEST_URL = _redis_test_url()
 REPO = Path(__file__).resolve().parents[1]
 CESO_BIN = Path(sys.executable).with_name("ceso")
 
