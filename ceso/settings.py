@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from ceso import config_paths
@@ -54,6 +54,8 @@ def _default_database_url() -> str:
 class JobSettings(BaseModel):
     """How jobs run: time limits, attempts, heartbeats."""
 
+    model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, never ignored
+
     soft_time_limit_s: int = Field(
         3300, gt=0, description="Soft limit: the job is asked to stop and clean up."
     )
@@ -72,6 +74,8 @@ class JobSettings(BaseModel):
 class LockSettings(BaseModel):
     """VM and datastore locks (Redis leases)."""
 
+    model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, never ignored
+
     ttl_s: float = Field(30.0, gt=0.05, description="Lease time; a job renews it every third of that.")
     wait_s: float = Field(600.0, ge=0, description="How long a job waits for a busy VM or datastore.")
     datastore_concurrency: int = Field(
@@ -81,6 +85,8 @@ class LockSettings(BaseModel):
 
 class MetricsSettings(BaseModel):
     """Prometheus endpoints of long-lived processes."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, never ignored
 
     address: str = Field("127.0.0.1", description="Address the metrics endpoints bind to.")
     worker_port: int = Field(
@@ -184,6 +190,10 @@ def load_settings(config: str | os.PathLike[str] | None = None) -> Settings:
         key = ".".join(str(p) for p in err["loc"])
         env_name = ENV_PREFIX + key.upper().replace(".", "__")
         source = f"environment variable {env_name}" if env_name in os.environ else str(path or "defaults")
+        if err["type"] == "extra_forbidden":
+            raise ConfigError(
+                f"{source}: unknown key {key!r} (a typo? every setting: docs/configuration.md)"
+            ) from exc
         raise ConfigError(f"{source}: invalid value for {key!r}: {err['msg']}") from exc
     settings.config_file = path
     return settings

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ceso.backup.tags import check_pattern, check_tag_name
 
@@ -17,6 +25,8 @@ VmPattern = Annotated[str, AfterValidator(check_pattern)]
 class RetentionPolicy(BaseModel):
     """Grandfather-father-son: how many backups of a VM to keep (0 = none by that rule)."""
 
+    model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, never ignored
+
     keep_last: int = Field(3, ge=0, description="The newest N backups.")
     keep_daily: int = Field(
         7, ge=0, description="The newest backup of each of the last N days that have one."
@@ -27,6 +37,8 @@ class RetentionPolicy(BaseModel):
 
 class BackupSchedule(BaseModel):
     """A backup that `ceso beat` submits on a cron schedule (UTC): of one VM, or of every VM of a tag."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, never ignored
 
     vm: str | None = Field(None, description="The VM to back up (give `vm` or `tag`).")
     tag: str | None = Field(
@@ -62,6 +74,8 @@ def _unknown_tags(used: list[tuple[str, str]], info: ValidationInfo) -> None:
 
 class BackupSettings(BaseModel):
     """Backups: default target and codec, concurrency per target, tags, retention, schedules."""
+
+    model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, never ignored
 
     default_target: str | None = Field(None, description="Target of `backup create` without --target.")
     compression: Literal["zstd", "gzip", "none"] = Field("zstd", description="Default compression.")

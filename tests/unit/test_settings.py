@@ -87,3 +87,27 @@ def test_cli_reports_invalid_config_in_one_line(tmp_path: Path) -> None:
     as_json = Cli({})("--json", "--config", str(cfg), "job", "list")
     assert as_json.exit_code == 2
     assert as_json.json()["error"]["code"] == "invalid_config"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key"),
+    [
+        ("jobs:\n  max_atempts: 5\n", "jobs.max_atempts"),
+        ("locks:\n  ttl: 5\n", "locks.ttl"),
+        ("metrics:\n  port: 1\n", "metrics.port"),
+        ("backups:\n  retention:\n    keep_dayly: 3\n", "backups.retention.keep_dayly"),
+        ("backups:\n  compresion: gzip\n", "backups.compresion"),
+        (
+            "backups:\n  schedules:\n    - {vm: web, host: esxi-a, cron: '0 2 * * *', targt: nas, encrypted: true}\n",
+            "backups.schedules.0.targt",
+        ),
+        ("cesod:\n  listn: 127.0.0.1:1\n", "cesod.listn"),
+    ],
+)
+def test_a_typo_at_any_level_is_refused_with_its_path(tmp_path: Path, yaml_text: str, key: str) -> None:
+    """A misspelt key inside a section used to load as its default, silently (a schedule's
+    target and encryption included)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=rf"unknown key '{key.replace('.', '[.]')}'"):
+        load_settings(cfg)
