@@ -132,15 +132,18 @@ def emulate(server: SshServer, tool: str, *args: str) -> subprocess.CompletedPro
     )
 
 
-def make_ssh_template(server: SshServer, sim: SimulatorHost, name: str, payload: bytes, *, mac: str) -> int:
+def make_ssh_template(
+    server: SshServer, sim: SimulatorHost, name: str, payload: bytes, *, mac: str, vmx: str = TEMPLATE_VMX
+) -> int:
     """A VM made on the host the way an operator would: .vmx, descriptor and flat file, then registered.
 
-    Returns its VM id. The disk is 16 GiB thin and its first bytes are ``payload``.
+    Returns its VM id. The disk is 16 GiB thin and its first bytes are ``payload``; ``vmx`` is the
+    .vmx text with ``{name}``, ``{mac}`` and ``{tail}`` (a byte of the BIOS UUID) to fill in.
     """
     folder = sim.datastore_dir() / name
     folder.mkdir()
     tail = f"{len(name) % 256:02x}"
-    (folder / f"{name}.vmx").write_text(TEMPLATE_VMX.format(name=name, mac=mac, tail=tail))
+    (folder / f"{name}.vmx").write_text(vmx.format(name=name, mac=mac, tail=tail))
     (folder / f"{name}.vmdk").write_text(DESCRIPTOR.format(name=name, sectors=16 * 2**21, tail=tail))
     (folder / f"{name}-flat.vmdk").write_bytes(payload)
     done = emulate(server, "vim-cmd", "solo/registervm", f"/vmfs/volumes/LocalDS_0/{name}/{name}.vmx")

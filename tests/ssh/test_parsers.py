@@ -12,6 +12,7 @@ from ceso.ssh.parsers import (
     parse_filesystems,
     parse_getallvms,
     parse_guest,
+    parse_inventory,
     parse_ipv4,
     parse_portgroups,
     parse_power_state,
@@ -28,25 +29,46 @@ def sample(name: str) -> str:
     return (FIXTURES / name).read_text()
 
 
-def test_getallvms_rows_with_spaces_quotes_and_annotations() -> None:
-    vms = parse_getallvms(sample("getallvms.txt"))
-    assert [(v.vmid, v.name, v.datastore, v.path) for v in vms] == [
-        (1, "web-01", "datastore1", "web-01/web-01.vmx"),
-        (12, "my vm", "datastore 2", "my vm/my vm.vmx"),
+def test_getallvms_cut_at_the_headers_columns() -> None:
+    inventory = parse_inventory(sample("getallvms.txt"))
+    assert [(v.vmid, v.name, v.datastore, v.path) for v in inventory.vms] == [
+        (1, "web01 [old]", "datastore1", "web01 [old]/web01 [old].vmx"),
+        (12, "my  vm (2): x", "datastore 2", "my  vm (2)_ x/my  vm (2)_ x.vmx"),
         (13, "db (old); $(x)", "datastore1", "db (old); $(x)/db (old); $(x).vmx"),
     ]
-    assert vms[1].guest_os == "centos7_64Guest" and vms[1].version == "vmx-14"
+    assert inventory.invalid == ["16", "22"]  # "Skipping invalid VM" before the header and after the rows
+    vms = inventory.vms
+    assert vms[1].guest_os == "windows9Server64Guest" and vms[1].version == "vmx-14"
     assert vms[1].annotation == "Built by CI"
-    assert vms[2].annotation == "first line of a note"  # the continuation line is not a VM
-    assert vms[1].vmx_datastore_path == "[datastore 2] my vm/my vm.vmx"
+    assert vms[2].annotation == "first line of a note\nsecond line of the same note"
+    assert vms[1].vmx_datastore_path == "[datastore 2] my  vm (2)_ x/my  vm (2)_ x.vmx"
+
+
+def test_getallvms_real_captures() -> None:
+    esxi65 = parse_inventory(sample("getallvms_esxi65_invalid.txt"))
+    assert esxi65.invalid == ["6"]
+    assert [(v.vmid, v.name, v.guest_os) for v in esxi65.vms][:2] == [
+        (1, "ubuntu-desktop", "ubuntu64Guest"),
+        (11, "ubuntu-server-1710", "ubuntu64Guest"),
+    ]
+    assert esxi65.vms[3].path == "windows-7/windows-7.vmx" and esxi65.vms[3].version == "vmx-13"
+    (esxi8,) = parse_getallvms(sample("getallvms_esxi8.txt"))
+    assert (esxi8.vmid, esxi8.name, esxi8.datastore, esxi8.guest_os, esxi8.version) == (
+        5, "rocky8.5", "ESXI-NFS-Share1", "centos7_64Guest", "vmx-21",
+    )  # fmt: skip
+    assert parse_inventory("Skipping invalid VM '3'\n").invalid == ["3"]
 
 
 def test_getallvms_empty_and_garbage() -> None:
     assert parse_getallvms(sample("getallvms_empty_esxi8.txt")) == []
     assert parse_getallvms("") == []
-    with pytest.raises(OperationError) as exc:
-        parse_getallvms("Connection failed\n")
-    assert exc.value.code == "unexpected_output"
+    for garbage in (
+        "Connection failed\n",
+        "Vmid  Name  File  Guest OS  Version  Annotation\n1   x   y   z   vmx-13\n",
+    ):
+        with pytest.raises(OperationError) as exc:
+            parse_getallvms(garbage)
+        assert exc.value.code == "unexpected_output"
 
 
 @pytest.mark.parametrize(

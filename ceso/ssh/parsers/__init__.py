@@ -11,14 +11,13 @@ from ceso.ssh.parsers.esxcli import (
     parse_portgroups,
     parse_table,
 )
+from ceso.ssh.parsers.getallvms import Inventory, VmEntry, parse_getallvms, parse_inventory
 from ceso.ssh.parsers.vimcmd import (
     Fault,
     GuestReport,
     Question,
     SnapshotEntry,
-    VmEntry,
     find_fault,
-    parse_getallvms,
     parse_guest,
     parse_power_state,
     parse_question,
@@ -31,6 +30,7 @@ __all__ = [
     "Fault",
     "Filesystem",
     "GuestReport",
+    "Inventory",
     "Ipv4Interface",
     "PortGroup",
     "Question",
@@ -40,6 +40,7 @@ __all__ = [
     "parse_filesystems",
     "parse_getallvms",
     "parse_guest",
+    "parse_inventory",
     "parse_ipv4",
     "parse_portgroups",
     "parse_power_state",

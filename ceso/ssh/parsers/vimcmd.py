@@ -22,9 +22,7 @@ __all__ = [
     "GuestReport",
     "Question",
     "SnapshotEntry",
-    "VmEntry",
     "find_fault",
-    "parse_getallvms",
     "parse_guest",
     "parse_power_state",
     "parse_question",
@@ -32,11 +30,6 @@ __all__ = [
     "parse_snapshots",
 ]
 
-# "12     my vm     [datastore 1] my vm/my vm.vmx     ubuntu64Guest     vmx-19     annotation"
-_VM_ROW = re.compile(
-    r"^(?P<vmid>\d+)\s+(?P<name>.*?)\s+\[(?P<ds>[^\]]+)\]\s(?P<path>.*?\.vmx)"
-    r"(?:\s+(?P<guest>\S+))?(?:\s+(?P<version>vmx-\d+))?(?:\s+(?P<annotation>.*?))?\s*$"
-)
 _FAULT = re.compile(r"^\((?:vim|vmodl)\.fault\.(?P<name>\w+)\)\s*\{", re.MULTILINE)
 _FAULT_MSG = re.compile(r"^\s*msg\s*=\s*\"(?P<msg>.*)\",?\s*$", re.MULTILINE)
 _SNAPSHOT_FIELD = re.compile(
@@ -69,55 +62,6 @@ def find_fault(text: str) -> Fault | None:
         return None
     msg = _FAULT_MSG.search(text, match.end())
     return Fault(match.group("name"), msg.group("msg") if msg else "")
-
-
-@dataclass(frozen=True)
-class VmEntry:
-    """One row of ``vim-cmd vmsvc/getallvms``."""
-
-    vmid: int
-    name: str
-    datastore: str
-    path: str  # relative to the datastore, e.g. "web-01/web-01.vmx"
-    guest_os: str | None
-    version: str | None
-    annotation: str
-
-    @property
-    def vmx_datastore_path(self) -> str:
-        return f"[{self.datastore}] {self.path}"
-
-
-def parse_getallvms(text: str) -> list[VmEntry]:
-    """The VMs listed by ``vmsvc/getallvms``.
-
-    The header line is skipped; lines that do not start with a VM id are the
-    continuation of a multi-line annotation (or "Skipping invalid VM" notes)
-    and are ignored. A VM name containing `` [`` cannot be told from its
-    datastore path; ceso's own names never do (see ceso.vm.names).
-    """
-    lines = text.splitlines()
-    if not lines or not lines[0].lstrip().startswith("Vmid"):
-        if text.strip() == "":
-            return []
-        raise _unexpected("vim-cmd vmsvc/getallvms", text)
-    vms: list[VmEntry] = []
-    for line in lines[1:]:
-        match = _VM_ROW.match(line)
-        if match is None:
-            continue
-        vms.append(
-            VmEntry(
-                vmid=int(match.group("vmid")),
-                name=match.group("name"),
-                datastore=match.group("ds"),
-                path=match.group("path"),
-                guest_os=match.group("guest"),
-                version=match.group("version"),
-                annotation=match.group("annotation") or "",
-            )
-        )
-    return vms
 
 
 def parse_power_state(text: str) -> str:

@@ -19,29 +19,34 @@ import vmxfile
 
 
 def getallvms(si: Any) -> None:
-    rows = []
-    for vm in sorted(emu.all_vms(si), key=emu.vmid_of):
-        cfg = vm.config
-        rows.append(
-            (
-                str(emu.vmid_of(vm)),
-                vm.name,
-                cfg.files.vmPathName,
-                cfg.guestId or "",
-                cfg.version,
-                cfg.annotation or "",
-            )
+    """The inventory as hostd prints it: each column as wide as its widest value or title, three
+    spaces apart, values left-aligned, titles centred (rounded down), the annotation last and
+    unpadded, a multi-line annotation on several lines. A registration the host cannot read
+    (``invalid_vms`` in the configuration) is a ``Skipping invalid VM 'N'`` line, printed before
+    the header and after the rows as real hosts do (captures in tests/ssh/fixtures)."""
+    invalid = [str(v) for v in emu.config().get("invalid_vms", [])]
+    for vmid in invalid[: len(invalid) // 2 + len(invalid) % 2]:
+        print(f"Skipping invalid VM '{vmid}'")
+    vms = sorted(emu.all_vms(si), key=emu.vmid_of)
+    rows = [
+        (
+            str(emu.vmid_of(vm)),
+            vm.name,
+            vm.config.files.vmPathName,
+            vm.config.guestId or "",
+            vm.config.version,
         )
-    widths = [
-        max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("Vmid", "Name", "File", "Guest OS"))
+        for vm in vms
     ]
-    print(
-        f"{'Vmid':<{widths[0]}}   {'Name':<{widths[1]}}   {'File':<{widths[2]}}   {'Guest OS':<{widths[3]}}   Version   Annotation"
-    )
-    for vmid, name, path, guest, version, note in rows:
-        print(
-            f"{vmid:<{widths[0]}}   {name:<{widths[1]}}   {path:<{widths[2]}}   {guest:<{widths[3]}}   {version:<7}   {note}".rstrip()
-        )
+    titles = ("Vmid", "Name", "File", "Guest OS", "Version")
+    widths = [max([len(t)] + [len(r[i]) for r in rows]) for i, t in enumerate(titles)]
+    header = [(" " * ((w - len(t)) // 2) + t).ljust(w) for t, w in zip(titles, widths, strict=True)]
+    print("   ".join(header) + "   Annotation")
+    for vm, row in zip(vms, rows, strict=True):
+        cells = [v.ljust(w) for v, w in zip(row, widths, strict=True)]
+        print("   ".join([*cells, vm.config.annotation or ""]).rstrip())
+    for vmid in invalid[len(invalid) // 2 + len(invalid) % 2 :]:
+        print(f"Skipping invalid VM '{vmid}'")
 
 
 def power(si: Any, action: str, vmid: str) -> None:
