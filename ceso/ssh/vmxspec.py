@@ -28,15 +28,14 @@ from typing import Any
 from ceso.errors import InvalidInputError
 from ceso.esxi.vmomi import vim
 from ceso.ssh.commands import from_datastore_path
+from ceso.ssh.guestos import guest_id_from_vmx, vmx_guest_os
 from ceso.ssh.vmx import Vmx, bios_uuid, uuid_from_bios
 
 __all__ = [
     "DiskFacts",
-    "guest_id_from_vmx",
     "parse_descriptor",
     "properties_from_vmx",
     "vmx_from_spec",
-    "vmx_guest_os",
 ]
 
 _SCSI_DEV = {
@@ -61,29 +60,6 @@ _BRIDGES = [("pciBridge0.present", "TRUE")] + [
 
 def _short(obj: Any) -> str:
     return type(obj).__name__.rsplit(".", 1)[-1]
-
-
-def vmx_guest_os(guest_id: str) -> str:
-    """API guest id → .vmx ``guestOS`` (``ubuntu64Guest`` → ``ubuntu-64``, ``centos7_64Guest`` → ``centos7-64``)."""
-    name = guest_id
-    if name.endswith("Guest64"):
-        name = name[: -len("Guest64")] + "64"
-    elif name.endswith("Guest"):
-        name = name[: -len("Guest")]
-    name = name.lower()
-    if name.endswith("_64"):
-        return name[:-3] + "-64"
-    if name.endswith("64"):
-        return name[:-2] + "-64"
-    return name
-
-
-def guest_id_from_vmx(guest_os: str) -> str:
-    """.vmx ``guestOS`` → API guest id, through the inverse of :func:`vmx_guest_os` on every id vSphere knows."""
-    table: dict[str, str] = {}
-    for guest_id in vim().vm.GuestOsDescriptor.GuestOsIdentifier.values:
-        table.setdefault(vmx_guest_os(guest_id), guest_id)
-    return table.get(guest_os.lower(), guest_os)
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,70 @@ def test_inventory_past_invalid_registrations_and_names_with_brackets(
     assert backend.props(vm, ["config.guestId"])["config.guestId"] == "ubuntu64Guest"
     out = [i for i in shell.invocations() if i["argv"] == ["vmsvc/getallvms"]]
     assert out  # the inventory came from the emulator, which printed both "Skipping" lines
+
+
+def clone(backend: SshVmBackend, source: str, name: str, made: list[str]) -> Any:
+    """What provisioning does on this route: copy every disk, write the new .vmx, register it."""
+    from ceso.esxi.source import SOURCE_PROPERTIES
+    from ceso.esxi.vmomi import vim
+    from ceso.operations.provision import ProvisionOptions, build_config_spec
+
+    props = backend.props(backend.find(source), SOURCE_PROPERTIES)
+    disks = [d for d in props["config.hardware.device"] if isinstance(d, vim().vm.device.VirtualDisk)]
+    paths = [f"[LocalDS_0] {name}/{name}{'' if i == 0 else f'_{i}'}.vmdk" for i in range(len(disks))]
+    backend.make_directory(f"[LocalDS_0] {name}")
+    made.append(name)
+    for disk, path in zip(disks, paths, strict=True):
+        backend.copy_disk(disk.backing.fileName, path)
+    nics = [d for d in props["config.hardware.device"] if isinstance(d, vim().vm.device.VirtualEthernetCard)]
+    spec = build_config_spec(
+        source=props,
+        opts=ProvisionOptions(name=name),
+        datastore="LocalDS_0",
+        disk_paths=paths,
+        macs=[f"00:50:56:3e:00:{i:02x}" for i in range(len(nics))],
+        extra_config={},
+    )
+    return backend.create_vm(spec)
+
+
+@pytest.mark.parametrize(
+    ("guest_os", "guest_id"),
+    [
+        ("windows9srv-64", "windows9Server64Guest"),
+        ("winhyperv", "windowsHyperVGuest"),
+        ("vmware-photon-64", "vmwarePhoton64Guest"),
+        ("longhorn-64", "winLonghorn64Guest"),
+    ],
+)
+def test_guest_os_values_of_real_vmx_files_survive_a_clone(
+    backend: SshVmBackend,
+    shell: SshServer,
+    free_sim: SimulatorHost,
+    made: list[str],
+    guest_os: str,
+    guest_id: str,
+) -> None:
+    vmx = TEMPLATE_VMX.replace('guestOS = "ubuntu-64"', f'guestOS = "{guest_os}"')
+    source = template(shell, free_sim, made, _unique("win"), vmx)
+    assert backend.props(backend.find(source), ["config.guestId"])["config.guestId"] == guest_id
+    name = _unique("copy")
+    clone(backend, source, name, made)
+    written = (free_sim.datastore_dir() / name / f"{name}.vmx").read_text()
+    assert f'guestOS = "{guest_os}"' in written.replace("winHyperV", "winhyperv")
+    assert vm_by_name(free_sim.connect(), name).config.guestId == guest_id  # as hostd read it
+
+
+def test_the_emulator_refuses_a_guest_os_hostd_does_not_know(
+    backend: SshVmBackend, shell: SshServer, free_sim: SimulatorHost, made: list[str]
+) -> None:
+    from tests.ssh.conftest import emulate
+
+    vmx = TEMPLATE_VMX.replace('guestOS = "ubuntu-64"', 'guestOS = "windows9srv--64"')
+    name = _unique("bad")
+    folder = free_sim.datastore_dir() / name
+    folder.mkdir()
+    (folder / f"{name}.vmx").write_text(vmx.format(name=name, mac="00:50:56:3f:00:0a", tail="01"))
+    done = emulate(shell, "vim-cmd", "solo/registervm", f"/vmfs/volumes/LocalDS_0/{name}/{name}.vmx")
+    assert done.returncode != 0 and "guestOS" in done.stdout
+    assert vm_by_name(free_sim.connect(), name) is None

@@ -9,15 +9,10 @@ import pytest
 from ceso.errors import InvalidInputError
 from ceso.esxi.vmomi import vim as _vim
 from ceso.operations.provision import ProvisionOptions, build_config_spec
+from ceso.ssh.guestos import guest_id_from_vmx, vmx_guest_os
 from ceso.ssh.vmx import Vmx, bios_uuid, escape_value, parse_vmx, render_vmx, unescape_value, uuid_from_bios
-from ceso.ssh.vmxspec import (
-    DiskFacts,
-    guest_id_from_vmx,
-    parse_descriptor,
-    properties_from_vmx,
-    vmx_from_spec,
-    vmx_guest_os,
-)
+from ceso.ssh.vmxspec import DiskFacts, parse_descriptor, properties_from_vmx, vmx_from_spec
+from tests.support.sshd import EMULATORS
 
 FIXTURES = Path(__file__).with_name("fixtures")
 vim = _vim()
@@ -66,11 +61,36 @@ def test_bios_uuid_form() -> None:
         ("otherGuest64", "other-64"),
         ("otherGuest", "other"),
         ("debian12_64Guest", "debian12-64"),
+        ("windows9Server64Guest", "windows9srv-64"),
+        ("windows8Server64Guest", "windows8srv-64"),
+        ("windows7Server64Guest", "windows7srv-64"),
+        ("winLonghorn64Guest", "longhorn-64"),
+        ("windowsHyperVGuest", "winHyperV"),
+        ("vmwarePhoton64Guest", "vmware-photon-64"),
     ],
 )
 def test_guest_os_names_both_ways(guest_id: str, vmx: str) -> None:
     assert vmx_guest_os(guest_id) == vmx
     assert guest_id_from_vmx(vmx) == guest_id
+    assert guest_id_from_vmx(vmx.upper()) == guest_id  # hostd reads the value case-insensitively
+
+
+def test_guest_os_table_is_hostds() -> None:
+    """Every value of hostd's table (transcribed beside the emulators) reads as hostd reads it."""
+    rows = [
+        line.split()
+        for line in (EMULATORS / "guest_os_keys.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert len(rows) > 200
+    for vmx, guest_id, written in rows:
+        assert guest_id_from_vmx(vmx) == guest_id, vmx
+        if written == "1":
+            assert vmx_guest_os(guest_id) == vmx, guest_id
+    assert guest_id_from_vmx("windows99-64") == "windows99-64"  # unknown: carried unchanged
+    assert vmx_guest_os("windows99-64") == "windows99-64"
+    with pytest.raises(InvalidInputError, match=r"no \.vmx guestOS value"):
+        vmx_guest_os("frobnix64Guest")
 
 
 def test_descriptor_capacity_and_thinness() -> None:

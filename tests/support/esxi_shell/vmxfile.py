@@ -24,14 +24,27 @@ NICS = {
     "e1000e": "VirtualE1000e",
     "vmxnet2": "VirtualVmxnet2",
 }
-GUESTS = {
-    "ubuntu-64": "ubuntu64Guest",
-    "ubuntu": "ubuntuGuest",
-    "debian12-64": "debian12_64Guest",
-    "otherlinux-64": "otherLinux64Guest",
-    "other-64": "otherGuest64",
-    "centos7-64": "centos7_64Guest",
-}
+
+
+def guests() -> dict[str, str]:
+    """hostd's guestOS table (guest_os_keys.txt beside this file), keyed by the lower-cased .vmx value."""
+    lines = (Path(__file__).with_name("guest_os_keys.txt")).read_text(encoding="utf-8").splitlines()
+    return {
+        row[0].lower(): row[1]
+        for row in (line.split() for line in lines)
+        if row and not row[0].startswith("#")
+    }
+
+
+def guest_id(vmx: dict[str, str]) -> str:
+    """The API guest id of the .vmx's guestOS; a value hostd does not know refuses the registration."""
+    value = vmx.get("guestos", "other")
+    known = guests().get(value.lower())
+    if known is None:
+        emu.print_fault("InvalidArgument", f"A specified parameter was not correct: guestOS {value!r}")
+    return known
+
+
 KNOWN = re.compile(
     r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme)\d+(:\d+)?\..*|ethernet\d+\..*)$",
     re.IGNORECASE,
@@ -66,6 +79,7 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
     from pyVmomi import vim
 
     vmx = read_vmx(text)
+    guest = guest_id(vmx)
     vm_dir = vmx_path.rsplit("/", 1)[0]
     changes = []
     controllers: dict[str, int] = {}
@@ -128,7 +142,7 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
     extra = [vim.option.OptionValue(key=k, value=v) for k, v in vmx.items() if not KNOWN.match(k)]
     return vim.vm.ConfigSpec(
         name=name or vmx.get("displayname") or vm_dir.rsplit("/", 1)[-1],
-        guestId=GUESTS.get(vmx.get("guestos", ""), "otherGuest64"),
+        guestId=guest,
         numCPUs=int(vmx.get("numvcpus", "1")),
         memoryMB=int(vmx.get("memsize", "1024")),
         firmware=vmx.get("firmware", "bios"),
