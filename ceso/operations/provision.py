@@ -314,9 +314,12 @@ def _build(
     if opts.disk_bytes is not None and opts.disk_bytes > disks[0].capacityInKB * 1024:
         with ctx.step("grow disk", progress=80, capacity_bytes=opts.disk_bytes):
             _grow_first_disk(ops, made.vm, opts.disk_bytes)
+    power_state = "poweredOff"
     if opts.power_on:
-        with ctx.step("power on", progress=90):
+        with ctx.step("power on", progress=90) as rec:
             ops.power_on(made.vm)
+            power_state = ops.power_state(made.vm)  # reported as read, never assumed
+            rec.update(power_state=power_state)
     return {
         "name": name,
         "host": ctx.job.host,
@@ -326,7 +329,7 @@ def _build(
         "datastore": datastore,
         "vmx_path": spec.files.vmPathName,
         "disks": disk_paths,
-        "power_state": "poweredOn" if opts.power_on else "poweredOff",
+        "power_state": power_state,
         "ip_addresses": [],
     }
 

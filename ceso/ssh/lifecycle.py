@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +104,11 @@ class SshLifecycle:
             )
 
     def power_on(self, vm: SshVm) -> None:
-        """Power on, answering the "moved or copied" question with "I copied it" if ESXi asks it."""
+        """Power on, answering the "moved or copied" question with "I copied it" if ESXi asks it.
+
+        Success is the state read back (``power.getstate``), not the exit status: a VM not
+        powered on afterwards raises OperationError ``power_on_failed`` with what vim-cmd said.
+        """
         command = cmd.power(vm.vmid, "on")
         call: dict[str, Any] = {"command": command.line}
         self.record("ssh", call)
@@ -122,14 +126,33 @@ class SshLifecycle:
         )  # past the deadline: killed, TimeoutExpiredError
         call.update(exit_status=result.exit_status, seconds=result.seconds)
         self.raise_for(result, f"power on {vm.name}")
+        # Older hosts print "Power on failed" (and why) and exit 0: only the state read back tells.
+        state = self.power_state(vm)
+        if state != "poweredOn":
+            said = (result.stdout.strip() or result.stderr.strip())[-500:]
+            raise OperationError(
+                f"power on {vm.name} failed on host {self.client.target.host}: the VM is {state}"
+                + (f"; vim-cmd said: {said}" if said else ""),
+                code="power_on_failed",
+                details={"command": result.command, "power_state": state},
+            )
 
     def answer_copied_question(self, vm: SshVm) -> bool:
         """Answer a pending "moved or copied" question with "I copied it"; True if one was answered.
 
         Any other pending question raises OperationError with its text.
         """
-        question = parse_question(self.run(cmd.get_message(vm.vmid)).stdout)
+        command = cmd.get_message(vm.vmid)
+        call: dict[str, Any] = {"command": command.line}
+        self.record("ssh", call)
+        result = self.client.run(command, check=False)
+        call.update(exit_status=result.exit_status, seconds=result.seconds)
+        question = parse_question(result.stdout)
         if question is None:
+            # "No message." comes with a non-zero exit status on some hosts: that is no failure.
+            if result.exit_status != 0 and result.stdout.strip() != "No message.":
+                self.raise_for(result, f"read the pending question of VM {vm.name}")
+            self.raise_for(replace(result, exit_status=0), f"read the pending question of VM {vm.name}")
             return False
         choice = question.choice("I copied") if question.is_moved_or_copied else None
         if choice is None:

@@ -135,3 +135,14 @@ def test_the_emulator_refuses_a_guest_os_hostd_does_not_know(
     done = emulate(shell, "vim-cmd", "solo/registervm", f"/vmfs/volumes/LocalDS_0/{name}/{name}.vmx")
     assert done.returncode != 0 and "guestOS" in done.stdout
     assert vm_by_name(free_sim.connect(), name) is None
+
+
+def test_no_message_with_a_nonzero_exit_is_no_question(
+    backend: SshVmBackend, shell: SshServer, free_sim: SimulatorHost, made: list[str]
+) -> None:
+    source = template(shell, free_sim, made, _unique("src"))
+    shell.configure(no_message_exit_status=1)  # "No message." and exit 1, as some hosts do
+    vm = clone(backend, source, _unique("copy"), made)  # registration reads the pending question
+    backend.power_on(vm)
+    assert vm_by_name(free_sim.connect(), vm.name).runtime.powerState == "poweredOn"
+    backend.power_off(vm)

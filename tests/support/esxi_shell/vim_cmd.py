@@ -97,8 +97,11 @@ def message(vmid: str, args: list[str]) -> None:
         pending = st.get("questions", {}).get(vmid)
         if not args:
             if pending is None or pending["answer"] is not None:
+                # What hosts print with no pending question; the exit status is not 0 on all of
+                # them, so the emulator takes the strict side unless told otherwise.
                 print("No message.")
-                return
+                sys.stdout.flush()
+                sys.exit(int(emu.config().get("no_message_exit_status", 1)))
             print(f"Virtual machine message {pending['id']}:")
             print("msg.uuid.altered:This virtual machine might have been moved or copied.")
             print(
