@@ -117,7 +117,7 @@ class SshVmBackend(SshLifecycle):
     def datastore(self, name: str | None) -> str:
         """The named datastore, or the first; NotFoundError lists the choices."""
         fs = parse_filesystems(self.run(cmd.filesystem_list()).stdout)
-        stores = sorted(f.volume_name for f in fs if f.is_datastore)
+        stores = sorted(f.name for f in fs if f.is_datastore)
         if name is None:
             if not stores:
                 raise NotFoundError(f"host {self.client.target.host} has no datastore")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ceso.errors import OperationError, TimeoutExpiredError
@@ -43,7 +43,7 @@ class PrintedFaultError(Exception):
 class SshSnapshotNode:
     """A snapshot tree node with the attribute names of vSphere's ``VirtualMachineSnapshotTree``.
 
-    ``createTime`` is the host's local time as vim-cmd prints it (no zone).
+    ``createTime`` is an aware UTC datetime, as on the API route.
     """
 
     name: str
@@ -65,9 +65,13 @@ class SshSnapshotInfo:
 
 
 def _created(text: str) -> datetime | None:
-    """``2/23/2015 18:12:50`` (month/day/year, as vim-cmd prints it) → datetime; None if unreadable."""
+    """``2/23/2015 18:12:50`` (month/day/year, as vim-cmd prints it) → an aware UTC datetime.
+
+    ESXi keeps its clock in UTC (it has no time zone setting), so the time vim-cmd prints
+    is UTC, as the API route's ``createTime`` is. None if unreadable.
+    """
     try:
-        return datetime.strptime(text.strip(), "%m/%d/%Y %H:%M:%S")
+        return datetime.strptime(text.strip(), "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
     except ValueError:
         return None
 

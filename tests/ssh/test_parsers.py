@@ -101,6 +101,25 @@ def test_snapshot_tree_depth_parents_and_repeated_names() -> None:
     assert parse_snapshots(sample("snapshot_get_none.txt")) == []
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("--Snapshot Id          : 1", "--Snapshot Id          : 1a"),  # an id that is not a number
+        ("--Snapshot Id          : 1", "--Snapshot Id          : "),  # an empty id
+        (
+            "--Snapshot Name        : before upgrade",
+            "------Snapshot Name        : before upgrade",
+        ),  # no parent
+        ("--Snapshot Name        : before upgrade\n", ""),  # fields before any name
+    ],
+)
+def test_snapshot_tree_malformed_is_unexpected_output(change: tuple[str, str]) -> None:
+    text = sample("snapshot_get_tree.txt").replace(*change, 1)
+    with pytest.raises(OperationError) as exc:
+        parse_snapshots(text)
+    assert exc.value.code == "unexpected_output"
+
+
 def test_guest_with_tools_lists_every_address() -> None:
     guest = parse_guest(sample("get_guest_tools_running.txt"))
     assert guest.tools_running_status == "guestToolsRunning"
@@ -175,6 +194,16 @@ def test_filesystems_67_with_spaces_unnamed_and_unmounted() -> None:
     ]
     assert fs[0].mount_point == "/vmfs/volumes/6116a4d3-0014a12e-65a2-525400f2aa2a"
     assert [f.volume_name for f in fs if f.is_datastore] == ["datastore1", "ssd store"]
+
+
+def test_an_unnamed_vmfs_volume_is_a_datastore_under_its_uuid() -> None:
+    text = sample("esxcli_filesystem_list_8.txt").replace(
+        "datastore1                                  6935c9b0",
+        "                                            6935c9b0",
+    )
+    fs = parse_filesystems(text)
+    assert fs[1].volume_name == "" and fs[1].type == "VMFS-6"
+    assert [f.name for f in fs if f.is_datastore] == ["6935c9b0-1234abcd-9f00-005056b36949"]
 
 
 def test_filesystems_8_skips_osdata_and_bootbanks() -> None:

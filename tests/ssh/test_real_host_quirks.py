@@ -7,6 +7,7 @@ through the simulator's API and the datastore directory, not through ceso.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -146,3 +147,34 @@ def test_no_message_with_a_nonzero_exit_is_no_question(
     backend.power_on(vm)
     assert vm_by_name(free_sim.connect(), vm.name).runtime.powerState == "poweredOn"
     backend.power_off(vm)
+
+
+def test_an_unnamed_vmfs_volume_is_a_datastore(
+    backend: SshVmBackend, shell: SshServer, tmp_path: Any
+) -> None:
+    volume = "6935c9b0-1234abcd-9f00-005056b36949"
+    (tmp_path / "vol").mkdir()
+    datastores = {**json.loads(shell.config_path.read_text())["datastores"], volume: str(tmp_path / "vol")}
+    shell.configure(unnamed_volumes=[volume], datastores=datastores)
+    assert backend.datastore(volume) == volume
+    backend.make_directory(f"[{volume}] new-vm")
+    assert (tmp_path / "vol" / "new-vm").is_dir()  # the path under its UUID reaches the volume
+
+
+def test_snapshot_times_are_utc_and_a_malformed_tree_is_unexpected_output(
+    backend: SshVmBackend, shell: SshServer, free_sim: SimulatorHost, made: list[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from ceso.errors import OperationError
+
+    vm = backend.find(template(shell, free_sim, made, _unique("snap")))
+    backend.create_snapshot(vm, "s1")
+    (node,) = backend.snapshot_tree(vm)
+    assert node.createTime is not None and node.createTime.tzinfo is not None
+    assert abs(node.createTime - datetime.now(UTC)) < timedelta(minutes=5)  # the simulator's clock is UTC
+    garbage = "Get Snapshot:\n|-ROOT\n--Snapshot Name        : s1\n--Snapshot Id          : 1a\n"
+    shell.configure(faults={"vim-cmd vmsvc/snapshot.get": {"exit": 0, "stdout": garbage}})
+    with pytest.raises(OperationError) as exc:
+        backend.snapshot_tree(vm)
+    assert exc.value.code == "unexpected_output"

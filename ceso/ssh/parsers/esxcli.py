@@ -82,8 +82,17 @@ class Filesystem:
 
     @property
     def is_datastore(self) -> bool:
-        """VMFS and NFS volumes with a name hold VMs; vfat boot banks and OSDATA do not."""
-        return bool(self.volume_name) and self.type.upper().startswith(("VMFS-", "NFS")) and self.mounted
+        """Mounted VMFS and NFS volumes hold VMs, named or not; vfat boot banks and OSDATA (VMFSOS) do not."""
+        return bool(self.name) and self.type.upper().startswith(("VMFS-", "NFS")) and self.mounted
+
+    @property
+    def name(self) -> str:
+        """The datastore's name: its Volume Name, or its UUID when the host shows none.
+
+        ``/vmfs/volumes/<uuid>/`` is a path to the volume whatever its name, so an
+        unnamed VMFS volume is still usable under its UUID.
+        """
+        return self.volume_name or self.uuid
 
 
 def parse_filesystems(text: str) -> list[Filesystem]:

@@ -100,6 +100,9 @@ def parse_snapshots(text: str) -> list[SnapshotEntry]:
 
     Each snapshot is a block of ``--Snapshot Name : x`` lines; the number of
     dashes gives the depth (2 per level). vim-cmd spells "Desciption" so.
+    Output that does not make such a tree (a field before any name, an id that
+    is not a number, a child deeper than its parent) raises OperationError
+    ``unexpected_output``, never a bare ValueError.
     """
     out: list[SnapshotEntry] = []
     current: dict[str, Any] | None = None
@@ -111,6 +114,8 @@ def parse_snapshots(text: str) -> list[SnapshotEntry]:
         if "Id" not in current:
             raise _unexpected("vim-cmd vmsvc/snapshot.get", text)
         depth = max(0, current["depth"])
+        if depth > len(stack) or not current["Id"].isdigit():  # a child without its parent, a bad id
+            raise _unexpected("vim-cmd vmsvc/snapshot.get", text)
         while len(stack) > depth:
             stack.pop()
         entry = SnapshotEntry(

@@ -45,6 +45,8 @@ def filesystems(si: Any) -> None:
         [f"/vmfs/volumes/{fake_uuid(n)}", n, fake_uuid(n), "true", "VMFS-6", str(c), str(f)]
         for n, c, f in stores
     ]
+    for uuid in emu.config().get("unnamed_volumes", []):  # a VMFS volume whose name the host lost
+        rows.append([f"/vmfs/volumes/{uuid}", "", uuid, "true", "VMFS-6", "53418655744", "51922534400"])
     boot = fake_uuid("bootbank")
     rows.append([f"/vmfs/volumes/{boot}", "", boot, "true", "vfat", "4293591040", "4251451392"])
     table(["Mount Point", "Volume Name", "UUID", "Mounted", "Type", "Size", "Free"], rows, right={3, 5, 6})
