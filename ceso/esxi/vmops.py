@@ -32,6 +32,7 @@ from ceso.esxi.layout import HostLayout, names_gone_object
 from ceso.esxi.source import read_source
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmscan import macs_in_use
+from ceso.vm.addresses import usable_addresses
 from ceso.vm.power import wait_for_power_state
 
 __all__ = ["HostLayout", "VmOps", "datastore_path", "random_static_mac", "split_datastore_path"]
@@ -289,7 +290,10 @@ class VmOps:
         self._wait(self.client.call("destroy VM", vm.Destroy_Task), "destroy VM")
 
     def wait_for_ip(self, vm: Any, *, expected: list[str], timeout: float) -> list[str]:
-        """Wait until VMware Tools report an IP (one of ``expected`` if given); return the addresses."""
+        """Wait until VMware Tools report a usable IP (one of ``expected`` if given); return the addresses.
+
+        Link-local and loopback addresses do not count (:func:`ceso.vm.addresses.usable_addresses`).
+        """
         self.record(
             "PropertyCollector.RetrieveProperties(guest.net) until an address", {"expected": expected}
         )
@@ -300,6 +304,7 @@ class VmOps:
             ips = [ip for nic in row.get("guest.net") or [] for ip in (nic.ipAddress or [])]
             if row.get("guest.ipAddress") and row["guest.ipAddress"] not in ips:
                 ips.append(row["guest.ipAddress"])
+            ips = usable_addresses(ips, expected)  # no link-local or loopback; the configured first
             if ips and (not expected or set(expected) & set(ips)):
                 return ips
             if time.monotonic() > deadline:

@@ -21,6 +21,7 @@ from ceso.esxi.faults import translate as translate_fault
 from ceso.ssh import commands as cmd
 from ceso.ssh.handles import SshSnapshot, SshVm
 from ceso.ssh.parsers import find_fault, parse_guest, parse_power_state, parse_question, parse_snapshots
+from ceso.vm.addresses import usable_addresses
 from ceso.vm.power import wait_for_power_state
 
 if TYPE_CHECKING:
@@ -200,11 +201,17 @@ class SshLifecycle:
         self.run(cmd.unregister(vm.vmid), action=f"unregister VM {vm.name}")
 
     def wait_for_ip(self, vm: SshVm, *, expected: list[str], timeout: float) -> list[str]:
-        """Poll ``vmsvc/get.guest`` until VMware Tools report an IP (one of ``expected`` if given)."""
+        """Poll ``vmsvc/get.guest`` until VMware Tools report a usable IP (one of ``expected`` if given).
+
+        Link-local and loopback addresses do not count and are not returned; ``expected``
+        ones come first (:func:`ceso.vm.addresses.usable_addresses`).
+        """
         deadline = time.monotonic() + timeout
         delay = 0.5
         while True:
-            ips = parse_guest(self.run(cmd.get_guest(vm.vmid)).stdout).ip_addresses
+            ips = usable_addresses(
+                parse_guest(self.run(cmd.get_guest(vm.vmid)).stdout).ip_addresses, expected
+            )
             if ips and (not expected or set(expected) & set(ips)):
                 return ips
             if time.monotonic() > deadline:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from ceso.errors import TimeoutExpiredError
+from ceso.esxi.client import EsxiClient
+from ceso.esxi.endpoint import parse_endpoint
+from ceso.esxi.vmops import VmOps
 from tests.conftest import Cli, unique
-from tests.support.vms import vim, vm_by_name
+from tests.support.simulator import SimulatorHost
+from tests.support.vms import create_vm, destroy_vm, vim, vm_by_name
 from tests.vm.conftest import TemplateBed
 
 
@@ -65,3 +72,24 @@ def test_wait_ip_times_out_with_a_clear_error(cli: Cli, bed: TemplateBed) -> Non
     assert "left running" in result.json()["error"]["message"]
     # The VM itself was complete: it is kept, not cleaned up.
     assert vm_by_name(bed.si, name).runtime.powerState == "poweredOn"
+
+
+def test_wait_ip_skips_link_local_and_loopback_on_the_api_route(sim: SimulatorHost) -> None:
+    """The API route's wait gives back the same addresses as the SSH route's (tests/ssh)."""
+    client = EsxiClient(
+        name="sim", endpoint=parse_endpoint(sim.url), username="root", password=lambda: "pw", thumbprint=None
+    ).connect()
+    si = sim.connect()
+    names = [unique("ll"), unique("v4")]
+    try:
+        for name, address in zip(names, ("fe80::250:56ff:fe3f:9", "192.0.2.71"), strict=True):
+            vm = create_vm(si, name)
+            option = vim.option.OptionValue(key="SET.guest.ipAddress", value=address)
+            assert vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[option])).info.state == "success"
+        ops = VmOps(client)
+        with pytest.raises(TimeoutExpiredError):  # only a link-local address: not yet reachable
+            ops.wait_for_ip(ops.find(names[0]), expected=[], timeout=1)
+        assert ops.wait_for_ip(ops.find(names[1]), expected=[], timeout=5) == ["192.0.2.71"]
+    finally:
+        for name in names:
+            destroy_vm(si, name)

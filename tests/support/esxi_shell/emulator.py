@@ -14,7 +14,8 @@ sshd fixture, re-read on every invocation so a test can change it)::
      "log": "/tmp/.../esxi-shell.log", "state": "/tmp/.../esxi-shell-state.json",
      "faults": {"vim-cmd vmsvc/power.on": {"exit": 1, "stderr": "...", "stdout": "..."}},
      "hang": {"vim-cmd vmsvc/power.off": 30}, "fault_exit_status": 1,
-     "ask_copied_question": false, "invalid_vms": [16], "no_message_exit_status": 1}
+     "ask_copied_question": false, "invalid_vms": [16], "no_message_exit_status": 1,
+     "guest_reports": {"vm name": [["00:50:56:..", ["fe80::...", "192.0.2.5"]]]}}
 
 ``/vmfs/volumes/<datastore>/...`` maps to the simulator's datastore directory.
 Every invocation is appended to the log as one JSON line ``{"tool", "argv",

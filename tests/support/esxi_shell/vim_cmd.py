@@ -237,7 +237,8 @@ def main(argv: list[str]) -> None:
         snapshot(si, verb.removeprefix("snapshot."), args[0], args[1:])
     elif command == "vmsvc/get.guest" and args:
         print("Guest information:\n")
-        print(vmxfile.guest_dump(emu.find_vm(si, args[0]).guest))
+        vm = emu.find_vm(si, args[0])
+        print(vmxfile.guest_dump(vm.guest, emu.config().get("guest_reports", {}).get(vm.name)))
     elif command == "vmsvc/message" and args:
         emu.find_vm(si, args[0])
         message(args[0], args[1:])

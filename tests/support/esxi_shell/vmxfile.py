@@ -154,8 +154,28 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
     )
 
 
-def guest_dump(guest: Any) -> str:
-    """A ``vim.vm.GuestInfo`` as vim-cmd prints it (double-quoted strings, ``<unset>``)."""
+def guest_dump(guest: Any, reported: list[list[Any]] | None = None) -> str:
+    """A ``vim.vm.GuestInfo`` as vim-cmd prints it (double-quoted strings, ``<unset>``).
+
+    ``reported`` (``[[mac, [addresses]], ...]``) stands for what the guest's VMware Tools
+    report instead of the simulator's guest.net: real tools list the IPv6 link-local address
+    first, and loopback ones too.
+    """
+    if reported is not None:
+        from pyVmomi import vim
+
+        nics = [
+            vim.vm.GuestInfo.NicInfo(
+                network="VM Network", macAddress=mac, ipAddress=ips, connected=True, deviceConfigId=4000 + i
+            )
+            for i, (mac, ips) in enumerate(reported)
+        ]
+        guest = vim.vm.GuestInfo(
+            toolsRunningStatus="guestToolsRunning",
+            ipAddress=next((ip for _mac, ips in reported for ip in ips), None),
+            net=nics,
+            guestState="running",
+        )
 
     def s(value: Any) -> str:
         return "<unset>" if value in (None, "") else f'"{value}"'
