@@ -1,4 +1,4 @@
-"""Datastore files over SFTP: read, write (atomically, never over an existing file), list, delete.
+"""Datastore files over SFTP: read, write (atomically; over an existing file only when asked), list, delete.
 
 Every path is checked by :func:`ceso.ssh.commands.volume_path` first, so
 nothing outside ``/vmfs/volumes/<datastore>/`` is touched. Files are written
@@ -56,29 +56,52 @@ def read_file(client: SshClient, path: str, *, limit: int = MAX_TEXT_FILE) -> by
     return data
 
 
-def write_file(client: SshClient, path: str, data: bytes, *, mode: int = 0o644) -> str:
-    """Create ``path`` holding ``data``; ConflictError if it exists. Returns the SHA-256 of ``data``.
+def _rename_into_place(sftp: Any, part: str, path: str, *, replace: bool) -> None:
+    """``part`` → ``path`` with the ``posix-rename@openssh.com`` extension (an atomic rename(2)).
 
-    The bytes go to ``<path>.ceso-part`` first and are renamed into place, so
-    the host never sees half a file under the real name; on failure the part
-    file is removed.
+    Plain SFTP rename is what OpenSSH's sftp-server implements with ``link()`` +
+    ``unlink()``, and VMFS has no hard links, so on ESXi it may fail for a file that
+    is fine. A server without the extension gets plain rename instead (which never
+    replaces); for ``replace`` the old file is then removed first — not atomic, the
+    best such a server allows.
+    """
+    try:
+        sftp.posix_rename(part, path)
+    except OSError as exc:
+        if "unsupported" not in str(exc).lower():
+            raise
+        if replace:
+            with contextlib.suppress(FileNotFoundError):
+                sftp.remove(path)
+        sftp.rename(part, path)
+
+
+def write_file(client: SshClient, path: str, data: bytes, *, mode: int = 0o644, replace: bool = False) -> str:
+    """Create ``path`` holding ``data`` (or with ``replace`` put it in place of the file there).
+
+    Returns the SHA-256 of ``data``. Without ``replace`` an existing ``path`` raises
+    ConflictError and nothing is written. The bytes go to ``<path>.ceso-part`` first
+    and are renamed into place (:func:`_rename_into_place`), so the host never sees
+    half a file under the real name; on failure the part file is removed and
+    ``path`` is as it was.
     """
     path = volume_path(path)
     part = f"{path}.ceso-part"
 
     def write(sftp: Any) -> None:
-        try:
-            sftp.stat(path)
-        except FileNotFoundError:
-            pass
-        else:
-            raise ConflictError(f"{path} already exists on host {client.target.host}")
+        if not replace:
+            try:
+                sftp.stat(path)
+            except FileNotFoundError:
+                pass
+            else:
+                raise ConflictError(f"{path} already exists on host {client.target.host}")
         try:
             with sftp.open(part, "wbx") as fh:
                 fh.set_pipelined(True)
                 fh.write(data)
             sftp.chmod(part, mode)
-            sftp.rename(part, path)  # plain SFTP rename refuses to replace an existing file
+            _rename_into_place(sftp, part, path, replace=replace)
         except BaseException:
             with contextlib.suppress(OSError):
                 sftp.remove(part)

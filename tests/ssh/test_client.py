@@ -181,7 +181,7 @@ def test_files_over_sftp(ssh_client: SshClient, shell: SshServer, free_sim_dir: 
     assert not files.exists(ssh_client, folder)
     assert files.remove_tree(ssh_client, folder) == 0  # already gone is fine
     ops = [i["argv"][0] for i in shell.invocations() if i["tool"] == "sftp"]
-    assert {"mkdir", "open", "rename", "remove", "rmdir"} <= set(ops)
+    assert {"mkdir", "open", "posix-rename", "remove", "rmdir"} <= set(ops)
 
 
 def test_password_login(password_server: tuple[int, str]) -> None:

@@ -197,3 +197,23 @@ def test_guest_ips_skip_link_local_and_loopback_and_put_the_configured_first(
     assert backend.wait_for_ip(vm, expected=["192.0.2.61"], timeout=5) == [
         "192.0.2.61", "2001:db8::5", "192.0.2.60",
     ]  # fmt: skip
+
+
+def test_files_are_put_in_place_with_posix_rename_on_a_filesystem_without_hard_links(
+    ssh_client: SshClient, shell: SshServer, free_sim: SimulatorHost
+) -> None:
+    from ceso.errors import ConflictError
+    from ceso.ssh import files
+
+    folder = free_sim.datastore_dir() / _unique("files")
+    folder.mkdir()
+    path = f"/vmfs/volumes/LocalDS_0/{folder.name}/x.vmx"
+    files.write_file(ssh_client, path, b'displayName = "one"\n')
+    assert (folder / "x.vmx").read_bytes() == b'displayName = "one"\n'
+    with pytest.raises(ConflictError):
+        files.write_file(ssh_client, path, b"two\n")
+    files.write_file(ssh_client, path, b'displayName = "two"\n', replace=True)
+    assert (folder / "x.vmx").read_bytes() == b'displayName = "two"\n'
+    assert sorted(p.name for p in folder.iterdir()) == ["x.vmx"]  # no part file left behind
+    ops = [i["argv"][0] for i in shell.invocations() if i["tool"] == "sftp" and folder.name in i["argv"][-1]]
+    assert "posix-rename-to" in ops and "rename-to" not in ops

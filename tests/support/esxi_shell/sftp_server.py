@@ -3,12 +3,15 @@
 sshd runs it as ``Subsystem sftp``. It speaks the protocol with paramiko's
 SFTPServer over the process's stdin/stdout (ESXi runs OpenSSH's sftp-server
 the same way) and serves only paths under /vmfs/volumes/<datastore>, mapped
-like the other emulators; everything else is "permission denied". Every
+like the other emulators; everything else is "permission denied". Like
+OpenSSH's sftp-server on VMFS (no hard links), plain rename refuses files;
+``posix-rename@openssh.com`` works. Every
 request that touches a path is logged (tool "sftp").
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -129,12 +132,26 @@ class VolumesServer(paramiko.SFTPServerInterface):
         )
 
     def rename(self, oldpath: str, newpath: str) -> int:
-        new = self._path("rename-to", newpath)
+        """Plain SFTP rename as OpenSSH's sftp-server does it on VMFS: ``link()`` then ``unlink()``.
+
+        VMFS has no hard links, so a regular file is refused (EPERM) whether or not the
+        target exists; a directory is renamed with rename(2), which never replaces here.
+        """
+        new, old = self._path("rename-to", newpath), mapped(oldpath)
+        if new is None or old is None:
+            return SFTP_PERMISSION_DENIED
+        if old.is_file():
+            return int(paramiko.SFTPServer.convert_errno(errno.EPERM))  # link(): not on VMFS
+        if new.exists():
+            return int(paramiko.SFTPServer.convert_errno(errno.EEXIST))
+        return self._simple("rename", oldpath, lambda p: os.rename(p, new))
+
+    def posix_rename(self, oldpath: str, newpath: str) -> int:
+        """``posix-rename@openssh.com``: rename(2), replacing a file at ``newpath`` atomically."""
+        new = self._path("posix-rename-to", newpath)
         if new is None:
             return SFTP_PERMISSION_DENIED
-        if new.exists():  # SFTP v3 rename never replaces, like OpenSSH's sftp-server
-            return int(paramiko.SFTPServer.convert_errno(17))
-        return self._simple("rename", oldpath, lambda p: os.rename(p, new))
+        return self._simple("posix-rename", oldpath, lambda p: os.replace(p, new))
 
 
 def main() -> None:
