@@ -10,8 +10,9 @@ objects are plain values here: nothing is sent to any host.
 Written for a new VM: ``config.version``, ``virtualHW.version``,
 ``displayName``, ``guestOS``, ``numvcpus``, ``memSize``, ``firmware``,
 ``uuid.bios`` (never ``uuid.location``, which ESXi then writes itself),
-controllers (``scsiN.present``/``virtualDev``, ``sataN``, ``nvmeN``), disks
-(``scsiN:U.fileName``, relative when in the VM's directory), NICs
+controllers (``scsiN.present``/``virtualDev``, ``sataN``, ``nvmeN``; the IDE
+controllers every VM has need no line), disks (``scsiN:U.fileName``,
+``ideN:U``, ``sataN:U``, ``nvmeN:U``, relative when in the VM's directory), NICs
 (``ethernetN.virtualDev``/``networkName``/``addressType = "static"`` and
 ``address``, or ``generated`` with no address line so ESXi makes one), PCIe
 bridges for vmxnet3/pvscsi, and every extraConfig key (guestinfo.*).
@@ -51,6 +52,7 @@ _NIC_DEV = {
     "VirtualVmxnet2": "vmxnet2",
 }
 _KEY_BASE = {"scsi": 1000, "sata": 15000, "nvme": 31000}
+_IDE_KEY = 200  # ide0; ide1 is 201
 _BRIDGES = [("pciBridge0.present", "TRUE")] + [
     (f"pciBridge{n}.{k}", v)
     for n in (4, 5, 6, 7)
@@ -141,7 +143,7 @@ def vmx_from_spec(spec: Any, *, vm_dir: str, generated_macs: bool = False) -> Vm
         vmx[key] = value
     vmx["vmci0.present"] = "TRUE"
     vmx["svga.present"] = "TRUE"
-    buses: dict[int, str] = {}
+    buses: dict[int, str] = {_IDE_KEY: "ide0", _IDE_KEY + 1: "ide1"}  # every VM has them
     nics = 0
     for change in spec.deviceChange or []:
         dev = change.device
@@ -193,10 +195,20 @@ def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], Di
     controllers = _controllers(vmx)
     devices: list[Any] = list(controllers.values())
     disk_key = 2000
-    for bus, controller in controllers.items():
+    # Every VM has its two IDE controllers (keys 200, 201) without a line for them; the API
+    # route's source read leaves them out too, and a disk on one keeps that controller key.
+    # IDE disks come first, as the BIOS boots them first (an imported VM's system disk).
+    buses = [("ide0", _IDE_KEY), ("ide1", _IDE_KEY + 1), *((bus, c.key) for bus, c in controllers.items())]
+    for bus, controller_key in buses:
         for unit in range(65):
             name = vmx.get(f"{bus}:{unit}.fileName")
-            if name is None or not vmx.flag(f"{bus}:{unit}.present") or not name.endswith(".vmdk"):
+            kind = (vmx.get(f"{bus}:{unit}.deviceType") or "").lower()
+            if (
+                name is None
+                or not vmx.flag(f"{bus}:{unit}.present")
+                or not name.endswith(".vmdk")
+                or kind.startswith(("cdrom", "atapi"))
+            ):
                 continue
             path = name if name.startswith("/") else f"{vm_dir}/{name}"
             facts = disk_facts(path)
@@ -204,7 +216,7 @@ def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], Di
             devices.append(
                 v.vm.device.VirtualDisk(
                     key=disk_key,
-                    controllerKey=controller.key,
+                    controllerKey=controller_key,
                     unitNumber=unit,
                     capacityInKB=facts.capacity_bytes // 1024,
                     capacityInBytes=facts.capacity_bytes,

@@ -217,3 +217,43 @@ def test_files_are_put_in_place_with_posix_rename_on_a_filesystem_without_hard_l
     assert sorted(p.name for p in folder.iterdir()) == ["x.vmx"]  # no part file left behind
     ops = [i["argv"][0] for i in shell.invocations() if i["tool"] == "sftp" and folder.name in i["argv"][-1]]
     assert "posix-rename-to" in ops and "rename-to" not in ops
+
+
+def test_disks_on_ide_sata_and_nvme_are_all_cloned(
+    backend: SshVmBackend, shell: SshServer, free_sim: SimulatorHost, made: list[str]
+) -> None:
+    from pathlib import Path
+
+    from tests.ssh.conftest import DESCRIPTOR, emulate
+
+    vmx = (Path(__file__).with_name("fixtures") / "vmx_ide_sata_nvme.vmx").read_text()
+    name = _unique("imported")
+    folder = free_sim.datastore_dir() / name
+    folder.mkdir()
+    payloads = {}
+    for suffix in ("", "_1", "_2"):  # one disk each on ide0:0, sata0:1 and nvme0:0
+        disk = f"{name}{suffix}"
+        (folder / f"{disk}.vmdk").write_text(DESCRIPTOR.format(name=disk, sectors=2**21, tail="0a"))
+        payloads[suffix] = os.urandom(2048) + suffix.encode()
+        (folder / f"{disk}-flat.vmdk").write_bytes(payloads[suffix])
+    (folder / f"{name}.vmx").write_text(vmx.format(name=name, mac="00:50:56:3f:00:0b", tail="0b"))
+    done = emulate(shell, "vim-cmd", "solo/registervm", f"/vmfs/volumes/LocalDS_0/{name}/{name}.vmx")
+    assert done.returncode == 0, done.stdout + done.stderr
+    made.append(name)
+    new = _unique("copy")
+    clone(backend, name, new, made)
+    copied = sorted((free_sim.datastore_dir() / new).glob("*-flat.vmdk"))
+    assert sorted(p.read_bytes() for p in copied) == sorted(payloads.values())
+    assert (free_sim.datastore_dir() / new / f"{new}-flat.vmdk").read_bytes() == payloads[""]  # IDE first
+    api_vm = vm_by_name(free_sim.connect(), new)
+    by_key = {d.key: d for d in api_vm.config.hardware.device}
+    controllers = sorted(
+        type(by_key[d.controllerKey]).__name__.rsplit(".", 1)[-1]
+        for d in api_vm.config.hardware.device
+        if type(d).__name__.endswith("VirtualDisk")
+    )
+    # (the simulator shows its NVMe controller as a plain VirtualController)
+    assert controllers[0] == "VirtualAHCIController" and controllers[2] == "VirtualIDEController"
+    written = (free_sim.datastore_dir() / new / f"{new}.vmx").read_text()
+    assert f'ide0:0.fileName = "{new}.vmdk"' in written and "install.iso" not in written
+    assert 'sata0:1.fileName = "' in written and 'nvme0:0.fileName = "' in written

@@ -46,7 +46,7 @@ def guest_id(vmx: dict[str, str]) -> str:
 
 
 KNOWN = re.compile(
-    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme)\d+(:\d+)?\..*|ethernet\d+\..*)$",
+    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme|ide)\d+(:\d+)?\..*|ethernet\d+\..*)$",
     re.IGNORECASE,
 )
 
@@ -82,7 +82,7 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
     guest = guest_id(vmx)
     vm_dir = vmx_path.rsplit("/", 1)[0]
     changes = []
-    controllers: dict[str, int] = {}
+    controllers: dict[str, int] = {"ide0": 200, "ide1": 201}  # every VM has both, with no .vmx line
     for key in sorted(vmx):
         m = re.match(r"^(scsi|sata|nvme)(\d)\.present$", key)
         if m and vmx[key].upper() == "TRUE":
@@ -100,13 +100,14 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
                 dev = vim.vm.device.VirtualNVMEController(key=ctl_key, busNumber=num)
             changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=dev))
     for key in sorted(vmx):
-        m = re.match(r"^((?:scsi|sata|nvme)\d):(\d+)\.filename$", key)
+        m = re.match(r"^((?:scsi|sata|nvme|ide)\d):(\d+)\.filename$", key)
         if (
             not m
             or m.group(1) not in controllers
             or vmx.get(f"{m.group(1)}:{m.group(2)}.present", "").upper() != "TRUE"
+            or vmx.get(f"{m.group(1)}:{m.group(2)}.devicetype", "").lower().startswith(("cdrom", "atapi"))
         ):
-            continue
+            continue  # not a disk: absent, or a CD-ROM (its own device, not emulated)
         file_name = vmx[key]
         full = file_name if file_name.startswith("/") else f"{vm_dir}/{file_name}"
         capacity_kb, thin = disk_capacity_kb(emu.host_path(full))
