@@ -32,10 +32,12 @@ from ceso.ssh.parsers import parse_filesystems, parse_getallvms, parse_portgroup
 from ceso.ssh.vmx import Vmx, parse_vmx, render_vmx
 from ceso.ssh.vmxspec import parse_descriptor, properties_from_vmx, vmx_from_spec
 
-__all__ = ["SshVmBackend"]
+__all__ = ["COPY_FLOOR_BYTES_PER_S", "SshVmBackend"]
 
 Recorder = Callable[[str, dict[str, Any]], None]
 _VMX_PROPS = ("config.", "name")
+#: The slowest a disk copy on the host may go before it counts as hung (a local disk under load).
+COPY_FLOOR_BYTES_PER_S = 50 * 2**20
 
 
 class SshVmBackend(SshLifecycle):
@@ -170,9 +172,15 @@ class SshVmBackend(SshLifecycle):
         files.remove_tree(self.client, target)
 
     def copy_disk(self, source: str, dest: str) -> None:
-        """``vmkfstools -i SRC DST -d thin``: the bytes never leave the host."""
+        """``vmkfstools -i SRC DST -d thin``: the bytes never leave the host.
+
+        The time allowed grows with the source's extents: ``task_timeout`` or one second
+        per :data:`COPY_FLOOR_BYTES_PER_S`, whichever is longer.
+        """
         src, dst = cmd.from_datastore_path(source), cmd.from_datastore_path(dest)
-        result = self.run(cmd.thin_clone(src, dst), timeout=self.task_timeout, action=f"copy disk {source}")
+        self.record("sftp.stat", {"path": src, "extents": True})
+        timeout = max(self.task_timeout, files.extent_bytes(self.client, src) / COPY_FLOOR_BYTES_PER_S)
+        result = self.run(cmd.thin_clone(src, dst), timeout=timeout, action=f"copy disk {source}")
         if "Failed" in result.stdout:
             raise OperationError(f"vmkfstools could not copy {src}: {result.stdout.strip()[-500:]}")
 

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import hashlib
 import posixpath
+import re
 import stat
 from typing import Any
 
@@ -19,7 +20,7 @@ from ceso.errors import ConflictError, InvalidInputError, NotFoundError, Operati
 from ceso.ssh.client import SshClient
 from ceso.ssh.commands import VOLUMES, volume_path
 
-__all__ = ["exists", "make_directory", "read_file", "remove_tree", "write_file"]
+__all__ = ["exists", "extent_bytes", "make_directory", "read_file", "remove_tree", "write_file"]
 
 MAX_TEXT_FILE = 8 * 2**20  # a .vmx or .vmdk descriptor is a few KiB; refuse to slurp a flat disk
 
@@ -36,6 +37,23 @@ def exists(client: SshClient, path: str) -> bool:
         return True
 
     return bool(client.sftp_call(f"look for {path}", check))
+
+
+def extent_bytes(client: SshClient, descriptor_path: str) -> int:
+    """The bytes of the extent files a ``.vmdk`` descriptor names (what copying the disk reads at most).
+
+    NotFoundError if the descriptor or an extent is missing.
+    """
+    text = read_file(client, descriptor_path).decode("utf-8", errors="replace")
+    folder = posixpath.dirname(volume_path(descriptor_path))
+    names = re.findall(r'^\s*RW\s+\d+\s+\S+\s+"([^"]+)"', text, re.MULTILINE)
+    paths = [volume_path(name if name.startswith("/") else f"{folder}/{name}") for name in names]
+
+    def sizes(sftp: Any) -> int:
+        return sum(int(sftp.stat(p).st_size or 0) for p in paths)
+
+    total: int = client.sftp_call(f"measure {descriptor_path}", sizes)
+    return total
 
 
 def read_file(client: SshClient, path: str, *, limit: int = MAX_TEXT_FILE) -> bytes:

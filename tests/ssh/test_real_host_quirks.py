@@ -257,3 +257,23 @@ def test_disks_on_ide_sata_and_nvme_are_all_cloned(
     written = (free_sim.datastore_dir() / new / f"{new}.vmx").read_text()
     assert f'ide0:0.fileName = "{new}.vmdk"' in written and "install.iso" not in written
     assert 'sata0:1.fileName = "' in written and 'nvme0:0.fileName = "' in written
+
+
+def test_the_copy_timeout_grows_with_the_disk(
+    ssh_client: SshClient, shell: SshServer, free_sim: SimulatorHost, made: list[str]
+) -> None:
+    name = template(shell, free_sim, made, _unique("big"))
+    flat = free_sim.datastore_dir() / name / f"{name}-flat.vmdk"
+    with open(flat, "r+b") as fh:  # a 1 GiB thin disk: sparse, as VMFS keeps it
+        fh.truncate(2**30)
+    backend = SshVmBackend(ssh_client, Recorder(), task_timeout=2)
+    # At the slowest rate a host copies (50 MiB/s), this disk may take 20 s: longer than task_timeout.
+    shell.configure(hang={"vmkfstools -i": 4})  # a copy slower than task_timeout, within the floor
+    new = _unique("copy")
+    backend.make_directory(f"[LocalDS_0] {new}")
+    made.append(new)
+    backend.copy_disk(f"[LocalDS_0] {name}/{name}.vmdk", f"[LocalDS_0] {new}/{new}.vmdk")
+    copied = free_sim.datastore_dir() / new / f"{new}-flat.vmdk"
+    with open(copied, "rb") as got, open(flat, "rb") as want:
+        assert copied.stat().st_size == 2**30 and got.read(4096) == want.read(4096)
+    assert copied.stat().st_blocks * 512 < 2**26  # thin stays thin

@@ -133,11 +133,12 @@ def test_create_over_ssh_matches_the_api_route(cli: Cli, ssh_bed: SshBed) -> Non
     assert {c["method"] for c in calls} <= {
         "ssh",
         "sftp.read",
+        "sftp.stat",
         "sftp.write",
         "sftp.mkdir",
         "sftp.remove_tree",
     }
-    (copy,) = steps["copy disk 1/1"]["calls"]
+    (copy,) = [c for c in steps["copy disk 1/1"]["calls"] if c["method"] == "ssh"]
     assert shlex.split(copy["args"]["command"]) == [
         "vmkfstools", "-i", f"/vmfs/volumes/LocalDS_0/{bed.template}/{bed.template}.vmdk",
         f"/vmfs/volumes/LocalDS_0/{name}/{name}.vmdk", "-d", "thin",

@@ -1,6 +1,6 @@
 """``vmkfstools`` of an emulated ESXi host: ``-i SRC DST -d thin`` (clone) and ``-X SIZE DISK`` (grow).
 
-A clone copies every extent byte for byte (real files, real bytes) and
+A clone copies every extent byte for byte (real files, real bytes; holes stay holes) and
 writes a new descriptor naming the new extent, thin, with a new CID and
 ddb.uuid; it prints what ESXi prints ("Destination disk format: VMFS
 thin-provisioned", "Cloning disk '...'...", "Clone: 100% done."). Growing
@@ -10,10 +10,11 @@ re-reads a registered VM's disk — updates the capacity the simulator shows.
 
 from __future__ import annotations
 
+import os
 import random
 import re
-import shutil
 import sys
+from pathlib import Path
 
 import emulator as emu
 
@@ -21,6 +22,28 @@ EXTENT = re.compile(
     r'^(?P<access>RW)\s+(?P<sectors>\d+)\s+(?P<type>\S+)\s+"(?P<file>[^"]+)"(?P<rest>.*)$', re.MULTILINE
 )
 UNITS = {"k": 1024, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def copy_sparse(source: Path, target: Path) -> None:
+    """Copy the data regions only (SEEK_DATA/SEEK_HOLE): a thin disk stays thin, as with ``-d thin``."""
+    size = source.stat().st_size
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(src.fileno(), offset, os.SEEK_DATA)
+            except OSError:  # only a hole is left
+                break
+            end = os.lseek(src.fileno(), start, os.SEEK_HOLE)
+            src.seek(start)
+            dst.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                chunk = src.read(min(remaining, 2**20))
+                dst.write(chunk)
+                remaining -= len(chunk)
+            offset = end
+        dst.truncate(size)
 
 
 def clone(src_arg: str, dst_arg: str) -> None:
@@ -42,7 +65,7 @@ def clone(src_arg: str, dst_arg: str) -> None:
         new_name = f"{stem}-flat.vmdk" if len(extents) == 1 else f"{stem}-s{i + 1:03d}.vmdk"
         source_file = src.parent / extent.group("file")
         target_file = dst.parent / new_name
-        shutil.copyfile(source_file, target_file)
+        copy_sparse(source_file, target_file)
         new_text = new_text.replace(f'"{extent.group("file")}"', f'"{new_name}"', 1)
     new_text = re.sub(r"^CID=\w+", f"CID={random.getrandbits(32):08x}", new_text, flags=re.MULTILINE)
     new_text = re.sub(r"^ddb\.thinProvisioned\s*=.*$", "", new_text, flags=re.MULTILINE).rstrip("\n") + "\n"
