@@ -247,9 +247,11 @@ class VmOps:
     def power_state(self, vm: Any) -> str:
         return str(self.props(vm, ["runtime.powerState"]).get("runtime.powerState"))
 
-    def power_on(self, vm: Any) -> None:
+    def power_on(self, vm: Any) -> str:
+        """PowerOnVM_Task; its success is the host's word that the VM is ``poweredOn`` (returned)."""
         self.record("VirtualMachine.PowerOnVM_Task", {"vm": vm._moId})
         self._wait(self.client.call("power on", vm.PowerOnVM_Task), "power on")
+        return "poweredOn"
 
     def power_off(self, vm: Any) -> None:
         self.record("VirtualMachine.PowerOffVM_Task", {"vm": vm._moId})

@@ -317,8 +317,7 @@ def _build(
     power_state = "poweredOff"
     if opts.power_on:
         with ctx.step("power on", progress=90) as rec:
-            ops.power_on(made.vm)
-            power_state = ops.power_state(made.vm)  # reported as read, never assumed
+            power_state = ops.power_on(made.vm)  # the state the host reported, never assumed
             rec.update(power_state=power_state)
     return {
         "name": name,

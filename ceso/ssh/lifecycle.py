@@ -108,11 +108,12 @@ class SshLifecycle:
                 details={"command": result.command, "exit_status": result.exit_status, "stderr": tail},
             )
 
-    def power_on(self, vm: SshVm) -> None:
+    def power_on(self, vm: SshVm) -> str:
         """Power on, answering the "moved or copied" question with "I copied it" if ESXi asks it.
 
         Success is the state read back (``power.getstate``), not the exit status: a VM not
         powered on afterwards raises OperationError ``power_on_failed`` with what vim-cmd said.
+        Returns the state read (``poweredOn``).
         """
         command = cmd.power(vm.vmid, "on")
         call: dict[str, Any] = {"command": command.line}
@@ -141,6 +142,7 @@ class SshLifecycle:
                 code="power_on_failed",
                 details={"command": result.command, "power_state": state},
             )
+        return state
 
     def answer_copied_question(self, vm: SshVm) -> bool:
         """Answer a pending "moved or copied" question with "I copied it"; True if one was answered.
