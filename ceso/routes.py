@@ -70,6 +70,9 @@ class VmBackend(Protocol):
     def copy_disk(self, source: str, dest: str) -> None:
         """Copy a virtual disk on the host, thin; the bytes never pass through ceso."""
 
+    def copy_file(self, source: str, dest: str) -> None:
+        """Copy a small datastore file (an NVRAM) over ``dest``; NotFoundError if ``source`` is missing."""
+
     def create_vm(self, spec: Any) -> Any:
         """Create the VM ``spec`` describes (its disks already in place); returns its handle."""
 

@@ -51,6 +51,7 @@ SOURCE_PROPERTIES = [
     "config.hardware.memoryMB",
     "config.guestId",
     "config.firmware",
+    "config.bootOptions.efiSecureBootEnabled",
     "config.version",
     "summary.config.vmPathName",
     "runtime.powerState",

@@ -227,6 +227,27 @@ class VmOps:
         )
         self._wait(task, f"copy disk {source} to {dest}")
 
+    def copy_file(self, source: str, dest: str) -> None:
+        """FileManager.CopyDatastoreFile_Task over ``dest`` (force); NotFoundError if ``source`` is missing."""
+        fm = self.client.content.fileManager
+        self.record(
+            "FileManager.CopyDatastoreFile_Task",
+            {"sourceName": source, "destinationName": dest, "force": True},
+        )
+        task = self._on_layout(
+            lambda layout: self.client.call(
+                f"copy {source}",
+                lambda: fm.CopyDatastoreFile_Task(
+                    sourceName=source,
+                    sourceDatacenter=layout.datacenter,
+                    destinationName=dest,
+                    destinationDatacenter=layout.datacenter,
+                    force=True,
+                ),
+            )
+        )
+        self._wait(task, f"copy {source} to {dest}")
+
     # -- VM lifecycle ------------------------------------------------------------------
     def create_vm(self, spec: Any) -> Any:
         """CreateVM_Task in the host's VM folder and resource pool; returns the VM."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ceso.cloudinit import new_instance_id
-from ceso.errors import ConflictError, InvalidInputError, TimeoutExpiredError
+from ceso.errors import ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import datastore_path, random_static_mac, split_datastore_path
 from ceso.jobs.context import JobContext
@@ -144,12 +144,26 @@ def build_config_spec(
         numCPUs=opts.cpus or source.get("config.hardware.numCPU"),
         memoryMB=opts.memory_mb or source.get("config.hardware.memoryMB"),
         firmware=source.get("config.firmware"),
+        bootOptions=_boot_options(source),
         version=source.get("config.version"),
         uuid=str(uuid.uuid4()),  # a new BIOS UUID: the guest must not look like its source
         files=v.vm.FileInfo(vmPathName=datastore_path(datastore, f"{opts.name}/{opts.name}.vmx")),
         deviceChange=changes,
         extraConfig=[v.option.OptionValue(key=k, value=val) for k, val in extra_config.items()],
     )
+
+
+def _boot_options(source: dict[str, Any]) -> Any:
+    """The source's Secure Boot setting for an EFI source (the property reads as a bool or as text)."""
+    if source.get("config.firmware") != "efi":
+        return None
+    secure = str(source.get("config.bootOptions.efiSecureBootEnabled", "")).lower() == "true"
+    return vim().vm.BootOptions(efiSecureBootEnabled=secure)
+
+
+def nvram_path(vmx_path: str) -> str:
+    """``[ds] dir/vm.vmx`` → ``[ds] dir/vm.nvram``: where a VM keeps its firmware's settings."""
+    return vmx_path.removesuffix(".vmx") + ".nvram"
 
 
 def _leftovers(ctx: JobContext, ops: VmBackend, name: str, datastore: str) -> None:
@@ -311,6 +325,15 @@ def _build(
         )
         made.vm = ops.create_vm(spec)
         rec.update(uuid=spec.uuid, macs=macs, instance_id=instance_id)
+    if source.get("config.firmware") == "efi":
+        # An EFI guest's boot entries live in its NVRAM: without them it may not boot. The
+        # new VM has not run yet, so its own NVRAM (if the host made one) is replaced.
+        nvram = nvram_path(source["summary.config.vmPathName"])
+        with ctx.step("copy NVRAM", progress=78, source=nvram) as rec:
+            try:
+                ops.copy_file(nvram, datastore_path(datastore, f"{name}/{name}.nvram"))
+            except NotFoundError:
+                rec.update(copied=False)  # a VM that never booted has none yet
     if opts.disk_bytes is not None and opts.disk_bytes > disks[0].capacityInKB * 1024:
         with ctx.step("grow disk", progress=80, capacity_bytes=opts.disk_bytes):
             _grow_first_disk(ops, made.vm, opts.disk_bytes)

@@ -184,6 +184,14 @@ class SshVmBackend(SshLifecycle):
         if "Failed" in result.stdout:
             raise OperationError(f"vmkfstools could not copy {src}: {result.stdout.strip()[-500:]}")
 
+    def copy_file(self, source: str, dest: str) -> None:
+        """Copy a small datastore file (an NVRAM) over SFTP, atomically replacing ``dest`` if it exists."""
+        src, dst = cmd.from_datastore_path(source), cmd.from_datastore_path(dest)
+        self.record("sftp.read", {"path": src})
+        data = files.read_file(self.client, src)
+        self.record("sftp.write", {"path": dst, "bytes": len(data), "replace": True})
+        files.write_file(self.client, dst, data, replace=True)
+
     # -- VM creation ---------------------------------------------------------------------------
     def create_vm(self, spec: Any) -> SshVm:
         """Write ``spec`` as a complete .vmx (SFTP) and register it; returns the new VM.

@@ -9,6 +9,7 @@ _COMMON = [
     "vmkfstools -i SRC DST -d thin for each source disk (the bytes stay on the host)",
     "SFTP upload of a complete NAME.vmx: new uuid.bios, new static MACs, guestinfo (cloud-init)",
     "vim-cmd solo/registervm /vmfs/volumes/DS/NAME/NAME.vmx NAME",
+    "SFTP copy of the source's NAME.nvram over the new VM's (EFI sources: the boot entries)",
     "vmkfstools -X SIZE for the first disk (only with --disk)",
     'vim-cmd vmsvc/power.on VMID, answering "I copied it" if ESXi asks (unless --no-power-on)',
 ]

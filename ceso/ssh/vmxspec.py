@@ -8,7 +8,8 @@ the capacity) to the same device objects the API returns. pyVmomi data
 objects are plain values here: nothing is sent to any host.
 
 Written for a new VM: ``config.version``, ``virtualHW.version``,
-``displayName``, ``guestOS``, ``numvcpus``, ``memSize``, ``firmware``,
+``displayName``, ``guestOS``, ``numvcpus``, ``memSize``, ``firmware`` (and
+``uefi.secureBoot.enabled``),
 ``uuid.bios`` (never ``uuid.location``, which ESXi then writes itself),
 controllers (``scsiN.present``/``virtualDev``, ``sataN``, ``nvmeN``; the IDE
 controllers every VM has need no line), disks (``scsiN:U.fileName``,
@@ -137,6 +138,8 @@ def vmx_from_spec(spec: Any, *, vm_dir: str, generated_macs: bool = False) -> Vm
     vmx["nvram"] = f"{spec.name}.nvram"
     if spec.firmware == "efi":
         vmx["firmware"] = "efi"
+        if spec.bootOptions is not None and spec.bootOptions.efiSecureBootEnabled:
+            vmx["uefi.secureBoot.enabled"] = "TRUE"
     if spec.uuid:
         vmx["uuid.bios"] = bios_uuid(spec.uuid)
     for key, value in _BRIDGES:
@@ -255,6 +258,7 @@ def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], Di
         "config.hardware.memoryMB": int(vmx.get("memSize") or 0),
         "config.guestId": guest_id_from_vmx(vmx.get("guestOS") or "other"),
         "config.firmware": vmx.get("firmware") or "bios",
+        "config.bootOptions.efiSecureBootEnabled": "true" if vmx.flag("uefi.secureBoot.enabled") else "false",
         "config.version": f"vmx-{vmx.get('virtualHW.version') or '13'}",
         "config.extraConfig": extra,
     }

@@ -6,6 +6,7 @@ simulator's API and the datastore directory.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from tests.conftest import Cli, unique
@@ -50,3 +51,24 @@ def test_the_result_reports_the_power_state_read_back(cli: Cli, ssh_bed: SshBed)
     # "No message." with a non-zero exit (the emulator's default) was read on the way, not a failure.
     messages = [i for i in ssh_bed.shell.invocations() if i["argv"][:1] == ["vmsvc/message"]]
     assert messages
+
+
+def test_create_from_an_efi_template_keeps_its_nvram_and_secure_boot(cli: Cli, ssh_bed: SshBed) -> None:
+    bed = ssh_bed
+    folder = bed.datastore_dir / bed.template
+    vmx = (folder / f"{bed.template}.vmx").read_text()
+    # The template boots with EFI and Secure Boot; its NVRAM holds the boot entries.
+    (folder / f"{bed.template}.vmx").write_text(vmx + 'firmware = "efi"\nuefi.secureBoot.enabled = "TRUE"\n')
+    nvram = b"NVRAM\0" + os.urandom(8192)
+    (folder / f"{bed.template}.nvram").write_bytes(nvram)
+    name = unique("efi")
+    job = _job(cli, "vm", "create", name, "--template", bed.template, "--no-power-on")
+    assert job["state"] == "succeeded", job.get("error")
+    assert (bed.datastore_dir / name / f"{name}.nvram").read_bytes() == nvram
+    written = (bed.datastore_dir / name / f"{name}.vmx").read_text()
+    assert 'firmware = "efi"' in written and 'uefi.secureBoot.enabled = "TRUE"' in written
+    assert f'nvram = "{name}.nvram"' in written
+    vm = vm_by_name(bed.sim.connect(), name)
+    assert vm.config.firmware == "efi"  # (the simulator keeps no Secure Boot flag: the .vmx shows it)
+    steps = {s["name"]: s for s in job["steps"]}
+    assert steps["copy NVRAM"]["source"] == f"[LocalDS_0] {bed.template}/{bed.template}.nvram"

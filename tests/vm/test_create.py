@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import yaml
 
 from ceso.cloudinit import decode_guestinfo
 from tests.conftest import Cli, unique
-from tests.support.vms import devices_of, extra_config, vm_by_name, vm_names
+from tests.support.vms import devices_of, extra_config, vim, vm_by_name, vm_names
 from tests.vm.conftest import TemplateBed
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example"
@@ -201,3 +203,21 @@ def test_bad_inputs_are_refused_before_anything_happens(cli: Cli, bed: TemplateB
         assert fragment in result.stderr, (args, result.stderr)
     assert vm_names(bed.si) == before
     assert cli("--json", "job", "list").json() == []
+
+
+def test_create_from_an_efi_template_copies_its_nvram(cli: Cli, bed: TemplateBed) -> None:
+    """An EFI guest's boot entries live in its NVRAM: the new VM gets the template's (API route)."""
+    template = vm_by_name(bed.si, bed.template)
+    task = template.ReconfigVM_Task(spec=vim.vm.ConfigSpec(firmware="efi"))
+    assert task.info.state == "success"
+    nvram = b"NVRAM\0" + os.urandom(4096)
+    (bed.datastore_dir / bed.template / f"{bed.template}.nvram").write_bytes(nvram)
+    name = unique("efi")
+    result = cli(
+        "--json", "vm", "create", name, "--template", bed.template, "--no-power-on", "--timeout", "120"
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert (bed.datastore_dir / name / f"{name}.nvram").read_bytes() == nvram
+    assert vm_by_name(bed.si, name).config.firmware == "efi"
+    steps = {s["name"]: s for s in result.json()["steps"]}
+    assert [c["method"] for c in steps["copy NVRAM"]["calls"]] == ["FileManager.CopyDatastoreFile_Task"]

@@ -17,6 +17,7 @@ CLONE_PLAN = [
     "FileManager.MakeDirectory [ds] NAME",
     "VirtualDiskManager.CopyVirtualDisk_Task for each source disk (thin, on the host)",
     "Folder.CreateVM_Task with the source's hardware, a new BIOS UUID, new MACs and guestinfo",
+    "FileManager.CopyDatastoreFile_Task of the source's NVRAM over the new VM's (EFI sources)",
     "VirtualMachine.PowerOnVM_Task (unless --no-power-on)",
 ]
 

@@ -15,6 +15,7 @@ CREATE_PLAN = [
     "FileManager.MakeDirectory [ds] NAME",
     "VirtualDiskManager.CopyVirtualDisk_Task for each template disk (thin, on the host)",
     "Folder.CreateVM_Task with the template's hardware, a new BIOS UUID, new MACs and guestinfo",
+    "FileManager.CopyDatastoreFile_Task of the template's NVRAM over the new VM's (EFI templates)",
     "VirtualMachine.ReconfigVM_Task to grow the disk (only with --disk)",
     "VirtualMachine.PowerOnVM_Task (unless --no-power-on)",
 ]

@@ -203,18 +203,20 @@ def registervm(si: Any, path: str, name: str | None) -> None:
             )
     text = real.read_text(encoding="utf-8")
     spec = vmxfile.config_spec(text, path, name)
-    # The simulator's CreateVM_Task refuses an existing .vmx; hostd reads it instead. So keep the
-    # file aside while the simulator creates the VM, then put the very same bytes back.
-    aside = real.with_name(real.name + ".emulator-aside")
-    real.rename(aside)
+    # The simulator's CreateVM_Task refuses an existing .vmx or .nvram; hostd reads them instead.
+    # So keep them aside while the simulator creates the VM, then put the very same bytes back.
+    kept = [p for p in (real, real.with_suffix(".nvram")) if p.is_file()]
+    for path in kept:
+        path.rename(path.with_name(path.name + ".emulator-aside"))
     try:
         content = si.RetrieveContent()
         datacenter = content.rootFolder.childEntity[0]
         compute = datacenter.hostFolder.childEntity[0]
         task = datacenter.vmFolder.CreateVM_Task(config=spec, pool=compute.resourcePool)
     finally:
-        real.unlink(missing_ok=True)
-        aside.rename(real)
+        for path in kept:
+            path.unlink(missing_ok=True)
+            path.with_name(path.name + ".emulator-aside").rename(path)
     vm = emu.wait(task)
     print(emu.vmid_of(vm))
 

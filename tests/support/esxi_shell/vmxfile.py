@@ -46,7 +46,7 @@ def guest_id(vmx: dict[str, str]) -> str:
 
 
 KNOWN = re.compile(
-    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme|ide)\d+(:\d+)?\..*|ethernet\d+\..*)$",
+    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uefi\..*|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme|ide)\d+(:\d+)?\..*|ethernet\d+\..*)$",
     re.IGNORECASE,
 )
 
@@ -147,6 +147,9 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
         numCPUs=int(vmx.get("numvcpus", "1")),
         memoryMB=int(vmx.get("memsize", "1024")),
         firmware=vmx.get("firmware", "bios"),
+        bootOptions=vim.vm.BootOptions(
+            efiSecureBootEnabled=vmx.get("uefi.secureboot.enabled", "").upper() == "TRUE"
+        ),
         version=f"vmx-{vmx.get('virtualhw.version', '13')}",
         uuid=uuid,
         files=vim.vm.FileInfo(vmPathName=emu.datastore_path(vmx_path)),
