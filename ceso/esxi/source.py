@@ -12,7 +12,7 @@ built only for what provisioning reads.
 
 Contract of :func:`read_source`: the :data:`SOURCE_PROPERTIES` that are set,
 valued as :meth:`EsxiClient.retrieve_object` values them (ints for the CPU
-and memory counts, strings for the rest), except ``config.hardware.device``,
+and memory counts, cores per socket and reservations, strings for the rest), except ``config.hardware.device``,
 which holds only the SCSI, SATA and NVMe controllers, disks and network
 adapters, in the host's order, each a pyVmomi object of the class its
 ``xsi:type`` names with only these fields set (when the host sent them):
@@ -52,11 +52,22 @@ SOURCE_PROPERTIES = [
     "config.guestId",
     "config.firmware",
     "config.bootOptions.efiSecureBootEnabled",
+    "config.hardware.numCoresPerSocket",
+    "config.memoryAllocation.reservation",
+    "config.cpuAllocation.reservation",
     "config.version",
     "summary.config.vmPathName",
     "runtime.powerState",
 ]
-_INT_PROPERTIES = frozenset({"config.hardware.numCPU", "config.hardware.memoryMB"})
+_INT_PROPERTIES = frozenset(
+    {
+        "config.hardware.numCPU",
+        "config.hardware.memoryMB",
+        "config.hardware.numCoresPerSocket",
+        "config.memoryAllocation.reservation",
+        "config.cpuAllocation.reservation",
+    }
+)
 _DEVICE = "config.hardware.device"
 
 

@@ -138,11 +138,14 @@ def build_config_spec(
                 ),
             )
         )
+    cpus = opts.cpus or source.get("config.hardware.numCPU")
+    memory_mb = opts.memory_mb or source.get("config.hardware.memoryMB")
     return v.vm.ConfigSpec(
         name=opts.name,
         guestId=source.get("config.guestId"),
-        numCPUs=opts.cpus or source.get("config.hardware.numCPU"),
-        memoryMB=opts.memory_mb or source.get("config.hardware.memoryMB"),
+        numCPUs=cpus,
+        memoryMB=memory_mb,
+        **_carried_hardware(source, cpus=cpus, memory_mb=memory_mb),
         firmware=source.get("config.firmware"),
         bootOptions=_boot_options(source),
         version=source.get("config.version"),
@@ -151,6 +154,24 @@ def build_config_spec(
         deviceChange=changes,
         extraConfig=[v.option.OptionValue(key=k, value=val) for k, val in extra_config.items()],
     )
+
+
+def _carried_hardware(source: dict[str, Any], *, cpus: int | None, memory_mb: int | None) -> dict[str, Any]:
+    """Cores per socket and the CPU and memory reservations of the source, where they still fit.
+
+    Cores per socket are kept when they divide the new CPU count; a memory
+    reservation is capped at the new memory size.
+    """
+    v = vim()
+    out: dict[str, Any] = {}
+    cores = source.get("config.hardware.numCoresPerSocket")
+    if cores and cpus and cpus % cores == 0:
+        out["numCoresPerSocket"] = cores
+    if mem := source.get("config.memoryAllocation.reservation"):
+        out["memoryAllocation"] = v.ResourceAllocationInfo(reservation=min(mem, memory_mb or mem))
+    if cpu := source.get("config.cpuAllocation.reservation"):
+        out["cpuAllocation"] = v.ResourceAllocationInfo(reservation=cpu)
+    return out
 
 
 def _boot_options(source: dict[str, Any]) -> Any:

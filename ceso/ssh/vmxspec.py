@@ -51,6 +51,8 @@ _NIC_DEV = {
     "VirtualE1000": "e1000",
     "VirtualE1000e": "e1000e",
     "VirtualVmxnet2": "vmxnet2",
+    "VirtualVmxnet": "vmxnet",
+    "VirtualPCNet32": "vlance",
 }
 _KEY_BASE = {"scsi": 1000, "sata": 15000, "nvme": 31000}
 _IDE_KEY = 200  # ide0; ide1 is 201
@@ -110,6 +112,8 @@ def _add_disk(vmx: Vmx, dev: Any, buses: dict[int, str], vm_dir: str) -> None:
 
 def _add_nic(vmx: Vmx, dev: Any, eth: str, *, generated: bool) -> None:
     vmx[f"{eth}.present"] = "TRUE"
+    if _short(dev) not in _NIC_DEV:
+        raise InvalidInputError(f"the SSH route cannot write a {_short(dev)} network adapter into a .vmx")
     vmx[f"{eth}.virtualDev"] = _NIC_DEV[_short(dev)]
     vmx[f"{eth}.networkName"] = dev.backing.deviceName
     vmx[f"{eth}.startConnected"] = "TRUE"
@@ -118,6 +122,27 @@ def _add_nic(vmx: Vmx, dev: Any, eth: str, *, generated: bool) -> None:
     else:
         vmx[f"{eth}.addressType"] = "static"
         vmx[f"{eth}.address"] = dev.macAddress
+
+
+def _add_machine(vmx: Vmx, spec: Any) -> None:
+    """Name, guest OS, CPUs (cores per socket), memory, reservations, firmware and BIOS UUID."""
+    vmx["displayName"] = spec.name
+    vmx["guestOS"] = vmx_guest_os(spec.guestId or "otherGuest64")
+    vmx["numvcpus"] = str(spec.numCPUs or 1)
+    vmx["memSize"] = str(spec.memoryMB or 1024)
+    if spec.numCoresPerSocket:
+        vmx["cpuid.coresPerSocket"] = str(spec.numCoresPerSocket)
+    if spec.memoryAllocation is not None and spec.memoryAllocation.reservation:
+        vmx["sched.mem.min"] = str(spec.memoryAllocation.reservation)  # MB
+    if spec.cpuAllocation is not None and spec.cpuAllocation.reservation:
+        vmx["sched.cpu.min"] = str(spec.cpuAllocation.reservation)  # MHz
+    vmx["nvram"] = f"{spec.name}.nvram"
+    if spec.firmware == "efi":
+        vmx["firmware"] = "efi"
+        if spec.bootOptions is not None and spec.bootOptions.efiSecureBootEnabled:
+            vmx["uefi.secureBoot.enabled"] = "TRUE"
+    if spec.uuid:
+        vmx["uuid.bios"] = bios_uuid(spec.uuid)
 
 
 def vmx_from_spec(spec: Any, *, vm_dir: str, generated_macs: bool = False) -> Vmx:
@@ -131,17 +156,7 @@ def vmx_from_spec(spec: Any, *, vm_dir: str, generated_macs: bool = False) -> Vm
     vmx = Vmx(
         [("config.version", "8"), ("virtualHW.version", (spec.version or "vmx-13").removeprefix("vmx-"))]
     )
-    vmx["displayName"] = spec.name
-    vmx["guestOS"] = vmx_guest_os(spec.guestId or "otherGuest64")
-    vmx["numvcpus"] = str(spec.numCPUs or 1)
-    vmx["memSize"] = str(spec.memoryMB or 1024)
-    vmx["nvram"] = f"{spec.name}.nvram"
-    if spec.firmware == "efi":
-        vmx["firmware"] = "efi"
-        if spec.bootOptions is not None and spec.bootOptions.efiSecureBootEnabled:
-            vmx["uefi.secureBoot.enabled"] = "TRUE"
-    if spec.uuid:
-        vmx["uuid.bios"] = bios_uuid(spec.uuid)
+    _add_machine(vmx, spec)
     for key, value in _BRIDGES:
         vmx[key] = value
     vmx["vmci0.present"] = "TRUE"
@@ -234,7 +249,13 @@ def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], Di
         eth = f"ethernet{n}"
         if not vmx.flag(f"{eth}.present"):
             continue
-        cls = getattr(v.vm.device, nic_types.get(vmx.get(f"{eth}.virtualDev") or "", "VirtualE1000"))
+        kind = (vmx.get(f"{eth}.virtualDev") or "e1000").lower()  # hostd's default when unset
+        if kind not in nic_types:
+            raise InvalidInputError(
+                f'{eth}.virtualDev = "{kind}": a network adapter type ceso cannot copy '
+                f"(known: {', '.join(sorted(nic_types))})"
+            )
+        cls = getattr(v.vm.device, nic_types[kind])
         static = (vmx.get(f"{eth}.addressType") or "").lower() == "static"
         devices.append(
             cls(
@@ -255,6 +276,7 @@ def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], Di
         "name": vmx.get("displayName"),
         "config.hardware.device": devices,
         "config.hardware.numCPU": int(vmx.get("numvcpus") or 1),
+        "config.hardware.numCoresPerSocket": int(vmx.get("cpuid.coresPerSocket") or 1),
         "config.hardware.memoryMB": int(vmx.get("memSize") or 0),
         "config.guestId": guest_id_from_vmx(vmx.get("guestOS") or "other"),
         "config.firmware": vmx.get("firmware") or "bios",
@@ -262,6 +284,12 @@ def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], Di
         "config.version": f"vmx-{vmx.get('virtualHW.version') or '13'}",
         "config.extraConfig": extra,
     }
+    for key, prop in (
+        ("sched.mem.min", "config.memoryAllocation.reservation"),
+        ("sched.cpu.min", "config.cpuAllocation.reservation"),
+    ):
+        if (vmx.get(key) or "").isdigit():
+            props[prop] = int(vmx[key])
     if vmx.get("uuid.bios"):
         props["config.uuid"] = uuid_from_bios(vmx["uuid.bios"])
     return props

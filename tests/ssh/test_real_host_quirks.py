@@ -277,3 +277,25 @@ def test_the_copy_timeout_grows_with_the_disk(
     with open(copied, "rb") as got, open(flat, "rb") as want:
         assert copied.stat().st_size == 2**30 and got.read(4096) == want.read(4096)
     assert copied.stat().st_blocks * 512 < 2**26  # thin stays thin
+
+
+def test_cores_per_socket_and_reservations_are_carried_and_an_unknown_nic_refused(
+    backend: SshVmBackend, shell: SshServer, free_sim: SimulatorHost, made: list[str]
+) -> None:
+    from ceso.errors import InvalidInputError
+
+    vmx = TEMPLATE_VMX.replace('numvcpus = "2"', 'numvcpus = "4"\ncpuid.coresPerSocket = "2"')
+    vmx += 'sched.mem.min = "1024"\nsched.cpu.min = "500"\n'
+    source = template(shell, free_sim, made, _unique("hw"), vmx)
+    name = _unique("copy")
+    clone(backend, source, name, made)
+    written = (free_sim.datastore_dir() / name / f"{name}.vmx").read_text()
+    assert 'cpuid.coresPerSocket = "2"' in written and 'numvcpus = "4"' in written
+    assert 'sched.mem.min = "1024"' in written and 'sched.cpu.min = "500"' in written
+    api_vm = vm_by_name(free_sim.connect(), name)  # as hostd read the new .vmx
+    assert api_vm.config.hardware.numCoresPerSocket == 2
+    assert api_vm.config.memoryAllocation.reservation == 1024
+
+    pvrdma = template(shell, free_sim, made, _unique("rdma"), TEMPLATE_VMX.replace('"vmxnet3"', '"vrdma"'))
+    with pytest.raises(InvalidInputError, match=r'ethernet0\.virtualDev = "vrdma"'):
+        clone(backend, pvrdma, _unique("copy"), made)

@@ -23,6 +23,9 @@ NICS = {
     "e1000": "VirtualE1000",
     "e1000e": "VirtualE1000e",
     "vmxnet2": "VirtualVmxnet2",
+    "vmxnet": "VirtualVmxnet",
+    "vlance": "VirtualPCNet32",
+    "vrdma": "VirtualVmxnet3Vrdma",
 }
 
 
@@ -46,7 +49,7 @@ def guest_id(vmx: dict[str, str]) -> str:
 
 
 KNOWN = re.compile(
-    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uefi\..*|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme|ide)\d+(:\d+)?\..*|ethernet\d+\..*)$",
+    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uefi\..*|cpuid\.corespersocket|sched\.(mem|cpu)\.min|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme|ide)\d+(:\d+)?\..*|ethernet\d+\..*)$",
     re.IGNORECASE,
 )
 
@@ -126,7 +129,10 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
         eth = f"ethernet{n}"
         if vmx.get(f"{eth}.present", "").upper() != "TRUE":
             continue
-        cls = getattr(vim.vm.device, NICS.get(vmx.get(f"{eth}.virtualdev", ""), "VirtualE1000"))
+        kind = vmx.get(f"{eth}.virtualdev", "e1000").lower()
+        if kind not in NICS:
+            emu.die(f"Failed to register: {eth} has an adapter type this host cannot emulate ({kind})")
+        cls = getattr(vim.vm.device, NICS[kind])
         static = vmx.get(f"{eth}.addresstype", "generated").lower() == "static"
         nic = cls(
             key=-(300 + n),
@@ -146,6 +152,9 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
         guestId=guest,
         numCPUs=int(vmx.get("numvcpus", "1")),
         memoryMB=int(vmx.get("memsize", "1024")),
+        numCoresPerSocket=int(vmx.get("cpuid.corespersocket", "1")),
+        memoryAllocation=vim.ResourceAllocationInfo(reservation=int(vmx.get("sched.mem.min", "0"))),
+        cpuAllocation=vim.ResourceAllocationInfo(reservation=int(vmx.get("sched.cpu.min", "0"))),
         firmware=vmx.get("firmware", "bios"),
         bootOptions=vim.vm.BootOptions(
             efiSecureBootEnabled=vmx.get("uefi.secureboot.enabled", "").upper() == "TRUE"
