@@ -22,7 +22,7 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
-from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError
+from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError, TimeoutExpiredError
 from ceso.ssh import commands as cmd
 from ceso.ssh import files
 from ceso.ssh.client import CommandResult, SshClient
@@ -63,6 +63,8 @@ class SshVmBackend(SshLifecycle):
             result = self.client.run(command, timeout=timeout, check=False)
         except CesoError as exc:
             call["error"] = exc.code
+            if isinstance(exc, TimeoutExpiredError):
+                self.settle_after_timeout(command, exc, call)  # the host task outlives vim-cmd
             raise
         call.update(exit_status=result.exit_status, seconds=result.seconds)
         self.raise_for(result, action or command.line)

@@ -40,6 +40,9 @@ __all__ = [
     "snapshot_get",
     "snapshot_remove",
     "snapshot_revert",
+    "task_cancel",
+    "task_info",
+    "task_list",
     "thin_clone",
     "unregister",
     "volume_path",
@@ -175,6 +178,25 @@ def answer_question(vmid: int, message_id: str, choice: int) -> ShellCommand:
     if not message_id or not all(c.isalnum() or c == "_" for c in message_id):
         raise InvalidInputError(f"question id {message_id!r} is not an id")
     return _vim("vmsvc/message", _vmid(vmid), message_id, _vmid(choice))
+
+
+def task_list() -> ShellCommand:
+    """``vimsvc/task_list``: the host's recent tasks (``'vim.Task:haTask-VMID-vim.VirtualMachine.X-N'``)."""
+    return _vim("vimsvc/task_list")
+
+
+def _task_id(task_id: str) -> str:
+    if not task_id or not all(c.isalnum() or c in "-._" for c in task_id):
+        raise InvalidInputError(f"task id {task_id!r} is not a host task id")
+    return task_id
+
+
+def task_info(task_id: str) -> ShellCommand:
+    return _vim("vimsvc/task_info", _task_id(task_id))
+
+
+def task_cancel(task_id: str) -> ShellCommand:
+    return _vim("vimsvc/task_cancel", _task_id(task_id))
 
 
 def thin_clone(source: str, dest: str) -> ShellCommand:

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ceso.errors import OperationError, TimeoutExpiredError
+from ceso.errors import CesoError, OperationError, TimeoutExpiredError
 from ceso.esxi.faults import translate as translate_fault
 from ceso.ssh import commands as cmd
 from ceso.ssh.handles import SshSnapshot, SshVm
+from ceso.ssh.hosttasks import SETTLE_S, settle_vm_tasks
 from ceso.ssh.parsers import find_fault, parse_guest, parse_power_state, parse_question, parse_snapshots
 from ceso.vm.addresses import usable_addresses
 from ceso.vm.power import wait_for_power_state
@@ -108,6 +109,26 @@ class SshLifecycle:
                 details={"command": result.command, "exit_status": result.exit_status, "stderr": tail},
             )
 
+    def settle_after_timeout(self, command: cmd.ShellCommand, exc: CesoError, call: dict[str, Any]) -> None:
+        """After ``command`` (``vim-cmd vmsvc/X VMID …``) was stopped at its time limit, cancel and
+        await the VM's host tasks (:mod:`ceso.ssh.hosttasks`) so that no cleanup races them; what
+        was done goes into the step's call and the error's details."""
+        argv = command.argv
+        if (
+            argv[:1] != ("vim-cmd",)
+            or len(argv) < 3
+            or not argv[1].startswith("vmsvc/")
+            or not argv[2].isdigit()
+        ):
+            return
+        settled = settle_vm_tasks(
+            self.client, int(argv[2]), record=self.record, settle_s=min(SETTLE_S, self.task_timeout)
+        )
+        call["host_tasks"] = exc.details["host_tasks"] = {
+            "cancelled": settled.cancelled,
+            "still_running": settled.still_running,
+        }
+
     def power_on(self, vm: SshVm) -> str:
         """Power on, answering the "moved or copied" question with "I copied it" if ESXi asks it.
 
@@ -127,9 +148,11 @@ class SshLifecycle:
         except BaseException:
             running.stop()  # an unanswerable question: do not leave vim-cmd waiting on it
             raise
-        result = running.wait(
-            self.task_timeout, check=False
-        )  # past the deadline: killed, TimeoutExpiredError
+        try:
+            result = running.wait(self.task_timeout, check=False)  # past the deadline: killed
+        except TimeoutExpiredError as exc:
+            self.settle_after_timeout(command, exc, call)
+            raise
         call.update(exit_status=result.exit_status, seconds=result.seconds)
         self.raise_for(result, f"power on {vm.name}")
         # Older hosts print "Power on failed" (and why) and exit 0: only the state read back tells.

@@ -299,3 +299,26 @@ def test_cores_per_socket_and_reservations_are_carried_and_an_unknown_nic_refuse
     pvrdma = template(shell, free_sim, made, _unique("rdma"), TEMPLATE_VMX.replace('"vmxnet3"', '"vrdma"'))
     with pytest.raises(InvalidInputError, match=r'ethernet0\.virtualDev = "vrdma"'):
         clone(backend, pvrdma, _unique("copy"), made)
+
+
+def test_a_host_task_left_by_a_timed_out_vim_cmd_is_cancelled(
+    ssh_client: SshClient, shell: SshServer, free_sim: SimulatorHost, made: list[str]
+) -> None:
+    from ceso.errors import TimeoutExpiredError
+    from tests.ssh.conftest import emulate
+
+    rec = Recorder()
+    backend = SshVmBackend(ssh_client, rec, task_timeout=2)
+    vm = backend.find(template(shell, free_sim, made, _unique("slow")))
+    # hostd takes 30 s over this snapshot; vim-cmd is killed at 2 s, the host task goes on.
+    shell.configure(hang={"vim-cmd vmsvc/snapshot.create": 30})
+    with pytest.raises(TimeoutExpiredError) as exc:
+        backend.create_snapshot(vm, "slow")
+    (task,) = exc.value.details["host_tasks"]["cancelled"]
+    assert task.startswith(f"haTask-{vm.vmid}-vim.VirtualMachine.createSnapshot-")
+    assert exc.value.details["host_tasks"]["still_running"] == []
+    info = emulate(shell, "vim-cmd", "vimsvc/task_info", task)
+    assert 'state = "error"' in info.stdout  # cancelled on the host, not left running
+    cancels = [i["argv"] for i in shell.invocations() if i["argv"][:1] == ["vimsvc/task_cancel"]]
+    assert ["vimsvc/task_cancel", task] in cancels
+    assert any("vimsvc/task_cancel" in c for c in [a["command"] for m, a in rec.calls if m == "ssh"])

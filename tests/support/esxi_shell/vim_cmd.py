@@ -221,14 +221,85 @@ def registervm(si: Any, path: str, name: str | None) -> None:
     print(emu.vmid_of(vm))
 
 
+TASK_METHODS = {
+    "power.on": "powerOn", "power.off": "powerOff", "power.reset": "reset", "power.shutdown": "shutdownGuest",
+    "snapshot.create": "createSnapshot", "snapshot.remove": "removeSnapshot", "snapshot.revert": "revertToSnapshot",
+    "destroy": "destroy",
+}  # fmt: skip
+
+
+def start_task(command: str, args: list[str]) -> str | None:
+    """hostd's task for a VM command that takes time (here: one with a hang configured).
+
+    It outlives this process: killed, vim-cmd leaves it running on the "host" for the
+    hang's length, as hostd goes on with the work; ``vimsvc/task_cancel`` ends it.
+    """
+    hang = emu.config().get("hang", {}).get(f"vim-cmd {command}")
+    verb = command.removeprefix("vmsvc/")
+    if hang is None or verb not in TASK_METHODS or not args or not args[0].isdigit():
+        return None
+    with emu.state() as st:
+        n = st.get("task_seq", 1000) + 1
+        st["task_seq"] = n
+        task_id = f"haTask-{args[0]}-vim.VirtualMachine.{TASK_METHODS[verb]}-{n}"
+        st.setdefault("tasks", {})[task_id] = {"state": "running", "ends": time.time() + float(hang)}
+    return task_id
+
+
+def finish_task(task_id: str | None) -> None:
+    if task_id is not None:
+        with emu.state() as st:
+            st["tasks"][task_id]["state"] = "success"
+
+
+def task_state(task: dict[str, Any]) -> str:
+    return "success" if task["state"] == "running" and time.time() >= task["ends"] else str(task["state"])
+
+
+def tasks(verb: str, args: list[str]) -> None:
+    """``vimsvc/task_list``, ``task_info TASK`` and ``task_cancel TASK`` over the emulated tasks."""
+    with emu.state() as st:
+        known = st.setdefault("tasks", {})
+        if verb == "task_list":
+            print("(ManagedObjectReference) [")
+            for task_id in known:
+                print(f"   'vim.Task:{task_id}',")
+            print("]")
+        elif verb in ("task_info", "task_cancel") and args and args[0] in known:
+            task = known[args[0]]
+            if verb == "task_cancel":
+                if task_state(task) != "running":
+                    emu.print_fault("InvalidState", "The operation is not allowed in the current state.")
+                task["state"] = "error"
+                return
+            print("(vim.TaskInfo) {")
+            print(f'   key = "{args[0]}",')
+            print(f"   task = 'vim.Task:{args[0]}',")
+            print(f'   state = "{task_state(task)}",')
+            print("   cancelable = true,")
+            print("}")
+        elif verb in ("task_info", "task_cancel"):
+            emu.print_fault(
+                "ManagedObjectNotFound",
+                f"The object 'vim.Task:{args[0] if args else ''}' has already been deleted or has not been completely created",
+            )
+        else:
+            emu.die(f"Unknown command: 'vimsvc/{verb}'")
+
+
 def main(argv: list[str]) -> None:
     emu.log_invocation("vim-cmd", argv)
     if not argv:
         emu.die("Usage: vim-cmd <command> [args]")
     command, args = argv[0], argv[1:]
-    emu.inject(f"vim-cmd {command}")
-    si = emu.service_instance()
     service, _, verb = command.partition("/")
+    if service == "vimsvc":
+        tasks(verb, args)
+        return
+    task = start_task(command, args)
+    emu.inject(f"vim-cmd {command}")
+    finish_task(task)
+    si = emu.service_instance()
     if command == "vmsvc/getallvms":
         getallvms(si)
     elif command == "solo/registervm" and args:
