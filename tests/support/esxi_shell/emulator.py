@@ -15,7 +15,16 @@ sshd fixture, re-read on every invocation so a test can change it)::
      "faults": {"vim-cmd vmsvc/power.on": {"exit": 1, "stderr": "...", "stdout": "..."}},
      "hang": {"vim-cmd vmsvc/power.off": 30}, "fault_exit_status": 1,
      "ask_copied_question": false, "invalid_vms": [16], "no_message_exit_status": 1,
-     "guest_reports": {"vm name": [["00:50:56:..", ["fe80::...", "192.0.2.5"]]]}}
+     "guest_reports": {"vm name": [["00:50:56:..", ["fe80::...", "192.0.2.5"]]]},
+     "unnamed_volumes": ["6935c9b0-..."]}
+
+What real hosts do, and the keys that make the emulators do it: ``invalid_vms``
+(``Skipping invalid VM 'N'`` lines in getallvms), ``no_message_exit_status``
+(``No message.`` exits 1 unless set to 0), ``guest_reports`` (what VMware Tools
+report, link-local addresses first), ``unnamed_volumes`` (VMFS volumes with no
+name), ``hang`` on a ``vim-cmd vmsvc/...`` command (hostd's task outlives a
+killed vim-cmd). Always on: hostd's guestOS table, plain SFTP rename refused
+for files (VMFS has no hard links), thin copies kept thin.
 
 ``/vmfs/volumes/<datastore>/...`` maps to the simulator's datastore directory.
 Every invocation is appended to the log as one JSON line ``{"tool", "argv",
