@@ -18,6 +18,10 @@ from tests.backup.bed import BackupBed, backup_bed, payload  # noqa: F401  (back
 from tests.conftest import CESO_BIN
 
 
+#: Read at import: the tests' isolation fixture removes every CESO_* variable before a test runs.
+RUN_MINUTES = float(os.environ.get("CESO_BEAT_RUN_MINUTES", "0"))
+
+
 def _fires() -> list[Any]:
     from sqlmodel import Session, select
 
@@ -86,7 +90,7 @@ def test_the_standby_fires_the_next_slot_when_the_leader_dies(
         assert second.leader == holder_b
         assert takeover_s <= 6 + 5 + 2, takeover_s
         # CESO_BEAT_RUN_MINUTES=5 keeps B leading for a longer run (the figures in the notes).
-        run_until = started + 60 * float(os.environ.get("CESO_BEAT_RUN_MINUTES", "0"))
+        run_until = started + 60 * RUN_MINUTES
         while time.monotonic() < run_until:
             time.sleep(1)
         _wait("the last firing to finish", lambda: all(f.state == "done" for f in _fires()), 120)
