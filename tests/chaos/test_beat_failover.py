@@ -17,7 +17,6 @@ from typing import Any
 from tests.backup.bed import BackupBed, backup_bed, payload  # noqa: F401  (backup_bed: a fixture)
 from tests.conftest import CESO_BIN
 
-
 #: Read at import: the tests' isolation fixture removes every CESO_* variable before a test runs.
 RUN_MINUTES = float(os.environ.get("CESO_BEAT_RUN_MINUTES", "0"))
 
