@@ -8,13 +8,14 @@ and the listing itself is parsed as XML (:func:`ceso.esxi.inventory.list_vms`).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
-from ceso.errors import ConflictError, NotFoundError
+from ceso.errors import CesoError, ConflictError, NotFoundError
 from ceso.esxi.inventory import VmSummary, list_vms, vm_info
 from ceso.hosts.direct import HostLogin, read_host_logins
 from ceso.runtime import Runtime
 
-__all__ = ["find_vm_host", "list_all_vms", "vm_details"]
+__all__ = ["HostFailure", "find_vm_host", "list_all_vms", "list_answering_hosts", "vm_details"]
 
 
 def _hosts(runtime: Runtime, host: str | None) -> list[HostLogin]:
@@ -46,6 +47,38 @@ def list_all_vms(runtime: Runtime, host: str | None = None) -> list[VmSummary]:
     (a partial list would look complete).
     """
     return _list(runtime, _hosts(runtime, host))
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    """A host that did not answer a listing: its name and the error it raised."""
+
+    host: str
+    error: CesoError
+
+    def to_dict(self) -> dict[str, str]:
+        return {"host": self.host, "code": self.error.code, "message": self.error.message}
+
+
+def list_answering_hosts(
+    runtime: Runtime, host: str | None = None
+) -> tuple[list[VmSummary], list[HostFailure]]:
+    """VMs of every host that answers, read in parallel, and one :class:`HostFailure` per host
+    that did not (unreachable, refused login, …), in host order. An unknown ``host`` still raises."""
+    hosts = _hosts(runtime, host)
+    if not hosts:
+        return [], []
+
+    def read(login: HostLogin) -> list[VmSummary] | HostFailure:
+        try:
+            return list_vms(runtime.client(login))
+        except CesoError as exc:
+            return HostFailure(login.name, exc)
+
+    with ThreadPoolExecutor(max_workers=min(8, len(hosts))) as pool:
+        results = list(pool.map(read, hosts))
+    vms = [vm for r in results if not isinstance(r, HostFailure) for vm in r]
+    return vms, [r for r in results if isinstance(r, HostFailure)]
 
 
 def _owner(runtime: Runtime, name: str, host: str | None) -> HostLogin:
