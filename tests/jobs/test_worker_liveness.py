@@ -63,3 +63,22 @@ def test_live_workers_are_listed_until_they_stop_or_die(
     while _workers(cli, host):
         assert time.monotonic() < deadline, "a killed worker is still listed after 30 s"
         time.sleep(1)
+
+
+def test_job_commands_take_an_unambiguous_id_prefix(cli: Cli, registered_host: str) -> None:
+    """The CLI prints `job 3010142a`; status, wait and cancel take that, as backup commands do."""
+    submitted = cli("--json", "host", "ping", registered_host, "--no-wait")
+    job_id = submitted.json()["id"]
+    short = job_id[:8]
+    status = cli("--json", "job", "status", short)
+    assert status.exit_code == 0 and status.json()["id"] == job_id, status.stderr
+    cancelled = cli("--json", "job", "cancel", short)
+    assert cancelled.exit_code == 0 and cancelled.json()["state"] == "cancelled"
+    waited = cli("job", "wait", short.upper(), "--timeout", "5")
+    assert (
+        waited.exit_code == 1 and f"job {job_id} host.ping on {registered_host}: cancelled" in waited.stderr
+    )
+    assert cli("job", "status", "abc").exit_code == 2  # too short to be a prefix
+    unused = "000000" if not job_id.startswith("000000") else "ffffff"
+    assert cli("job", "status", unused).exit_code == 4
+    assert cli("job", "status", "not-hex!").exit_code == 2

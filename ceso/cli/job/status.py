@@ -11,10 +11,15 @@ from ceso.cli.application import Application, pass_app
 @click.argument("job_id", metavar="ID")
 @pass_app
 def status(app: Application, job_id: str) -> None:
-    """Show one job: state, progress, steps, result or error."""
+    """Show one job (ID, or a unique prefix of it): state, progress, steps, result or error."""
     from ceso.jobs.direct import read_job
+    from ceso.jobs.ids import is_full_job_id
     from ceso.settings import get_settings
 
+    if not is_full_job_id(job_id):  # a prefix: found through SQLAlchemy, then read as usual
+        from ceso.jobs.lookup import expand_job_id
+
+        job_id = expand_job_id(app.runtime.engine, job_id)
     # Agents poll this: read the row with the database driver when that can answer
     # (ceso.jobs.direct), else through SQLAlchemy, which also sets up a new database.
     job = read_job(get_settings(app.config).database_url, job_id)

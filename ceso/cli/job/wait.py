@@ -19,7 +19,7 @@ from ceso.cli.options import Seconds
 )
 @pass_app
 def wait(app: Application, job_id: str, timeout: float | None) -> None:
-    """Wait for job ID to end; exit 1 if it failed or was cancelled."""
-    from ceso.jobs.ids import parse_job_id
+    """Wait for job ID (or a unique prefix of it) to end; exit 1 if it failed or was cancelled."""
+    from ceso.jobs.lookup import expand_job_id
 
-    app.follow(parse_job_id(job_id), timeout=timeout)
+    app.follow(expand_job_id(app.runtime.engine, job_id), timeout=timeout)
