@@ -240,9 +240,11 @@ if TYPE_CHECKING:
 
 def _print_outcome(job: dict[str, Any]) -> None:
     if job["state"] == "succeeded":
+        from ceso.cli.render import mapping_lines
+
         echo(f"job {job['id']} {job['kind']} on {job['host']}: succeeded")
-        for key, value in (job.get("result") or {}).items():
-            echo(f"  {key}: {value}")
+        for line in mapping_lines(job.get("result") or {}):
+            echo(line)
     else:
         echo(f"job {job['id']} {job['kind']} on {job['host']}: {job['state']}", err=True)
         error = job.get("error")

@@ -42,7 +42,11 @@ def status(app: Application, job_id: str) -> None:
         for step in job["steps"]:
             click.echo(f"  - {step['name']}: {step['state']} ({step.get('duration_s', '?')} s)")
         if job["result"]:
-            click.echo(f"  result: {job['result']}")
+            from ceso.cli.render import mapping_lines
+
+            click.echo("  result:")
+            for line in mapping_lines(job["result"], "    "):
+                click.echo(line)
         if job["error"]:
             click.echo(f"  error: {job['error']['code']}: {job['error']['message']}")
 
