@@ -21,7 +21,8 @@ cesod) turn an error into a message and an exit code.
     │   └── TransientError         exit 1  may succeed if retried (connection loss, 503)
     ├── JobFailedError             exit 1  a waited-for job ended failed
     ├── JobCancelledError          exit 1  a job was cancelled
-    └── TimeoutExpiredError        exit 1  waited too long
+    ├── TimeoutExpiredError        exit 1  waited too long
+    └── WaitInterruptedError       exit 130 Ctrl-C while following a job (the job goes on)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "ThumbprintMismatchError",
     "TimeoutExpiredError",
     "TransientError",
+    "WaitInterruptedError",
 ]
 
 
@@ -165,3 +167,10 @@ _EXIT_BY_CODE.update(
 def exit_code_for(code: str | None) -> int:
     """The exit code of an error known only by its code (e.g. a failed job's ``error.code``)."""
     return _EXIT_BY_CODE.get(code or "", 1)
+
+
+class WaitInterruptedError(CesoError):
+    """Ctrl-C while the CLI followed a job: the job goes on; the CLI exits 130 (as for SIGINT)."""
+
+    code = "interrupted"
+    exit_code = 130

@@ -163,16 +163,26 @@ class Application:
             warnings.append(message)
             echo(f"warning: {message}", err=True)
 
-        if self.interactive:
-            job = self._wait_with_progress(job_id, timeout, warnings)
-        else:
-            job = wait_for_job(
-                self.runtime.engine,
-                job_id,
-                timeout=timeout,
-                redis_url=self.runtime.settings.redis_url,
-                on_no_worker=warn,
-            )
+        try:
+            if self.interactive:
+                job = self._wait_with_progress(job_id, timeout, warnings)
+            else:
+                job = wait_for_job(
+                    self.runtime.engine,
+                    job_id,
+                    timeout=timeout,
+                    redis_url=self.runtime.settings.redis_url,
+                    on_no_worker=warn,
+                )
+        except KeyboardInterrupt:
+            from ceso.errors import WaitInterruptedError
+
+            short = job_id[:8]
+            raise WaitInterruptedError(
+                f"stopped following job {job_id}; the job goes on: `ceso job wait {short}` follows it again, "
+                f"`ceso job cancel {short}` stops it",
+                details={"job_id": job_id},
+            ) from None
         self.report_outcome({**job_to_dict(job), **({"warnings": warnings} if warnings else {})})
 
     def report_outcome(self, job: dict[str, Any]) -> None:

@@ -19,7 +19,8 @@ __all__ = ["COMMANDS", "EXIT_CODES_HELP", "cli", "invoke"]
 
 EXIT_CODES_HELP = """\b
 Exit codes: 0 ok, 1 operation or job failed, 2 bad input or usage,
-3 not permitted, 4 not found, 5 conflict or locked, 6 host unreachable."""
+3 not permitted, 4 not found, 5 conflict or locked, 6 host unreachable,
+130 interrupted while following a job (the job goes on)."""
 
 
 #: Every command group, imported when used (:mod:`ceso.cli.lazy`).

@@ -82,3 +82,32 @@ def test_job_commands_take_an_unambiguous_id_prefix(cli: Cli, registered_host: s
     unused = "000000" if not job_id.startswith("000000") else "ffffff"
     assert cli("job", "status", unused).exit_code == 4
     assert cli("job", "status", "not-hex!").exit_code == 2
+
+
+def test_ctrl_c_while_following_leaves_the_job_and_says_how_to_follow_it(
+    cli: Cli, registered_host: str, ceso_env: dict[str, str]
+) -> None:
+    import subprocess
+
+    from tests.conftest import CESO_BIN
+
+    proc = subprocess.Popen(
+        [str(CESO_BIN), "host", "ping", registered_host, "--timeout", "120"],
+        env={**os.environ, **ceso_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not cli("--json", "job", "list", "--host", registered_host).json():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(1)  # following it by now
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    (job,) = cli("--json", "job", "list", "--host", registered_host).json()
+    short = job["id"][:8]
+    assert f"stopped following job {job['id']}; the job goes on: `ceso job wait {short}`" in stderr
+    assert "aborted" not in stderr and "Traceback" not in stderr
+    assert job["state"] == "queued"  # not cancelled: no worker runs here, it simply waits
