@@ -17,14 +17,18 @@ STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 def job_status(call: Call, p: dict[str, Any]) -> Any:
     from sqlmodel import Session
 
+    from ceso.jobs.lookup import expand_job_id
     from ceso.jobs.store import get_job, job_to_dict
 
+    job_id = expand_job_id(call.runtime.engine, p["id"])  # a whole id or a unique prefix, as in the CLI
     with Session(call.runtime.engine) as session:
-        return job_to_dict(get_job(session, p["id"]))
+        return job_to_dict(get_job(session, job_id))
 
 
 def job_wait(call: Call, p: dict[str, Any]) -> Any:
-    return wait_bounded(call, p["id"], p["timeout"])
+    from ceso.jobs.lookup import expand_job_id
+
+    return wait_bounded(call, expand_job_id(call.runtime.engine, p["id"]), p["timeout"])
 
 
 def job_list(call: Call, p: dict[str, Any]) -> Any:
@@ -40,9 +44,10 @@ def job_list(call: Call, p: dict[str, Any]) -> Any:
 
 def job_cancel(call: Call, p: dict[str, Any]) -> Any:
     from ceso.jobs.cancel import cancel_job
+    from ceso.jobs.lookup import expand_job_id
     from ceso.jobs.store import job_to_dict
 
-    return job_to_dict(cancel_job(call.runtime, p["id"]))
+    return job_to_dict(cancel_job(call.runtime, expand_job_id(call.runtime.engine, p["id"])))
 
 
 def host_list(call: Call, p: dict[str, Any]) -> Any:
@@ -73,7 +78,7 @@ def request_promotion(call: Call, p: dict[str, Any]) -> Any:
     return promotion_to_dict(promo)
 
 
-_ID = {"id": Param(S, "The job's id.", required=True)}
+_ID = {"id": Param(S, "The job's id, or a unique prefix of it (at least 6 characters).", required=True)}
 
 JOB_METHODS = [
     Method("job.status", "One job: state, progress, steps, result or error.", _ID, job_status),
