@@ -7,13 +7,13 @@ only gets no body at all (the server answers 204).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ceso.cesod.calls import Call
 from ceso.cesod.hooks import notify_call
+from ceso.cesod.limits import loads
 from ceso.cesod.methods import call_method
 from ceso.cesod.protocol import INVALID_REQUEST, PARSE_ERROR, RpcError, response
 
@@ -72,7 +72,7 @@ def _one(call: Call, request: Any, outcome: Outcome) -> dict[str, Any] | None:
 def handle_body(call: Call, body: bytes, outcome: Outcome) -> Any:
     """The response document for ``body`` (an object, a list, or None for notifications only)."""
     try:
-        payload = json.loads(body)
+        payload = loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         outcome.calls.append(("-", None, "parse_error"))
         return response(None, error=RpcError(PARSE_ERROR, f"malformed JSON: {exc}", data_code="parse_error"))

@@ -23,12 +23,14 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ceso.cesod.calls import Call
 from ceso.cesod.dispatch import Outcome, handle_body
+from ceso.cesod.limits import ConnectionSlots, Reaper, RefusalSampler
 from ceso.cesod.protocol import (
     ADDRESS_NOT_ALLOWED,
     INVALID_REQUEST,
@@ -60,9 +62,30 @@ class CesodServer(ThreadingHTTPServer):
         self.settings = runtime.settings.cesod
         self.networks = [ipaddress.ip_network(c, strict=False) for c in self.settings.allowlist]
         self.tls = tls
+        self.slots = ConnectionSlots(self.settings.max_connections, self.settings.max_connections_per_client)
+        self.reaper = Reaper()
+        self.refusals = RefusalSampler()
+        self._raw = threading.local()  # the accepted socket, for the handler to tell the reaper
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, RpcHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Over the connection caps, close at once (no thread is started); else serve it."""
+        if not self.slots.take(str(client_address[0])):
+            from ceso.metrics.record import count_cesod_refusal
+
+            count_cesod_refusal("too_many_connections")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.reaper.done(request)
+            self.slots.give_back(str(client_address[0]))
 
     @property
     def scheme(self) -> str:
@@ -70,7 +93,10 @@ class CesodServer(ThreadingHTTPServer):
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Runs in the connection's own thread: the TLS handshake (if any) happens here, never in
-        the accepting thread, so a client that stalls its handshake holds only its own thread."""
+        the accepting thread, so a client that stalls its handshake holds only its own thread.
+        The whole request must arrive within ``cesod.request_deadline_s`` (:class:`Reaper`)."""
+        self.reaper.watch(request, self.settings.request_deadline_s)
+        self._raw.socket = request
         if self.tls is not None:
             request.settimeout(self.settings.read_timeout_s)
             try:
@@ -160,6 +186,7 @@ class RpcHandler(BaseHTTPRequestHandler):
         if principal is None:
             return
         body = self.rfile.read(length)
+        self._request_read()
         from ceso.security.caller import Caller, bound
 
         call = Call(self.server.runtime, principal, self.client)
@@ -239,7 +266,18 @@ class RpcHandler(BaseHTTPRequestHandler):
             self._drain(drain)
         self._send(status, response(None, error=err), headers)
 
+    def _request_read(self) -> None:
+        """The request is in: a long answer (``job.wait``) is not cut by the request deadline."""
+        # The operator socket's server (a local peer, checked by uid) has no reaper.
+        reaper, raw = (
+            getattr(self.server, "reaper", None),
+            getattr(getattr(self.server, "_raw", None), "socket", None),
+        )
+        if reaper is not None and raw is not None:
+            reaper.done(raw)
+
     def _send(self, status: int, document: Any, headers: dict[str, str] | None = None) -> None:
+        self._request_read()
         body = b"" if document is None else json.dumps(document, default=str).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -292,9 +330,19 @@ class RpcHandler(BaseHTTPRequestHandler):
         access_log.info("%s", json.dumps(line, default=str))
 
     def _audit_refusal(self, event: str, code: str, reason: str) -> None:
+        """Count every refusal; audit the first of an address per period, with the number of its
+        refusals left unrecorded since its last record (:class:`~ceso.cesod.limits.RefusalSampler`)."""
         from ceso.audit.store import AuditEvent, record
+        from ceso.metrics.record import count_cesod_refusal
 
-        details = {"code": code, "reason": reason}
+        count_cesod_refusal(code)
+        sampler = getattr(self.server, "refusals", None)  # the operator socket records every one
+        skipped = sampler.admit(self.client) if sampler is not None else 0
+        if skipped is None:
+            return
+        details: dict[str, Any] = {"code": code, "reason": reason}
+        if skipped:
+            details["unrecorded_since_last"] = skipped
         record(
             self.server.runtime.engine,
             AuditEvent(

@@ -12,6 +12,7 @@ from prometheus_client import Counter, Gauge, Histogram
 __all__ = [
     "AGENT_OPERATIONS",
     "BACKUP_BYTES",
+    "CESOD_REFUSED",
     "ESXI_ERRORS",
     "ESXI_REQUEST_DURATION",
     "ESXI_SESSIONS",
@@ -65,4 +66,10 @@ AGENT_OPERATIONS = Counter(
     "ceso_agent_operations_total",
     "Operations attempted by agents.",
     ["agent", "mode", "operation", "outcome"],
+)
+CESOD_REFUSED = Counter(
+    "ceso_cesod_refused_total",
+    "Requests cesod refused before running them: unauthenticated, address_not_allowed, "
+    "too_many_connections, request_deadline.",
+    ["reason"],
 )

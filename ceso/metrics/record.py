@@ -100,3 +100,10 @@ def observe_agent_operation(agent: str, mode: str, operation: str, outcome: str)
     from ceso.metrics.definitions import AGENT_OPERATIONS
 
     AGENT_OPERATIONS.labels(agent, mode, operation, outcome).inc()
+
+
+@_safe
+def count_cesod_refusal(reason: str) -> None:
+    from ceso.metrics.definitions import CESOD_REFUSED
+
+    CESOD_REFUSED.labels(reason).inc()

@@ -129,6 +129,18 @@ class CesodSettings(BaseModel):
     read_timeout_s: float = Field(
         default=30.0, gt=0, description="Time a client has to finish the TLS handshake and send its request."
     )
+    request_deadline_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Time a client has for its whole request (TLS handshake, headers and body).",
+    )
+    max_connections: int = Field(
+        default=64, ge=1, le=4096, description="Connections served at once; more are closed at once."
+    )
+    max_connections_per_client: int = Field(
+        default=16, ge=1, le=4096, description="Connections served at once from one client address."
+    )
     tls_cert: Path | None = Field(
         default=None,
         description="PEM certificate (chain after the leaf) for HTTPS; needed, with tls_key, to listen on "
