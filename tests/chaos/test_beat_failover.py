@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.backup.bed import BackupBed, backup_bed, payload  # noqa: F401  (backup_bed: a fixture)
 from tests.conftest import CESO_BIN
 
@@ -41,6 +43,7 @@ def _wait(what: str, ready: Any, timeout: float) -> Any:
         time.sleep(0.5)
 
 
+@pytest.mark.timeout(300 + 60 * RUN_MINUTES)
 def test_the_standby_fires_the_next_slot_when_the_leader_dies(
     backup_bed: BackupBed,  # noqa: F811
     ceso_env: dict[str, str],
