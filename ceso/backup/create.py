@@ -98,7 +98,7 @@ def _target_slot(ctx: JobContext, target: str) -> Iterator[Any]:
     from ceso.locks import target_lock_name
 
     settings = ctx.runtime.settings
-    with ctx.step("target slot", target=target) as rec:
+    with ctx.step("target slot", details={"target": target}) as rec:
         lease = ctx.runtime.locks.semaphore(
             target_lock_name(target),
             settings.backups.target_concurrency,
@@ -119,7 +119,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     client = ctx.client()
     ops = VmOps(client, ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
     http = DatastoreHttp(client)
-    with ctx.step("inspect VM", progress=2, vm=p["vm"]) as rec:
+    with ctx.step("inspect VM", progress=2, details={"vm": p["vm"]}) as rec:
         vm = ops.find(p["vm"])
         plan = plan_backup(http, p["vm"], ops.props(vm, BACKUP_PROPERTIES))
         running = plan.power_state != "poweredOff"
@@ -133,7 +133,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     set_id, path = ctx.job.id, set_path(p["vm"], ctx.job.id)
     try:
         with ctx.locks(vms=[p["vm"]]), _target_slot(ctx, p["target"]) as slot:
-            with ctx.step("catalog pending", progress=5, set_id=set_id, path=path):
+            with ctx.step("catalog pending", progress=5, details={"set_id": set_id, "path": path}):
                 row = BackupSet(
                     id=set_id,
                     vm=p["vm"],
@@ -202,7 +202,7 @@ def _copy_all(
     suffix = suffix_for(opts["compression"]) + (".enc" if enc_key else "")
 
     def copy(source: SourceFile) -> None:
-        with ctx.step(f"copy {source.name}", source=source.source, role=source.role):
+        with ctx.step(f"copy {source.name}", details={"source": source.source, "role": source.role}):
             key = f"{path}/{source.name}{suffix}"
             copied = _copy(target, http, source, key, opts, enc_key, progress)
             manifest.files.append(copied)

@@ -52,7 +52,7 @@ def restore_in_place(
 ) -> dict[str, Any]:
     """Overwrite the original VM's disk and NVRAM files from the set; power on if asked."""
     p = ctx.params
-    with ctx.step("check VM", progress=4, vm=manifest.vm):
+    with ctx.step("check VM", progress=4, details={"vm": manifest.vm}):
         vm = ops.find(manifest.vm)
         _check(ops, vm, manifest)
     files = [f for f in manifest.files if f.role in ("descriptor", "extent", "nvram")]
@@ -62,7 +62,7 @@ def restore_in_place(
         with ctx.step("check VM again", progress=6):
             _check(ops, vm, manifest)  # nothing changed while we waited for the locks
         for f in files:
-            with ctx.step(f"restore {f.name}", dest=f.source, size=f.logical_bytes):
+            with ctx.step(f"restore {f.name}", details={"dest": f.source, "size": f.logical_bytes}):
                 upload_file(
                     ctx, target, http, manifest, f, p["path"], split_datastore_path(f.source), key, progress
                 )

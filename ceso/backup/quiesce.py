@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ceso.jobs.cleanup import always
+
 if TYPE_CHECKING:
     from ceso.esxi.vmops import VmOps
     from ceso.jobs.context import JobContext
@@ -37,7 +39,7 @@ def remove_leftover_snapshots(ctx: JobContext, ops: VmOps, vm: Any) -> int:
     """Remove this job's snapshot left by an earlier, killed attempt; return how many."""
     mine = [t.snapshot for t in _walk(ops.snapshot_tree(vm)) if t.name == snapshot_name(ctx.job.id)]
     if mine:
-        with ctx.step("remove leftover snapshot", count=len(mine)):
+        with ctx.step("remove leftover snapshot", details={"count": len(mine)}):
             for snap in mine:
                 ops.remove_snapshot(snap)
     return len(mine)
@@ -47,11 +49,14 @@ def remove_leftover_snapshots(ctx: JobContext, ops: VmOps, vm: Any) -> int:
 def temporary_snapshot(ctx: JobContext, ops: VmOps, vm: Any, *, quiesce: bool) -> Iterator[None]:
     """A snapshot without memory for the body; removed afterwards, always.
 
-    If removal fails the error is raised (after the body's own error, if any,
-    which stays the cause) so the job fails loudly instead of leaving an orphan
-    silently; a retry of the job removes it first.
+    If removal fails after a body that went well the error is raised, so the
+    job fails loudly instead of leaving an orphan silently; after a body that
+    failed, the body's error stays the cause and the removal is left pending
+    (:func:`ceso.jobs.cleanup.undo`). A retry of the job removes it first.
     """
-    with ctx.step("snapshot", progress=12, quiesce=quiesce, snapshot=snapshot_name(ctx.job.id)):
+    with ctx.step(
+        "snapshot", progress=12, details={"quiesce": quiesce, "snapshot": snapshot_name(ctx.job.id)}
+    ):
         snapshot = ops.create_snapshot(
             vm,
             snapshot_name(ctx.job.id),
@@ -59,48 +64,19 @@ def temporary_snapshot(ctx: JobContext, ops: VmOps, vm: Any, *, quiesce: bool) -
             quiesce=quiesce,
             description=f"temporary snapshot of ceso backup job {ctx.job.id}; ceso removes it",
         )
-    try:
+    with always(ctx, "remove snapshot", lambda: ops.remove_snapshot(snapshot)):
         yield
-    finally:
-        # Recorded with force semantics: runs even when the job was cancelled.
-        _always_step(ctx, "remove snapshot", lambda: ops.remove_snapshot(snapshot))
 
 
 @contextmanager
 def shut_down(ctx: JobContext, ops: VmOps, vm: Any, *, timeout_s: float) -> Iterator[None]:
     """Guest shutdown (power off after ``timeout_s``) for the body; powered back on afterwards, always."""
-    with ctx.step("shut down", progress=12, timeout_s=timeout_s):
+    with ctx.step("shut down", progress=12, details={"timeout_s": timeout_s}):
         try:
             ops.shutdown_guest(vm, timeout=timeout_s)
         except Exception:  # no tools or a hung guest: power off, as an operator would
             log.warning("guest shutdown failed; powering the VM off", exc_info=True)
             if ops.power_state(vm) != "poweredOff":
                 ops.power_off(vm)
-    try:
+    with always(ctx, "power back on", lambda: ops.power_on(vm)):
         yield
-    finally:
-        _always_step(ctx, "power back on", lambda: ops.power_on(vm))
-
-
-def _always_step(ctx: JobContext, name: str, action: Any) -> None:
-    """Run a cleanup action as a recorded step — and run it even when the step cannot start.
-
-    ``ctx.step`` first checks for cancel, a lost claim or a lost lock and raises;
-    a cleanup must not be skipped by that, so it then runs unrecorded (the
-    job's own error, already propagating, says why).
-    """
-    ran = False
-
-    def body() -> None:
-        nonlocal ran
-        ran = True
-        action()
-
-    try:
-        with ctx.step(name, cleanup=True):
-            body()
-    except BaseException:
-        if ran:
-            raise
-        log.warning("step %r could not be recorded; running the cleanup anyway", name)
-        action()

@@ -25,6 +25,7 @@ from ceso.cloudinit import new_instance_id
 from ceso.errors import CesoError, ConflictError, OperationError
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac
+from ceso.jobs.cleanup import undo
 from ceso.operations.provision import JOB_MARKER, ProvisionOptions, build_config_spec
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
     http = DatastoreHttp(client)
     target = open_target(ctx.runtime, p["target"])
     try:
-        with ctx.step("read manifest", progress=2, backup_id=p["backup_id"]):
+        with ctx.step("read manifest", progress=2, details={"backup_id": p["backup_id"]}):
             manifest, _ = read_manifest(target, p["path"], expected_sha256=p.get("manifest_sha256"))
             enc = manifest.encryption
             key = load_key(ctx.runtime.secrets, expected_id=enc["key_id"]) if enc else None
@@ -159,7 +160,7 @@ def _build(
             ops.make_directory(datastore_path(datastore, name))
             made["directory"] = True
         for f in disk_files:
-            with ctx.step(f"restore {f.name}", size=f.logical_bytes):
+            with ctx.step(f"restore {f.name}", details={"size": f.logical_bytes}):
                 upload_file(
                     ctx, target, http, manifest, f, p["path"], (datastore, f"{name}/{f.name}"), key, progress
                 )
@@ -211,8 +212,9 @@ def _build(
         if p.get("power_on", True):
             with ctx.step("power on", progress=96):
                 ops.power_on(made["vm"])
-    except BaseException:
-        _undo(ctx, ops, made, datastore_path(datastore, name))
+        ctx.checkpoint()  # a cancel during the last step removes the VM too
+    except BaseException as exc:
+        _undo(ctx, ops, made, datastore_path(datastore, name), exc)
         raise
     return {
         "backup_id": manifest.id,
@@ -228,22 +230,21 @@ def _build(
     }
 
 
-def _undo(ctx: JobContext, ops: VmOps, made: dict[str, Any], directory: str) -> None:
-    """Remove what a failed restore made (recorded as a step; errors are logged, not raised)."""
+def _undo(ctx: JobContext, ops: VmOps, made: dict[str, Any], directory: str, cause: BaseException) -> None:
+    """Remove what a failed restore made, as a cleanup step; a failure of it is left pending
+    (:func:`ceso.jobs.cleanup.undo`), ``cause`` stays the job's error."""
     if not made:
         return
-    try:
-        with ctx.step("clean up after failure", cleanup=True):
-            if made.get("vm") is not None:
-                if ops.power_state(made["vm"]) != "poweredOff":
-                    ops.power_off(made["vm"])
-                ops.destroy(made["vm"])
-            else:
-                ops.delete_path(directory)
-    except Exception:
-        log.warning("cleanup after a failed restore did not finish", exc_info=True)
-        if made.get("vm") is None:
+
+    def remove() -> None:
+        if made.get("vm") is not None:
+            if ops.power_state(made["vm"]) != "poweredOff":
+                ops.power_off(made["vm"])
+            ops.destroy(made["vm"])
+        else:
             ops.delete_path(directory)
+
+    undo(ctx, "clean up after failure", remove, cause=cause)
 
 
 def _leftovers(ctx: JobContext, ops: VmOps, name: str) -> None:

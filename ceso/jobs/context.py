@@ -11,7 +11,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -217,25 +217,64 @@ class JobContext:
     # -- steps ---------------------------------------------------------------
     @contextmanager
     def step(
-        self, name: str, *, progress: int | None = None, changes_host: bool = True, **details: Any
+        self,
+        name: str,
+        *,
+        progress: int | None = None,
+        changes_host: bool = True,
+        details: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Record one step: checks cancel first, then logs start, end, outcome and duration.
 
         ``details`` (and whatever the body adds to the yielded dict, such as
         the exact vSphere calls made) are stored with the step; pass no secret.
+        They are a mapping, not keywords: a misspelt option is a TypeError, not a detail.
 
         A step's start is written (and committed) before its body runs, so the
         record of what the host is asked to do always precedes the asking.
         ``changes_host=False`` is for a step that only reads: its start is not
         written on its own, and the whole record, start and end, is written
         with the next write of the row (a failure at once), one commit less.
+
+        Raises JobCancelledError, ClaimLostError or LockLostError before the
+        body when the job must stop; an undoing step uses :meth:`cleanup_step`.
         """
         self.checkpoint(fresh_within_s=_FRESH_S)
+        with self._recorded(name, progress, changes_host, details, cleanup=False) as record:
+            yield record
+
+    @contextmanager
+    def cleanup_step(
+        self, name: str, *, details: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """A step that undoes what the job made: it runs on failure, cancel, lost claim or lock and
+        time limit alike.
+
+        Unlike :meth:`step` it checks nothing before its body, and writing its
+        record never raises (a failed write is logged; the record is kept in
+        memory and written with the outcome). The body's own error is raised.
+        The step is recorded with ``cleanup: true``.
+        """
+        with self._recorded(name, None, True, {**(details or {}), "cleanup": True}, cleanup=True) as record:
+            yield record
+
+    @contextmanager
+    def _recorded(
+        self,
+        name: str,
+        progress: int | None,
+        changes_host: bool,
+        details: Mapping[str, Any] | None,
+        *,
+        cleanup: bool,
+    ) -> Iterator[dict[str, Any]]:
+        """The record of one step around its body (see :meth:`step`); ``cleanup`` makes the writes
+        best effort (:meth:`cleanup_step`)."""
         record: dict[str, Any] = {
             "name": name,
             "state": "running",
             "started_at": utcnow().isoformat(),
-            **details,
+            **(details or {}),
         }
         if self.route is not None:
             record.setdefault("route", self.route)
@@ -244,7 +283,13 @@ class JobContext:
         if changes_host:
             # Ended records are kept redacted (below), so only this one needs it: the whole list was
             # redacted again at every write, most of a step's bookkeeping on a long job.
-            self._write(current_step=name, steps=[*self.steps[:index], redact(record)])
+            self._guarded(
+                name,
+                lost_ok=cleanup,
+                any_ok=cleanup,
+                current_step=name,
+                steps=[*self.steps[:index], redact(record)],
+            )
         start = time.monotonic()
         self._current = record
         try:
@@ -268,10 +313,25 @@ class JobContext:
                     values["progress"] = progress
                 self._defer(event, **values)  # written with the next write of the row
             else:
-                try:
-                    self._write(audit=event, **values)  # a failure is recorded at once
-                except ClaimLostError:
-                    log.warning("job %s lost its claim while recording step %s", self.job.id, name)
+                self._guarded(name, lost_ok=True, any_ok=cleanup, audit=event, **values)  # a failure: at once
+
+    def _guarded(
+        self, name: str, *, lost_ok: bool, any_ok: bool, audit: AuditEvent | None = None, **values: Any
+    ) -> None:
+        """:meth:`_write`, logging instead of raising a lost claim (``lost_ok``; the records were then
+        appended on their own) or any other failure to write (``any_ok``, a cleanup step's)."""
+        try:
+            self._write(audit=audit, **values)
+        except ClaimLostError:
+            if not lost_ok:
+                raise
+            log.warning("job %s lost its claim while recording step %s", self.job.id, name)
+        except Exception:
+            if not any_ok:
+                raise
+            log.warning("job %s: recording step %s failed", self.job.id, name, exc_info=True)
+            if audit is not None:
+                self._append_alone([audit])
 
     @contextmanager
     def locks(self, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:
@@ -286,7 +346,8 @@ class JobContext:
         settings = self.runtime.settings.locks
         manager = self.runtime.locks
         host = self.job.host
-        with self.step("lock", vms=sorted(set(vms)), datastores=sorted(set(datastores))) as record:
+        details = {"vms": sorted(set(vms)), "datastores": sorted(set(datastores))}
+        with self.step("lock", details=details) as record:
             leases: list[Lease] = []
             try:
                 if vms:

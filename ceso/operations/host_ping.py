@@ -9,9 +9,9 @@ from ceso.jobs.context import JobContext
 
 
 def run_host_ping(ctx: JobContext) -> dict[str, Any]:
-    with ctx.step("login", progress=50, calls=["SessionManager.Login"]):
+    with ctx.step("login", progress=50, details={"calls": ["SessionManager.Login"]}):
         client = ctx.client()
-    with ctx.step("read host time", progress=100, calls=["ServiceInstance.CurrentTime"]):
+    with ctx.step("read host time", progress=100, details={"calls": ["ServiceInstance.CurrentTime"]}):
         start = time.perf_counter()
         host_time = client.current_time()
         rtt = time.perf_counter() - start

@@ -11,6 +11,7 @@ job's steps; a redelivered job first removes what its previous attempt left.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from ceso.cloudinit import new_instance_id
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import datastore_path, random_static_mac, split_datastore_path
+from ceso.jobs.cleanup import always, undo
 from ceso.jobs.context import JobContext
 from ceso.routes import VmBackend, vm_backend
 from ceso.vm.guest import GuestSpec
@@ -208,20 +210,24 @@ def _leftovers(ctx: JobContext, ops: VmBackend, name: str, datastore: str) -> No
 
 @contextmanager
 def _cleanup_on_failure(ctx: JobContext, ops: VmBackend, made: _Made) -> Iterator[None]:
+    """Remove what this job made if the body stops for any reason (failure, cancel, time limit)."""
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
         if made.vm is not None or made.directory is not None:
-            with ctx.step("clean up after failure", force=True):
-                if made.vm is not None:
-                    try:
-                        if ops.power_state(made.vm) != "poweredOff":
-                            ops.power_off(made.vm)
-                    finally:
-                        ops.destroy(made.vm)
-                elif made.directory is not None:
-                    ops.delete_path(made.directory)
+            undo(ctx, "clean up after failure", functools.partial(_remove_made, ops, made), cause=exc)
         raise
+
+
+def _remove_made(ops: VmBackend, made: _Made) -> None:
+    if made.vm is not None:
+        try:
+            if ops.power_state(made.vm) != "poweredOff":
+                ops.power_off(made.vm)
+        finally:
+            ops.destroy(made.vm)
+    elif made.directory is not None:
+        ops.delete_path(made.directory)
 
 
 def provision(
@@ -236,7 +242,7 @@ def provision(
     """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
     ops = vm_backend(ctx)  # the API or, where the host's API cannot write, SSH (ceso.routes)
     name = opts.name
-    with ctx.step("inspect source", progress=5, changes_host=False, source=source_name):
+    with ctx.step("inspect source", progress=5, changes_host=False, details={"source": source_name}):
         source_vm = ops.find(source_name)
         source = ops.source_props(source_vm)  # API: one request parsed as XML (ceso.esxi.source)
         source_ds, _ = split_datastore_path(source["summary.config.vmPathName"])
@@ -287,7 +293,7 @@ def provision(
 
 def _wait_for_ip(ctx: JobContext, ops: VmBackend, vm: Any, opts: ProvisionOptions) -> list[str]:
     expected = [a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"]
-    with ctx.step("wait for guest IP", progress=95, expected=expected):
+    with ctx.step("wait for guest IP", progress=95, details={"expected": expected}):
         try:
             return ops.wait_for_ip(vm, expected=expected, timeout=opts.wait_ip_timeout_s)
         except TimeoutExpiredError as exc:
@@ -312,7 +318,7 @@ def _build(
     disk_paths = [
         datastore_path(datastore, f"{name}/{name}{'' if i == 0 else f'_{i}'}.vmdk") for i in range(len(disks))
     ]
-    with ctx.step("make directory", progress=10, path=directory):
+    with ctx.step("make directory", progress=10, details={"path": directory}):
         ops.make_directory(directory)
         made.directory = directory
     with _source_quiet(ctx, ops, source_vm, hot=hot, shutdown=shutdown_source):
@@ -320,8 +326,7 @@ def _build(
             with ctx.step(
                 f"copy disk {i + 1}/{len(disks)}",
                 progress=10 + int(50 * (i + 1) / len(disks)),
-                source=disk.backing.fileName,
-                dest=dest,
+                details={"source": disk.backing.fileName, "dest": dest},
             ):
                 ops.copy_disk(disk.backing.fileName, dest)
     nic_count = sum(
@@ -350,19 +355,22 @@ def _build(
         # An EFI guest's boot entries live in its NVRAM: without them it may not boot. The
         # new VM has not run yet, so its own NVRAM (if the host made one) is replaced.
         nvram = nvram_path(source["summary.config.vmPathName"])
-        with ctx.step("copy NVRAM", progress=78, source=nvram) as rec:
+        with ctx.step("copy NVRAM", progress=78, details={"source": nvram}) as rec:
             try:
                 ops.copy_file(nvram, datastore_path(datastore, f"{name}/{name}.nvram"))
             except NotFoundError:
                 rec.update(copied=False)  # a VM that never booted has none yet
     if opts.disk_bytes is not None and opts.disk_bytes > disks[0].capacityInKB * 1024:
-        with ctx.step("grow disk", progress=80, capacity_bytes=opts.disk_bytes):
+        with ctx.step("grow disk", progress=80, details={"capacity_bytes": opts.disk_bytes}):
             _grow_first_disk(ops, made.vm, opts.disk_bytes)
     power_state = "poweredOff"
     if opts.power_on:
         with ctx.step("power on", progress=90) as rec:
             power_state = ops.power_on(made.vm)  # the state the host reported, never assumed
             rec.update(power_state=power_state)
+    # A cancel that came while the last step ran: the VM is removed here, not left by a job that
+    # ends cancelled (the outcome's write would say cancelled after the cleanup scope was left).
+    ctx.checkpoint()
     return {
         "name": name,
         "host": ctx.job.host,
@@ -410,11 +418,8 @@ def _source_quiet(
                 quiesce=False,
                 description=f"temporary snapshot of ceso job {ctx.job.id}",
             )
-        try:
+        with always(ctx, "remove source snapshot", lambda: ops.remove_snapshot(snapshot)):
             yield
-        finally:
-            with ctx.step("remove source snapshot", force=True):
-                ops.remove_snapshot(snapshot)
         return
     if shutdown:
         with ctx.step("shut down source", progress=12):
@@ -424,10 +429,7 @@ def _source_quiet(
                 log.warning("guest shutdown of the source failed; powering it off", exc_info=True)
                 if ops.power_state(source_vm) != "poweredOff":
                     ops.power_off(source_vm)
-        try:
+        with always(ctx, "power source back on", lambda: ops.power_on(source_vm)):
             yield
-        finally:
-            with ctx.step("power source back on", force=True):
-                ops.power_on(source_vm)
         return
     yield

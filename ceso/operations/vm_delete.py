@@ -58,9 +58,9 @@ def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
         if power != "poweredOff":
             with ctx.step("power off", progress=40):
                 ops.power_off(vm)
-        with ctx.step("destroy", progress=85, files=files):
+        with ctx.step("destroy", progress=85, details={"files": files}):
             ops.destroy(vm)
-        with ctx.step("check folder", progress=95, folder=directory) as rec:
+        with ctx.step("check folder", progress=95, details={"folder": directory}) as rec:
             # Destroy_Task leaves the folder when it holds files that are not the VM's; say so.
             left = bool(vmx_rel.rpartition("/")[0]) and ops.path_exists(directory)
             rec["folder_left"] = left

@@ -62,7 +62,7 @@ def _reboot(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
 def _shutdown(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
     timeout = float(ctx.params.get("timeout_guest_s", DEFAULT_GUEST_TIMEOUT_S))
     try:
-        with ctx.step("guest shutdown", progress=60, timeout_s=timeout):
+        with ctx.step("guest shutdown", progress=60, details={"timeout_s": timeout}):
             ops.shutdown_guest(vm, timeout=timeout)
     except (OperationError, TimeoutExpiredError, ConflictError):
         # No tools, a hung guest or a refused call: power off only when the operator said so.

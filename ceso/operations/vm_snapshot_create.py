@@ -34,7 +34,11 @@ def run_vm_snapshot_create(ctx: JobContext) -> dict[str, Any]:
         if done_before:
             result["note"] = "made by an earlier attempt of this job"
         else:
-            with ctx.step("create snapshot", progress=60, memory=p.get("memory"), quiesce=p.get("quiesce")):
+            with ctx.step(
+                "create snapshot",
+                progress=60,
+                details={"memory": p.get("memory"), "quiesce": p.get("quiesce")},
+            ):
                 ops.create_snapshot(
                     vm,
                     snapshot,

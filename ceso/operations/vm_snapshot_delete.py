@@ -33,7 +33,9 @@ def run_vm_snapshot_delete(ctx: JobContext) -> dict[str, Any]:
                 return {**result, "removed": [], "note": "removed by an earlier attempt of this job"}
             removed = [node.name, *(_descendants(nodes, node.id) if children else [])]
             rec.update(snapshot_id=node.id, removes=removed)
-        with ctx.step("remove snapshot", progress=70, snapshot_id=node.id, removeChildren=children):
+        with ctx.step(
+            "remove snapshot", progress=70, details={"snapshot_id": node.id, "removeChildren": children}
+        ):
             ops.remove_snapshot(node.ref, children=children)
         with ctx.step("read back", progress=95):
             left = [n.name for n in flatten(ops.props(vm, ["snapshot"]).get("snapshot"))]

@@ -23,7 +23,7 @@ def run_vm_snapshot_revert(ctx: JobContext) -> dict[str, Any]:
             vm, props = inspect_vm(ctx, ops, name, ["snapshot"])
             node = find_snapshot(flatten(props.get("snapshot")), snapshot, vm=name, host=ctx.job.host)
             rec["snapshot_id"] = node.id
-        with ctx.step("revert", progress=70, snapshot_id=node.id):
+        with ctx.step("revert", progress=70, details={"snapshot_id": node.id}):
             ops.revert_snapshot(node.ref)
         with ctx.step("read back", progress=95):
             power = ops.power_state(vm)
