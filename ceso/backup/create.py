@@ -33,6 +33,7 @@ from ceso.db.types import utcnow
 from ceso.errors import OperationError
 from ceso.esxi.vmops import VmOps
 from ceso.metrics.record import observe_backup_bytes
+from ceso.operations.leftovers import left_off
 
 if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
@@ -123,10 +124,17 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
         vm = ops.find(p["vm"])
         plan = plan_backup(http, p["vm"], ops.props(vm, BACKUP_PROPERTIES))
         running = plan.power_state != "poweredOff"
+        # An earlier attempt that shut the VM down and died before powering it back on: the VM
+        # was running before this job, so this attempt powers it back on afterwards.
+        was_running = running or left_off(ctx.earlier_steps, "shut down", "power back on")
         kind = "hot" if running and p.get("mode") != "cold" else "cold"
         sizes = {f.name: http.size(f.datastore, f.path) for f in plan.files}
         rec.update(
-            kind=kind, power_state=plan.power_state, files=len(plan.files), logical_bytes=sum(sizes.values())
+            kind=kind,
+            power_state=plan.power_state,
+            was_running=was_running,
+            files=len(plan.files),
+            logical_bytes=sum(sizes.values()),
         )
     opts = {"compression": p["compression"], "level": p.get("level"), "threads": settings.zstd_threads}
     target = open_target(ctx.runtime, p["target"])
@@ -163,7 +171,9 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
                 vm_config=plan.vm_config,
                 job_id=ctx.job.id,
             )
-            _copy_all(ctx, ops, vm, plan, kind, target, http, path, opts, enc_key, progress, manifest)
+            _copy_all(
+                ctx, ops, vm, plan, kind, was_running, target, http, path, opts, enc_key, progress, manifest
+            )
             progress.report()
             manifest_sha = _finish(ctx, target, path, manifest)
     except BaseException as exc:
@@ -189,6 +199,7 @@ def _copy_all(
     vm: Any,
     plan: BackupPlan,
     kind: str,
+    was_running: bool,
     target: Target,
     http: DatastoreHttp,
     path: str,
@@ -216,7 +227,7 @@ def _copy_all(
     quiet: contextlib.AbstractContextManager[None]
     if kind == "hot":
         quiet = temporary_snapshot(ctx, ops, vm, quiesce=plan.tools_running)
-    elif plan.power_state != "poweredOff":
+    elif was_running:
         quiet = shut_down(ctx, ops, vm, timeout_s=ctx.runtime.settings.backups.shutdown_timeout_s)
     else:
         quiet = contextlib.nullcontext()

@@ -39,7 +39,7 @@ def remove_leftover_snapshots(ctx: JobContext, ops: VmOps, vm: Any) -> int:
     """Remove this job's snapshot left by an earlier, killed attempt; return how many."""
     mine = [t.snapshot for t in _walk(ops.snapshot_tree(vm)) if t.name == snapshot_name(ctx.job.id)]
     if mine:
-        with ctx.step("remove leftover snapshot", details={"count": len(mine)}):
+        with ctx.cleanup_step("remove leftover snapshot", details={"count": len(mine)}):
             for snap in mine:
                 ops.remove_snapshot(snap)
     return len(mine)
@@ -71,12 +71,18 @@ def temporary_snapshot(ctx: JobContext, ops: VmOps, vm: Any, *, quiesce: bool) -
 @contextmanager
 def shut_down(ctx: JobContext, ops: VmOps, vm: Any, *, timeout_s: float) -> Iterator[None]:
     """Guest shutdown (power off after ``timeout_s``) for the body; powered back on afterwards, always."""
-    with ctx.step("shut down", progress=12, details={"timeout_s": timeout_s}):
-        try:
-            ops.shutdown_guest(vm, timeout=timeout_s)
-        except Exception:  # no tools or a hung guest: power off, as an operator would
-            log.warning("guest shutdown failed; powering the VM off", exc_info=True)
-            if ops.power_state(vm) != "poweredOff":
-                ops.power_off(vm)
+    # The step's start, committed before the VM is touched, is the durable record that it was
+    # running: a later attempt of a job killed meanwhile powers it back on (ceso.backup.create).
+    with ctx.step(
+        "shut down", progress=12, details={"timeout_s": timeout_s, "power_state_before": "poweredOn"}
+    ):
+        # Off already when an earlier attempt shut it down: nothing to shut down now.
+        if ops.power_state(vm) != "poweredOff":
+            try:
+                ops.shutdown_guest(vm, timeout=timeout_s)
+            except Exception:  # no tools or a hung guest: power off, as an operator would
+                log.warning("guest shutdown failed; powering the VM off", exc_info=True)
+                if ops.power_state(vm) != "poweredOff":
+                    ops.power_off(vm)
     with always(ctx, "power back on", lambda: ops.power_on(vm)):
         yield

@@ -26,7 +26,8 @@ from ceso.errors import CesoError, ConflictError, OperationError
 from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac
 from ceso.jobs.cleanup import undo
-from ceso.operations.provision import JOB_MARKER, ProvisionOptions, build_config_spec
+from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
+from ceso.operations.provision import ProvisionOptions, build_config_spec
 
 if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
@@ -127,7 +128,8 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
 
             return restore_in_place(ctx, ops, http, target, manifest, key)
         with ctx.step("check", progress=4) as rec:
-            _leftovers(ctx, ops, p["name"])
+            if ctx.attempt > 1:
+                remove_vm_leftovers(ctx, ops, name=p["name"])
             datastore = _check(ctx, ops, manifest, p)
             rec["datastore"] = datastore
         opts = ProvisionOptions(
@@ -155,9 +157,10 @@ def _build(
     nvram = [f for f in manifest.files if f.role == "nvram"]
     progress = ByteProgress(ctx, sum(f.logical_bytes for f in disk_files + nvram), start=8, end=85)
     made: dict[str, Any] = {}
+    directory = datastore_path(datastore, name)
     try:
-        with ctx.step("make directory", progress=6):
-            ops.make_directory(datastore_path(datastore, name))
+        with ctx.step("make directory", progress=6, details={"path": directory}):
+            ops.make_directory(directory)
             made["directory"] = True
         for f in disk_files:
             with ctx.step(f"restore {f.name}", details={"size": f.logical_bytes}):
@@ -214,7 +217,7 @@ def _build(
                 ops.power_on(made["vm"])
         ctx.checkpoint()  # a cancel during the last step removes the VM too
     except BaseException as exc:
-        _undo(ctx, ops, made, datastore_path(datastore, name), exc)
+        _undo(ctx, ops, made, directory, exc)
         raise
     return {
         "backup_id": manifest.id,
@@ -245,16 +248,3 @@ def _undo(ctx: JobContext, ops: VmOps, made: dict[str, Any], directory: str, cau
             ops.delete_path(directory)
 
     undo(ctx, "clean up after failure", remove, cause=cause)
-
-
-def _leftovers(ctx: JobContext, ops: VmOps, name: str) -> None:
-    """On a redelivered job, remove the VM an earlier attempt of this same job made."""
-    if ctx.attempt <= 1 or not ops.exists(name):
-        return
-    vm = ops.find(name)
-    extra = {o.key: o.value for o in ops.props(vm, ["config.extraConfig"]).get("config.extraConfig") or []}
-    if extra.get(JOB_MARKER) != ctx.job.id:
-        return  # someone else's VM: _check refuses the name
-    if ops.power_state(vm) != "poweredOff":
-        ops.power_off(vm)
-    ops.destroy(vm)

@@ -51,6 +51,8 @@ class JobContext:
         self.job = job
         self.attempt = job.attempts
         self.steps: list[dict[str, Any]] = list(job.steps or [])
+        #: The steps of this job's earlier attempts (what they made, or were making, when they ended).
+        self.earlier_steps: tuple[dict[str, Any], ...] = tuple(self.steps)
         self._cancel = threading.Event()
         self._lost = threading.Event()
         self._stop = threading.Event()

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import CesoError, JobCancelledError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
+from ceso.jobs.leftovers import fail_exhausted
 from ceso.jobs.notify import OUTCOME, notify_job
 from ceso.jobs.store import ClaimLostError, claim_job, finish_job
 from ceso.log import job_id_var
@@ -75,7 +76,7 @@ def run_job(
                 "its worker kept dying",
                 code="attempts_exhausted",
             )
-            finish_job(engine, job_id=job.id, attempt=job.attempts, state="failed", error=err)
+            fail_exhausted(runtime, job, err, claimed_at=claimed_at)  # after the cleanup an attempt runs
             log.error("%s", err.message)
             return Delivery.DONE
         if job.attempts == 1 and job.started_at is not None:

@@ -25,14 +25,13 @@ from ceso.esxi.vmomi import vim
 from ceso.esxi.vmops import datastore_path, random_static_mac, split_datastore_path
 from ceso.jobs.cleanup import always, undo
 from ceso.jobs.context import JobContext
+from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, remove_leftovers
 from ceso.routes import VmBackend, vm_backend
 from ceso.vm.guest import GuestSpec
 
-__all__ = ["ProvisionOptions", "provision"]
+__all__ = ["JOB_MARKER", "ProvisionOptions", "provision"]
 
 log = logging.getLogger(__name__)
-
-JOB_MARKER = "ceso.job-id"
 
 
 @dataclass(frozen=True)
@@ -189,25 +188,6 @@ def nvram_path(vmx_path: str) -> str:
     return vmx_path.removesuffix(".vmx") + ".nvram"
 
 
-def _leftovers(ctx: JobContext, ops: VmBackend, name: str, datastore: str) -> None:
-    """On a redelivered job, remove what an earlier attempt of this same job made."""
-    if ctx.attempt <= 1:
-        return
-    made_before = {s["name"] for s in ctx.steps[:-1] if s.get("state") in ("succeeded", "running", "failed")}
-    if ops.exists(name):
-        vm = ops.find(name)
-        extra = {
-            o.key: o.value for o in ops.props(vm, ["config.extraConfig"]).get("config.extraConfig") or []
-        }
-        if extra.get(JOB_MARKER) != ctx.job.id:
-            raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
-        if ops.power_state(vm) != "poweredOff":
-            ops.power_off(vm)
-        ops.destroy(vm)
-    elif "make directory" in made_before:
-        ops.delete_path(datastore_path(datastore, name))
-
-
 @contextmanager
 def _cleanup_on_failure(ctx: JobContext, ops: VmBackend, made: _Made) -> Iterator[None]:
     """Remove what this job made if the body stops for any reason (failure, cancel, time limit)."""
@@ -267,7 +247,8 @@ def provision(
     with ctx.locks(vms=lock_vms, datastores=[datastore]):
         # A first attempt only looks; a redelivered one may remove what an earlier attempt made.
         with ctx.step("check name", progress=8, changes_host=ctx.attempt > 1):
-            _leftovers(ctx, ops, name, datastore)
+            if ctx.attempt > 1:
+                remove_leftovers(ctx, ops, name=name, source_name=source_name)
             if ops.exists(name):
                 raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
         made = _Made()
@@ -282,7 +263,12 @@ def provision(
                 opts=opts,
                 datastore=datastore,
                 hot=hot,
-                shutdown_source=shutdown_source and power == "poweredOn",
+                # A source an earlier attempt shut down and died before powering on was on: it is again after.
+                shutdown_source=shutdown_source
+                and (
+                    power == "poweredOn"
+                    or left_off(ctx.earlier_steps, "shut down source", "power source back on")
+                ),
             )
     if opts.power_on and opts.wait_ip:
         # Outside the cleanup: the VM is complete; a guest slow to report its address is no
@@ -413,7 +399,7 @@ def _source_quiet(
         with ctx.step("snapshot source", progress=12):
             snapshot = ops.create_snapshot(
                 source_vm,
-                f"ceso-clone-{ctx.job.id[:8]}",
+                clone_snapshot_name(ctx.job.id),
                 memory=False,
                 quiesce=False,
                 description=f"temporary snapshot of ceso job {ctx.job.id}",
