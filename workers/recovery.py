@@ -6,6 +6,7 @@ import logging
 import threading
 
 from ceso.constants import QUEUE_PREFIX
+from ceso.jobs.leftovers import retry_pending_cleanups
 from ceso.jobs.publish import publish_job
 from ceso.jobs.store import mark_published, unpublished_or_stale
 from ceso.runtime import get_runtime
@@ -18,7 +19,7 @@ def republish_pending(queues: list[str]) -> int:
 
     Duplicates are harmless: the claim is a compare-and-set. Returns the count.
     """
-    hosts = [q.removeprefix(QUEUE_PREFIX) for q in queues if q.startswith(QUEUE_PREFIX)]
+    hosts = _hosts(queues)
     if not hosts:
         return 0
     runtime = get_runtime()
@@ -47,8 +48,13 @@ def republish_pending(queues: list[str]) -> int:
     return len(ids)
 
 
+def _hosts(queues: list[str]) -> list[str]:
+    return [q.removeprefix(QUEUE_PREFIX) for q in queues if q.startswith(QUEUE_PREFIX)]
+
+
 def start_recovery_thread(queues: list[str]) -> threading.Thread:
-    """Run :func:`republish_pending` now and then every ``jobs.stale_after_s`` seconds.
+    """Run :func:`republish_pending` (and retry pending cleanups, :mod:`ceso.jobs.leftovers`) now and
+    then every ``jobs.stale_after_s`` seconds.
 
     Runs in the worker's main process (a daemon thread), so jobs orphaned by a
     dead worker anywhere are picked up within about two stale periods.
@@ -58,6 +64,7 @@ def start_recovery_thread(queues: list[str]) -> threading.Thread:
     def loop() -> None:
         while True:
             republish_pending(queues)
+            retry_pending_cleanups(get_runtime(), _hosts(queues))
             threading.Event().wait(interval)
 
     thread = threading.Thread(target=loop, name="ceso-recovery", daemon=True)

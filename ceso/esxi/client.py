@@ -23,9 +23,10 @@ from ceso.errors import CesoError, OperationError, TimeoutExpiredError, Transien
 from ceso.esxi.endpoint import Endpoint
 from ceso.esxi.faults import fault_name, translate
 from ceso.esxi.layout import LayoutCache
+from ceso.esxi.login import connect_with_deadline
 from ceso.esxi.tlspin import pinned_context
 from ceso.esxi.traversal import Hop, filter_spec
-from ceso.esxi.vmomi import pyvim_connect, vim, vmodl
+from ceso.esxi.vmomi import vim, vmodl
 from ceso.metrics.record import observe_session
 
 __all__ = ["EsxiClient", "RequestStats"]
@@ -78,11 +79,9 @@ class EsxiClient:
     # -- session ---------------------------------------------------------
     def connect(self) -> EsxiClient:
         """Log in (again). Raises AuthenticationError, HostUnreachableError, ThumbprintMismatchError."""
-        connect = pyvim_connect()
-
         with self._lock:
             try:
-                si = connect.SmartConnect(
+                si = connect_with_deadline(
                     protocol=self.endpoint.scheme,
                     host=self.endpoint.hostname,
                     port=self.endpoint.port,
@@ -90,15 +89,16 @@ class EsxiClient:
                     user=self.username,
                     pwd=self._password(),
                     # Hosts are pinned by thumbprint, not by a CA: ESXi certificates are self-signed.
-                    sslContext=pinned_context(self.thumbprint) if self.thumbprint else None,
-                    httpConnectionTimeout=self.timeout,
+                    ssl_context=pinned_context(self.thumbprint) if self.thumbprint else None,
+                    timeout=self.timeout,
                 )
+                self._instrument(si._stub)
+                content = si.RetrieveContent()
             except Exception as exc:
                 raise translate(exc, host=self.name, action="login") from exc
-            self._instrument(si._stub)
             first = self._si is None
             self._si = si
-            self._content = si.RetrieveContent()
+            self._content = content
             self.logins += 1
             observe_session(self.name, "login" if self.logins == 1 else "relogin", 1 if first else 0)
         return self

@@ -20,7 +20,7 @@ from ceso.errors import CesoError
 if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
 
-__all__ = ["always", "undo"]
+__all__ = ["always", "pending_result", "undo"]
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +69,11 @@ def always(
         undo(ctx, name, action, cause=exc, details=details)
         raise
     undo(ctx, name, action, cause=None, details=details)
+
+
+def pending_result(error: BaseException) -> dict[str, Any] | None:
+    """The result a failed or cancelled job is recorded with: ``{"pending_cleanup": [step names]}``
+    when cleanup steps were left pending by :func:`undo`, else None. A worker's recovery retries
+    them (:func:`ceso.jobs.leftovers.retry_pending_cleanups`)."""
+    pending = error.details.get("pending_cleanup") if isinstance(error, CesoError) else None
+    return {"pending_cleanup": [p["step"] for p in pending]} if pending else None

@@ -5,24 +5,31 @@ no attempt is left (``attempts_exhausted``), :func:`fail_exhausted` runs the job
 steps from what the job's recorded steps say its attempts made, then records the failure. A
 cleanup step that fails (the host unreachable, say) is left pending on the job
 (:func:`ceso.jobs.cleanup.undo`); ``attempts_exhausted`` stays the job's error.
+
+A job that ended with cleanup left pending (``result: {"pending_cleanup": [...]}``, e.g. the
+host stopped answering) has it retried by a worker of its host
+(:func:`retry_pending_cleanups`, from the worker's recovery thread): the kind's cleanup steps
+run again, and once they all succeed a "pending cleanup" step is appended to the job (with its
+audit record) and the result cleared. The job keeps its state and error.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ceso.errors import CesoError
-from ceso.jobs.cleanup import undo
+from ceso.jobs.cleanup import pending_result, undo
 from ceso.jobs.context import JobContext
 from ceso.jobs.store import ClaimLostError, finish_job
+from ceso.security.redact import redact
 
 if TYPE_CHECKING:
     from ceso.db.models import Job
     from ceso.runtime import Runtime
 
-__all__ = ["cleanups_for", "fail_exhausted"]
+__all__ = ["cleanups_for", "fail_exhausted", "retry_pending_cleanups"]
 
 log = logging.getLogger(__name__)
 
@@ -67,4 +74,74 @@ def fail_exhausted(runtime: Runtime, job: Job, error: CesoError, *, claimed_at: 
         return
     finally:
         ctx.stop_heartbeat()
-    finish_job(runtime.engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=error)
+    finish_job(
+        runtime.engine,
+        job_id=job.id,
+        attempt=ctx.attempt,
+        state="failed",
+        error=error,
+        result=pending_result(error),
+    )
+
+
+def retry_pending_cleanups(runtime: Runtime, hosts: list[str], *, limit: int = 20) -> int:
+    """Retry the pending cleanup of ended jobs on ``hosts`` (at most ``limit`` jobs, oldest first);
+    return how many were cleaned up. Never raises: a cleanup that fails again stays pending."""
+    import sqlalchemy as sa
+    from sqlmodel import Session, col, select
+
+    from ceso.db.models import Job
+
+    try:
+        with Session(runtime.engine) as session:
+            query = (
+                select(Job)
+                .where(col(Job.host).in_(hosts), col(Job.state).in_(("failed", "cancelled")))
+                .where(sa.cast(col(Job.result), sa.Text).like('%"pending_cleanup"%'))
+                .order_by(col(Job.finished_at))
+                .limit(limit)
+            )
+            jobs = list(session.exec(query))
+    except Exception:
+        log.warning("looking for pending cleanups failed", exc_info=True)
+        return 0
+    done = 0
+    for job in jobs:
+        try:
+            done += _retry(runtime, job)
+        except Exception:
+            log.warning("pending cleanup of job %s failed again; left pending", job.id, exc_info=True)
+    return done
+
+
+def _retry(runtime: Runtime, job: Job) -> int:
+    from sqlmodel import Session
+
+    from ceso.audit.jobs import step_event
+    from ceso.audit.store import record
+    from ceso.db.models import Job as JobRow
+    from ceso.db.types import utcnow
+
+    ctx = JobContext(runtime, job)
+    step: dict[str, Any] = {"name": "pending cleanup", "state": "running", "cleanup": True}
+    step["started_at"] = utcnow().isoformat()
+    ctx._current = step  # the host calls the cleanup makes are recorded on this step
+    ran: list[str] = []
+    for name, action in cleanups_for(ctx):
+        action()  # raises: the cleanup stays pending, for the next round
+        ran.append(name)
+    step["ran"] = ran
+    ctx._current = None
+    step["state"] = "succeeded"
+    with Session(runtime.engine) as session:
+        row = session.get(JobRow, job.id)
+        if row is None or row.state != job.state or row.result != job.result:
+            return 0  # changed meanwhile (another worker did it)
+        row.steps = [*row.steps, redact(step)]
+        row.result = None
+        row.updated_at = utcnow()
+        session.add(row)
+        session.commit()
+    record(runtime.engine, step_event(job, redact(step)))
+    log.info("job %s: pending cleanup done (%s)", job.id, ", ".join(ran))
+    return 1

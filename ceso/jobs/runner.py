@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from ceso.db.models import TERMINAL_STATES, Job
 from ceso.errors import CesoError, JobCancelledError, TimeoutExpiredError
+from ceso.jobs.cleanup import pending_result
 from ceso.jobs.context import JobContext
 from ceso.jobs.leftovers import fail_exhausted
 from ceso.jobs.notify import OUTCOME, notify_job
@@ -137,7 +138,14 @@ def _execute(
         log.warning("job %s: claim lost; another delivery owns it now", job.id)
         return "claim_lost"
     except JobCancelledError as exc:
-        finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="cancelled", error=exc)
+        finish_job(
+            engine,
+            job_id=job.id,
+            attempt=ctx.attempt,
+            state="cancelled",
+            error=exc,
+            result=pending_result(exc),
+        )
         log.info("job %s cancelled", job.id)
         return "cancelled"
     except time_limit_exceptions as exc:
@@ -147,7 +155,9 @@ def _execute(
         finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=err)
         return "failed"
     except CesoError as exc:
-        finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=exc)
+        finish_job(
+            engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=exc, result=pending_result(exc)
+        )
         log.info("job %s failed: %s", job.id, exc.message)
         return "failed"
     except Exception as exc:

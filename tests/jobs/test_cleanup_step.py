@@ -88,6 +88,7 @@ def test_a_failed_cleanup_is_pending_and_the_cause_stays_the_error(
     assert row["error_message"].startswith("copy failed")
     cleanup = row["steps"][-1]
     assert (cleanup["name"], cleanup["state"], cleanup["pending"]) == ("remove snapshot", "failed", True)
+    assert row["result"] == {"pending_cleanup": ["remove snapshot"]}
 
 
 def test_a_failed_cleanup_after_success_fails_the_job(

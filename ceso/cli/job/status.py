@@ -40,7 +40,8 @@ def status(app: Application, job_id: str) -> None:
             f"  state: {job['state']} ({job['progress']}%), attempts {job['attempts']}, actor {job['actor']}"
         )
         for step in job["steps"]:
-            click.echo(f"  - {step['name']}: {step['state']} ({step.get('duration_s', '?')} s)")
+            pending = ", cleanup pending" if step.get("pending") else ""
+            click.echo(f"  - {step['name']}: {step['state']}{pending} ({step.get('duration_s', '?')} s)")
         if job["result"]:
             from ceso.cli.render import mapping_lines
 
