@@ -66,7 +66,12 @@ def fail_exhausted(runtime: Runtime, job: Job, error: CesoError, *, claimed_at: 
     ctx = JobContext(runtime, job, claimed_at=claimed_at)
     ctx.start_heartbeat()
     try:
-        for name, action in cleanups_for(ctx):
+        try:
+            cleanups = cleanups_for(ctx)
+        except Exception:  # params it cannot read: fail the job all the same
+            log.exception("job %s: its cleanup could not be prepared", job.id)
+            cleanups = []
+        for name, action in cleanups:
             undo(ctx, name, action, cause=error)
         ctx.flush()
     except ClaimLostError:
