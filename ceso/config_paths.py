@@ -1,8 +1,7 @@
 """Where ceso's configuration and local state live, found without loading the settings.
 
-Light on purpose (``os.path``, not even pathlib): the CLI's fast path to a
-local cesod (:mod:`ceso.cesod.local`) needs these answers before it decides
-whether to load anything else. :mod:`ceso.settings` wraps them in ``Path``.
+The CLI's way to a local cesod (:mod:`ceso.cesod.local`) needs these answers
+without loading the settings. :mod:`ceso.settings` wraps them in ``Path``.
 """
 
 from __future__ import annotations

@@ -27,9 +27,7 @@ cesod) turn an error into a message and an exit code.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: the fast path is timed
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 __all__ = [
     "AuthenticationError",

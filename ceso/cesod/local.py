@@ -16,8 +16,7 @@ listeners (:data:`IDENTITY_SETTINGS`).
 A CLI with another config file or database simply finds no socket and does
 the work itself.
 
-Standard library only, and light even there (``os.path``, no pathlib): this runs before the
-CLI decides whether to load anything else.
+Standard library only: the CLI asks it before it loads SQL, the queue or pyVmomi.
 """
 
 from __future__ import annotations
@@ -27,16 +26,13 @@ import json
 import os
 import socket
 import stat
+from collections.abc import Mapping
+from typing import Any
 
 from ceso import __version__
 from ceso.config_paths import default_data_dir, find_config_file
 from ceso.constants import ENV_AGENT_TOKEN, ENV_NO_CESOD, ENV_PREFIX
 from ceso.errors import CesoError, ConfigError
-
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: the fast path is timed
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
 
 __all__ = [
     "IDENTITY_SETTINGS",

@@ -1,20 +1,31 @@
 """The ``ceso`` command line: :func:`run` for the script, :func:`main` in-process.
 
-Only :func:`main` turns errors into exit codes. This module stays light (the standard
-library and :mod:`ceso.errors`): a command the local cesod can run is handed to it
-straight from the argument list (:func:`ceso.cli.via_cesod.forward_argv`) without
-loading click; every other command runs through the click group in :mod:`ceso.cli.root`.
+Only :func:`main` turns errors into exit codes. Every command is parsed by the click group in
+:mod:`ceso.cli.root`; a command that a local cesod can run is then handed to it
+(:mod:`ceso.cli.via_cesod`), every other one runs in this process.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import sys
+import threading
+import traceback
+
+import click
 
 from ceso.constants import ENV_DEBUG
 from ceso.errors import CesoError
 
-__all__ = ["main", "run"]
+__all__ = ["QUICK_EXIT_PYTHONS", "main", "run"]
+
+#: The Python versions whose exit sequence :func:`_quick_exit` repeats (it calls two private hooks,
+#: ``threading._shutdown`` and ``atexit._run_exitfuncs``). tests/cli/test_entry_point.py pins their
+#: behaviour on the running version and fails on a version not listed here; any other version
+#: exits the usual way.
+QUICK_EXIT_PYTHONS = ((3, 11), (3, 12), (3, 13))
 
 
 def _json_requested(argv: list[str]) -> bool:
@@ -25,33 +36,23 @@ def _json_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``ceso`` script."""
     from ceso.cli.application import render_error
+    from ceso.cli.root import invoke
 
     args = list(sys.argv[1:] if argv is None else argv)
     json_output = _json_requested(args)
     debug = bool(os.environ.get(ENV_DEBUG)) or "-v" in args or "--verbose" in args
     try:
-        from ceso.cli.via_cesod import forward_argv
-
-        if not forward_argv(args):
-            from ceso.cli.root import invoke
-
-            invoke(args, json_output=json_output)
+        invoke(args, json_output=json_output)
     except CesoError as exc:
         if debug:
-            import traceback
-
             traceback.print_exc()
         render_error(exc, json_output=json_output)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        from ceso.cli.echo import echo
-
-        echo("interrupted", err=True)
+        click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
         if debug:
-            import traceback
-
             traceback.print_exc()
         error = _translated(exc)
         if error is None:
@@ -74,15 +75,18 @@ def run() -> None:
     """Entry point of the ``ceso`` script: :func:`main`, then a quick exit.
 
     Once a command is done, Python's teardown of every module it loaded (pyVmomi's type
-    tables, SQLAlchemy) still takes ~150 ms before the process ends (docs/benchmarks.md,
-    benchmark 4), and agents wait for the exit. The exit handlers still run (pooled ESXi
-    sessions log out, logging flushes) and the output is flushed; only the teardown is
-    skipped. In-process callers (tests) use :func:`main`, which never leaves the process.
+    tables, SQLAlchemy) still takes a noticeable time before the process ends, and agents
+    wait for the exit. The exit handlers still run (pooled ESXi sessions log out, logging
+    flushes) and the output is flushed; only the teardown is skipped, and only on the
+    Python versions of :data:`QUICK_EXIT_PYTHONS`. In-process callers (tests) use
+    :func:`main`, which never leaves the process.
     """
     code = 0
     try:
         main()
     except SystemExit as exc:
+        if sys.version_info[:2] not in QUICK_EXIT_PYTHONS:
+            raise
         code = _exit_status(exc.code)
     _quick_exit(code)
 
@@ -93,26 +97,19 @@ def _exit_status(code: object) -> int:
         return 0
     if isinstance(code, int):
         return code
-    from ceso.cli.echo import echo
-
-    echo(str(code), err=True)
+    click.echo(str(code), err=True)
     return 1
 
 
 def _quick_exit(code: int) -> None:
-    import atexit
-
+    """Exit with ``code`` as a normal exit does, without the module teardown."""
+    if sys.version_info[:2] not in QUICK_EXIT_PYTHONS:
+        sys.exit(code)
     # What a normal exit does before the teardown, in its order: threading's own exit hooks
     # (which stop idle thread pools) and the wait for non-daemon threads, then the handlers.
-    # Without the threading module no Python thread was ever started: nothing to wait for.
-    threading = sys.modules.get("threading")
-    shutdown = getattr(threading, "_shutdown", None)
-    if shutdown is not None:
-        shutdown()
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        try:  # noqa: SIM105  (contextlib is not loaded on the fast path)
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nobody is reading any more
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nobody is reading any more
-            pass
     os._exit(code)

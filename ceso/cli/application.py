@@ -10,15 +10,14 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ceso.cli.echo import echo
+from click import echo
+
 from ceso.errors import CesoError, JobCancelledError, JobFailedError, exit_code_for
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: the fast path is timed
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
-    from typing import Any, TypeVar
-
     from ceso.db.models import Job
     from ceso.jobs.request import JobRequest
     from ceso.runtime import Runtime
@@ -29,11 +28,7 @@ __all__ = ["Application", "pass_app"]
 
 
 class Application:
-    """Global options of one invocation and the services commands use.
-
-    A plain class, not a dataclass: the CLI's fast path builds one, and ``dataclasses``
-    imports ``inspect`` (~5 ms of a process start).
-    """
+    """Global options of one invocation and the services commands use."""
 
     def __init__(
         self,
@@ -244,8 +239,7 @@ class Application:
             echo(f"  {i}. {step}")
 
 
-if TYPE_CHECKING:
-    _F = TypeVar("_F", bound=Callable[..., Any])
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _print_outcome(job: dict[str, Any]) -> None:

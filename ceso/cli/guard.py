@@ -1,4 +1,4 @@
-"""The sandbox check every CLI command passes before its body runs (through ``pass_app``).
+"""The sandbox check and audit every CLI command passes before its body runs (through ``pass_app``).
 
 The command path names the operation (``ceso vm create`` → ``vm.create``, see
 :mod:`ceso.security.operations`); the application resolves the caller (the
@@ -7,19 +7,22 @@ command and refuses, audited, what its mode does not allow. A command that
 changes state without a job (``host add``, ``template remove``) is audited
 here when it ends, unless its core function writes a richer record itself.
 
-Imported when command modules are imported, so it stays light: click only.
+Authorization and audit only: handing a command to a local cesod is the job of
+:func:`ceso.cli.via_cesod.via_local_cesod`, stacked above this check.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-if TYPE_CHECKING:
-    from ceso.security.operations import Operation
+from ceso.constants import ENV_AGENT_TOKEN
+from ceso.security.modes import READ_ONLY
+from ceso.security.operations import Operation, operation_for_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,11 +38,7 @@ def guarded(fn: F, app_cls: type[Any]) -> F:
         app = ctx.find_object(app_cls)
         if app is None:  # pragma: no cover - every command runs under the `ceso` group
             raise RuntimeError("no ceso Application in the click context")
-        from ceso.security.operations import operation_for_command
-
         op = operation_for_command(ctx.command_path.split()[1:])
-        if _forwarded(app, op, ctx.params):
-            return None  # a local cesod ran it, as the operator, with the same checks
         if _operator_read(op):
             # Every mode allows read-only operations, and reads are not audited, so the local
             # operator's check cannot refuse and leaves no trace: skip resolving the caller
@@ -53,20 +52,8 @@ def guarded(fn: F, app_cls: type[Any]) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _forwarded(app: Any, op: Operation, params: dict[str, Any]) -> bool:
-    """True if a local cesod took the command (:mod:`ceso.cli.via_cesod`); it authorizes it there."""
-    from ceso.cli.via_cesod import FORWARDED, forward
-
-    return op.name in FORWARDED and forward(app, op.name, dict(params))
-
-
 def _operator_read(op: Operation) -> bool:
     """True for a read-only operation run by the local operator (no agent token in the environment)."""
-    import os
-
-    from ceso.constants import ENV_AGENT_TOKEN
-    from ceso.security.modes import READ_ONLY
-
     return ENV_AGENT_TOKEN not in os.environ and op.kind == "read" and op.mode == READ_ONLY
 
 

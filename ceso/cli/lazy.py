@@ -1,8 +1,8 @@
 """A click group whose subcommands are imported only when one of them is used.
 
 ``ceso vm create`` then imports the ``vm`` commands and nothing of ``backup``,
-``agent`` or ``worker``: start-up is most of a quick command's time, and of the
-CLI's fast path through a local cesod (:mod:`ceso.cli.via_cesod`). Listing the
+``agent`` or ``worker``: start-up is most of a quick command's time, and of a
+command handed to a local cesod (:mod:`ceso.cli.via_cesod`). Listing the
 commands (``--help``, the CLI reference generator) imports them all.
 """
 

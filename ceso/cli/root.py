@@ -1,8 +1,7 @@
 """The ``ceso`` command group (click) and :func:`invoke`, which runs it on an argument list.
 
 Every command of the CLI hangs off :data:`cli`; :func:`ceso.cli.main` calls :func:`invoke`
-unless the fast path (:mod:`ceso.cli.via_cesod`) has already handed the command to a local
-cesod without loading click at all.
+for every command line.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The CLI's fast path: hand a command to the local cesod when one serves this configuration.
+"""Handing a parsed command to the local cesod when one serves this configuration.
 
 A ``ceso`` process pays for its imports, a database connection, an ESXi
 login for the name check and a queue connection on every command; a running
@@ -16,27 +16,28 @@ reading ``--ssh-key`` files and ``--userdata``/``--vendordata`` files (cesod
 never reads a file a caller names), and, on a terminal, following the job with
 a progress bar.
 
-Two ways in: :func:`forward_argv`, before click is even imported, for an argument
-list :mod:`ceso.cli.fast_args` can parse exactly as click would (the usual case);
-and :func:`forward`, from the sandbox check of a command click has parsed
-(:mod:`ceso.cli.guard`), for the rest.
+One way in: click parses the command, then :func:`via_local_cesod` (a decorator of its
+own, stacked above the sandbox check of :func:`ceso.cli.application.pass_app`) hands it
+to cesod, which authorizes and audits it there; only if cesod does not take it does the
+command's body run here, after the sandbox check.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from ceso.cli.echo import echo
+import click
+
+from ceso.cli.application import Application
 from ceso.errors import CesoError, TimeoutExpiredError
+from ceso.security.operations import operation_for_command
 
-TYPE_CHECKING = False  # as typing.TYPE_CHECKING, without importing typing: the fast path is timed
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any
+F = TypeVar("F", bound=Callable[..., Any])
 
-    from ceso.cli.application import Application
-
-__all__ = ["FORWARDED", "forward", "forward_argv"]
+__all__ = ["FORWARDED", "forward", "via_local_cesod"]
 
 _TERMINAL = ("succeeded", "failed", "cancelled")
 _DEFAULT_WAIT_S = 30.0  # what cesod waits at most when asked to wait without a timeout
@@ -140,26 +141,24 @@ FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
 }
 
 
-def forward_argv(args: list[str]) -> bool:
-    """Run ``ceso ARGS`` through the local cesod straight from the argument list, without click;
-    False if it must run the usual way: click declined by :mod:`ceso.cli.fast_args`, or no cesod
-    took it (nothing has been sent then)."""
-    import os
+def via_local_cesod(fn: F) -> F:
+    """Run the command through the local cesod if one takes it (:func:`forward`), else ``fn``.
 
-    from ceso.constants import ENV_AGENT_TOKEN, ENV_NO_CESOD
+    Stacked between the command's options and :func:`ceso.cli.application.pass_app`, so a
+    command cesod took is authorized and audited by cesod, and one it did not take by the
+    sandbox check here, never both.
+    """
 
-    if os.environ.get(ENV_NO_CESOD) or ENV_AGENT_TOKEN in os.environ:
-        return False  # connect() would say no too; this spares parsing and the Application
-    from ceso.cli.fast_args import parse_forwarded
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        app = ctx.find_object(Application)
+        operation = operation_for_command(ctx.command_path.split()[1:]).name
+        if app is not None and forward(app, operation, dict(ctx.params)):
+            return None
+        return fn(*args, **kwargs)
 
-    parsed = parse_forwarded(args)
-    if parsed is None:
-        return False
-    root, operation, params = parsed
-    from ceso.cli.application import Application
-
-    app = Application(config=root["config"], json_output=root["json_output"])
-    return forward(app, operation, params)
+    return wrapper  # type: ignore[return-value]
 
 
 def forward(app: Application, operation: str, params: dict[str, Any]) -> bool:
@@ -189,7 +188,7 @@ def forward(app: Application, operation: str, params: dict[str, Any]) -> bool:
     if key is not None and _created_before(job, sent_at):
         app.info(f"idempotency key already used: following job {job['id']}")
     if not wait:
-        app.emit(job, lambda: echo(job["id"]))
+        app.emit(job, lambda: click.echo(job["id"]))
     elif follow_here:
         app.follow(job["id"], timeout=timeout)
     else:

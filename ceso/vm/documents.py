@@ -29,9 +29,7 @@ def read_guest_files(
     keys) and the two documents read, in that order; InvalidInputError on the first problem."""
     keys: list[str] = []
     if ssh_keys:
-        from ceso.cloudinit.sshkeys import (
-            read_ssh_keys,  # only when keys are given: the fast path stays light
-        )
+        from ceso.cloudinit.sshkeys import read_ssh_keys
 
         keys = [line for spec in ssh_keys for line in read_ssh_keys(spec)]
     userdata = read_document(userdata_file, "userdata") if userdata_file else None

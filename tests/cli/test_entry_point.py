@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
+from ceso.cli import QUICK_EXIT_PYTHONS
 from tests.conftest import CESO_BIN, Cli
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import read_property
@@ -42,3 +45,36 @@ def test_a_reader_that_goes_away_does_not_hang_or_crash(ceso_env: dict[str, str]
         timeout=60,
     )
     assert proc.returncode == 0 and proc.stdout == "Usage: ces"
+
+
+_QUICK_EXIT_PROBE = """
+import atexit, pathlib, sys, threading, time
+from ceso.cli import _quick_exit
+out = pathlib.Path(sys.argv[1])
+def late():
+    time.sleep(0.3)
+    with out.open("a") as fh:
+        fh.write("thread\\n")
+def handler():
+    with out.open("a") as fh:
+        fh.write("atexit\\n")
+atexit.register(handler)
+threading.Thread(target=late).start()
+sys.stdout.write("buffered, no newline")
+_quick_exit(3)
+"""
+
+
+def test_quick_exit_keeps_a_normal_exit_s_order_on_this_python(tmp_path: Path) -> None:
+    # The quick exit repeats what the interpreter does before its teardown through two private
+    # hooks; this pins that on the running Python. A version not listed must be checked first.
+    assert sys.version_info[:2] in QUICK_EXIT_PYTHONS, f"check _quick_exit on Python {sys.version_info[:2]}"
+    record = tmp_path / "order"
+    proc = subprocess.run(
+        [sys.executable, "-c", _QUICK_EXIT_PROBE, str(record)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "buffered, no newline"
+    # The non-daemon thread is waited for, then the exit handlers run: a normal exit's order.
+    assert record.read_text().splitlines() == ["thread", "atexit"]

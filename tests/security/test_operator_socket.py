@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import Cli, unique
 from tests.security.helpers import audit_rows
 from tests.support.cesod import Cesod
-from tests.support.imports import HEAVY, ceso_imports
+from tests.support.imports import ceso_imports
 from tests.support.vms import devices_of, extra_config, snapshot_names, vm_by_name, vm_names
 from tests.vm.conftest import TemplateBed
 
@@ -82,12 +82,9 @@ def test_cli_create_goes_through_the_local_cesod_with_files_read_by_the_cli(
     assert [(r["actor"], r["source"], r["job_id"]) for r in submitted] == [(job["actor"], "cli", job["id"])]
     assert submitted[0]["client_addr"].startswith("unix:pid=")
 
-    # Forwarded, the CLI process needs none of the SQL, queue or vSphere libraries, nor click:
-    # the fast path parses the arguments itself (ceso.cli.fast_args).
+    # Forwarded, the CLI process needs none of the SQL, queue or vSphere libraries.
     proc, imported = ceso_imports(
-        ["--json", "vm", "create", unique("lean"), "--template", bed.template, "--timeout", "60"],
-        ceso_env,
-        heavy=(*HEAVY, "click"),
+        ["--json", "vm", "create", unique("lean"), "--template", bed.template, "--timeout", "60"], ceso_env
     )
     assert proc.returncode == 0 and json.loads(proc.stdout)["state"] == "succeeded", proc.stdout + proc.stderr
     assert imported == set()

@@ -6,6 +6,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 
 CREATE_PLAN = [
     "lock the VM and a slot of the target",
@@ -29,6 +30,7 @@ CREATE_PLAN = [
     "--encrypt", is_flag=True, help="AES-256-GCM with the key in the secret store (made if missing)."
 )
 @job_options
+@via_local_cesod
 @pass_app
 def create(
     app: Application,

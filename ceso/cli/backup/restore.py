@@ -8,6 +8,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 from ceso.cli.vm_options import guest_options, guest_options_from
 
 RESTORE_PLAN = [
@@ -35,6 +36,7 @@ RESTORE_PLAN = [
 @click.option("--no-power-on", is_flag=True, help="Leave the new VM powered off.")
 @guest_options
 @job_options
+@via_local_cesod
 @pass_app
 def restore(
     app: Application,

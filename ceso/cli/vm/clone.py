@@ -8,6 +8,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 from ceso.cli.vm_options import guest_options, guest_options_from, hardware_options, hardware_options_from
 
 CLONE_PLAN = [
@@ -33,6 +34,7 @@ CLONE_PLAN = [
 @hardware_options
 @guest_options
 @job_options
+@via_local_cesod
 @pass_app
 def clone(
     app: Application,

@@ -7,6 +7,7 @@ import click
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
 from ceso.cli.prompts import confirm_or_refuse
+from ceso.cli.via_cesod import via_local_cesod
 
 DELETE_PLAN = [
     "refuse a registered template, a protected VM, a VM with another job in flight",
@@ -23,6 +24,7 @@ DELETE_PLAN = [
 @click.option("--force", is_flag=True, help="Power the VM off first if it is running.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @job_options
+@via_local_cesod
 @pass_app
 def delete(
     app: Application,

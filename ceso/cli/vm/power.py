@@ -6,6 +6,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 from ceso.vm.power import DEFAULT_GUEST_TIMEOUT_S, POWER_ACTIONS  # light: imports only ceso.errors
 
 PLANS = {
@@ -34,6 +35,7 @@ PLANS = {
     help="shutdown: how long to wait for the guest to power off.",
 )
 @job_options
+@via_local_cesod
 @pass_app
 def power(
     app: Application,

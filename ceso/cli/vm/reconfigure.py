@@ -6,6 +6,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 
 RECONFIGURE_PLAN = [
     "lock the VM; read its hardware again and plan every change",
@@ -35,6 +36,7 @@ RECONFIGURE_PLAN = [
 )
 @click.option("--eject-iso", is_flag=True, help="Eject the ISO from the CD-ROM.")
 @job_options
+@via_local_cesod
 @pass_app
 def reconfigure(
     app: Application,

@@ -6,6 +6,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 
 CREATE_PLAN = [
     "lock the VM; refuse a snapshot name it already has",
@@ -21,6 +22,7 @@ CREATE_PLAN = [
 @click.option("--memory", is_flag=True, help="Include the running VM's memory.")
 @click.option("--quiesce", is_flag=True, help="Quiesce the guest file systems first (needs VMware Tools).")
 @job_options
+@via_local_cesod
 @pass_app
 def create(
     app: Application,

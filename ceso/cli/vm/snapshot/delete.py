@@ -6,6 +6,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 
 DELETE_PLAN = [
     "lock the VM; find the one snapshot of that name (refuse an ambiguous name)",
@@ -19,6 +20,7 @@ DELETE_PLAN = [
 @click.option("--host", help="The VM's host (optional when the name is unique across hosts).")
 @click.option("--children", is_flag=True, help="Delete the snapshots below it too.")
 @job_options
+@via_local_cesod
 @pass_app
 def delete(
     app: Application,

@@ -6,6 +6,7 @@ import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import job_options
+from ceso.cli.via_cesod import via_local_cesod
 
 REVERT_PLAN = [
     "lock the VM; find the one snapshot of that name (refuse an ambiguous name)",
@@ -18,6 +19,7 @@ REVERT_PLAN = [
 @click.argument("snapshot")
 @click.option("--host", help="The VM's host (optional when the name is unique across hosts).")
 @job_options
+@via_local_cesod
 @pass_app
 def revert(
     app: Application,
