@@ -134,11 +134,11 @@ def wait_all(engine: Any, ids: list[str], timeout: float = 600) -> list[Any]:
 
 def submit(runtime: Any, hosts: list[str], count: int) -> list[str]:
     """Submit ``count`` host.ping jobs round-robin over ``hosts``, back to back; return their ids."""
-    from ceso.jobs.request import JobRequest
+    from ceso.hosts.specs import PingHost, ping_request
     from ceso.jobs.submit import submit_job
 
     return [
-        submit_job(runtime, JobRequest(kind="host.ping", host=hosts[i % len(hosts)]))[0].id
+        submit_job(runtime, ping_request(PingHost(name=hosts[i % len(hosts)]), idempotency_key=None))[0].id
         for i in range(count)
     ]
 

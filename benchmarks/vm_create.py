@@ -410,12 +410,13 @@ def wait_rows(engine: Any, ids: list[str], timeout: float = 900) -> list[Any]:
 
 
 def create_req(runtime: Any, name: str, template: str, host: str, ip: str) -> Any:
-    from ceso.vm.requests import GuestOptions, HardwareOptions, create_request
+    from ceso.vm.requests import create_request
+    from ceso.vm.specs import CreateVm
 
-    request, _ = create_request(
-        runtime, name=name, template=template, host=host, hw=HardwareOptions(),
-        guest=GuestOptions(ip=ip, gateway="192.0.2.1"), force=False, idempotency_key=None, check_host=False,
-    )  # fmt: skip
+    spec = CreateVm.parse(
+        {"name": name, "template": template, "host": host, "ip": ip, "gateway": "192.0.2.1"}
+    )
+    request, _ = create_request(runtime, spec, idempotency_key=None, check_host=False)
     return request
 
 

@@ -112,10 +112,12 @@ def _target_slot(ctx: JobContext, target: str) -> Iterator[Any]:
 
 
 def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
-    """Run a ``backup.create`` job (params: vm, target, compression, level, mode, key_id)."""
+    """Run a ``backup.create`` job (params: :class:`ceso.backup.specs.CreateBackup` resolved, and key_id)."""
+    from ceso.backup.specs import CreateBackup
     from ceso.backup.targets.registry import open_target
 
     p = ctx.params
+    spec = CreateBackup.from_job(p)
     settings = ctx.runtime.settings.backups
     client = ctx.client()
     ops = VmOps(client, ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
@@ -127,7 +129,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
         # An earlier attempt that shut the VM down and died before powering it back on: the VM
         # was running before this job, so this attempt powers it back on afterwards.
         was_running = running or left_off(ctx.earlier_steps, "shut down", "power back on")
-        kind = "hot" if running and p.get("mode") != "cold" else "cold"
+        kind = "hot" if running and spec.mode != "cold" else "cold"
         sizes = {f.name: http.size(f.datastore, f.path) for f in plan.files}
         rec.update(
             kind=kind,
@@ -136,7 +138,11 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
             files=len(plan.files),
             logical_bytes=sum(sizes.values()),
         )
-    opts = {"compression": p["compression"], "level": p.get("level"), "threads": settings.zstd_threads}
+    opts: dict[str, Any] = {
+        "compression": spec.compress,
+        "level": spec.level,
+        "threads": settings.zstd_threads,
+    }
     target = open_target(ctx.runtime, p["target"])
     set_id, path = ctx.job.id, set_path(p["vm"], ctx.job.id)
     try:

@@ -66,7 +66,7 @@ def restore_in_place(
                 upload_file(
                     ctx, target, http, manifest, f, p["path"], split_datastore_path(f.source), key, progress
                 )
-        if p.get("power_on", True):
+        if not p.get("no_power_on"):
             with ctx.step("power on", progress=96):
                 ops.power_on(vm)
     return {
@@ -75,6 +75,6 @@ def restore_in_place(
         "host": ctx.job.host,
         "in_place": True,
         "files": [f.source for f in files],
-        "power_state": "poweredOn" if p.get("power_on", True) else "poweredOff",
+        "power_state": "poweredOff" if p.get("no_power_on") else "poweredOn",
         "restored_bytes": progress.done,
     }

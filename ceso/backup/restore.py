@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.manifest import MANIFEST_NAME, Manifest
 from ceso.backup.progress import ByteProgress
+from ceso.backup.specs import RestoreBackup
 from ceso.backup.upload import upload_file
 from ceso.cloudinit import new_instance_id
 from ceso.errors import CesoError, ConflictError, OperationError
@@ -86,16 +87,15 @@ def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
     return devices
 
 
-def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, params: dict[str, Any]) -> str:
+def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, spec: RestoreBackup, name: str) -> str:
     """Name free, datastore and networks present, enough free space; return the datastore."""
-    name = params["name"]
     if ops.exists(name):
         raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
     original_ds = manifest.vm_config["vmx_path"][1:].split("]", 1)[0]
     stores = ops.layout(datastore=original_ds).datastores  # read again if the datastore is new
-    datastore = ops.datastore(params.get("datastore") or (original_ds if original_ds in stores else None))
+    datastore = ops.datastore(spec.datastore or (original_ds if original_ds in stores else None))
     for i, nic in enumerate(manifest.vm_config["nics"]):
-        ops.network(params["network"] if (params.get("network") and i == 0) else nic["network"])
+        ops.network(spec.network if (spec.network and i == 0) else nic["network"])
     need = sum(f.logical_bytes for f in manifest.files if f.role in ("descriptor", "extent", "nvram"))
     free = ops.free_space(datastore)
     if need > free:
@@ -108,12 +108,13 @@ def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, params: dict[str, An
 
 
 def run_restore(ctx: JobContext) -> dict[str, Any]:
-    """Run a ``backup.restore`` job (params: backup_id, target, path, manifest_sha256, name, ...)."""
+    """Run a ``backup.restore`` job (params: :class:`ceso.backup.specs.RestoreBackup` with the set's
+    id and the new name filled in, and the set's target, path and manifest_sha256)."""
     from ceso.backup.keys import load_key
     from ceso.backup.targets.registry import open_target
-    from ceso.vm.guest import GuestSpec
 
     p = ctx.params
+    spec = RestoreBackup.from_job(p)
     client = ctx.client()
     ops = VmOps(client, ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
     http = DatastoreHttp(client)
@@ -123,19 +124,19 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
             manifest, _ = read_manifest(target, p["path"], expected_sha256=p.get("manifest_sha256"))
             enc = manifest.encryption
             key = load_key(ctx.runtime.secrets, expected_id=enc["key_id"]) if enc else None
-        if p.get("in_place"):
+        if spec.in_place:
             from ceso.backup.inplace import restore_in_place
 
             return restore_in_place(ctx, ops, http, target, manifest, key)
+        assert spec.as_ is not None, "restore_request stores the new VM's name"
+        name = spec.as_
         with ctx.step("check", progress=4) as rec:
             if ctx.attempt > 1:
-                remove_vm_leftovers(ctx, ops, name=p["name"])
-            datastore = _check(ctx, ops, manifest, p)
+                remove_vm_leftovers(ctx, ops, name=name)
+            datastore = _check(ctx, ops, manifest, spec, name)
             rec["datastore"] = datastore
-        opts = ProvisionOptions(
-            name=p["name"], network=p.get("network"), guest=GuestSpec.from_params(p.get("guest") or {})
-        )
-        with ctx.locks(vms=[p["name"]], datastores=[datastore]):
+        opts = ProvisionOptions(name=name, network=spec.network, guest=spec.guest)
+        with ctx.locks(vms=[name], datastores=[datastore]):
             return _build(ctx, ops, http, target, manifest, key, datastore, opts, p)
     finally:
         target.close()
@@ -212,7 +213,7 @@ def _build(
                     key,
                     progress,
                 )
-        if p.get("power_on", True):
+        if not p.get("no_power_on"):
             with ctx.step("power on", progress=96):
                 ops.power_on(made["vm"])
         ctx.checkpoint()  # a cancel during the last step removes the VM too
@@ -228,7 +229,7 @@ def _build(
         "macs": macs,
         "instance_id": instance_id,
         "source_vm": manifest.vm,
-        "power_state": "poweredOn" if p.get("power_on", True) else "poweredOff",
+        "power_state": "poweredOff" if p.get("no_power_on") else "poweredOn",
         "restored_bytes": progress.done,
     }
 

@@ -116,20 +116,21 @@ def _tagged_vms(runtime: Runtime, schedule: BackupSchedule) -> list[str]:
 
 def _submit_one(runtime: Runtime, schedule: BackupSchedule, vm: str, now: datetime) -> str:
     from ceso.backup.requests import create_request
+    from ceso.backup.specs import CreateBackup
     from ceso.jobs.submit import submit_job
 
     slot = now.replace(second=0, microsecond=0).isoformat()
-    request = create_request(
-        runtime,
-        vm=vm,
-        host=schedule.host,
-        target=schedule.target,
-        compression=schedule.compress,
-        level=schedule.level,
-        mode=None,
-        encrypt=schedule.encrypt,
-        idempotency_key=f"schedule:{schedule.host}:{vm}:{slot}",
+    spec = CreateBackup.parse(
+        {
+            "vm": vm,
+            "host": schedule.host,
+            "target": schedule.target,
+            "compress": schedule.compress,
+            "level": schedule.level,
+            "encrypt": schedule.encrypt,
+        }
     )
+    request = create_request(runtime, spec, idempotency_key=f"schedule:{schedule.host}:{vm}:{slot}")
     from ceso.security.caller import Caller, bound
     from ceso.security.principals import operator_principal
 

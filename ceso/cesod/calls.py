@@ -7,16 +7,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ceso.cesod.schema import Param
+from ceso.cesod.schema import Param, json_schema
 from ceso.db.bounds import text_limit
 from ceso.db.models import Job
+from ceso.specs import Spec
 
 if TYPE_CHECKING:
     from ceso.jobs.request import JobRequest
     from ceso.runtime import Runtime
     from ceso.security.principals import Principal
 
-__all__ = ["JOB_PARAMS", "Call", "Method", "submit_and_report", "wait_bounded"]
+__all__ = ["JOB_PARAMS", "Call", "Method", "job_method", "submit_and_report", "wait_bounded"]
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,32 @@ class Call:
 
 @dataclass(frozen=True)
 class Method:
-    """A cesod method: its name is an operation name (same as the CLI's command path)."""
+    """A cesod method: its name is an operation name (same as the CLI's command path).
+
+    A method that submits a job has a ``spec`` (:mod:`ceso.specs`): its params are the spec's
+    fields beside :data:`JOB_PARAMS` (then ``params`` is JOB_PARAMS), and its handler is called
+    as ``handler(call, spec, job_params)``; any other method's as ``handler(call, params)``.
+    """
 
     name: str
     summary: str
     params: dict[str, Param]
-    handler: Callable[[Call, dict[str, Any]], Any]
+    handler: Callable[..., Any]
+    spec: type[Spec] | None = None
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema of the method's params object (``system.describe``)."""
+        own = json_schema(self.params)
+        if self.spec is None:
+            return own
+        schema = self.spec.json_schema()
+        schema["properties"] = {**schema["properties"], **own["properties"]}
+        return schema
+
+
+def job_method(name: str, summary: str, spec: type[Spec], handler: Callable[..., Any]) -> Method:
+    """The method that submits ``spec``'s job: its fields and :data:`JOB_PARAMS` are the params."""
+    return Method(name, summary, JOB_PARAMS, handler, spec=spec)
 
 
 JOB_PARAMS: dict[str, Param] = {
@@ -81,15 +102,18 @@ def wait_bounded(call: Call, job_id: str, timeout: float | None) -> dict[str, An
 
 def submit_and_report(
     call: Call,
+    spec: Spec,
     request: JobRequest,
     params: dict[str, Any],
     *,
-    plan: list[str],
     documents: dict[str, str] | None = None,
+    details: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Submit (or plan, with ``dry_run``) like the CLI's ``--json`` does; the job object, or the plan."""
+    """Submit (or plan, with ``dry_run``) like the CLI's ``--json`` does; the job object, or the
+    plan of the route the job's host would take (:func:`ceso.plans.plan_for`)."""
     from ceso.jobs.store import job_to_dict
     from ceso.jobs.submit import submit_job
+    from ceso.plans import dry_run_plan
     from ceso.security.redact import redact
 
     if params.get("dry_run"):
@@ -102,7 +126,7 @@ def submit_and_report(
             "host": request.host,
             "target": request.target,
             "params": redact(request.params),
-            "plan": plan,
+            "plan": dry_run_plan(call.runtime, spec, request.host, details),
             "cloudinit": documents,
         }
     started = time.monotonic()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceso.cesod.calls import Call, Method, wait_bounded
+from ceso.cesod.calls import Call, Method, job_method, submit_and_report, wait_bounded
 from ceso.cesod.schema import Param
+from ceso.hosts.specs import PingHost
 from ceso.security.promotions import MAX_REASON
 
 __all__ = ["JOB_METHODS"]
@@ -48,6 +49,12 @@ def job_cancel(call: Call, p: dict[str, Any]) -> Any:
     from ceso.jobs.store import job_to_dict
 
     return job_to_dict(cancel_job(call.runtime, expand_job_id(call.runtime.engine, p["id"])))
+
+
+def host_ping(call: Call, spec: PingHost, p: dict[str, Any]) -> Any:
+    from ceso.hosts.specs import ping_request
+
+    return submit_and_report(call, spec, ping_request(spec, idempotency_key=p["idempotency_key"]), p)
 
 
 def host_list(call: Call, p: dict[str, Any]) -> Any:
@@ -100,6 +107,7 @@ JOB_METHODS = [
     ),
     Method("job.cancel", "Cancel a job: at once if queued, at its next step if running.", _ID, job_cancel),
     Method("host.list", "Registered hosts.", {}, host_list),
+    job_method("host.ping", "Log in to a host and read its clock (a job).", PingHost, host_ping),
     Method(
         "template.list",
         "Templates and their validation.",

@@ -15,10 +15,11 @@ from typing import Any
 from ceso.cesod.backup_methods import BACKUP_METHODS
 from ceso.cesod.calls import Call, Method
 from ceso.cesod.job_methods import JOB_METHODS
-from ceso.cesod.protocol import INTERNAL_ERROR, METHOD_NOT_FOUND, RpcError, from_ceso_error
-from ceso.cesod.schema import json_schema, validate_params
+from ceso.cesod.protocol import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, from_ceso_error
+from ceso.cesod.schema import validate_params
 from ceso.cesod.vm_methods import VM_METHODS
 from ceso.errors import CesoError
+from ceso.specs import InvalidParamsError
 
 __all__ = ["METHODS", "call_method"]
 
@@ -40,7 +41,7 @@ def system_describe(call: Call, p: dict[str, Any]) -> Any:
                     "name": method.name,
                     "summary": method.summary,
                     "mode": op.mode,
-                    "params": json_schema(method.params),
+                    "params": method.schema(),
                 }
             )
     return {
@@ -68,7 +69,11 @@ METHODS: dict[str, Method] = {
 
 
 def call_method(call: Call, name: str, raw_params: Any) -> Any:
-    """Run method ``name`` for ``call``; RpcError for anything that is not a result."""
+    """Run method ``name`` for ``call``; RpcError for anything that is not a result.
+
+    A method with a spec (:mod:`ceso.specs`) has its job params checked first, then its spec
+    parsed (a wrong type, unknown or missing param is -32602), then the caller authorized.
+    """
     from ceso.security.gate import authorize
 
     method = METHODS.get(name)
@@ -78,10 +83,22 @@ def call_method(call: Call, name: str, raw_params: Any) -> Any:
             f"unknown method {name!r} (system.describe lists the methods you may call)",
             data_code="method_not_found",
         )
-    params = validate_params(name, method.params, raw_params)
     try:
-        authorize(call.runtime, call.principal, name, host=params.get("host"), vm=params.get("name"))
-        return method.handler(call, params)
+        if method.spec is None:
+            params, spec = validate_params(name, method.params, raw_params), None
+            host, vm = params.get("host"), params.get("name")
+        else:
+            params, spec = (
+                _job_params(method, raw_params),
+                method.spec.parse(_spec_params(method, raw_params)),
+            )
+            host, vm = getattr(spec, "host", None), getattr(spec, "name", None)
+        authorize(call.runtime, call.principal, name, host=host, vm=vm)
+        if spec is None:
+            return method.handler(call, params)
+        return method.handler(call, spec, params)
+    except InvalidParamsError as exc:
+        raise RpcError(INVALID_PARAMS, f"{name}: {exc.message}", data_code="invalid_params") from exc
     except CesoError as exc:
         raise from_ceso_error(exc) from exc
     except RpcError:
@@ -96,3 +113,15 @@ def call_method(call: Call, name: str, raw_params: Any) -> Any:
         raise RpcError(
             INTERNAL_ERROR, f"internal error: {type(exc).__name__}", data_code="internal_error", exit_code=1
         ) from exc
+
+
+def _job_params(method: Method, raw: Any) -> dict[str, Any]:
+    """The job options of a spec method's params, checked, defaults filled in."""
+    own = {key: raw[key] for key in method.params if key in raw} if isinstance(raw, dict) else raw
+    return validate_params(method.name, method.params, own)
+
+
+def _spec_params(method: Method, raw: Any) -> dict[str, Any]:
+    """The params of a spec method that are not job options (the spec refuses what it does not know)."""
+    assert isinstance(raw, dict | None)
+    return {key: value for key, value in (raw or {}).items() if key not in method.params}

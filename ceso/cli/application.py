@@ -18,11 +18,13 @@ from click import echo
 from ceso.errors import CesoError, JobCancelledError, JobFailedError, exit_code_for
 
 if TYPE_CHECKING:
+    from ceso.cli.options import JobOptions
     from ceso.db.models import Job
     from ceso.jobs.request import JobRequest
     from ceso.runtime import Runtime
     from ceso.security.operations import Operation
     from ceso.security.principals import Principal
+    from ceso.specs import Spec
 
 __all__ = ["Application", "pass_app"]
 
@@ -146,6 +148,26 @@ class Application:
             )
             return
         self.follow(job.id, timeout=timeout)
+
+    def submit_spec(
+        self,
+        spec: Spec,
+        request: JobRequest,
+        job: JobOptions,
+        *,
+        documents: dict[str, str] | None = None,
+        details: list[str] | None = None,
+    ) -> None:
+        """:meth:`submit` the job of ``spec``; with ``--dry-run``, show its cloud-init ``documents``
+        and the plan of the route its host would take (:func:`ceso.plans.plan_for`)."""
+        plan: list[str] = []
+        if self.dry_run:
+            from ceso.plans import dry_run_plan
+
+            if documents is not None:
+                self.show_documents(documents)
+            plan = dry_run_plan(self.runtime, spec, request.host, details)
+        self.submit(request, wait=job.wait, timeout=job.timeout, plan=plan)
 
     def follow(self, job_id: str, *, timeout: float | None) -> None:
         """Wait for a job, showing progress on a terminal; print and judge the outcome."""

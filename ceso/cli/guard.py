@@ -8,7 +8,7 @@ changes state without a job (``host add``, ``template remove``) is audited
 here when it ends, unless its core function writes a richer record itself.
 
 Authorization and audit only: handing a command to a local cesod is the job of
-:func:`ceso.cli.via_cesod.via_local_cesod`, stacked above this check.
+:func:`ceso.cli.via_cesod.dispatch`, stacked above this check.
 """
 
 from __future__ import annotations

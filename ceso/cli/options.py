@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["Seconds", "job_options"]
+__all__ = ["JobOptions", "Seconds", "job_options"]
 
 
 class Seconds(click.FloatRange):
@@ -45,3 +46,17 @@ def job_options(fn: F) -> F:
         help="Follow the job to its end, or print its id at once.",
     )(fn)
     return fn
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What :func:`job_options` gave: how the CLI follows the job, not what the job does."""
+
+    wait: bool = True
+    timeout: float | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def pop_from(cls, params: dict[str, Any]) -> JobOptions:
+        """The job options taken out of a command's click ``params``."""
+        return cls(params.pop("wait"), params.pop("timeout"), params.pop("idempotency_key"))

@@ -2,11 +2,11 @@
 
 A ``ceso`` process pays for its imports, a database connection, an ESXi
 login for the name check and a queue connection on every command; a running
-cesod holds all of them. For the commands in :data:`FORWARDED`, the CLI
-sends the same request to cesod's operator socket (:mod:`ceso.cesod.local`)
-and prints the answer exactly as it would have printed its own outcome:
-same validation and messages (cesod runs the same request builders), same
-``--json`` objects, same exit codes. cesod acts as the local operator; audit
+cesod holds all of them. For a job command declared with :func:`dispatch`, the
+CLI sends the command's spec (:mod:`ceso.specs`) to cesod's operator socket
+(:mod:`ceso.cesod.local`) and prints the answer exactly as it would have printed
+its own outcome: same validation and messages (cesod runs the same spec and
+request builders), same ``--json`` objects, same exit codes. cesod acts as the local operator; audit
 records name the source ``cli``.
 
 The command runs in this process as before when there is no such cesod,
@@ -16,8 +16,8 @@ reading ``--ssh-key`` files and ``--userdata``/``--vendordata`` files (cesod
 never reads a file a caller names), and, on a terminal, following the job with
 a progress bar.
 
-One way in: click parses the command, then :func:`via_local_cesod` (a decorator of its
-own, stacked above the sandbox check of :func:`ceso.cli.application.pass_app`) hands it
+One way in: click parses the command, then :func:`dispatch` (a decorator of its own,
+stacked above the sandbox check of :func:`ceso.cli.application.pass_app`) hands the spec
 to cesod, which authorizes and audits it there; only if cesod does not take it does the
 command's body run here, after the sandbox check.
 """
@@ -27,172 +27,84 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 
+from ceso.cesod.local import call, connect
 from ceso.cli.application import Application
+from ceso.cli.options import JobOptions
 from ceso.errors import CesoError, TimeoutExpiredError
-from ceso.security.operations import operation_for_command
+from ceso.specs import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["FORWARDED", "forward", "via_local_cesod"]
+__all__ = ["dispatch", "forward"]
 
 _TERMINAL = ("succeeded", "failed", "cancelled")
 _DEFAULT_WAIT_S = 30.0  # what cesod waits at most when asked to wait without a timeout
 _ANSWER_MARGIN_S = 30.0  # on top of the wait: cesod's own work before and after it
 
 
-def _guest(p: dict[str, Any]) -> dict[str, Any]:
-    """The identity options, with key files and documents read here."""
-    from ceso.vm.documents import read_guest_files
-
-    keys, userdata, vendordata = read_guest_files(p["ssh_keys"], p["userdata_file"], p["vendordata_file"])
-    return {
-        "hostname": p["hostname"],
-        "ip": p["ip"],
-        "gateway": p["gateway"],
-        "ip6": p["ip6"],
-        "gateway6": p["gateway6"],
-        "dns": list(p["dns"]),
-        "search": list(p["search"]),
-        "user": p["user"],
-        "ssh_key": keys,
-        "package": list(p["packages"]),
-        "userdata": userdata,
-        "vendordata": vendordata,
-    }
-
-
-def _hardware(p: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: p[key]
-        for key in (
-            "cpus",
-            "memory",
-            "disk",
-            "datastore",
-            "network",
-            "no_power_on",
-            "wait_ip",
-            "wait_ip_timeout",
-        )
-    }
-
-
-def _create(p: dict[str, Any]) -> dict[str, Any]:
-    return {"name": p["name"], "template": p["template"], "host": p["host"], "force": p["force"],
-            **_hardware(p), **_guest(p)}  # fmt: skip
-
-
-def _clone(p: dict[str, Any]) -> dict[str, Any]:
-    return {"source": p["source"], "name": p["name"], "host": p["host"], "hot": p["hot"],
-            "shutdown_source": p["shutdown_source"], **_hardware(p), **_guest(p)}  # fmt: skip
-
-
-def _power(p: dict[str, Any]) -> dict[str, Any]:
-    return {key: p[key] for key in ("action", "name", "host", "force", "timeout_guest")}
-
-
-def _delete(p: dict[str, Any]) -> dict[str, Any] | None:
-    if not p["yes"]:
-        return None  # the confirmation is asked here, before anything is sent: the in-process path
-    return {key: p[key] for key in ("name", "host", "force")}
-
-
-def _backup(p: dict[str, Any]) -> dict[str, Any]:
-    return {"vm": p["vm"], "host": p["host"], "target": p["target"], "compress": p["compression"],
-            "level": p["level"], "hot": p["hot"], "encrypt": p["encrypt"]}  # fmt: skip
-
-
-def _restore(p: dict[str, Any]) -> dict[str, Any] | None:
-    if p["in_place"]:
-        return None  # the confirmation is asked here, before anything is sent: the in-process path
-    return {"backup_id": p["backup_id"], "as": p["name"], "host": p["host"], "datastore": p["datastore"],
-            "network": p["network"], "no_power_on": p["no_power_on"], **_guest(p)}  # fmt: skip
-
-
-def _reconfigure(p: dict[str, Any]) -> dict[str, Any] | None:
-    # cesod takes each --disk-grow DISK SIZE as "DISK=SIZE" (split at the last "=": a size has none).
-    if any(not disk.strip() or not size.strip() for disk, size in p["disk_grow"]):
-        return None  # refused here with the CLI's own message (cesod words a blank side its own way)
-    return {**{key: p[key] for key in ("name", "host", "cpus", "memory", "network", "nic", "iso", "eject_iso")},
-            "disk_grow": [f"{disk}={size}" for disk, size in p["disk_grow"]]}  # fmt: skip
-
-
-def _snapshot(*keys: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    return lambda p: {key: p[key] for key in ("name", "snapshot", "host", *keys)}
-
-
-#: Operation → its cesod params from the command's click params (job options excluded), or None
-#: when this invocation must run in this process.
-FORWARDED: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
-    "vm.create": _create,
-    "vm.clone": _clone,
-    "vm.power": _power,
-    "vm.delete": _delete,
-    "vm.reconfigure": _reconfigure,
-    "vm.snapshot.create": _snapshot("description", "memory", "quiesce"),
-    "vm.snapshot.revert": _snapshot(),
-    "vm.snapshot.delete": _snapshot("children"),
-    "backup.create": _backup,
-    "backup.restore": _restore,
-}
-
-
-def via_local_cesod(fn: F) -> F:
-    """Run the command through the local cesod if one takes it (:func:`forward`), else ``fn``.
+def dispatch(
+    to_spec: Callable[[dict[str, Any]], Spec], *, here: Callable[[dict[str, Any]], bool] | None = None
+) -> Callable[[F], F]:
+    """A job command's one dispatch: its click params → its spec (``to_spec``, the command's one
+    mapping, which also reads the files options name: bad input fails there, nothing sent);
+    then the local cesod runs the spec if one takes it (:func:`forward`), else the command's
+    body does, as ``fn(app, spec=SPEC, job=JobOptions)``. ``here(params)`` true keeps this
+    invocation in this process (a confirmation the CLI asks first).
 
     Stacked between the command's options and :func:`ceso.cli.application.pass_app`, so a
     command cesod took is authorized and audited by cesod, and one it did not take by the
     sandbox check here, never both.
     """
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        app = ctx.find_object(Application)
-        operation = operation_for_command(ctx.command_path.split()[1:]).name
-        if app is not None and forward(app, operation, dict(ctx.params)):
-            return None
-        return fn(*args, **kwargs)
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **params: Any) -> Any:
+            app = click.get_current_context().find_object(Application)
+            assert app is not None, "every command runs under the ceso group"
+            job = JobOptions.pop_from(params)
+            spec = to_spec(params)
+            if not (here is not None and here(params)) and forward(app, spec, job):
+                return None
+            return fn(*args, spec=spec, job=job)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
-def forward(app: Application, operation: str, params: dict[str, Any]) -> bool:
-    """Run command ``operation`` (click ``params``) through the local cesod and report it;
-    False if it must run in this process instead (nothing has been sent then)."""
-    if app.dry_run or operation not in FORWARDED:
-        return False
-    from ceso.cesod.local import connect
-
-    request = FORWARDED[operation](params)  # reads files: bad input fails here, nothing sent
-    if request is None:
+def forward(app: Application, spec: Spec, job: JobOptions) -> bool:
+    """Run ``spec`` through the local cesod and report it as this process would have; False if it
+    must run in this process instead (nothing has been sent then)."""
+    if app.dry_run:
         return False
     sock = connect(app.config)
     if sock is None:
         return False
-    wait, timeout, key = params["wait"], params["timeout"], params["idempotency_key"]
+    wait, timeout, key = job.wait, job.timeout, job.idempotency_key
     follow_here = wait and app.interactive  # the progress bar is drawn by this process
     ask_wait = wait and not follow_here
+    request = {k: v for k, v in spec.call_params().items() if v is not None}
     request.update(idempotency_key=key, wait=ask_wait)
     if ask_wait and timeout is not None:
         request["timeout"] = timeout
     sent_at = time.time()
     started = time.monotonic()
-    job = _call(sock, operation, request, ask_wait, timeout, key)
-    if job is None:  # the connection broke; the idempotency key makes doing it here safe
+    answer = _call(sock, spec.kind, request, ask_wait, timeout, key)
+    if answer is None:  # the connection broke; the idempotency key makes doing it here safe
         return False
-    if key is not None and _created_before(job, sent_at):
-        app.info(f"idempotency key already used: following job {job['id']}")
+    if key is not None and _created_before(answer, sent_at):
+        app.info(f"idempotency key already used: following job {answer['id']}")
     if not wait:
-        app.emit(job, lambda: click.echo(job["id"]))
+        app.emit(answer, lambda: click.echo(answer["id"]))
     elif follow_here:
-        app.follow(job["id"], timeout=timeout)
+        app.follow(answer["id"], timeout=timeout)
     else:
-        _follow(app, job, timeout, started)
+        _follow(app, answer, timeout, started)
     return True
 
 
@@ -216,8 +128,6 @@ def _follow(app: Application, job: dict[str, Any], timeout: float | None, starte
 def _call(sock: Any, method: str, request: dict[str, Any], wait: bool, timeout: float | None,
           key: str | None) -> dict[str, Any] | None:  # fmt: skip
     """cesod's answer; None if the connection broke and ``key`` makes a retry here safe."""
-    from ceso.cesod.local import call
-
     limit = (_DEFAULT_WAIT_S if timeout is None else min(timeout, 600.0)) if wait else 0.0
     try:
         result: dict[str, Any] = call(sock, method, request, timeout=limit + _ANSWER_MARGIN_S)
@@ -234,8 +144,6 @@ def _call(sock: Any, method: str, request: dict[str, Any], wait: bool, timeout: 
 
 def _wait_more(app: Application, job_id: str, left: float | None) -> dict[str, Any] | None:
     """The job after one more ``job.wait`` on cesod; None if cesod is no longer there."""
-    from ceso.cesod.local import call, connect
-
     sock = connect(app.config)
     if sock is None:
         return None
@@ -250,8 +158,6 @@ def _wait_more(app: Application, job_id: str, left: float | None) -> dict[str, A
 
 def _created_before(job: dict[str, Any], moment: float) -> bool:
     """True if the job existed before ``moment`` (an idempotency key answered with an older job)."""
-    from datetime import UTC, datetime  # only with an idempotency key: spared on the usual path
-
     created = datetime.fromisoformat(str(job["created_at"]))
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)  # ceso stores UTC

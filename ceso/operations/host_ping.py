@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ceso.hosts.specs import PingHost
 from ceso.jobs.context import JobContext
 
 
 def run_host_ping(ctx: JobContext) -> dict[str, Any]:
+    PingHost.from_job(ctx.params)  # nothing to read but the host, which the job names already
     with ctx.step("login", progress=50, details={"calls": ["SessionManager.Login"]}):
         client = ctx.client()
     with ctx.step("read host time", progress=100, details={"calls": ["ServiceInstance.CurrentTime"]}):

@@ -28,6 +28,7 @@ from ceso.jobs.context import JobContext
 from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, remove_leftovers
 from ceso.routes import VmBackend, vm_backend
 from ceso.vm.guest import GuestSpec
+from ceso.vm.specs import NewVm
 
 __all__ = ["JOB_MARKER", "ProvisionOptions", "provision"]
 
@@ -50,18 +51,19 @@ class ProvisionOptions:
     wait_ip_timeout_s: float = 600.0
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> ProvisionOptions:
+    def from_spec(cls, spec: NewVm, *, name: str) -> ProvisionOptions:
+        """The options of a create or clone spec, for the new VM ``name``."""
         return cls(
-            name=params["name"],
-            cpus=params.get("cpus"),
-            memory_mb=params.get("memory_mb"),
-            disk_bytes=params.get("disk_bytes"),
-            datastore=params.get("datastore"),
-            network=params.get("network"),
-            guest=GuestSpec.from_params(params.get("guest") or {}),
-            power_on=params.get("power_on", True),
-            wait_ip=params.get("wait_ip", False),
-            wait_ip_timeout_s=float(params.get("wait_ip_timeout_s", 600.0)),
+            name=name,
+            cpus=spec.cpus,
+            memory_mb=spec.memory_mb,
+            disk_bytes=spec.disk_bytes,
+            datastore=spec.datastore,
+            network=spec.network,
+            guest=spec.guest,
+            power_on=not spec.no_power_on,
+            wait_ip=spec.wait_ip,
+            wait_ip_timeout_s=spec.wait_ip_timeout,
         )
 
 

@@ -6,15 +6,16 @@ from typing import Any
 
 from ceso.jobs.context import JobContext
 from ceso.operations.provision import ProvisionOptions, provision
+from ceso.vm.specs import CloneVm
 
 
 def run_vm_clone(ctx: JobContext) -> dict[str, Any]:
-    params = ctx.params
+    spec = CloneVm.from_job(ctx.params)
     result = provision(
         ctx,
-        source_name=params["source"],
-        opts=ProvisionOptions.from_params(params),
-        hot=bool(params.get("hot")),
-        shutdown_source=bool(params.get("shutdown_source")),
+        source_name=spec.source,
+        opts=ProvisionOptions.from_spec(spec, name=spec.name),
+        hot=spec.hot,
+        shutdown_source=spec.shutdown_source,
     )
-    return {**result, "source": params["source"]}
+    return {**result, "source": spec.source}

@@ -8,16 +8,20 @@ from sqlmodel import Session
 
 from ceso.jobs.context import JobContext
 from ceso.operations.provision import ProvisionOptions, provision
+from ceso.vm.specs import CreateVm
 from ceso.vm.templates import get_template, require_usable
 
 
 def run_vm_create(ctx: JobContext) -> dict[str, Any]:
-    params = ctx.params
+    spec = CreateVm.from_job(ctx.params)
     with Session(ctx.runtime.engine) as session:
         # Re-checked here, not only in the CLI: the template may have failed validation since.
-        template = get_template(session, params["template"], ctx.job.host)
-    require_usable(template, force=bool(params.get("force")))
+        template = get_template(session, spec.template, ctx.job.host)
+    require_usable(template, force=spec.force)
     result = provision(
-        ctx, source_name=template.name, opts=ProvisionOptions.from_params(params), lock_source=False
+        ctx,
+        source_name=template.name,
+        opts=ProvisionOptions.from_spec(spec, name=spec.name),
+        lock_source=False,
     )
     return {**result, "template": template.name}

@@ -18,6 +18,7 @@ from ceso.esxi.vmops import split_datastore_path
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
 from ceso.routes import vm_backend
+from ceso.vm.change_specs import DeleteVm
 from ceso.vm.guards import refuse_in_flight, refuse_protected
 from ceso.vm.lifecycle import vm_files
 
@@ -25,7 +26,8 @@ PROPERTIES = ["summary.config.vmPathName", "config.hardware.device"]
 
 
 def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
-    name, force = ctx.params["name"], bool(ctx.params.get("force"))
+    spec = DeleteVm.from_job(ctx.params)
+    name, force = spec.name, spec.force
     host = ctx.job.host
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     with ctx.step("inspect", progress=5):

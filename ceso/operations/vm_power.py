@@ -2,7 +2,7 @@
 
 What each action allows is in :mod:`ceso.vm.power`: asking for the state the
 VM is already in succeeds with a note and changes nothing. ``shutdown`` asks
-the guest and waits up to ``timeout_guest_s`` for poweredOff; with ``force``
+the guest and waits up to ``timeout_guest`` seconds for poweredOff; with ``force``
 a refused or slow shutdown is followed by a power off, and both steps show in
 the job. ``reboot`` on a host without RebootGuest fails with code
 ``not_supported``. On failure the VM is left in whatever state the host
@@ -17,11 +17,13 @@ from ceso.errors import ConflictError, OperationError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
 from ceso.routes import VmBackend, vm_backend
-from ceso.vm.power import DEFAULT_GUEST_TIMEOUT_S, check_power_action
+from ceso.vm.change_specs import PowerVm
+from ceso.vm.power import check_power_action
 
 
 def run_vm_power(ctx: JobContext) -> dict[str, Any]:
-    name, action = ctx.params["name"], ctx.params["action"]
+    spec = PowerVm.from_job(ctx.params)
+    name, action = spec.name, spec.action
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "action": action}
     with ctx.locks(vms=[name]):
@@ -31,7 +33,7 @@ def run_vm_power(ctx: JobContext) -> dict[str, Any]:
             note = check_power_action(action, name=name, host=ctx.job.host, state=before)
             rec["power_state"] = before
         if note is None:
-            _ACTIONS[action](ctx, ops, vm)
+            _ACTIONS[action](ctx, spec, ops, vm)
         else:
             result["note"] = note
         with ctx.step("read power state", progress=95):
@@ -39,34 +41,34 @@ def run_vm_power(ctx: JobContext) -> dict[str, Any]:
     return {**result, "power_state_before": before, "power_state": after, "changed": note is None}
 
 
-def _on(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
+def _on(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
     with ctx.step("power on", progress=60):
         ops.power_on(vm)
 
 
-def _off(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
+def _off(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
     with ctx.step("power off", progress=60):
         ops.power_off(vm)
 
 
-def _reset(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
+def _reset(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
     with ctx.step("reset", progress=60):
         ops.reset(vm)
 
 
-def _reboot(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
+def _reboot(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
     with ctx.step("guest reboot", progress=60):
         ops.reboot_guest(vm)
 
 
-def _shutdown(ctx: JobContext, ops: VmBackend, vm: Any) -> None:
-    timeout = float(ctx.params.get("timeout_guest_s", DEFAULT_GUEST_TIMEOUT_S))
+def _shutdown(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
+    timeout = spec.timeout_guest
     try:
         with ctx.step("guest shutdown", progress=60, details={"timeout_s": timeout}):
             ops.shutdown_guest(vm, timeout=timeout)
     except (OperationError, TimeoutExpiredError, ConflictError):
         # No tools, a hung guest or a refused call: power off only when the operator said so.
-        if not ctx.params.get("force"):
+        if not spec.force:
             raise
         with ctx.step("power off (fallback)", progress=80):
             if ops.power_state(vm) != "poweredOff":

@@ -13,14 +13,15 @@ from ceso.errors import NotFoundError
 from ceso.esxi.inventory import vm_summary
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm, vm_ops
-from ceso.vm.hardware import HARDWARE_PROPERTIES, ReconfigureChanges, plan_reconfigure
+from ceso.vm.change_specs import ReconfigureVm
+from ceso.vm.hardware import HARDWARE_PROPERTIES, plan_reconfigure
 
 READ_BACK = ["name", "config.hardware.numCPU", "config.hardware.memoryMB", "config.hardware.device"]
 
 
 def run_vm_reconfigure(ctx: JobContext) -> dict[str, Any]:
-    name = ctx.params["name"]
-    changes = ReconfigureChanges.from_params(ctx.params)
+    spec = ReconfigureVm.from_job(ctx.params)
+    name, changes = spec.name, spec.changes
     ops = vm_ops(ctx)
     with ctx.locks(vms=[name]):
         with ctx.step("plan", progress=20) as rec:

@@ -13,12 +13,13 @@ from ceso.errors import ConflictError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
 from ceso.routes import vm_backend
+from ceso.vm.change_specs import CreateSnapshot
 from ceso.vm.snapshots import find_snapshot, flatten
 
 
 def run_vm_snapshot_create(ctx: JobContext) -> dict[str, Any]:
-    p = ctx.params
-    name, snapshot = p["name"], p["snapshot"]
+    spec = CreateSnapshot.from_job(ctx.params)
+    name, snapshot = spec.name, spec.snapshot
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "snapshot": snapshot}
     with ctx.locks(vms=[name]):
@@ -37,14 +38,10 @@ def run_vm_snapshot_create(ctx: JobContext) -> dict[str, Any]:
             with ctx.step(
                 "create snapshot",
                 progress=60,
-                details={"memory": p.get("memory"), "quiesce": p.get("quiesce")},
+                details={"memory": spec.memory, "quiesce": spec.quiesce},
             ):
                 ops.create_snapshot(
-                    vm,
-                    snapshot,
-                    description=p.get("description") or "",
-                    memory=bool(p.get("memory")),
-                    quiesce=bool(p.get("quiesce")),
+                    vm, snapshot, description=spec.description, memory=spec.memory, quiesce=spec.quiesce
                 )
         with ctx.step("read back", progress=95):
             made = find_snapshot(

@@ -12,11 +12,13 @@ from typing import Any
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
 from ceso.routes import vm_backend
+from ceso.vm.change_specs import RevertSnapshot
 from ceso.vm.snapshots import find_snapshot, flatten
 
 
 def run_vm_snapshot_revert(ctx: JobContext) -> dict[str, Any]:
-    name, snapshot = ctx.params["name"], ctx.params["snapshot"]
+    spec = RevertSnapshot.from_job(ctx.params)
+    name, snapshot = spec.name, spec.snapshot
     ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10) as rec:

@@ -155,8 +155,8 @@ class CesodSettings(BaseModel):
     operator_socket: bool = Field(
         default=True,
         description="Also serve the local operator on a private Unix socket; the ceso CLI then "
-        "submits vm create/clone/power/delete/reconfigure, vm snapshot create/revert/delete and "
-        "backup create/restore through cesod (same OS user only).",
+        "submits vm create/clone/power/delete/reconfigure, vm snapshot create/revert/delete, "
+        "backup create/restore and host ping through cesod (same OS user only).",
     )
 
     _nets = field_validator("allowlist")(_check_networks)

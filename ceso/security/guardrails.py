@@ -28,6 +28,7 @@ from ceso.db.models import Job
 from ceso.errors import NotPermittedError
 from ceso.security.config import GuardRails
 from ceso.security.principals import Principal
+from ceso.vm.sizes import parse_disk_bytes, parse_memory_mb
 
 __all__ = ["MAKES_VM", "check_rails"]
 
@@ -64,7 +65,10 @@ def _address(principal: Principal, rails: GuardRails, value: Any, option: str) -
 
 
 def _sizes(principal: Principal, rails: GuardRails, params: dict[str, Any]) -> None:
-    cpus, memory, disk = params.get("cpus"), params.get("memory_mb"), params.get("disk_bytes")
+    # The params are the spec's fields (ceso.vm.specs.NewVm): sizes as the caller wrote them.
+    cpus = params.get("cpus")
+    memory = parse_memory_mb(params["memory"]) if params.get("memory") else None
+    disk = parse_disk_bytes(params["disk"]) if params.get("disk") else None
     if rails.max_cpus is not None and cpus is not None and int(cpus) > rails.max_cpus:
         raise _refuse(principal, f"--cpus {cpus} is above the limit of {rails.max_cpus}")
     if rails.max_memory_mb is not None and memory is not None and int(memory) > rails.max_memory_mb:
@@ -98,9 +102,8 @@ def check_rails(
     if kind in MAKES_VM:
         _in_list(principal, rails.datastores, params.get("datastore"), "datastore", "--datastore")
         _in_list(principal, rails.networks, params.get("network"), "network", "--network")
-        guest = params.get("guest") or {}
-        _address(principal, rails, guest.get("ip"), "--ip")
-        _address(principal, rails, guest.get("ip6"), "--ip6")
+        _address(principal, rails, params.get("ip"), "--ip")
+        _address(principal, rails, params.get("ip6"), "--ip6")
         _sizes(principal, rails, params)
     if kind in DELETES_VM and principal.is_agent and rails.delete_only_own and target:
         with Session(engine) as session:

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ceso.errors import ConflictError, InvalidInputError
+from ceso.errors import ConflictError
 from ceso.esxi.inventory import find_vm
 from ceso.esxi.vmomi import vim
 from ceso.hosts.registry import client_for
@@ -28,9 +28,10 @@ from ceso.inventory import find_vm_host
 from ceso.jobs.request import JobRequest
 from ceso.jobs.store import find_by_idempotency_key
 from ceso.runtime import Runtime
+from ceso.vm.change_specs import DeleteVm, PowerVm
 from ceso.vm.guards import refuse_in_flight, refuse_protected, refuse_template
 from ceso.vm.names import validate_vm_name
-from ceso.vm.power import MAX_GUEST_TIMEOUT_S, POWER_ACTIONS, check_power_action
+from ceso.vm.power import check_power_action
 
 __all__ = ["VmTarget", "delete_request", "power_request", "resolve_vm", "resubmission", "vm_files"]
 
@@ -101,18 +102,20 @@ def resubmission(
 
 
 def delete_request(
-    runtime: Runtime, *, name: str, host: str | None, force: bool, idempotency_key: str | None
-) -> JobRequest:
-    """A validated ``vm.delete`` request; ``params.files`` lists what Destroy_Task will remove.
+    runtime: Runtime, spec: DeleteVm, *, idempotency_key: str | None
+) -> tuple[JobRequest, list[str]]:
+    """A validated ``vm.delete`` request and the files Destroy_Task will remove (none listed for
+    a resubmitted idempotency key: its first job is followed).
 
     Refuses a registered template (ConflictError), a protected VM
     (NotPermittedError), a VM with another job in flight (ConflictError) and,
     without ``force``, a VM that is not powered off (ConflictError).
     """
-    again = resubmission(runtime, idempotency_key, kind="vm.delete", name=name, host=host)
+    name, force = spec.name, spec.force
+    again = resubmission(runtime, idempotency_key, kind=spec.kind, name=name, host=spec.host)
     if again is not None:
-        return again
-    target = resolve_vm(runtime, name, host, ["summary.config.vmPathName", "config.hardware.device"])
+        return again, []
+    target = resolve_vm(runtime, name, spec.host, ["summary.config.vmPathName", "config.hardware.device"])
     with Session(runtime.engine) as session:
         refuse_template(session, host=target.host, name=name, marked=target.marked_template)
         refuse_protected(session, host=target.host, name=name)
@@ -122,13 +125,14 @@ def delete_request(
             f"VM {name!r} on host {target.host} is {target.power_state}: "
             "power it off first or pass --force to power it off"
         )
-    return JobRequest(
-        kind="vm.delete",
+    request = JobRequest(
+        kind=spec.kind,
         host=target.host,
         target=name,
-        params={"name": name, "force": force, "files": vm_files(target.props)},
+        params=spec.job_params(),
         idempotency_key=idempotency_key,
     )
+    return request, vm_files(target.props)
 
 
 def vm_files(props: dict[str, Any]) -> list[str]:
@@ -142,39 +146,25 @@ def vm_files(props: dict[str, Any]) -> list[str]:
     return files
 
 
-def power_request(
-    runtime: Runtime,
-    *,
-    action: str,
-    name: str,
-    host: str | None,
-    force: bool,
-    timeout_guest_s: float,
-    idempotency_key: str | None,
-) -> JobRequest:
+def power_request(runtime: Runtime, spec: PowerVm, *, idempotency_key: str | None) -> JobRequest:
     """A validated ``vm.power`` request (see :mod:`ceso.vm.power` for what each action allows).
 
-    ``force`` (shutdown only) powers the VM off when the guest does not shut
-    down within ``timeout_guest_s``. Raises InvalidInputError, NotFoundError,
-    ConflictError (template; reset/reboot of a VM that is not running).
+    ``force`` (shutdown only) powers the VM off when the guest does not shut down within
+    ``timeout_guest`` seconds. Raises NotFoundError, ConflictError (template; reset/reboot of
+    a VM that is not running).
     """
-    if action not in POWER_ACTIONS:
-        raise InvalidInputError(f"unknown power action {action!r} (one of {', '.join(POWER_ACTIONS)})")
-    if force and action != "shutdown":
-        raise InvalidInputError("--force only applies to shutdown (power off if the guest does not stop)")
-    if not 0 < timeout_guest_s <= MAX_GUEST_TIMEOUT_S:
-        raise InvalidInputError(f"--timeout-guest must be more than 0 and at most {MAX_GUEST_TIMEOUT_S:.0f}s")
-    again = resubmission(runtime, idempotency_key, kind="vm.power", name=name, host=host, action=action)
+    name, action = spec.name, spec.action
+    again = resubmission(runtime, idempotency_key, kind=spec.kind, name=name, host=spec.host, action=action)
     if again is not None:
         return again
-    target = resolve_vm(runtime, name, host)
+    target = resolve_vm(runtime, name, spec.host)
     with Session(runtime.engine) as session:
         refuse_template(session, host=target.host, name=name, marked=target.marked_template)
     check_power_action(action, name=name, host=target.host, state=target.power_state)
     return JobRequest(
-        kind="vm.power",
+        kind=spec.kind,
         host=target.host,
         target=name,
-        params={"name": name, "action": action, "force": force, "timeout_guest_s": timeout_guest_s},
+        params=spec.job_params(),
         idempotency_key=idempotency_key,
     )

@@ -73,7 +73,11 @@ def test_idempotency_key_yields_one_job_even_concurrently(
 
     def submit() -> None:
         try:
-            ids.append(_submit("host.ping", registered_host, idempotency_key="same-key"))
+            ids.append(
+                _submit(
+                    "host.ping", registered_host, params={"name": registered_host}, idempotency_key="same-key"
+                )
+            )
         except BaseException as exc:
             errors.append(exc)
 

@@ -155,7 +155,7 @@ def test_planted_secrets_leak_nowhere(
         params["userdata"] = userdata_file.read_text()
         job = daemon.call(token, "vm.create", params, timeout=90)["result"]
         assert job["state"] == "succeeded", job
-        assert "$sealed" in str(job["params"]["guest"]["userdata"])
+        assert "$sealed" in str(job["params"]["userdata"])
         for name in (by_cli, by_rpc):  # the guest still gets its password and key
             docs = decode_guestinfo(extra_config(vm_by_name(si, name)))
             assert secrets["user password"] in docs["userdata"] and secrets["private key"] in docs["userdata"]

@@ -48,7 +48,7 @@ def test_forged_job_message_for_a_read_only_agent_is_refused(
         kind="vm.create",
         host=bed.host,
         target=name,
-        params={"name": name, "template": bed.template, "guest": {}, "power_on": True},
+        params={"name": name, "template": bed.template},
         actor="agent:reader",
         idempotency_key=None,
         max_attempts=3,

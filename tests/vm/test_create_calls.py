@@ -51,19 +51,14 @@ class Bed:
         from ceso.jobs.runner import run_job
         from ceso.jobs.store import get_job, job_to_dict
         from ceso.jobs.submit import submit_job
-        from ceso.vm.requests import GuestOptions, HardwareOptions, create_request
+        from ceso.vm.requests import create_request
+        from ceso.vm.specs import CreateVm
 
-        request, _ = create_request(
-            self.runtime,
-            name=name,
-            template=self.template,
-            host=self.host,
-            hw=HardwareOptions(**hardware),
-            guest=GuestOptions(ip="192.0.2.10/24", gateway="192.0.2.1"),
-            force=False,
-            idempotency_key=None,
-            check_host=False,
-        )
+        spec = CreateVm.parse(
+            {"name": name, "template": self.template, "host": self.host, "ip": "192.0.2.10/24",
+             "gateway": "192.0.2.1", **hardware}
+        )  # fmt: skip
+        request, _ = create_request(self.runtime, spec, idempotency_key=None, check_host=False)
         job, _ = submit_job(self.runtime, request)
         run_job(self.runtime, job.id)
         with Session(self.runtime.engine) as session:

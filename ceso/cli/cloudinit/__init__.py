@@ -7,8 +7,9 @@ from typing import Any
 import click
 
 from ceso.cli.application import Application, pass_app
-from ceso.cli.vm_options import guest_options, guest_options_from
+from ceso.cli.vm_options import guest_options, read_guest_files_of
 from ceso.vm.sizes import MAX_NICS
+from ceso.vm.specs import GuestIdentity
 
 
 @click.group()
@@ -21,11 +22,9 @@ def cloudinit() -> None:
 @click.option(
     "--nics", type=click.IntRange(1, MAX_NICS), default=1, show_default=True, help="NICs the VM will have."
 )
-@guest_options
+@guest_options(GuestIdentity)
 @pass_app
 def render(app: Application, /, name: str, nics: int, **kw: Any) -> None:
     """Print the decoded metadata and userdata a VM named NAME would get (placeholder MACs)."""
-    from ceso.vm.requests import guest_spec
-
-    documents = guest_spec(guest_options_from(kw)).check(name, nics)
+    documents = GuestIdentity.parse(read_guest_files_of(kw)).guest.check(name, nics)
     app.emit(documents, lambda: app.show_documents(documents))

@@ -5,22 +5,19 @@ from __future__ import annotations
 import click
 
 from ceso.cli.application import Application, pass_app
-from ceso.cli.options import job_options
+from ceso.cli.options import JobOptions, job_options
+from ceso.cli.spec_options import spec_argument
+from ceso.cli.via_cesod import dispatch
+from ceso.hosts.specs import PingHost
 
 
 @click.command()
-@click.argument("name")
+@spec_argument(PingHost, "name")
 @job_options
+@dispatch(PingHost.parse)
 @pass_app
-def ping(app: Application, name: str, wait: bool, timeout: float | None, idempotency_key: str | None) -> None:
+def ping(app: Application, /, spec: PingHost, job: JobOptions) -> None:
     """Queue a host.ping job on NAME's worker: log in and read the host's clock."""
-    from ceso.hosts.names import validate_host_name
-    from ceso.jobs.request import JobRequest
+    from ceso.hosts.specs import ping_request
 
-    request = JobRequest(kind="host.ping", host=validate_host_name(name), idempotency_key=idempotency_key)
-    app.submit(
-        request,
-        wait=wait,
-        timeout=timeout,
-        plan=["SessionManager.Login (pooled session)", "ServiceInstance.CurrentTime"],
-    )
+    app.submit_spec(spec, ping_request(spec, idempotency_key=job.idempotency_key), job)

@@ -2,53 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ceso.cli.application import Application, pass_app
-from ceso.cli.options import job_options
-from ceso.cli.via_cesod import via_local_cesod
-from ceso.vm.power import DEFAULT_GUEST_TIMEOUT_S, POWER_ACTIONS  # light: imports only ceso.errors
-
-PLANS = {
-    "on": ["VirtualMachine.PowerOnVM_Task (nothing if already poweredOn)"],
-    "off": ["VirtualMachine.PowerOffVM_Task (nothing if already poweredOff)"],
-    "reset": ["VirtualMachine.ResetVM_Task (needs a powered-on VM)"],
-    "reboot": ["VirtualMachine.RebootGuest (needs VMware Tools in the guest)"],
-    "shutdown": [
-        "VirtualMachine.ShutdownGuest, then wait for poweredOff up to --timeout-guest",
-        "with --force: VirtualMachine.PowerOffVM_Task if the guest did not stop",
-    ],
-}
+from ceso.cli.options import JobOptions, job_options
+from ceso.cli.spec_options import spec_argument, spec_options
+from ceso.cli.via_cesod import dispatch
+from ceso.vm.change_specs import PowerVm
+from ceso.vm.power import POWER_ACTIONS
 
 
 @click.command()
-@click.argument("action", type=click.Choice(POWER_ACTIONS))
-@click.argument("name")
-@click.option("--host", help="The VM's host (optional when the name is unique across hosts).")
-@click.option("--force", is_flag=True, help="shutdown: power off if the guest does not stop in time.")
-@click.option(
-    "--timeout-guest",
-    type=float,
-    default=DEFAULT_GUEST_TIMEOUT_S,
-    show_default=True,
-    metavar="SECONDS",
-    help="shutdown: how long to wait for the guest to power off.",
-)
+@spec_argument(PowerVm, "action", type=click.Choice(POWER_ACTIONS))
+@spec_argument(PowerVm, "name")
+@spec_options(PowerVm, "host", "force", "timeout_guest", timeout_guest={"metavar": "SECONDS"})
 @job_options
-@via_local_cesod
+@dispatch(PowerVm.parse)
 @pass_app
-def power(
-    app: Application,
-    /,
-    action: str,
-    name: str,
-    host: str | None,
-    force: bool,
-    timeout_guest: float,
-    wait: bool,
-    timeout: float | None,
-    idempotency_key: str | None,
-) -> None:
+def power(app: Application, /, spec: PowerVm, job: JobOptions) -> Any:
     """Power VM NAME on, off, shut its guest down, reboot it or reset it.
 
     Asking for the state the VM is already in (on, off, shutdown) succeeds
@@ -56,14 +29,4 @@ def power(
     """
     from ceso.vm.lifecycle import power_request
 
-    request = power_request(
-        app.runtime,
-        action=action,
-        name=name,
-        host=host,
-        force=force,
-        timeout_guest_s=timeout_guest,
-        idempotency_key=idempotency_key,
-    )
-    plan = ["lock the VM; check its power state again", *PLANS[action]]
-    app.submit(request, wait=wait, timeout=timeout, plan=plan)
+    app.submit_spec(spec, power_request(app.runtime, spec, idempotency_key=job.idempotency_key), job)

@@ -5,36 +5,23 @@ from __future__ import annotations
 import click
 
 from ceso.cli.application import Application, pass_app
-from ceso.cli.options import job_options
-from ceso.cli.via_cesod import via_local_cesod
-
-REVERT_PLAN = [
-    "lock the VM; find the one snapshot of that name (refuse an ambiguous name)",
-    "VirtualMachineSnapshot.RevertToSnapshot_Task",
-]
+from ceso.cli.options import JobOptions, job_options
+from ceso.cli.spec_options import spec_argument, spec_options
+from ceso.cli.via_cesod import dispatch
+from ceso.vm.change_specs import RevertSnapshot
 
 
 @click.command()
-@click.argument("name")
-@click.argument("snapshot")
-@click.option("--host", help="The VM's host (optional when the name is unique across hosts).")
+@spec_argument(RevertSnapshot, "name")
+@spec_argument(RevertSnapshot, "snapshot")
+@spec_options(RevertSnapshot, "host")
 @job_options
-@via_local_cesod
+@dispatch(RevertSnapshot.parse)
 @pass_app
-def revert(
-    app: Application,
-    /,
-    name: str,
-    snapshot: str,
-    host: str | None,
-    wait: bool,
-    timeout: float | None,
-    idempotency_key: str | None,
-) -> None:
+def revert(app: Application, /, spec: RevertSnapshot, job: JobOptions) -> None:
     """Revert VM NAME to snapshot SNAPSHOT (changes since are lost; the VM takes the snapshot's power state)."""
     from ceso.vm.snapshot_requests import snapshot_revert_request
 
-    request = snapshot_revert_request(
-        app.runtime, name=name, snapshot=snapshot, host=host, idempotency_key=idempotency_key
+    app.submit_spec(
+        spec, snapshot_revert_request(app.runtime, spec, idempotency_key=job.idempotency_key), job
     )
-    app.submit(request, wait=wait, timeout=timeout, plan=REVERT_PLAN)
