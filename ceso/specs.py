@@ -6,12 +6,12 @@ A spec (:class:`Spec`) is, unchanged, four things:
   of :data:`ceso.cesod.calls.JOB_PARAMS` beside it);
 * the job's stored params (:meth:`Spec.job_params`; secrets are sealed on submit as
   for any params, see :mod:`ceso.security.sealing`);
-* the worker's input (:meth:`Spec.parse` at the top of the handler);
-* the source of the CLI's help texts (:func:`ceso.cli.spec_options.spec_option`), so the CLI
+* the worker's input (:meth:`Spec.from_job` at the top of the handler);
+* the source of the CLI's help texts and defaults (:mod:`ceso.cli.spec_options`), so the CLI
   and cesod describe an option in the same words.
 
 A spec carries documents as *text*, never a caller's file path: the CLI reads the files
-its options name before it builds the spec. Field names are the CLI's option names
+its options name before the fields are parsed (by cesod, or in the CLI's own process). Field names are the CLI's option names
 (``--no-power-on`` → ``no_power_on``). Field validators call the shared validators
 (:mod:`ceso.vm.names`, :mod:`ceso.vm.sizes`, ...), which raise InvalidInputError with
 the option's name; pydantic lets that error through unchanged, so the CLI, cesod and the

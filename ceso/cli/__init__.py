@@ -12,7 +12,6 @@ import contextlib
 import os
 import sys
 import threading
-import traceback
 
 import click
 
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         invoke(args, json_output=json_output)
     except CesoError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         render_error(exc, json_output=json_output)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except Exception as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         error = _translated(exc)
         if error is None:
             message = f"internal error: {type(exc).__name__}: {exc} (run with --verbose for a traceback)"
@@ -69,6 +68,12 @@ def _translated(exc: Exception) -> CesoError | None:
     from ceso.db.errors import translate_db_error
 
     return translate_db_error(exc)
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --verbose: most runs never need it
+
+    traceback.print_exc()
 
 
 def run() -> None:

@@ -1,74 +1,78 @@
-"""Click options declared from an operation spec (:mod:`ceso.specs`): the help text, the
-default and the kind of option (flag, repeatable, integer) come from the spec's field, so
-the CLI cannot describe an option differently from cesod's schema.
+"""Click options of an operation spec (:mod:`ceso.specs`), named by reference (``"module:Class"``).
 
-The option's name is the field's (``no_power_on`` → ``--no-power-on``) and so is the
-parameter click passes, so a command's click params map onto its spec one to one; a
-command only adds what is the CLI's own (a metavar, a file the CLI reads, a type that
-converts as the operator types).
+An option is named like its field (``no_power_on`` → ``--no-power-on``, and click passes it
+as ``no_power_on``), so a command's click params map onto its spec one to one. The command
+declares only what click needs to parse (a flag, a repeatable option, a type that converts
+as the operator types); what the option *means* stays in the spec:
+
+* its help text is the field's description, read when help is shown;
+* its default is the field's: the CLI passes nothing for an option not given, the spec fills
+  it in, and help shows it.
+
+The spec class is imported only to show help or to run the command here: a command handed
+to a local cesod (:mod:`ceso.cli.via_cesod`) never loads pydantic. A test walks every command
+and holds each option's kind, requirement, help and default to its field.
 """
 
 from __future__ import annotations
 
-import types
-import typing
+import importlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from pydantic_core import PydanticUndefined
 
-from ceso.specs import Spec
+if TYPE_CHECKING:
+    from ceso.specs import Spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["spec_argument", "spec_option", "spec_options"]
+__all__ = ["SpecOption", "load_spec", "spec_argument", "spec_option", "spec_options"]
+
+_NO_DEFAULT_SHOWN: tuple[Any, ...] = (None, False, "", [])
 
 
-def _base(annotation: Any) -> Any:
-    """``int`` of ``int | None``; ``list`` of ``list[str]``."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        (inner,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        return _base(inner)
-    return origin or annotation
+def load_spec(ref: str) -> type[Spec]:
+    """The spec class ``ref`` names (``"ceso.vm.specs:CreateVm"``)."""
+    module, _, name = ref.partition(":")
+    spec: type[Spec] = getattr(importlib.import_module(module), name)
+    return spec
 
 
-def spec_option(
-    spec: type[Spec], field: str, *, decl: str | None = None, help_suffix: str = "", **attrs: Any
-) -> Callable[[F], F]:
-    """``--FIELD`` (or ``decl``, such as ``--hot/--cold``) for ``spec.FIELD``: its description as
-    help (plus ``help_suffix``), its default."""
-    info = spec.model_fields[field]
-    kind = _base(info.annotation)
-    attrs.setdefault("help", spec.describe(field) + help_suffix)
-    if kind is bool:
-        attrs.setdefault("is_flag", True)
-    elif kind is list:
-        attrs.setdefault("multiple", True)
-    elif kind in (int, float):
-        attrs.setdefault("type", kind)
-    if info.is_required():
-        attrs.setdefault("required", True)
-    elif info.default not in (None, False, "", [], PydanticUndefined):
-        attrs.setdefault("default", info.default)
-        attrs.setdefault("show_default", True)
-    return click.option(decl or "--" + (info.alias or field).replace("_", "-"), field, **attrs)
+class SpecOption(click.Option):
+    """An option of spec field ``field`` of ``spec`` (a reference): help and default are the field's."""
+
+    def __init__(self, *args: Any, spec: str, field: str, help_suffix: str = "", **attrs: Any) -> None:
+        super().__init__(*args, **attrs)
+        self.spec, self.field, self.help_suffix = spec, field, help_suffix
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        if self.help is None:
+            spec = load_spec(self.spec)
+            default = spec.model_fields[self.field].default
+            shown = "" if default in _NO_DEFAULT_SHOWN or self.required else f"  [default: {default}]"
+            self.help = spec.describe(self.field) + self.help_suffix + shown
+        return super().get_help_record(ctx)
 
 
-def spec_argument(spec: type[Spec], field: str, **attrs: Any) -> Callable[[F], F]:
-    """The positional argument FIELD of ``spec`` (click arguments carry no help)."""
-    assert field in spec.model_fields, f"{spec.__name__} has no field {field}"
+def spec_option(spec: str, field: str, *, decl: str | None = None, **attrs: Any) -> Callable[[F], F]:
+    """``--FIELD`` (or ``decl``, such as ``--hot/--cold``) for field ``field`` of spec ``spec``;
+    ``attrs`` are what click needs to parse it (``is_flag``, ``multiple``, ``type``, ``required``)."""
+    name = decl or "--" + field.rstrip("_").replace("_", "-")
+    return click.option(name, field, cls=SpecOption, spec=spec, field=field, **attrs)
+
+
+def spec_argument(field: str, **attrs: Any) -> Callable[[F], F]:
+    """The positional argument FIELD of a spec (click arguments carry no help)."""
     return click.argument(field, **attrs)
 
 
-def spec_options(spec: type[Spec], *fields: str, **attrs: dict[str, Any]) -> Callable[[F], F]:
-    """The options of ``fields`` in this order; ``attrs[field]`` adds click attributes to one."""
-    assert set(attrs) <= set(fields), f"attributes for options not listed: {set(attrs) - set(fields)}"
+def spec_options(spec: str, **fields: dict[str, Any]) -> Callable[[F], F]:
+    """One :func:`spec_option` per keyword, in this order: ``name={"is_flag": True}``."""
 
     def decorate(fn: F) -> F:
-        for field in reversed(fields):
-            fn = spec_option(spec, field, **attrs.get(field, {}))(fn)
+        for field, attrs in reversed(fields.items()):
+            fn = spec_option(spec, field, **attrs)(fn)
         return fn
 
     return decorate

@@ -3,10 +3,10 @@
 A ``ceso`` process pays for its imports, a database connection, an ESXi
 login for the name check and a queue connection on every command; a running
 cesod holds all of them. For a job command declared with :func:`dispatch`, the
-CLI sends the command's spec (:mod:`ceso.specs`) to cesod's operator socket
-(:mod:`ceso.cesod.local`) and prints the answer exactly as it would have printed
-its own outcome: same validation and messages (cesod runs the same spec and
-request builders), same ``--json`` objects, same exit codes. cesod acts as the local operator; audit
+CLI sends the fields of the command's spec (:mod:`ceso.specs`) to cesod's operator
+socket (:mod:`ceso.cesod.local`) and prints the answer exactly as it would have
+printed its own outcome: same validation and messages (cesod parses the same spec
+and runs the same request builders), same ``--json`` objects, same exit codes. cesod acts as the local operator; audit
 records name the source ``cli``.
 
 The command runs in this process as before when there is no such cesod,
@@ -35,8 +35,9 @@ import click
 from ceso.cesod.local import call, connect
 from ceso.cli.application import Application
 from ceso.cli.options import JobOptions
+from ceso.cli.spec_options import load_spec
 from ceso.errors import CesoError, TimeoutExpiredError
-from ceso.specs import Spec
+from ceso.security.operations import operation_for_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,38 +49,48 @@ _ANSWER_MARGIN_S = 30.0  # on top of the wait: cesod's own work before and after
 
 
 def dispatch(
-    to_spec: Callable[[dict[str, Any]], Spec], *, here: Callable[[dict[str, Any]], bool] | None = None
+    spec: str,
+    to_params: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    *,
+    here: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[F], F]:
-    """A job command's one dispatch: its click params → its spec (``to_spec``, the command's one
-    mapping, which also reads the files options name: bad input fails there, nothing sent);
-    then the local cesod runs the spec if one takes it (:func:`forward`), else the command's
-    body does, as ``fn(app, spec=SPEC, job=JobOptions)``. ``here(params)`` true keeps this
-    invocation in this process (a confirmation the CLI asks first).
+    """A job command's one dispatch: its click params → the fields of spec ``spec`` (a reference,
+    ``"module:Class"``), by ``to_params``, the command's one mapping, which also reads the files
+    options name (bad input fails there, nothing sent); then the local cesod runs them if one
+    takes them (:func:`forward`), else the command's body does, as
+    ``fn(app, spec=SPEC, job=JobOptions)``. ``here(params)`` true keeps this invocation in this
+    process (a confirmation the CLI asks first).
 
     Stacked between the command's options and :func:`ceso.cli.application.pass_app`, so a
     command cesod took is authorized and audited by cesod, and one it did not take by the
-    sandbox check here, never both.
+    sandbox check here, never both. The spec class is loaded only on the second path: cesod
+    parses the fields itself.
     """
 
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **params: Any) -> Any:
-            app = click.get_current_context().find_object(Application)
+            ctx = click.get_current_context()
+            app = ctx.find_object(Application)
             assert app is not None, "every command runs under the ceso group"
             job = JobOptions.pop_from(params)
-            spec = to_spec(params)
-            if not (here is not None and here(params)) and forward(app, spec, job):
-                return None
-            return fn(*args, spec=spec, job=job)
+            fields = {k: v for k, v in (to_params or dict)(params).items() if v is not None}
+            if not (here is not None and here(params)):
+                operation = operation_for_command(ctx.command_path.split()[1:]).name
+                if forward(app, operation, fields, job):
+                    return None
+            return fn(*args, spec=load_spec(spec).parse(fields), job=job)
 
+        wrapper.spec = spec  # type: ignore[attr-defined]  # what the command runs, for tests and docs
         return wrapper  # type: ignore[return-value]
 
     return decorate
 
 
-def forward(app: Application, spec: Spec, job: JobOptions) -> bool:
-    """Run ``spec`` through the local cesod and report it as this process would have; False if it
-    must run in this process instead (nothing has been sent then)."""
+def forward(app: Application, operation: str, fields: dict[str, Any], job: JobOptions) -> bool:
+    """Run job method ``operation`` with the spec's ``fields`` through the local cesod and report
+    it as this process would have; False if it must run in this process instead (nothing has
+    been sent then)."""
     if app.dry_run:
         return False
     sock = connect(app.config)
@@ -88,13 +99,12 @@ def forward(app: Application, spec: Spec, job: JobOptions) -> bool:
     wait, timeout, key = job.wait, job.timeout, job.idempotency_key
     follow_here = wait and app.interactive  # the progress bar is drawn by this process
     ask_wait = wait and not follow_here
-    request = {k: v for k, v in spec.call_params().items() if v is not None}
-    request.update(idempotency_key=key, wait=ask_wait)
+    request = {**fields, "idempotency_key": key, "wait": ask_wait}
     if ask_wait and timeout is not None:
         request["timeout"] = timeout
     sent_at = time.time()
     started = time.monotonic()
-    answer = _call(sock, spec.kind, request, ask_wait, timeout, key)
+    answer = _call(sock, operation, request, ask_wait, timeout, key)
     if answer is None:  # the connection broke; the idempotency key makes doing it here safe
         return False
     if key is not None and _created_before(answer, sent_at):

@@ -8,6 +8,8 @@ option added to one side only, or described differently on the two, fails.
 from __future__ import annotations
 
 import json
+import types
+import typing
 from typing import Any
 
 import click
@@ -16,6 +18,7 @@ import pytest
 from ceso.cesod.calls import JOB_PARAMS
 from ceso.cesod.methods import METHODS
 from ceso.cli.root import cli
+from ceso.cli.spec_options import SpecOption, load_spec
 from ceso.jobs.kinds import JOB_KINDS
 from ceso.plans import API, SSH, plan_for
 from ceso.specs import Spec
@@ -67,16 +70,39 @@ def test_every_job_kind_is_one_cesod_method_with_a_spec() -> None:
 
 @pytest.mark.parametrize("operation", sorted(SPEC_METHODS))
 def test_cli_options_are_the_spec_s_fields_with_their_descriptions(operation: str) -> None:
-    spec = _spec(operation)
-    params = {p.name: p for p in _command(operation).params if p.name != "help"}
+    spec, command = _spec(operation), _command(operation)
+    assert load_spec(getattr(command.callback, "spec", "")) is spec  # the command runs this spec
+    params = {p.name: p for p in command.params if p.name != "help"}
     assert set(params) - JOB_OPTIONS - CLI_ONLY.get(operation, set()) == set(spec.model_fields)
+    ctx = click.Context(command)
     for field, info in spec.model_fields.items():
         param = params[field]
-        assert param.required == info.is_required() or isinstance(param, click.Argument), field
-        if isinstance(param, click.Option):
-            assert param.help is not None and param.help.startswith(spec.describe(field)), field
-            if not info.is_required() and info.default not in (None, False, "", []):
-                assert param.default == info.default, field
+        if isinstance(param, click.Argument):
+            assert info.is_required(), field
+            continue
+        assert isinstance(param, SpecOption) and load_spec(param.spec) is spec, field
+        assert param.required == info.is_required(), field
+        # The option's kind is the field's type; its default is the field's (the CLI has none).
+        kind = _base(info.annotation)
+        assert param.is_flag == (kind is bool) and param.multiple == (kind is list), field
+        if kind in (int, float):
+            assert isinstance(
+                param.type, click.types.IntParamType if kind is int else click.types.FloatParamType
+            )
+        unset = getattr(click.core, "UNSET", None)  # click 8.3 marks "no default" so
+        assert param.default is unset or param.default in (None, False, ()), field
+        record = param.get_help_record(ctx)
+        assert record is not None and record[1].startswith(spec.describe(field)), field
+        if not info.is_required() and info.default not in (None, False, "", []):
+            assert f"[default: {info.default}]" in record[1], field
+
+
+def _base(annotation: Any) -> Any:
+    """``int`` of ``int | None``, ``list`` of ``list[str]``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return _base(args[0]) if len(args) == 1 else object  # a Literal | None: a choice
+    return typing.get_origin(annotation) or annotation
 
 
 @pytest.mark.parametrize("operation", sorted(SPEC_METHODS))

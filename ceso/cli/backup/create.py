@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from ceso.backup.specs import CreateBackup
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_option, spec_options
 from ceso.cli.via_cesod import dispatch
 
+if TYPE_CHECKING:
+    from ceso.backup.specs import CreateBackup
+
+SPEC = "ceso.backup.specs:CreateBackup"
+
 
 @click.command()
-@spec_argument(CreateBackup, "vm")
-@spec_options(CreateBackup, "host", "target")
-@spec_option(CreateBackup, "compress", type=click.Choice(["zstd", "gzip", "none"]))
-@spec_option(CreateBackup, "level")
-@spec_option(CreateBackup, "hot", decl="--hot/--cold", default=None)
-@spec_option(CreateBackup, "encrypt")
+@spec_argument("vm")
+@spec_options(
+    SPEC, host={}, target={}, compress={"type": click.Choice(["zstd", "gzip", "none"])}, level={"type": int}
+)
+@spec_option(SPEC, "hot", decl="--hot/--cold", default=None)
+@spec_options(SPEC, encrypt={"is_flag": True})
 @job_options
-@dispatch(CreateBackup.parse)
+@dispatch(SPEC)
 @pass_app
 def create(app: Application, /, spec: CreateBackup, job: JobOptions) -> None:
     """Back up VM to a target as a set of compressed files and a manifest.

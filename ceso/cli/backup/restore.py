@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ceso.backup.specs import RestoreBackup
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
 from ceso.cli.vm_options import guest_options, read_guest_files_of
 
+if TYPE_CHECKING:
+    from ceso.backup.specs import RestoreBackup
 
-def restore_spec(params: dict[str, Any]) -> RestoreBackup:
-    """The command's options as its spec (key and document files read; ``--yes`` is the CLI's own)."""
-    return RestoreBackup.parse(
-        read_guest_files_of({key: value for key, value in params.items() if key != "yes"})
-    )
+SPEC = "ceso.backup.specs:RestoreBackup"
+
+
+def restore_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The spec's fields (key and document files read; ``--yes`` is the CLI's own)."""
+    return read_guest_files_of({key: value for key, value in params.items() if key != "yes"})
 
 
 @click.command()
-@spec_argument(RestoreBackup, "backup_id")
+@spec_argument("backup_id")
 @spec_options(
-    RestoreBackup,
-    "as_", "in_place", "host", "datastore", "network", "no_power_on",
+    SPEC,
+    as_={},
+    in_place={"is_flag": True},
+    host={},
+    datastore={},
     network={"metavar": "PORTGROUP"},
-)  # fmt: skip
+    no_power_on={"is_flag": True},
+)
 @click.option("--yes", is_flag=True, help="With --in-place: do not ask for confirmation.")
-@guest_options(RestoreBackup)
+@guest_options(SPEC)
 @job_options
-@dispatch(restore_spec, here=lambda params: bool(params["in_place"]))  # the CLI asks before anything is sent
+@dispatch(SPEC, restore_params, here=lambda params: bool(params["in_place"]))  # the CLI asks first
 @pass_app
 def restore(app: Application, /, spec: RestoreBackup, job: JobOptions) -> None:
     """Restore backup BACKUP_ID as a new VM with a new UUID, new MACs and a new cloud-init identity.

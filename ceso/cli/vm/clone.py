@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,22 +11,21 @@ from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
 from ceso.cli.vm_options import guest_options, hardware_options, read_guest_files_of
-from ceso.vm.specs import CloneVm
 
+if TYPE_CHECKING:
+    from ceso.vm.specs import CloneVm
 
-def clone_spec(params: dict[str, Any]) -> CloneVm:
-    """The command's options as its spec (key and document files read)."""
-    return CloneVm.parse(read_guest_files_of(params))
+SPEC = "ceso.vm.specs:CloneVm"
 
 
 @click.command()
-@spec_argument(CloneVm, "source")
-@spec_argument(CloneVm, "name")
-@spec_options(CloneVm, "host", "hot", "shutdown_source")
-@hardware_options(CloneVm)
-@guest_options(CloneVm)
+@spec_argument("source")
+@spec_argument("name")
+@spec_options(SPEC, host={}, hot={"is_flag": True}, shutdown_source={"is_flag": True})
+@hardware_options(SPEC)
+@guest_options(SPEC)
 @job_options
-@dispatch(clone_spec)
+@dispatch(SPEC, read_guest_files_of)
 @pass_app
 def clone(app: Application, /, spec: CloneVm, job: JobOptions) -> None:
     """Clone SOURCE to NAME with a new UUID, MACs, instance-id and host name; SOURCE is not changed.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,21 +11,20 @@ from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
 from ceso.cli.vm_options import guest_options, hardware_options, read_guest_files_of
-from ceso.vm.specs import CreateVm
 
+if TYPE_CHECKING:
+    from ceso.vm.specs import CreateVm
 
-def create_spec(params: dict[str, Any]) -> CreateVm:
-    """The command's options as its spec (key and document files read)."""
-    return CreateVm.parse(read_guest_files_of(params))
+SPEC = "ceso.vm.specs:CreateVm"
 
 
 @click.command()
-@spec_argument(CreateVm, "name")
-@spec_options(CreateVm, "template", "host", "force")
-@hardware_options(CreateVm)
-@guest_options(CreateVm)
+@spec_argument("name")
+@spec_options(SPEC, template={"required": True}, host={}, force={"is_flag": True})
+@hardware_options(SPEC)
+@guest_options(SPEC)
 @job_options
-@dispatch(create_spec)
+@dispatch(SPEC, read_guest_files_of)
 @pass_app
 def create(app: Application, /, spec: CreateVm, job: JobOptions) -> None:
     """Create VM NAME from a template: disks copied on the host, a new identity, cloud-init network.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,20 +11,24 @@ from ceso.cli.options import JobOptions, job_options
 from ceso.cli.prompts import confirm_or_refuse
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
-from ceso.vm.change_specs import DeleteVm
+
+if TYPE_CHECKING:
+    from ceso.vm.change_specs import DeleteVm
+
+SPEC = "ceso.vm.change_specs:DeleteVm"
 
 
-def delete_spec(params: dict[str, Any]) -> DeleteVm:
-    """The command's options as its spec (``--yes`` is the CLI's own)."""
-    return DeleteVm.parse({key: value for key, value in params.items() if key != "yes"})
+def delete_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The spec's fields (``--yes`` is the CLI's own)."""
+    return {key: value for key, value in params.items() if key != "yes"}
 
 
 @click.command()
-@spec_argument(DeleteVm, "name")
-@spec_options(DeleteVm, "host", "force")
+@spec_argument("name")
+@spec_options(SPEC, host={}, force={"is_flag": True})
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @job_options
-@dispatch(delete_spec, here=lambda params: not params["yes"])  # the CLI asks before anything is sent
+@dispatch(SPEC, delete_params, here=lambda params: not params["yes"])  # the CLI asks before anything is sent
 @pass_app
 def delete(app: Application, /, spec: DeleteVm, job: JobOptions) -> None:
     """Delete VM NAME and all its files from its host. Cannot be undone.

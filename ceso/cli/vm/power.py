@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,18 +10,22 @@ from ceso.cli.application import Application, pass_app
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
-from ceso.vm.change_specs import PowerVm
 from ceso.vm.power import POWER_ACTIONS
+
+if TYPE_CHECKING:
+    from ceso.vm.change_specs import PowerVm
+
+SPEC = "ceso.vm.change_specs:PowerVm"
 
 
 @click.command()
-@spec_argument(PowerVm, "action", type=click.Choice(POWER_ACTIONS))
-@spec_argument(PowerVm, "name")
-@spec_options(PowerVm, "host", "force", "timeout_guest", timeout_guest={"metavar": "SECONDS"})
+@spec_argument("action", type=click.Choice(POWER_ACTIONS))
+@spec_argument("name")
+@spec_options(SPEC, host={}, force={"is_flag": True}, timeout_guest={"type": float, "metavar": "SECONDS"})
 @job_options
-@dispatch(PowerVm.parse)
+@dispatch(SPEC)
 @pass_app
-def power(app: Application, /, spec: PowerVm, job: JobOptions) -> Any:
+def power(app: Application, /, spec: PowerVm, job: JobOptions) -> None:
     """Power VM NAME on, off, shut its guest down, reboot it or reset it.
 
     Asking for the state the VM is already in (on, off, shutdown) succeeds

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,28 +10,33 @@ from ceso.cli.application import Application, pass_app
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
-from ceso.vm.change_specs import ReconfigureVm
+
+if TYPE_CHECKING:
+    from ceso.vm.change_specs import ReconfigureVm
+
+SPEC = "ceso.vm.change_specs:ReconfigureVm"
 
 
-def reconfigure_spec(params: dict[str, Any]) -> ReconfigureVm:
-    """The command's options as its spec: each ``--disk-grow DISK SIZE`` as ``DISK=SIZE``."""
-    grows = [f"{disk}={size}" for disk, size in params["disk_grow"]]
-    return ReconfigureVm.parse({**params, "disk_grow": grows})
+def reconfigure_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The spec's fields: each ``--disk-grow DISK SIZE`` as ``DISK=SIZE``."""
+    return {**params, "disk_grow": [f"{disk}={size}" for disk, size in params["disk_grow"]]}
 
 
 @click.command()
-@spec_argument(ReconfigureVm, "name")
+@spec_argument("name")
 @spec_options(
-    ReconfigureVm,
-    "host", "cpus", "memory", "disk_grow", "network", "nic", "iso", "eject_iso",
+    SPEC,
+    host={},
+    cpus={"type": int},
     memory={"metavar": "SIZE"},
-    disk_grow={"nargs": 2, "metavar": "DISK SIZE"},
+    disk_grow={"multiple": True, "nargs": 2, "metavar": "DISK SIZE"},
     network={"metavar": "PORTGROUP"},
-    nic={"metavar": "N"},
+    nic={"type": int, "metavar": "N"},
     iso={"metavar": "'[DS] PATH'"},
-)  # fmt: skip
+    eject_iso={"is_flag": True},
+)
 @job_options
-@dispatch(reconfigure_spec)
+@dispatch(SPEC, reconfigure_params)
 @pass_app
 def reconfigure(app: Application, /, spec: ReconfigureVm, job: JobOptions) -> None:
     """Change VM NAME's CPUs, memory, disk sizes, NIC port group or ISO in one reconfigure task.

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
-from ceso.vm.change_specs import CreateSnapshot
+
+if TYPE_CHECKING:
+    from ceso.vm.change_specs import CreateSnapshot
+
+SPEC = "ceso.vm.change_specs:CreateSnapshot"
 
 
 @click.command()
-@spec_argument(CreateSnapshot, "name")
-@spec_argument(CreateSnapshot, "snapshot")
-@spec_options(CreateSnapshot, "host", "description", "memory", "quiesce")
+@spec_argument("name")
+@spec_argument("snapshot")
+@spec_options(SPEC, host={}, description={}, memory={"is_flag": True}, quiesce={"is_flag": True})
 @job_options
-@dispatch(CreateSnapshot.parse)
+@dispatch(SPEC)
 @pass_app
 def create(app: Application, /, spec: CreateSnapshot, job: JobOptions) -> None:
     """Take snapshot SNAPSHOT of VM NAME (the name must be new on that VM)."""

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
-from ceso.vm.change_specs import DeleteSnapshot
+
+if TYPE_CHECKING:
+    from ceso.vm.change_specs import DeleteSnapshot
+
+SPEC = "ceso.vm.change_specs:DeleteSnapshot"
 
 
 @click.command()
-@spec_argument(DeleteSnapshot, "name")
-@spec_argument(DeleteSnapshot, "snapshot")
-@spec_options(DeleteSnapshot, "host", "children")
+@spec_argument("name")
+@spec_argument("snapshot")
+@spec_options(SPEC, host={}, children={"is_flag": True})
 @job_options
-@dispatch(DeleteSnapshot.parse)
+@dispatch(SPEC)
 @pass_app
 def delete(app: Application, /, spec: DeleteSnapshot, job: JobOptions) -> None:
     """Delete snapshot SNAPSHOT of VM NAME; its changes are kept in the VM (the disks are consolidated)."""

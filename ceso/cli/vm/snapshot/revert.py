@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ceso.cli.application import Application, pass_app
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
-from ceso.vm.change_specs import RevertSnapshot
+
+if TYPE_CHECKING:
+    from ceso.vm.change_specs import RevertSnapshot
+
+SPEC = "ceso.vm.change_specs:RevertSnapshot"
 
 
 @click.command()
-@spec_argument(RevertSnapshot, "name")
-@spec_argument(RevertSnapshot, "snapshot")
-@spec_options(RevertSnapshot, "host")
+@spec_argument("name")
+@spec_argument("snapshot")
+@spec_options(SPEC, host={})
 @job_options
-@dispatch(RevertSnapshot.parse)
+@dispatch(SPEC)
 @pass_app
 def revert(app: Application, /, spec: RevertSnapshot, job: JobOptions) -> None:
     """Revert VM NAME to snapshot SNAPSHOT (changes since are lost; the VM takes the snapshot's power state)."""
