@@ -23,12 +23,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("ceso", "workers")
 
-#: The cycle through the CLI's forwarding to cesod, which is being replaced by one dispatch
-#: path. Only cycles inside ceso.cli's dispatch modules belong here; empty it when they go.
-CLI_DISPATCH_CYCLES_BEING_REMOVED: set[frozenset[str]] = {
-    frozenset({"ceso.cli.application", "ceso.cli.guard", "ceso.cli.via_cesod"}),
-}
-
 
 def module_files(root: Path, packages: Iterable[str]) -> dict[str, Path]:
     """Dotted module name -> source file, for every ``.py`` file under ``root/<package>``."""
@@ -140,10 +134,8 @@ def test_no_import_cycles() -> None:
     graph = import_graph(REPO, PACKAGES)
     assert "ceso.jobs.runner" in graph and "workers.tasks" in graph  # the walk found the packages
     found = cycles(graph)
-    new = sorted(_describe(graph, c) for c in found - CLI_DISPATCH_CYCLES_BEING_REMOVED)
-    assert new == [], "import cycles (break them; do not add them to the allow-list):\n" + "\n".join(new)
-    gone = sorted(", ".join(sorted(c)) for c in CLI_DISPATCH_CYCLES_BEING_REMOVED - found)
-    assert gone == [], "these allowed cycles are gone: remove them from the allow-list:\n" + "\n".join(gone)
+    new = sorted(_describe(graph, c) for c in found)
+    assert new == [], "import cycles (break them):\n" + "\n".join(new)
 
 
 def test_the_rule_counts_deferred_imports_and_leaves_out_type_checking(tmp_path: Path) -> None:

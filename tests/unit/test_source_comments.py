@@ -27,15 +27,6 @@ FIGURE = re.compile(
     re.IGNORECASE,
 )
 
-#: Files of the CLI's click-free fast path, which the one dispatch path replaces (with their
-#: figures). Empty it when they go.
-FIGURES_IN_CLI_FAST_PATH_BEING_REMOVED = {
-    "ceso/cli/__init__.py",
-    "ceso/cli/application.py",
-    "ceso/cli/echo.py",
-    "ceso/cli/fast_args.py",
-}
-
 
 def _repo_files() -> set[str]:
     """Every file of the working tree that git does not ignore, relative to the repository."""
@@ -85,11 +76,8 @@ def test_no_measured_figures_in_comments() -> None:
         rel = path.relative_to(REPO).as_posix()
         for line, text in _prose(path):
             found.setdefault(rel, []).extend(f"{rel}:{line}: {m.group(0)}" for m in FIGURE.finditer(text))
-    with_figures = {rel for rel, hits in found.items() if hits}
-    new = sorted(hit for rel in with_figures - FIGURES_IN_CLI_FAST_PATH_BEING_REMOVED for hit in found[rel])
+    new = sorted(hit for hits in found.values() for hit in hits)
     assert new == [], "figures belong in docs/benchmarks.md:\n" + "\n".join(new)
-    gone = sorted(FIGURES_IN_CLI_FAST_PATH_BEING_REMOVED - with_figures)
-    assert gone == [], "no figures left in these: remove them from the allow-list"
 
 
 def test_the_patterns_catch_what_they_are_for() -> None:
