@@ -31,7 +31,10 @@ from ceso.cli.application import Application, pass_app
 def worker(
     app: Application, hosts: tuple[str, ...], concurrency: int, metrics_port: int | None, loglevel: str
 ) -> None:
-    """Run jobs of the given hosts until stopped (SIGTERM finishes running jobs first)."""
+    """Run jobs of the given hosts until stopped (SIGTERM finishes running jobs first).
+
+    Exits 0 after a requested stop, non-zero when the worker stopped on an error (e.g. a broker
+    that came back read-only), so a supervisor restarts it."""
     import os
 
     from workers.memory import cap_malloc_arenas
@@ -82,7 +85,7 @@ def worker(
     )
     heartbeat.start()
     try:
-        run_worker(
+        code = run_worker(
             queues=[queue_for_host(n) for n in names],
             concurrency=concurrency,
             loglevel=loglevel,
@@ -90,3 +93,6 @@ def worker(
         )
     finally:
         heartbeat.stop()
+    if code:
+        # Celery logged the cause ("Unrecoverable error: ..."); systemd's Restart=on-failure needs the status.
+        raise SystemExit(code)
