@@ -69,6 +69,15 @@ class JobSettings(BaseModel):
     stale_after_s: float = Field(
         60.0, gt=0, description="A running job whose heartbeat is older than this may be re-claimed."
     )
+    relay_interval_s: float = Field(
+        5.0, gt=0, le=3600, description="How often each worker's outbox relay looks for its hosts' lost jobs."
+    )
+    republish_after_s: float = Field(
+        30.0,
+        gt=0,
+        description="A queued job neither claimed nor waiting in its queue this long after it was "
+        "published is published again.",
+    )
 
 
 class LockSettings(BaseModel):

@@ -1,73 +1,56 @@
-"""Recovery when a worker starts: publish what the outbox still holds."""
+"""Recovery in a running worker: the outbox relay of its hosts (:mod:`ceso.jobs.relay`), the retry
+of pending cleanups (:mod:`ceso.jobs.leftovers`) and the periodic capability probe."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from ceso.constants import QUEUE_PREFIX
 from ceso.jobs.leftovers import retry_pending_cleanups
-from ceso.jobs.publish import publish_job
-from ceso.jobs.store import mark_published, unpublished_or_stale
+from ceso.jobs.relay import relay_jobs
 from ceso.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-
-
-def republish_pending(queues: list[str]) -> int:
-    """Re-publish queued-but-unpublished and stale running jobs of the hosts behind ``queues``.
-
-    Duplicates are harmless: the claim is a compare-and-set. Returns the count.
-    """
-    hosts = _hosts(queues)
-    if not hosts:
-        return 0
-    runtime = get_runtime()
-    try:
-        ids = unpublished_or_stale(
-            runtime.engine, hosts=hosts, stale_after_s=runtime.settings.jobs.stale_after_s
-        )
-    except Exception:
-        log.exception("outbox scan failed")
-        return 0
-    from sqlmodel import Session
-
-    from ceso.db.models import Job
-
-    for job_id in ids:
-        with Session(runtime.engine) as session:
-            job = session.get(Job, job_id)
-        if job is None:
-            continue
-        try:
-            publish_job(runtime.settings.redis_url, job_id=job_id, host=job.host)
-            mark_published(runtime.engine, job_id)
-            log.info("re-published job %s to %s", job_id, job.host)
-        except Exception:
-            log.exception("re-publishing job %s failed", job_id)
-    return len(ids)
 
 
 def _hosts(queues: list[str]) -> list[str]:
     return [q.removeprefix(QUEUE_PREFIX) for q in queues if q.startswith(QUEUE_PREFIX)]
 
 
-def start_recovery_thread(queues: list[str]) -> threading.Thread:
-    """Run :func:`republish_pending` (and retry pending cleanups, :mod:`ceso.jobs.leftovers`) now and
-    then every ``jobs.stale_after_s`` seconds.
+def relay_once(queues: list[str]) -> list[str]:
+    """One relay pass for the hosts behind ``queues``; the ids published. Never raises: with SQL or
+    Redis unreachable the pass is logged and the next one tries again."""
+    try:
+        return relay_jobs(get_runtime(), _hosts(queues))
+    except Exception as exc:
+        log.warning("outbox relay pass failed (tried again in %ss): %s",
+                    get_runtime().settings.jobs.relay_interval_s, exc)  # fmt: skip
+        return []
 
-    Runs in the worker's main process (a daemon thread), so jobs orphaned by a
-    dead worker anywhere are picked up within about two stale periods.
+
+def start_recovery_thread(queues: list[str]) -> threading.Thread:
+    """Run :func:`relay_once` now and then every ``jobs.relay_interval_s`` seconds, and retry the
+    pending cleanups of this worker's hosts now and then every ``jobs.stale_after_s`` seconds.
+
+    Runs in the worker's main process (a daemon thread): a job of this worker's hosts whose
+    message was lost, or whose worker died, is published again within about one
+    ``relay_interval_s`` of being due (see :mod:`ceso.jobs.relay` for when that is).
     """
-    interval = get_runtime().settings.jobs.stale_after_s
+    settings = get_runtime().settings.jobs
+    stop = threading.Event()
 
     def loop() -> None:
+        next_cleanup = time.monotonic()
         while True:
-            republish_pending(queues)
-            retry_pending_cleanups(get_runtime(), _hosts(queues))
-            threading.Event().wait(interval)
+            relay_once(queues)
+            if time.monotonic() >= next_cleanup:
+                next_cleanup = time.monotonic() + settings.stale_after_s
+                retry_pending_cleanups(get_runtime(), _hosts(queues))  # never raises
+            stop.wait(settings.relay_interval_s)
 
-    thread = threading.Thread(target=loop, name="ceso-recovery", daemon=True)
+    thread = threading.Thread(target=loop, name="ceso-relay", daemon=True)
     thread.start()
     return thread
 
@@ -79,7 +62,7 @@ def start_probe_thread(queues: list[str]) -> threading.Thread | None:
     from ceso.hosts.registry import check_host
 
     interval = get_runtime().settings.host_probe_interval_s
-    hosts = [q.removeprefix(QUEUE_PREFIX) for q in queues if q.startswith(QUEUE_PREFIX)]
+    hosts = _hosts(queues)
     if not interval or not hosts:
         return None
 

@@ -16,12 +16,19 @@ from workers.memory import release_free_memory
 
 @app.task(name=RUN_JOB_TASK, bind=True, max_retries=None)  # type: ignore[untyped-decorator]
 def run_job_task(self: Any, job_id: str) -> None:
-    """Run job ``job_id``; if another live delivery holds it, look again later."""
+    """Run job ``job_id``; if another live delivery holds it, or SQL is unreachable, look again later."""
     runtime = get_runtime()
     try:
         outcome = run_job(runtime, job_id, time_limit_exceptions=(SoftTimeLimitExceeded,))
     finally:
         release_free_memory()  # the next job's peak starts from the child's baseline, not this job's leftovers
+    if outcome is Delivery.RETRY:
+        # SQL was unreachable: acknowledging would lose the job (its row says queued, nothing would
+        # deliver it). A retry is a new message, published before this one is acknowledged.
+        raise self.retry(
+            countdown=runtime.settings.jobs.relay_interval_s,
+            queue=self.request.delivery_info.get("routing_key"),
+        )
     if outcome is Delivery.BUSY:
         # Either a duplicate of a running job or a redelivery after a crash whose
         # heartbeat is not stale yet: come back once it would be.

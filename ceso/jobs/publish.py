@@ -58,7 +58,7 @@ def publish_job(broker_url: str, *, job_id: str, host: str) -> None:
         # kombu raises OperationalError and redis-py ConnectionError; both mean "not sent".
         raise TransientError(
             f"cannot publish job {job_id} to the queue of host {host}: {exc} "
-            "(the job stays queued and is published again when a worker for the host starts)",
+            "(the job stays queued; a running worker of the host publishes it again once Redis answers)",
             code="broker_unreachable",
         ) from exc
 

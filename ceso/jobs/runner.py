@@ -13,6 +13,7 @@ import socket
 import time
 from enum import Enum
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from ceso.db.models import TERMINAL_STATES, Job
@@ -38,6 +39,7 @@ class Delivery(Enum):
 
     DONE = "done"  # ran (any outcome) or nothing to do: acknowledge
     BUSY = "busy"  # another live delivery holds the job: look again later
+    RETRY = "retry"  # SQL could not be reached: deliver again later, never acknowledge as done
 
 
 def worker_identity() -> str:
@@ -50,7 +52,24 @@ def run_job(
     *,
     time_limit_exceptions: tuple[type[BaseException], ...] = (),
 ) -> Delivery:
-    """Claim job ``job_id`` and run it to an outcome recorded in SQL."""
+    """Claim job ``job_id`` and run it to an outcome recorded in SQL.
+
+    Returns RETRY, never DONE, when SQL cannot be reached at any point (the claim, or the outcome's
+    write): the delivery must come again, since nothing may be recorded. A run interrupted that way
+    after its claim is re-claimed once its heartbeat is stale, as after a worker's death.
+    """
+    try:
+        return _run_job(runtime, job_id, time_limit_exceptions)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        log.warning(
+            "job %s: database unreachable (%s); delivering it again later", job_id, type(exc).__name__
+        )
+        return Delivery.RETRY
+
+
+def _run_job(
+    runtime: Runtime, job_id: str, time_limit_exceptions: tuple[type[BaseException], ...]
+) -> Delivery:
     engine = runtime.engine
     # The actor is resolved and the claim audited (job.claimed) in the claim's transaction.
     check = ClaimCheck(runtime)

@@ -417,20 +417,3 @@ def request_cancel(engine: Engine, job_id: str) -> Job:
         )
     with Session(engine, expire_on_commit=False) as session:
         return get_job(session, job_id)
-
-
-def unpublished_or_stale(engine: Engine, *, hosts: list[str], stale_after_s: float) -> list[str]:
-    """Ids of jobs on ``hosts`` that need a (re)publish: queued but never
-    published, or running with a stale heartbeat (their worker died)."""
-    stale = utcnow() - timedelta(seconds=stale_after_s)
-    with Session(engine) as session:
-        rows = session.exec(
-            select(Job.id).where(
-                col(Job.host).in_(hosts),
-                sa.or_(
-                    sa.and_(col(Job.state) == "queued", col(Job.published_at).is_(None)),
-                    sa.and_(col(Job.state) == "running", col(Job.heartbeat_at) < stale),
-                ),
-            )
-        ).all()
-    return list(rows)

@@ -29,8 +29,8 @@ def submit_job(runtime: Runtime, request: JobRequest) -> tuple[Job, bool]:
 
     The row is committed before the message exists, so a worker never sees a
     message without its row. If publishing fails the job stays ``queued`` and
-    unpublished: the next worker for the host publishes it again on start,
-    and the error is raised (TransientError). Re-submitting an idempotency key
+    unpublished: the outbox relay of the host's workers (:mod:`ceso.jobs.relay`)
+    publishes it once Redis answers, and the error is raised (TransientError). Re-submitting an idempotency key
     returns the first job and publishes nothing new unless that job was never
     published. A caller who may not submit the job gets NotPermittedError
     (audited) before anything is written; secret params are sealed

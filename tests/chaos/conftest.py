@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.vm.conftest import bed  # noqa: F401  (a template and a worker on the simulator)
+
 _HERE = Path(__file__).parent
 
 

@@ -1,0 +1,179 @@
+"""Helpers of the delivery chaos cases: repointing an installation at a faulty service, a TCP
+proxy that can be cut and restored, and the checks of SQL and host reality after a fault."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.support.vms import vm_names
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def repoint(env: dict[str, str], **values: str) -> None:
+    """Set ``CESO_*`` variables in ``env`` (the ``ceso_env`` dict workers and subprocesses get), in
+    this process's environment, and forget the cached settings and runtime."""
+    from ceso.runtime import get_runtime
+    from ceso.settings import get_settings
+
+    for key, value in values.items():
+        env[key] = value
+        os.environ[key] = value
+    if get_runtime.cache_info().currsize:
+        get_runtime().close()
+    get_runtime.cache_clear()
+    get_settings.cache_clear()
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(b")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def job_rows(url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The rows of jobs ``ids`` read straight from SQL (not through ceso)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT id, state, attempts, worker, error_code, result FROM jobs")
+            ).mappings()
+            return {str(r["id"]): dict(r) for r in rows if str(r["id"]) in ids}
+    finally:
+        engine.dispose()
+
+
+def wait_terminal(url: str, ids: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """Wait until every job of ``ids`` is terminal in SQL; AssertionError naming the others."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = job_rows(url, ids)
+        pending = {i: rows[i]["state"] for i in ids if rows[i]["state"] not in TERMINAL}
+        if not pending:
+            return rows
+        assert time.monotonic() < deadline, f"not terminal after {timeout}s: {pending}"
+        time.sleep(0.25)
+
+
+def assert_vms_exactly_once(si: Any, datastore_dir: Path, names: list[str]) -> None:
+    """Each VM of ``names`` exists once on the host, with its own directory on the datastore."""
+    on_host = vm_names(si)
+    for name in names:
+        assert on_host.count(name) == 1, f"{name}: {on_host.count(name)} VMs on the host"
+        assert (datastore_dir / name / f"{name}.vmx").exists(), f"{name}: no .vmx on the datastore"
+
+
+def orphan_dirs(si: Any, datastore_dir: Path, prefix: str) -> list[str]:
+    """Datastore directories starting with ``prefix`` that belong to no VM on the host."""
+    on_host = set(vm_names(si))
+    return sorted(
+        p.name for p in datastore_dir.iterdir() if p.name.startswith(prefix) and p.name not in on_host
+    )
+
+
+class CuttableProxy:
+    """Forwards 127.0.0.1:<port> to ``upstream`` until :meth:`cut`: then every open connection is
+    reset and new ones are closed at once, until :meth:`restore`."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._server.getsockname()[1])
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._cut = False
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            doomed, self._open = self._open, []
+        for sock in doomed:
+            _reset(sock)
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            with self._lock:
+                if self._cut:
+                    _reset(client)
+                    continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                _reset(client)
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        _reset(dst)
+
+
+def _reset(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def assert_record_matches_host(
+    si: Any, datastore_dir: Path, rows: dict[str, dict[str, Any]], names: dict[str, str]
+) -> None:
+    """Every job of ``rows`` (``names``: job id → the VM it creates) ended, and the host agrees: a
+    succeeded create's VM exists once with its files; a failed or cancelled one left no VM and no
+    directory."""
+    on_host = vm_names(si)
+    for job_id, row in rows.items():
+        name = names[job_id]
+        assert row["state"] in TERMINAL, f"{name}: job still {row['state']}"
+        if row["state"] == "succeeded":
+            assert on_host.count(name) == 1, f"{name}: succeeded, {on_host.count(name)} VMs on the host"
+            assert (datastore_dir / name / f"{name}.vmx").exists(), f"{name}: succeeded, no .vmx"
+        else:
+            assert row["error_code"] != "internal_error", row
+            assert name not in on_host, f"{name}: {row['state']} ({row['error_code']}) but the VM exists"
+            assert not (datastore_dir / name).exists(), f"{name}: {row['state']} but its directory is left"
