@@ -117,8 +117,9 @@ def release_dead_claims(
     released: list[str] = []
     for job_id, worker, attempts, heartbeat_at in rows:
         assert worker is not None and heartbeat_at is not None  # matched by LIKE and < above
-        pid = str(worker).rsplit(":", 1)[1]
-        if not pid.isdigit() or not _pid_gone(int(pid)):
+        holder_machine, pid = str(worker).rsplit(":", 1)
+        # LIKE took "_" and "%" in the machine's name as wildcards: compare exactly.
+        if holder_machine != machine or not pid.isdigit() or not _pid_gone(int(pid)):
             continue
         if _release(
             engine, job_id, worker, attempts, heartbeat_at, now - timedelta(seconds=2 * stale_after_s)
