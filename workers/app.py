@@ -10,6 +10,8 @@ Every job goes through one task (``ceso.run_job``) on the queue of its host
   running job to a second worker while the first is still within its limit.
 - soft/hard time limits per task; the soft one lets the job clean up.
 - no result backend: SQL is the record of every job.
+- our own consumer (:mod:`workers.consumer`): a broker lost while a message is unacknowledged
+  is reconnected to, not taken for an unrecoverable error.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def make_app() -> Any:
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,
+        worker_consumer="workers.consumer:Consumer",
         task_default_queue="ceso.default",
         timezone="UTC",
     )
