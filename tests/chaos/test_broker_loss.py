@@ -61,10 +61,11 @@ def test_redis_restart_with_one_unacknowledged_message(
     cli: Cli, broker: PrivateRedis, bed: TemplateBed, ceso_env: dict[str, str], start_worker: Any
 ) -> None:
     """A job runs (its message unacknowledged) while Redis restarts empty: the job ends, and the
-    worker takes new work afterwards (a create whose VM is then on the host). Celery itself may
-    give up on the lost connection ("Unrecoverable error" while restoring the unacknowledged
-    message): then the worker must exit non-zero, and the test restarts it as systemd would."""
-    from ceso.jobs.submit import JobRequest, submit_job
+    worker takes new work afterwards (a create whose VM is then on the host). The worker is meant
+    to stay up (workers/consumer.py); should Celery still give up ("Unrecoverable error"), the
+    worker must exit non-zero, and the test restarts it as systemd would. Both are counted."""
+    from ceso.jobs.request import JobRequest
+    from ceso.jobs.submit import submit_job
     from ceso.runtime import get_runtime
 
     url = ceso_env["CESO_DATABASE_URL"]
@@ -123,7 +124,8 @@ def test_redis_back_read_only_stops_the_worker_with_a_failure_status(
     """Redis comes back as a replica of nothing (writes refused): Celery gives up ("Unrecoverable
     error"); the worker must say so in its status, or systemd would not restart it. Restarted
     against a working Redis, it finishes the job and takes new work."""
-    from ceso.jobs.submit import JobRequest, submit_job
+    from ceso.jobs.request import JobRequest
+    from ceso.jobs.submit import submit_job
     from ceso.runtime import get_runtime
 
     url = ceso_env["CESO_DATABASE_URL"]

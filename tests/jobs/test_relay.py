@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from ceso.constants import queue_for_host
 from ceso.db.types import utcnow
 from ceso.jobs.relay import relay_jobs, release_dead_claims, waiting_in_queues
+from ceso.jobs.request import JobRequest
 from ceso.jobs.store import claim_job
-from ceso.jobs.submit import JobRequest, submit_job
+from ceso.jobs.submit import submit_job
 from ceso.runtime import get_runtime
 
 
