@@ -34,9 +34,12 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 
 @pytest.fixture
-def broker(ceso_env: dict[str, str], tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A private Redis for this test's installation (set up before ``bed`` starts its worker)."""
-    server = PrivateRedis(tmp_path / "redis")
+def broker(
+    request: pytest.FixtureRequest, ceso_env: dict[str, str], tmp_path: Path
+) -> Iterator[PrivateRedis]:
+    """A private Redis for this test's installation (set up before ``bed`` starts its worker);
+    persistent (append-only file) when the test's parameter says so."""
+    server = PrivateRedis(tmp_path / "redis", persistent=getattr(request, "param", False))
     repoint(ceso_env, CESO_REDIS_URL=server.url, **RELAY)
     yield server
     server.stop()
@@ -94,11 +97,14 @@ def test_redis_restart_with_one_unacknowledged_message(
     )
 
 
-def test_redis_restart_without_persistence_loses_no_queued_job(
+@pytest.mark.parametrize("broker", [False, True], ids=["no-persistence", "aof"], indirect=True)
+def test_redis_restart_loses_no_queued_job(
     cli: Cli, broker: PrivateRedis, bed: TemplateBed, ceso_env: dict[str, str]
 ) -> None:
-    """Creates published and waiting in the queue when Redis restarts empty: their messages are
-    gone, their rows say queued; the relay publishes them again and each VM is made once."""
+    """Creates published and waiting in the queue when Redis is killed and started again. Without
+    persistence their messages are gone and their rows say queued: the relay publishes them again.
+    With an append-only file they are still there (but for the last second's writes), and the
+    relay must not add duplicates. Either way each VM is made once."""
     url = ceso_env["CESO_DATABASE_URL"]
     total = 0
     for run in range(REPEAT):
@@ -115,7 +121,8 @@ def test_redis_restart_without_persistence_loses_no_queued_job(
         assert orphan_dirs(bed.si, bed.datastore_dir, prefix) == []
         assert bed.worker.proc.poll() is None, bed.worker.output()[-3000:]
         total += len(names)
-    print(f"\nRedis restart without persistence, queued creates: {REPEAT} runs, {total} jobs, 0 lost")
+    kind = "with an append-only file" if broker.persistent else "without persistence"
+    print(f"\nRedis restart {kind}, queued creates: {REPEAT} runs, {total} jobs, 0 lost")
 
 
 def test_redis_back_read_only_stops_the_worker_with_a_failure_status(
