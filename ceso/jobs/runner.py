@@ -60,11 +60,25 @@ def run_job(
     """
     try:
         return _run_job(runtime, job_id, time_limit_exceptions)
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+    except Exception as exc:
+        cause = _sql_unreachable(exc)
+        if cause is None:
+            raise
         log.warning(
-            "job %s: database unreachable (%s); delivering it again later", job_id, type(exc).__name__
+            "job %s: database unreachable (%s); delivering it again later", job_id, type(cause).__name__
         )
         return Delivery.RETRY
+
+
+def _sql_unreachable(exc: BaseException) -> BaseException | None:
+    """The connection error behind ``exc`` (itself, or one it was raised from, e.g. the schema
+    check's "database unreachable"), or None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 def _run_job(
