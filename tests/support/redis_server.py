@@ -37,13 +37,14 @@ class PrivateRedis:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         persistence = ["--appendonly", "yes"] if self.persistent else ["--appendonly", "no", "--save", ""]
         log = self.root / "redis.log"
-        self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
-             "--protected-mode", "no", *persistence,
-             *(["--replicaof", "127.0.0.1", str(free_port())] if read_only else [])],
-            stdout=log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
+                 "--protected-mode", "no", *persistence,
+                 *(["--replicaof", "127.0.0.1", str(free_port())] if read_only else [])],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
         _wait_port(self.port, self.proc, log)
 
     def stop(self) -> None:
