@@ -18,6 +18,7 @@ import pytest
 
 from tests.backup.bed import BackupBed, backup_bed, payload  # noqa: F401  (backup_bed: a fixture)
 from tests.conftest import CESO_BIN
+from tests.support.waiting import wait_for
 
 #: Read at import: the tests' isolation fixture removes every CESO_* variable before a test runs.
 RUN_MINUTES = float(os.environ.get("CESO_BEAT_RUN_MINUTES", "0"))
@@ -31,16 +32,6 @@ def _fires() -> list[Any]:
 
     with Session(get_runtime().engine) as session:
         return list(session.exec(select(ScheduleFire).order_by(ScheduleFire.slot)))
-
-
-def _wait(what: str, ready: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = ready()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 @pytest.mark.timeout(300 + 60 * RUN_MINUTES)
@@ -71,20 +62,22 @@ def test_the_standby_fires_the_next_slot_when_the_leader_dies(
     started = time.monotonic()
     beats = {"a": start("a")}
     try:
-        _wait("beat a to lead", lambda: "leading: 1 schedule(s)" in log("a"), 30)
+        wait_for("beat a to lead", lambda: "leading: 1 schedule(s)" in log("a"), 30)
         beats["b"] = start("b")
-        _wait("beat b to stand by", lambda: "standing by" in log("b"), 30)
+        wait_for("beat b to stand by", lambda: "standing by" in log("b"), 30)
         holder_a = re.search(r"ceso beat \((beat@[^)]+)\)", log("a")).group(1)  # type: ignore[union-attr]
         holder_b = re.search(r"ceso beat \((beat@[^)]+)\)", log("b")).group(1)  # type: ignore[union-attr]
 
-        first = _wait("a's first firing to finish", lambda: [f for f in _fires() if f.state == "done"], 90)[0]
+        first = wait_for(
+            "a's first firing to finish", lambda: [f for f in _fires() if f.state == "done"], 90
+        )[0]
         assert first.leader == holder_a
         beats["a"].send_signal(signal.SIGKILL)
         beats["a"].wait(timeout=10)
         killed = time.monotonic()
-        _wait("beat b to take the lead", lambda: "leading: 1 schedule(s)" in log("b"), 30)
+        wait_for("beat b to take the lead", lambda: "leading: 1 schedule(s)" in log("b"), 30)
         takeover_s = time.monotonic() - killed
-        second = _wait(
+        second = wait_for(
             "b's firing of a later slot",
             lambda: [f for f in _fires() if f.slot > first.slot and f.state == "done"],
             100,
@@ -95,7 +88,7 @@ def test_the_standby_fires_the_next_slot_when_the_leader_dies(
         run_until = started + 60 * RUN_MINUTES
         while time.monotonic() < run_until:
             time.sleep(1)
-        _wait("the last firing to finish", lambda: all(f.state == "done" for f in _fires()), 120)
+        wait_for("the last firing to finish", lambda: all(f.state == "done" for f in _fires()), 120)
     finally:
         for proc in beats.values():
             if proc.poll() is None:

@@ -18,9 +18,7 @@ import re
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +27,7 @@ from tests.conftest import REPO, _truncate
 from tests.ops.test_compose import ENV_EXAMPLE, compose
 from tests.support.machines import Machine
 from tests.support.simulator import SimulatorHost
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -43,16 +42,6 @@ def _secret_commands() -> str:
     script = "\n".join(lines)
     assert "install -d -m 0700 secrets" in script and "secrets/ceso_master_key" in script
     return script
-
-
-def _wait(what: str, ready: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = ready()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 def test_the_ceso_services_run_as_the_compose_file_says(
@@ -122,9 +111,9 @@ def test_the_ceso_services_run_as_the_compose_file_says(
             box.start(service, argv_of(service), env_of(service))
             boxes.append(box)
         worker, beat, cesod = boxes
-        _wait("the worker", lambda: " ready." in worker.log("worker-esxi-a"), 90)
-        _wait("the beat", lambda: "leading: 0 schedule(s)" in beat.log("beat"), 60)
-        _wait("cesod", lambda: "listening on https://0.0.0.0:8470/rpc" in cesod.log("cesod"), 60)
+        wait_for("the worker", lambda: " ready." in worker.log("worker-esxi-a"), 90)
+        wait_for("the beat", lambda: "leading: 0 schedule(s)" in beat.log("beat"), 60)
+        wait_for("cesod", lambda: "listening on https://0.0.0.0:8470/rpc" in cesod.log("cesod"), 60)
         # A job through the stack: `docker compose run --rm migrate ceso host ping esxi-a`.
         pinged = run_once(
             "migrate", [str(ENTRYPOINT), "ceso", "--json", "host", "ping", "esxi-a", "--timeout", "60"]

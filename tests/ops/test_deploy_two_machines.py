@@ -19,7 +19,6 @@ import itertools
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,22 +30,13 @@ from tests.conftest import REPO, _truncate, unique
 from tests.support.machines import Machine, guide_blocks
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import destroy_vm, make_template, vm_by_name, vm_names
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "esxi-a-pw-canary-0c41e7"
 USERDATA_CANARY = "deploy-userdata-canary-9b2d"
 GUIDE = REPO / "docs" / "operations.md"
-
-
-def _wait(what: str, ready: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = ready()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -99,13 +89,13 @@ def test_the_two_machine_guide_runs_as_written(
         )
         run(a, guide("machine A"))
         assert a.start_enabled() == ["ceso-beat", "cesod"]
-        _wait("A's beat to lead", lambda: "leading: 1 schedule(s)" in a.log("ceso-beat"), 60)
-        _wait("A's cesod", lambda: "listening on http://127.0.0.1:" in a.log("cesod"), 60)
+        wait_for("A's beat to lead", lambda: "leading: 1 schedule(s)" in a.log("ceso-beat"), 60)
+        wait_for("A's cesod", lambda: "listening on http://127.0.0.1:" in a.log("cesod"), 60)
         b.file("/etc/ceso/worker-esxi-a.env").write_text("CESO_METRICS__WORKER_PORT=0\n")
         run(b, guide("machine B"))
         assert b.start_enabled() == ["ceso-worker@esxi-a", "ceso-beat"]
-        _wait("B's worker", lambda: " ready." in b.log("ceso-worker@esxi-a"), 90)
-        _wait("B's beat to stand by", lambda: "standing by" in b.log("ceso-beat"), 60)
+        wait_for("B's worker", lambda: " ready." in b.log("ceso-worker@esxi-a"), 90)
+        wait_for("B's beat to stand by", lambda: "standing by" in b.log("ceso-beat"), 60)
         worker_pid = b.processes["ceso-worker@esxi-a"].pid
 
         def on_b(worker: str) -> bool:
@@ -130,9 +120,11 @@ def test_the_two_machine_guide_runs_as_written(
                 ).one()
 
         # 1. The schedule fires on A and its backup job runs on B.
-        first = _wait("the first scheduled backup", lambda: [f for f in fires() if f.state == "done"], 100)[0]
+        first = wait_for(
+            "the first scheduled backup", lambda: [f for f in fires() if f.state == "done"], 100
+        )[0]
         (backup_job,) = first.job_ids
-        done = _wait(
+        done = wait_for(
             "its job",
             lambda: job(backup_job) if job(backup_job).state in ("succeeded", "failed") else None,
             120,
@@ -175,9 +167,9 @@ as_ceso /opt/ceso/bin/ceso --json job list --limit 20
         # 3. A's beat dies; B's takes the lead and fires the next slot.
         holder_a = re.search(r"ceso beat \((beat@[^)]+)\)", a.log("ceso-beat")).group(1)  # type: ignore[union-attr]
         a.kill("ceso-beat")
-        _wait("B's beat to lead", lambda: "leading: 1 schedule(s)" in b.log("ceso-beat"), 60)
+        wait_for("B's beat to lead", lambda: "leading: 1 schedule(s)" in b.log("ceso-beat"), 60)
         holder_b = re.search(r"ceso beat \((beat@[^)]+)\)", b.log("ceso-beat")).group(1)  # type: ignore[union-attr]
-        last = _wait(
+        last = wait_for(
             "a slot fired by B",
             lambda: [f for f in fires() if f.leader == holder_b and f.state == "done"],
             100,
