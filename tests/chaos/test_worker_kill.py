@@ -22,6 +22,7 @@ from tests.support.chaos import (
     repoint,
     wait_terminal,
 )
+from tests.support.simulator import SimulatorHost
 from tests.vm.conftest import TemplateBed
 
 REPEAT = int(os.environ.get("CESO_CHAOS_REPEAT", "2"))
@@ -36,6 +37,14 @@ TUNING = {
 RECLAIM_BOUND_S = 10.0
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def sim(sim_factory: Any) -> SimulatorHost:
+    """This module's simulator copies disks and creates VMs in 1.5 s each, so the test catches a
+    create mid-way on a loaded machine (on the shared one a create can end within one poll)."""
+    host: SimulatorHost = sim_factory(extra_args=("-delay", "CopyVirtualDisk_Task=1500,CreateVM_Task=1500"))
+    return host
 
 
 @pytest.fixture
