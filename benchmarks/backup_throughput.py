@@ -110,7 +110,7 @@ def codec_table(sim: SimulatorHost, vm: str, size: int) -> list[list[object]]:
     from ceso.backup.datastore_http import DatastoreHttp
     from ceso.backup.pipeline import store_stream
     from ceso.esxi.client import EsxiClient
-    from ceso.esxi.endpoint import parse_endpoint
+    from ceso.hosts.endpoint import parse_endpoint
 
     client = EsxiClient(
         name="b", endpoint=parse_endpoint(sim.url), username="root", password=lambda: "x", thumbprint=None

@@ -132,8 +132,8 @@ def ceso_in_process(url: str, repeat: int) -> tuple[float, float, dict[str, int]
     pyVmomi builds them, and how close the XML read with them comes to a read without them), on one
     logged-in client; SOAP calls of one list_vms."""
     from ceso.esxi.client import EsxiClient
-    from ceso.esxi.endpoint import parse_endpoint
     from ceso.esxi.inventory import VM_PROPERTIES, list_vms
+    from ceso.hosts.endpoint import parse_endpoint
 
     no_devices = [p for p in VM_PROPERTIES if p != "config.hardware.device"]
 

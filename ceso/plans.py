@@ -1,7 +1,7 @@
 """What a job will do, by kind and route: :func:`plan_for`, the one source of every ``--dry-run``.
 
 The CLI (in-process), cesod (``dry_run``) and so the CLI through a local cesod show the
-plan of the route the job's host would take now (:func:`ceso.routes.route_of`): the
+plan of the route the job's host would take now (:func:`ceso.backends.routes.route_of`): the
 vSphere API calls, or on the SSH route the ESXi shell commands. Backups run on the API
 whatever the host's route, so they have one plan.
 """
@@ -176,6 +176,6 @@ def plan_for(spec: Spec, route: str) -> list[str]:
 def dry_run_plan(runtime: Runtime, spec: Spec, host: str, details: list[str] | None = None) -> list[str]:
     """:func:`plan_for` the route ``host`` takes now, with ``details`` (what a request builder
     worked out, such as a reconfigure's changes) indented below it."""
-    from ceso.routes import route_of
+    from ceso.backends.routes import route_of
 
     return [*plan_for(spec, route_of(runtime, host)), *(f"  {line}" for line in details or [])]

@@ -108,7 +108,7 @@ class Runtime:
     def client(self, host: HostLoginData) -> EsxiClient:
         """The pooled, logged-in session to ``host`` (one per host per process)."""
         from ceso.esxi.client import EsxiClient
-        from ceso.esxi.endpoint import parse_endpoint
+        from ceso.hosts.endpoint import parse_endpoint
         from ceso.secrets import host_secret_key
 
         key = f"{host.name}|{host.url}|{host.thumbprint}|{host.username}"

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ceso.backends.faults import fault_name
+from ceso.backends.vmomi import vim
 from ceso.errors import (
     CesoError,
     ConflictError,
@@ -26,11 +28,9 @@ from ceso.errors import (
     TimeoutExpiredError,
 )
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.faults import fault_name
 from ceso.esxi.inventory import find_vm
 from ceso.esxi.layout import HostLayout, names_gone_object
 from ceso.esxi.source import read_source
-from ceso.esxi.vmomi import vim
 from ceso.esxi.vmscan import macs_in_use
 from ceso.vm.addresses import usable_addresses
 from ceso.vm.power import wait_for_power_state

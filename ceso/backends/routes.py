@@ -2,8 +2,8 @@
 
 One narrow interface per external system: :class:`VmBackend`
 is the set of VM operations provisioning (and the VM lifecycle jobs) use;
-:class:`ceso.esxi.vmops.VmOps` implements it with pyVmomi and
-:class:`ceso.ssh.backend.SshVmBackend` with vim-cmd, vmkfstools and SFTP.
+:class:`ceso.backends.api.VmOps` implements it with pyVmomi and
+:class:`ceso.backends.ssh.SshVmBackend` with vim-cmd, vmkfstools and SFTP.
 Handles (``vm``, ``snapshot``) are opaque and belong to the backend that
 returned them; devices and specs are vSphere data objects on both routes.
 
@@ -142,9 +142,9 @@ def vm_backend(ctx: JobContext) -> VmBackend:
         )
     ctx.route = route
     if route == "api":
-        from ceso.esxi.vmops import VmOps
+        from ceso.backends.api import VmOps
 
         return VmOps(ctx.client(), ctx.record_call, task_timeout=timeout)
-    from ceso.ssh.backend import SshVmBackend
+    from ceso.backends.ssh import SshVmBackend
 
     return SshVmBackend(ctx.runtime.ssh.client(host), ctx.record_call, task_timeout=timeout)

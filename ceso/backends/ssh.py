@@ -1,6 +1,6 @@
 """The SSH route's VM operations: the same methods as the API route's VmOps, over vim-cmd and friends.
 
-:class:`SshVmBackend` implements :class:`ceso.routes.VmBackend` with the
+:class:`SshVmBackend` implements :class:`ceso.backends.routes.VmBackend` with the
 ESXi shell: inventory from ``vim-cmd vmsvc/getallvms``, a VM's hardware from
 its .vmx (read over SFTP) and its disks' descriptors, disks copied with
 ``vmkfstools -i … -d thin``, a new VM written as a complete .vmx (SFTP) and
@@ -12,7 +12,7 @@ Every command and file transfer is reported to ``record(method, args)``
 before it runs (``ssh`` with the exact command line; ``sftp.*`` with path,
 size and SHA-256 — never file contents, which hold guestinfo). A fault that
 vim-cmd prints is raised as the same CesoError the API route would raise
-(:func:`ceso.esxi.faults.translate`), whatever the exit status. Nothing
+(:func:`ceso.backends.faults.translate`), whatever the exit status. Nothing
 here retries a write.
 """
 
@@ -22,12 +22,12 @@ import posixpath
 from collections.abc import Callable
 from typing import Any
 
+from ceso.backends.ssh_lifecycle import SshLifecycle
 from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError, TimeoutExpiredError
 from ceso.ssh import commands as cmd
 from ceso.ssh import files
 from ceso.ssh.client import CommandResult, SshClient
 from ceso.ssh.handles import SshVm
-from ceso.ssh.lifecycle import SshLifecycle
 from ceso.ssh.parsers import parse_filesystems, parse_getallvms, parse_portgroups, parse_registered_id
 from ceso.ssh.vmx import Vmx, parse_vmx, render_vmx
 from ceso.ssh.vmxspec import parse_descriptor, properties_from_vmx, vmx_from_spec

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.faults import translate as translate_fault
 from ceso.errors import CesoError, OperationError, TimeoutExpiredError
-from ceso.esxi.faults import translate as translate_fault
 from ceso.ssh import commands as cmd
 from ceso.ssh.handles import SshSnapshot, SshVm
 from ceso.ssh.hosttasks import SETTLE_S, settle_vm_tasks
@@ -34,7 +34,7 @@ QUESTION_POLL_S = 0.5
 
 
 class PrintedFaultError(Exception):
-    """A fault vim-cmd printed, shaped for ceso.esxi.faults.translate (it reads the class name and msg)."""
+    """A fault vim-cmd printed, shaped for ceso.backends.faults.translate (it reads the class name and msg)."""
 
     def __init__(self, msg: str) -> None:
         super().__init__(msg)

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import ceso
+from ceso.backends.api import VmOps
 from ceso.backup import catalog
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
@@ -31,7 +32,6 @@ from ceso.backup.vmsource import BACKUP_PROPERTIES, BackupPlan, SourceFile, plan
 from ceso.db.backup_models import BackupSet
 from ceso.db.types import utcnow
 from ceso.errors import OperationError
-from ceso.esxi.vmops import VmOps
 from ceso.metrics.record import observe_backup_bytes
 from ceso.operations.leftovers import left_off
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.api import VmOps, split_datastore_path
+from ceso.backends.vmomi import vim
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.progress import ByteProgress
 from ceso.backup.upload import upload_file
 from ceso.errors import ConflictError
-from ceso.esxi.vmomi import vim
-from ceso.esxi.vmops import VmOps, split_datastore_path
 
 if TYPE_CHECKING:
     from ceso.backup.manifest import Manifest

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ceso.jobs.cleanup import always
 
 if TYPE_CHECKING:
-    from ceso.esxi.vmops import VmOps
+    from ceso.backends.api import VmOps
     from ceso.jobs.context import JobContext
 
 __all__ = ["remove_leftover_snapshots", "shut_down", "snapshot_name", "temporary_snapshot"]

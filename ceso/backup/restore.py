@@ -17,6 +17,8 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.api import VmOps, datastore_path, random_static_mac
+from ceso.backends.vmomi import vim
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.manifest import MANIFEST_NAME, Manifest
 from ceso.backup.progress import ByteProgress
@@ -24,8 +26,6 @@ from ceso.backup.specs import RestoreBackup
 from ceso.backup.upload import upload_file
 from ceso.cloudinit import new_instance_id
 from ceso.errors import CesoError, ConflictError, OperationError
-from ceso.esxi.vmomi import vim
-from ceso.esxi.vmops import VmOps, datastore_path, random_static_mac
 from ceso.jobs.cleanup import undo
 from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
 from ceso.operations.provision import ProvisionOptions, build_config_spec

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ceso.backends.api import split_datastore_path
+from ceso.backends.vmomi import vim
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.errors import InvalidInputError, NotFoundError
-from ceso.esxi.vmomi import vim
-from ceso.esxi.vmops import split_datastore_path
 
 __all__ = ["BACKUP_PROPERTIES", "BackupPlan", "SourceFile", "plan_backup"]
 

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from ceso.backends.faults import fault_name, translate
+from ceso.backends.vmomi import vim, vmodl
 from ceso.errors import CesoError, OperationError, TimeoutExpiredError, TransientError
-from ceso.esxi.endpoint import Endpoint
-from ceso.esxi.faults import fault_name, translate
 from ceso.esxi.layout import LayoutCache
 from ceso.esxi.login import connect_with_deadline
 from ceso.esxi.tlspin import pinned_context
 from ceso.esxi.traversal import Hop, filter_spec
-from ceso.esxi.vmomi import vim, vmodl
+from ceso.hosts.endpoint import Endpoint
 from ceso.metrics.record import observe_session
 
 __all__ = ["EsxiClient", "RequestStats"]

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ceso.backends.vmomi import vim
 from ceso.errors import ConflictError, NotFoundError
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.propxml import VIM, XSI_TYPE, iter_children, retrieve_xml, text_of
-from ceso.esxi.vmomi import vim
 from ceso.esxi.vmscan import vms_named
 
 __all__ = [

@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.faults import fault_name
+from ceso.backends.vmomi import vim
 from ceso.errors import NotFoundError
-from ceso.esxi.faults import fault_name
 from ceso.esxi.traversal import LAYOUT_WALK
-from ceso.esxi.vmomi import vim
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient

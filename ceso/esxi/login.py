@@ -14,7 +14,7 @@ from typing import Any
 from xml.etree.ElementTree import ElementTree, ParseError
 from xml.parsers.expat import ExpatError
 
-from ceso.esxi.vmomi import pyvim_connect
+from ceso.backends.vmomi import pyvim_connect
 
 __all__ = ["connect_with_deadline"]
 

@@ -278,7 +278,7 @@ def retrieve_xml(
     :meth:`EsxiClient.read` (the whole pass starts over, so ``build`` must
     have no side effects beyond its result).
     """
-    from ceso.esxi.vmomi import vim
+    from ceso.backends.vmomi import vim
 
     vim_ = vim()
 

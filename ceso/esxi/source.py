@@ -36,8 +36,8 @@ import contextlib
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.vmomi import vim
 from ceso.esxi.propxml import VIM, XSI_TYPE, ObjectXml, retrieve_object_xml
-from ceso.esxi.vmomi import vim
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient
@@ -94,7 +94,7 @@ def _wsdl_class(element: ET.Element) -> Any:
     """The pyVmomi class ``element``'s ``xsi:type`` names, or None if pyVmomi has no such type."""
     from pyVmomi import VmomiSupport
 
-    support: Any = VmomiSupport  # untyped, as everywhere (ceso.esxi.vmomi)
+    support: Any = VmomiSupport  # untyped, as everywhere (ceso.backends.vmomi)
     try:
         return support.GetWsdlType("urn:vim25", (element.get(XSI_TYPE) or "").rpartition(":")[2])
     except KeyError:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ceso.esxi.vmomi import vim, vmodl
+from ceso.backends.vmomi import vim, vmodl
 
 __all__ = ["LAYOUT_WALK", "VM_WALK", "Hop", "filter_spec", "object_set_xml"]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.vmomi import vim
 from ceso.esxi.propxml import ObjectXml, retrieve_walk_xml, scan_walk_xml
 from ceso.esxi.traversal import VM_WALK
-from ceso.esxi.vmomi import vim
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient

@@ -54,7 +54,7 @@ def _licenses(client: EsxiClient) -> list[dict[str, Any]]:
 
 def _write_probe(client: EsxiClient) -> str:
     """``accepted``, ``RestrictedVersion``, ``NoPermission`` or ``unknown`` (see module docstring)."""
-    from ceso.esxi.vmomi import vim
+    from ceso.backends.vmomi import vim
 
     v = vim()
     try:

@@ -15,8 +15,8 @@ from ceso.db.models import Host
 from ceso.db.types import utcnow
 from ceso.errors import ConflictError, InvalidInputError, ThumbprintMismatchError
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.endpoint import fetch_thumbprint, normalize_thumbprint, parse_endpoint
 from ceso.hosts.direct import unknown_host
+from ceso.hosts.endpoint import fetch_thumbprint, normalize_thumbprint, parse_endpoint
 from ceso.hosts.names import validate_host_name, validate_login_user
 from ceso.runtime import Runtime
 from ceso.secrets import host_secret_key

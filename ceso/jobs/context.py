@@ -60,7 +60,7 @@ class JobContext:
         self._current: dict[str, Any] | None = None
         self._leases: list[Lease] = []
         self._params: dict[str, Any] | None = None
-        # The route (api|ssh) chosen by ceso.routes.vm_backend; recorded on every step after the choice.
+        # The route (api|ssh) chosen by ceso.backends.routes.vm_backend; recorded on every step after the choice.
         self.route: str | None = None
         # Monotonic time of this run's last write of the row (each returns the cancel flag).
         self._written_at = float("-inf") if claimed_at is None else claimed_at

@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ceso.backends.routes import VmBackend
     from ceso.jobs.context import JobContext
-    from ceso.routes import VmBackend
 
 __all__ = ["JOB_MARKER", "clone_snapshot_name", "left_off", "remove_leftovers", "remove_vm_leftovers"]
 

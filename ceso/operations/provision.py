@@ -19,14 +19,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ceso.backends.api import datastore_path, random_static_mac, split_datastore_path
+from ceso.backends.routes import VmBackend, vm_backend
+from ceso.backends.vmomi import vim
 from ceso.cloudinit import new_instance_id
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
-from ceso.esxi.vmomi import vim
-from ceso.esxi.vmops import datastore_path, random_static_mac, split_datastore_path
 from ceso.jobs.cleanup import always, undo
 from ceso.jobs.context import JobContext
 from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, remove_leftovers
-from ceso.routes import VmBackend, vm_backend
 from ceso.vm.guest import GuestSpec
 from ceso.vm.specs import NewVm
 
@@ -222,7 +222,7 @@ def provision(
     lock_source: bool = True,
 ) -> dict[str, Any]:
     """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
-    ops = vm_backend(ctx)  # the API or, where the host's API cannot write, SSH (ceso.routes)
+    ops = vm_backend(ctx)  # the API or, where the host's API cannot write, SSH (ceso.backends.routes)
     name = opts.name
     with ctx.step("inspect source", progress=5, changes_host=False, details={"source": source_name}):
         source_vm = ops.find(source_name)

@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ceso.esxi.vmops import VmOps
+from ceso.backends.api import VmOps
+from ceso.backends.routes import VmBackend
 from ceso.jobs.context import JobContext
-from ceso.routes import VmBackend
 from ceso.vm.guards import refuse_template
 
 __all__ = ["earlier_attempt_ran", "inspect_vm", "vm_ops"]

@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from ceso.backends.api import split_datastore_path
+from ceso.backends.routes import vm_backend
 from ceso.errors import ConflictError, NotFoundError
-from ceso.esxi.vmops import split_datastore_path
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
-from ceso.routes import vm_backend
 from ceso.vm.change_specs import DeleteVm
 from ceso.vm.guards import refuse_in_flight, refuse_protected
 from ceso.vm.lifecycle import vm_files
@@ -29,7 +29,7 @@ def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
     spec = DeleteVm.from_job(ctx.params)
     name, force = spec.name, spec.force
     host = ctx.job.host
-    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
+    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.backends.routes)
     with ctx.step("inspect", progress=5):
         try:
             vmx = ops.props(ops.find(name), ["summary.config.vmPathName"])["summary.config.vmPathName"]

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ceso.backends.routes import VmBackend, vm_backend
 from ceso.errors import ConflictError, OperationError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
-from ceso.routes import VmBackend, vm_backend
 from ceso.vm.change_specs import PowerVm
 from ceso.vm.power import check_power_action
 
@@ -24,7 +24,7 @@ from ceso.vm.power import check_power_action
 def run_vm_power(ctx: JobContext) -> dict[str, Any]:
     spec = PowerVm.from_job(ctx.params)
     name, action = spec.name, spec.action
-    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.routes)
+    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.backends.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "action": action}
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10) as rec:

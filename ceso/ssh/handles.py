@@ -1,7 +1,7 @@
 """The SSH route's handles: a registered VM (:class:`SshVm`) and one of its snapshots (:class:`SshSnapshot`).
 
-Plain values with no host access, shared by :mod:`ceso.ssh.backend` and
-:mod:`ceso.ssh.lifecycle`.
+Plain values with no host access, shared by :mod:`ceso.backends.ssh` and
+:mod:`ceso.backends.ssh_lifecycle`.
 """
 
 from __future__ import annotations

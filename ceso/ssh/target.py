@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ceso.errors import NotPermittedError
-from ceso.esxi.endpoint import parse_endpoint
+from ceso.hosts.endpoint import parse_endpoint
 
 if TYPE_CHECKING:
     from ceso.db.models import Host

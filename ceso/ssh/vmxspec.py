@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ceso.backends.vmomi import vim
 from ceso.errors import InvalidInputError
-from ceso.esxi.vmomi import vim
 from ceso.ssh.commands import from_datastore_path
 from ceso.ssh.guestos import guest_id_from_vmx, vmx_guest_os
 from ceso.ssh.vmx import Vmx, bios_uuid, uuid_from_bios

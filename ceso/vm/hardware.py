@@ -21,8 +21,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from ceso.backends.vmomi import vim
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
-from ceso.esxi.vmomi import vim
 from ceso.vm.sizes import format_bytes
 
 __all__ = [

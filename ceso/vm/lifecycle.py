@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from ceso.backends.vmomi import vim
 from ceso.errors import ConflictError
 from ceso.esxi.inventory import find_vm
-from ceso.esxi.vmomi import vim
 from ceso.hosts.registry import client_for
 from ceso.inventory import find_vm_host
 from ceso.jobs.request import JobRequest

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from ceso.backends.api import VmOps
 from ceso.errors import NotFoundError
-from ceso.esxi.vmops import VmOps
 from ceso.hosts.registry import client_for
 from ceso.jobs.request import JobRequest
 from ceso.runtime import Runtime

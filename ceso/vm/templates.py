@@ -15,12 +15,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from ceso.backends.vmomi import vim
 from ceso.db.engine import session_scope
 from ceso.db.models import Template
 from ceso.db.types import utcnow
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 from ceso.esxi.inventory import find_vm
-from ceso.esxi.vmomi import vim
 from ceso.hosts.registry import client_for, get_host
 from ceso.runtime import Runtime
 from ceso.vm.names import validate_vm_name

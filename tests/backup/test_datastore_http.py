@@ -11,7 +11,7 @@ import pytest
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.errors import NotFoundError
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.endpoint import parse_endpoint
+from ceso.hosts.endpoint import parse_endpoint
 from tests.conftest import unique
 from tests.support.proxy import FlakyProxy
 from tests.support.simulator import SimulatorHost

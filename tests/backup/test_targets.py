@@ -54,7 +54,7 @@ def make_target(kind: str, request: pytest.FixtureRequest, tmp_path: Any) -> Tar
         )
     from ceso.backup.targets.datastore import DatastoreTarget
     from ceso.esxi.client import EsxiClient
-    from ceso.esxi.endpoint import parse_endpoint
+    from ceso.hosts.endpoint import parse_endpoint
 
     sim: SimulatorHost = request.getfixturevalue("sim")
     client = EsxiClient(

@@ -18,9 +18,9 @@ import pytest
 from ceso.errors import NotFoundError
 from ceso.esxi import propxml
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.endpoint import fetch_thumbprint, parse_endpoint
 from ceso.esxi.inventory import VM_PROPERTIES, list_vms, vm_summary
 from ceso.esxi.propxml import retrieve_xml
+from ceso.hosts.endpoint import fetch_thumbprint, parse_endpoint
 from tests.conftest import unique
 from tests.support.simulator import SimulatorHost
 from tests.support.soap import PagedStub, offline_client, soap_reply

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from ceso.backends.ssh import SshVmBackend
 from ceso.errors import ConflictError, NotFoundError, OperationError
 from ceso.operations.provision import ProvisionOptions, build_config_spec
-from ceso.ssh.backend import SshVmBackend
 from ceso.ssh.client import SshClient
 from ceso.ssh.handles import SshVm
 from tests.ssh.conftest import make_ssh_template
@@ -192,7 +192,7 @@ def test_power_on_answers_the_copied_question(
 def test_only_disk_growth_is_reconfigured_over_ssh(
     backend: SshVmBackend, template: tuple[str, bytes]
 ) -> None:
-    from ceso.esxi.vmomi import vim
+    from ceso.backends.vmomi import vim
 
     vm = backend.find(template[0])
     with pytest.raises(OperationError) as exc:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ceso.ssh.backend import SshVmBackend
+from ceso.backends.ssh import SshVmBackend
 from ceso.ssh.client import SshClient
 from tests.ssh.conftest import TEMPLATE_VMX, local_si, make_ssh_template
 from tests.support.simulator import SimulatorHost
@@ -73,8 +73,8 @@ def test_inventory_past_invalid_registrations_and_names_with_brackets(
 
 def clone(backend: SshVmBackend, source: str, name: str, made: list[str]) -> Any:
     """What provisioning does on this route: copy every disk, write the new .vmx, register it."""
+    from ceso.backends.vmomi import vim
     from ceso.esxi.source import SOURCE_PROPERTIES
-    from ceso.esxi.vmomi import vim
     from ceso.operations.provision import ProvisionOptions, build_config_spec
 
     props = backend.props(backend.find(source), SOURCE_PROPERTIES)

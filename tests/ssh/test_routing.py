@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from ceso.backends.routes import choose_route
 from ceso.db.models import Host
 from ceso.hosts.probe import is_free_license
-from ceso.routes import choose_route
 from ceso.ssh.target import ssh_configured, ssh_secret_key, ssh_target
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ceso.backends.vmomi import vim as _vim
 from ceso.errors import InvalidInputError
-from ceso.esxi.vmomi import vim as _vim
 from ceso.operations.provision import ProvisionOptions, build_config_spec
 from ceso.ssh.guestos import guest_id_from_vmx, vmx_guest_os
 from ceso.ssh.vmx import Vmx, bios_uuid, escape_value, parse_vmx, render_vmx, unescape_value, uuid_from_bios

@@ -12,7 +12,7 @@ import io
 from typing import Any
 
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.endpoint import parse_endpoint
+from ceso.hosts.endpoint import parse_endpoint
 
 
 def soap_reply(objects: str, token: str | None) -> bytes:

@@ -9,8 +9,8 @@ import pytest
 from pyVmomi import vim, vmodl
 
 from ceso import errors
-from ceso.esxi.endpoint import normalize_thumbprint, parse_endpoint
-from ceso.esxi.faults import translate
+from ceso.backends.faults import translate
+from ceso.hosts.endpoint import normalize_thumbprint, parse_endpoint
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from pyVmomi import SoapAdapter, VmomiSupport
 
+from ceso.backends.api import VmOps
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.endpoint import parse_endpoint
 from ceso.esxi.layout import read_layout
 from ceso.esxi.source import SOURCE_PROPERTIES, read_source
-from ceso.esxi.vmops import VmOps
 from ceso.esxi.vmscan import macs_in_use, vms_named
+from ceso.hosts.endpoint import parse_endpoint
 from ceso.operations.provision import ProvisionOptions, build_config_spec
 from tests.conftest import unique
 from tests.support.simulator import SimulatorHost

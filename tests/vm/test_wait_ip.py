@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from ceso.backends.api import VmOps
 from ceso.errors import TimeoutExpiredError
 from ceso.esxi.client import EsxiClient
-from ceso.esxi.endpoint import parse_endpoint
-from ceso.esxi.vmops import VmOps
+from ceso.hosts.endpoint import parse_endpoint
 from tests.conftest import Cli, unique
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import create_vm, destroy_vm, vim, vm_by_name

@@ -12,10 +12,10 @@ import contextlib
 import posixpath
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.vmomi import vim
 from ceso.backup.datastore_http import ChunkedUpload, DatastoreHttp, RemoteFile
 from ceso.backup.targets.base import PARTIAL_SUFFIX, Target, TargetReader, TargetWriter, check_key
 from ceso.errors import ConflictError, NotFoundError
-from ceso.esxi.vmomi import vim
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient

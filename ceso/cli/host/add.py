@@ -111,7 +111,7 @@ def add(
         ssh=ssh,
     )
     if app.dry_run:
-        from ceso.esxi.endpoint import parse_endpoint
+        from ceso.hosts.endpoint import parse_endpoint
         from ceso.hosts.names import validate_host_name
 
         validate_host_name(name)
