@@ -157,6 +157,7 @@ _EXIT_BY_CODE.update(
         "ssh_host_key_mismatch": 6,
         "ssh_not_configured": 3,
         "api_read_only": 3,
+        "needs_api_route": 3,
         "lock_lost": 1,
     }
 )

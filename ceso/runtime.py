@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
+    from ceso.backends.routes import BackendFactory
     from ceso.esxi.client import EsxiClient
     from ceso.locks import LockManager
     from ceso.secrets import SecretStore
@@ -46,6 +47,8 @@ class Runtime:
         self.settings = settings
         self._clients: dict[str, EsxiClient] = {}
         self._lock = threading.Lock()
+        # Set only by tests: jobs then get this backend instead of the API or SSH route's.
+        self.backend_factory: BackendFactory | None = None
 
     @functools.cached_property
     def engine(self) -> Engine:

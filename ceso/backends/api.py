@@ -1,5 +1,7 @@
-"""VM operations through the vSphere API of a standalone host.
+"""The API route: :class:`ApiVmBackend`, the VM operations through the vSphere API of a standalone host.
 
+It implements :class:`ceso.backends.protocol.VmBackend` with pyVmomi (through
+:mod:`ceso.esxi`); VM and snapshot handles are pyVmomi managed objects.
 Every method makes its vSphere calls through :class:`EsxiClient` (so faults
 are translated) and reports each call, with its arguments minus secrets and
 bulky values, to ``record(method, args)`` so the job's step shows exactly what
@@ -12,30 +14,20 @@ a cached object of the host's layout is gone (then nothing was done; see
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ceso.backends.faults import fault_name
+from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
-from ceso.errors import (
-    CesoError,
-    ConflictError,
-    InvalidInputError,
-    NotFoundError,
-    OperationError,
-    TimeoutExpiredError,
-)
+from ceso.errors import CesoError, NotFoundError, OperationError
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.inventory import find_vm
 from ceso.esxi.layout import HostLayout, names_gone_object
 from ceso.esxi.source import read_source
 from ceso.esxi.vmscan import macs_in_use
-from ceso.vm.addresses import usable_addresses
-from ceso.vm.power import wait_for_power_state
 
-__all__ = ["HostLayout", "VmOps", "datastore_path", "random_static_mac", "split_datastore_path"]
+__all__ = ["ApiVmBackend"]
 
 Recorder = Callable[[str, dict[str, Any]], None]
 T = TypeVar("T")
@@ -43,34 +35,10 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def datastore_path(datastore: str, path: str) -> str:
-    """``[datastore] path`` as vSphere writes it."""
-    return f"[{datastore}] {path}"
-
-
-def split_datastore_path(value: str) -> tuple[str, str]:
-    """``[ds] dir/file.vmdk`` → (``ds``, ``dir/file.vmdk``)."""
-    if not value.startswith("[") or "]" not in value:
-        raise InvalidInputError(f"{value!r} is not a datastore path like [datastore] dir/file")
-    ds, _, rest = value[1:].partition("]")
-    return ds, rest.strip()
-
-
-def random_static_mac(taken: set[str]) -> str:
-    """A MAC from VMware's manual range 00:50:56:00:00:00-00:50:56:3F:FF:FF not in ``taken``.
-
-    ESXi refuses to power on a VM whose manual MAC lies outside that range.
-    """
-    rng = random.SystemRandom()
-    for _ in range(1000):
-        mac = f"00:50:56:{rng.randint(0, 0x3F):02x}:{rng.randint(0, 255):02x}:{rng.randint(0, 255):02x}"
-        if mac not in taken:
-            return mac
-    raise ConflictError("no free MAC address found in 00:50:56:00:00:00-00:50:56:3f:ff:ff")
-
-
-class VmOps:
+class ApiVmBackend:
     """VM-level vSphere calls on one host."""
+
+    route = "api"
 
     def __init__(
         self, client: EsxiClient, record: Recorder | None = None, *, task_timeout: float = 1800.0
@@ -78,6 +46,10 @@ class VmOps:
         self.client = client
         self.record: Recorder = record or (lambda _m, _a: None)
         self.task_timeout = task_timeout
+
+    @property
+    def host(self) -> str:
+        return self.client.name
 
     # -- discovery -------------------------------------------------------------
     def layout(self, *, datastore: str | None = None, network: str | None = None) -> HostLayout:
@@ -151,6 +123,9 @@ class VmOps:
                 f"no network {name!r} on host {self.client.name} (have: {', '.join(sorted(nets))})"
             )
         return name
+
+    def networks(self, *, want: str | None = None) -> list[str]:
+        return sorted(self.layout(network=want).networks)
 
     def find(self, name: str) -> Any:
         return find_vm(self.client, name)
@@ -282,11 +257,10 @@ class VmOps:
         self.record("VirtualMachine.ResetVM_Task", {"vm": vm._moId})
         self._wait(self.client.call("reset", vm.ResetVM_Task), "reset")
 
-    def shutdown_guest(self, vm: Any, *, timeout: float) -> None:
-        """Ask the guest to shut down and wait until the VM is powered off."""
+    def ask_guest_shutdown(self, vm: Any) -> None:
+        """ShutdownGuest: ask, no wait (:func:`ceso.backends.guest.shut_down_guest` waits)."""
         self.record("VirtualMachine.ShutdownGuest", {"vm": vm._moId})
         self.client.call("guest shutdown", vm.ShutdownGuest)
-        self.wait_power_state(vm, "poweredOff", timeout=timeout)
 
     def reboot_guest(self, vm: Any) -> None:
         """Ask the guest to reboot (no wait); OperationError ``not_supported`` if the host lacks RebootGuest."""
@@ -302,41 +276,18 @@ class VmOps:
                 code="not_supported",
             ) from exc
 
-    def wait_power_state(self, vm: Any, state: str, *, timeout: float) -> None:
-        wait_for_power_state(
-            lambda: self.power_state(vm), state, timeout=timeout, what="VM", host=self.client.name
-        )
-
     def destroy(self, vm: Any) -> None:
         """Destroy_Task: unregister the VM and delete all its files."""
         self.record("VirtualMachine.Destroy_Task", {"vm": vm._moId})
         self._wait(self.client.call("destroy VM", vm.Destroy_Task), "destroy VM")
 
-    def wait_for_ip(self, vm: Any, *, expected: list[str], timeout: float) -> list[str]:
-        """Wait until VMware Tools report a usable IP (one of ``expected`` if given); return the addresses.
-
-        Link-local and loopback addresses do not count (:func:`ceso.vm.addresses.usable_addresses`).
-        """
-        self.record(
-            "PropertyCollector.RetrieveProperties(guest.net) until an address", {"expected": expected}
-        )
-        deadline = time.monotonic() + timeout
-        delay = 0.5
-        while True:
-            row = self.props(vm, ["guest.net", "guest.ipAddress"])
-            ips = [ip for nic in row.get("guest.net") or [] for ip in (nic.ipAddress or [])]
-            if row.get("guest.ipAddress") and row["guest.ipAddress"] not in ips:
-                ips.append(row["guest.ipAddress"])
-            ips = usable_addresses(ips, expected)  # no link-local or loopback; the configured first
-            if ips and (not expected or set(expected) & set(ips)):
-                return ips
-            if time.monotonic() > deadline:
-                raise TimeoutExpiredError(
-                    f"guest reported no {'address ' + ', '.join(expected) if expected else 'IP address'} "
-                    f"within {timeout:.0f}s (is open-vm-tools running?)"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
+    def guest_ips(self, vm: Any) -> list[str]:
+        """The addresses in ``guest.net`` and ``guest.ipAddress`` now (one property read)."""
+        row = self.props(vm, ["guest.net", "guest.ipAddress"])
+        ips = [ip for nic in row.get("guest.net") or [] for ip in (nic.ipAddress or [])]
+        if row.get("guest.ipAddress") and row["guest.ipAddress"] not in ips:
+            ips.append(row["guest.ipAddress"])
+        return ips
 
     # -- snapshots -------------------------------------------------------------------
     def snapshot_tree(self, vm: Any) -> list[Any]:

@@ -1,6 +1,6 @@
-"""The SSH route's VM operations: the same methods as the API route's VmOps, over vim-cmd and friends.
+"""The SSH route: :class:`SshVmBackend`, the VM operations over vim-cmd, vmkfstools and SFTP.
 
-:class:`SshVmBackend` implements :class:`ceso.backends.routes.VmBackend` with the
+:class:`SshVmBackend` implements :class:`ceso.backends.protocol.VmBackend` with the
 ESXi shell: inventory from ``vim-cmd vmsvc/getallvms``, a VM's hardware from
 its .vmx (read over SFTP) and its disks' descriptors, disks copied with
 ``vmkfstools -i … -d thin``, a new VM written as a complete .vmx (SFTP) and
@@ -13,17 +13,19 @@ before it runs (``ssh`` with the exact command line; ``sftp.*`` with path,
 size and SHA-256 — never file contents, which hold guestinfo). A fault that
 vim-cmd prints is raised as the same CesoError the API route would raise
 (:func:`ceso.backends.faults.translate`), whatever the exit status. Nothing
-here retries a write.
+here retries a write, and nothing here imports :mod:`ceso.esxi` (the API route).
 """
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ceso.backends.paths import one_named
+from ceso.backends.protocol import SOURCE_PROPERTIES
 from ceso.backends.ssh_lifecycle import SshLifecycle
-from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError, TimeoutExpiredError
+from ceso.errors import CesoError, NotFoundError, OperationError, TimeoutExpiredError
 from ceso.ssh import commands as cmd
 from ceso.ssh import files
 from ceso.ssh.client import CommandResult, SshClient
@@ -51,6 +53,10 @@ class SshVmBackend(SshLifecycle):
         self.client = client
         self.record: Recorder = record or (lambda _m, _a: None)
         self.task_timeout = task_timeout
+
+    @property
+    def host(self) -> str:
+        return self.client.target.host
 
     # -- plumbing ----------------------------------------------------------------------------
     def run(
@@ -81,14 +87,7 @@ class SshVmBackend(SshLifecycle):
 
     def find(self, name: str) -> SshVm:
         """The VM named ``name``: NotFoundError if none, ConflictError if several (as the API route)."""
-        matches = [vm for vm in self.vms() if vm.name == name]
-        if not matches:
-            raise NotFoundError(f"no VM named {name!r} on host {self.client.target.host}")
-        if len(matches) > 1:
-            raise ConflictError(
-                f"{len(matches)} VMs are named {name!r} on host {self.client.target.host}; rename one in ESXi"
-            )
-        return matches[0]
+        return one_named([vm for vm in self.vms() if vm.name == name], name, self.host)
 
     def exists(self, name: str) -> bool:
         return any(vm.name == name for vm in self.vms())
@@ -109,9 +108,7 @@ class SshVmBackend(SshLifecycle):
         return out
 
     def source_props(self, vm: SshVm) -> dict[str, Any]:
-        """:data:`ceso.esxi.source.SOURCE_PROPERTIES` of ``vm``, its whole device list (the .vmx has it)."""
-        from ceso.esxi.source import SOURCE_PROPERTIES
-
+        """:data:`ceso.backends.protocol.SOURCE_PROPERTIES` of ``vm``, its whole device list (the .vmx has it)."""
         return self.props(vm, SOURCE_PROPERTIES)
 
     def _disk_facts(self, path: str) -> Any:
@@ -132,8 +129,12 @@ class SshVmBackend(SshLifecycle):
             )
         return name
 
+    def networks(self, *, want: str | None = None) -> list[str]:
+        """Every port group (``esxcli network vswitch standard portgroup list``); nothing is kept."""
+        return sorted(p.name for p in parse_portgroups(self.run(cmd.portgroup_list()).stdout))
+
     def network(self, name: str) -> str:
-        groups = sorted(p.name for p in parse_portgroups(self.run(cmd.portgroup_list()).stdout))
+        groups = self.networks()
         if name not in groups:
             raise NotFoundError(
                 f"no network {name!r} on host {self.client.target.host} (have: {', '.join(groups)})"
@@ -239,3 +240,11 @@ class SshVmBackend(SshLifecycle):
                 timeout=self.task_timeout,
                 action=what,
             )
+
+
+if TYPE_CHECKING:
+    from ceso.backends.protocol import VmBackend
+    from ceso.ssh.handles import SshSnapshot
+
+    def _implements_the_protocol(backend: SshVmBackend) -> VmBackend[SshVm, SshSnapshot]:
+        return backend  # mypy holds SshVmBackend to VmBackend here, handle types included

@@ -22,8 +22,6 @@ from ceso.ssh import commands as cmd
 from ceso.ssh.handles import SshSnapshot, SshVm
 from ceso.ssh.hosttasks import SETTLE_S, settle_vm_tasks
 from ceso.ssh.parsers import find_fault, parse_guest, parse_power_state, parse_question, parse_snapshots
-from ceso.vm.addresses import usable_addresses
-from ceso.vm.power import wait_for_power_state
 
 if TYPE_CHECKING:
     from ceso.ssh.client import CommandResult, SshClient
@@ -203,19 +201,9 @@ class SshLifecycle:
     def reboot_guest(self, vm: SshVm) -> None:
         self.run(cmd.power(vm.vmid, "reboot"), action=f"guest reboot {vm.name}")
 
-    def shutdown_guest(self, vm: SshVm, *, timeout: float) -> None:
-        """Ask the guest to shut down and wait until the VM is powered off."""
+    def ask_guest_shutdown(self, vm: SshVm) -> None:
+        """``vmsvc/power.shutdown``: ask, no wait (:func:`ceso.backends.guest.shut_down_guest` waits)."""
         self.run(cmd.power(vm.vmid, "shutdown"), action=f"guest shutdown {vm.name}")
-        self.wait_power_state(vm, "poweredOff", timeout=timeout)
-
-    def wait_power_state(self, vm: SshVm, state: str, *, timeout: float) -> None:
-        wait_for_power_state(
-            lambda: self.power_state(vm),
-            state,
-            timeout=timeout,
-            what=f"VM {vm.name}",
-            host=self.client.target.host,
-        )
 
     def destroy(self, vm: SshVm) -> None:
         """``vmsvc/destroy``: unregister the VM and delete all its files."""
@@ -225,27 +213,9 @@ class SshLifecycle:
         """``vmsvc/unregister``: forget the VM, keep its files."""
         self.run(cmd.unregister(vm.vmid), action=f"unregister VM {vm.name}")
 
-    def wait_for_ip(self, vm: SshVm, *, expected: list[str], timeout: float) -> list[str]:
-        """Poll ``vmsvc/get.guest`` until VMware Tools report a usable IP (one of ``expected`` if given).
-
-        Link-local and loopback addresses do not count and are not returned; ``expected``
-        ones come first (:func:`ceso.vm.addresses.usable_addresses`).
-        """
-        deadline = time.monotonic() + timeout
-        delay = 0.5
-        while True:
-            ips = usable_addresses(
-                parse_guest(self.run(cmd.get_guest(vm.vmid)).stdout).ip_addresses, expected
-            )
-            if ips and (not expected or set(expected) & set(ips)):
-                return ips
-            if time.monotonic() > deadline:
-                raise TimeoutExpiredError(
-                    f"guest reported no {'address ' + ', '.join(expected) if expected else 'IP address'} "
-                    f"within {timeout:.0f}s (is open-vm-tools running?)"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
+    def guest_ips(self, vm: SshVm) -> list[str]:
+        """The addresses ``vmsvc/get.guest`` reports now (one command)."""
+        return parse_guest(self.run(cmd.get_guest(vm.vmid)).stdout).ip_addresses
 
     # -- snapshots -----------------------------------------------------------------------------
     def snapshot_info(self, vm: SshVm) -> SshSnapshotInfo | None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import ceso
-from ceso.backends.api import VmOps
+from ceso.backends.api import ApiVmBackend
 from ceso.backup import catalog
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
@@ -119,9 +119,9 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     p = ctx.params
     spec = CreateBackup.from_job(p)
     settings = ctx.runtime.settings.backups
-    client = ctx.client()
-    ops = VmOps(client, ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
-    http = DatastoreHttp(client)
+    # Disks are read over the datastore's HTTP access and snapshots taken through the API: no SSH yet.
+    ops = ctx.backend(require="api", what="backup create")
+    http = DatastoreHttp(ops.client)
     with ctx.step("inspect VM", progress=2, details={"vm": p["vm"]}) as rec:
         vm = ops.find(p["vm"])
         plan = plan_backup(http, p["vm"], ops.props(vm, BACKUP_PROPERTIES))
@@ -201,7 +201,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
 
 def _copy_all(
     ctx: JobContext,
-    ops: VmOps,
+    ops: ApiVmBackend,
     vm: Any,
     plan: BackupPlan,
     kind: str,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ceso.backends.api import VmOps, split_datastore_path
+from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.progress import ByteProgress
@@ -20,6 +20,7 @@ from ceso.backup.upload import upload_file
 from ceso.errors import ConflictError
 
 if TYPE_CHECKING:
+    from ceso.backends.protocol import AnyBackend
     from ceso.backup.manifest import Manifest
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["restore_in_place"]
 
 
-def _check(ops: VmOps, vm: Any, manifest: Manifest) -> None:
+def _check(ops: AnyBackend, vm: Any, manifest: Manifest) -> None:
     props = ops.props(vm, ["runtime.powerState", "config.hardware.device"])
     if props.get("runtime.powerState") != "poweredOff":
         raise ConflictError(
@@ -48,7 +49,12 @@ def _check(ops: VmOps, vm: Any, manifest: Manifest) -> None:
 
 
 def restore_in_place(
-    ctx: JobContext, ops: VmOps, http: DatastoreHttp, target: Target, manifest: Manifest, key: bytes | None
+    ctx: JobContext,
+    ops: AnyBackend,
+    http: DatastoreHttp,
+    target: Target,
+    manifest: Manifest,
+    key: bytes | None,
 ) -> dict[str, Any]:
     """Overwrite the original VM's disk and NVRAM files from the set; power on if asked."""
     p = ctx.params

@@ -41,9 +41,7 @@ def backup_cleanups(ctx: JobContext) -> list[tuple[str, Callable[[], object]]]:
             target.close()
 
     def restore_vm() -> None:
-        from ceso.backends.api import VmOps
-
-        ops = VmOps(ctx.client(), ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
+        ops = ctx.backend(require="api", what="backup create's cleanup")
         if not ops.exists(p["vm"]):
             return
         vm = ops.find(p["vm"])

@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.guest import shut_down_or_power_off
 from ceso.jobs.cleanup import always
 
 if TYPE_CHECKING:
-    from ceso.backends.api import VmOps
+    from ceso.backends.protocol import AnyBackend
     from ceso.jobs.context import JobContext
 
 __all__ = ["remove_leftover_snapshots", "shut_down", "snapshot_name", "temporary_snapshot"]
@@ -35,7 +36,7 @@ def _walk(trees: list[Any]) -> Iterator[Any]:
         yield from _walk(list(tree.childSnapshotList or []))
 
 
-def remove_leftover_snapshots(ctx: JobContext, ops: VmOps, vm: Any) -> int:
+def remove_leftover_snapshots(ctx: JobContext, ops: AnyBackend, vm: Any) -> int:
     """Remove this job's snapshot left by an earlier, killed attempt; return how many."""
     mine = [t.snapshot for t in _walk(ops.snapshot_tree(vm)) if t.name == snapshot_name(ctx.job.id)]
     if mine:
@@ -46,7 +47,7 @@ def remove_leftover_snapshots(ctx: JobContext, ops: VmOps, vm: Any) -> int:
 
 
 @contextmanager
-def temporary_snapshot(ctx: JobContext, ops: VmOps, vm: Any, *, quiesce: bool) -> Iterator[None]:
+def temporary_snapshot(ctx: JobContext, ops: AnyBackend, vm: Any, *, quiesce: bool) -> Iterator[None]:
     """A snapshot without memory for the body; removed afterwards, always.
 
     If removal fails after a body that went well the error is raised, so the
@@ -69,7 +70,7 @@ def temporary_snapshot(ctx: JobContext, ops: VmOps, vm: Any, *, quiesce: bool) -
 
 
 @contextmanager
-def shut_down(ctx: JobContext, ops: VmOps, vm: Any, *, timeout_s: float) -> Iterator[None]:
+def shut_down(ctx: JobContext, ops: AnyBackend, vm: Any, *, timeout_s: float) -> Iterator[None]:
     """Guest shutdown (power off after ``timeout_s``) for the body; powered back on afterwards, always."""
     # The step's start, committed before the VM is touched, is the durable record that it was
     # running: a later attempt of a job killed meanwhile powers it back on (ceso.backup.create).
@@ -78,11 +79,6 @@ def shut_down(ctx: JobContext, ops: VmOps, vm: Any, *, timeout_s: float) -> Iter
     ):
         # Off already when an earlier attempt shut it down: nothing to shut down now.
         if ops.power_state(vm) != "poweredOff":
-            try:
-                ops.shutdown_guest(vm, timeout=timeout_s)
-            except Exception:  # no tools or a hung guest: power off, as an operator would
-                log.warning("guest shutdown failed; powering the VM off", exc_info=True)
-                if ops.power_state(vm) != "poweredOff":
-                    ops.power_off(vm)
+            shut_down_or_power_off(ops, vm, timeout=timeout_s)
     with always(ctx, "power back on", lambda: ops.power_on(vm)):
         yield

@@ -17,7 +17,8 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ceso.backends.api import VmOps, datastore_path, random_static_mac
+from ceso.backends.api import ApiVmBackend
+from ceso.backends.paths import datastore_path, random_static_mac
 from ceso.backends.vmomi import vim
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.manifest import MANIFEST_NAME, Manifest
@@ -87,7 +88,7 @@ def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
     return devices
 
 
-def _check(ctx: JobContext, ops: VmOps, manifest: Manifest, spec: RestoreBackup, name: str) -> str:
+def _check(ctx: JobContext, ops: ApiVmBackend, manifest: Manifest, spec: RestoreBackup, name: str) -> str:
     """Name free, datastore and networks present, enough free space; return the datastore."""
     if ops.exists(name):
         raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
@@ -115,9 +116,9 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
 
     p = ctx.params
     spec = RestoreBackup.from_job(p)
-    client = ctx.client()
-    ops = VmOps(client, ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
-    http = DatastoreHttp(client)
+    # Files are written over the datastore's HTTP access and the VM made through the API: no SSH yet.
+    ops = ctx.backend(require="api", what="backup restore")
+    http = DatastoreHttp(ops.client)
     target = open_target(ctx.runtime, p["target"])
     try:
         with ctx.step("read manifest", progress=2, details={"backup_id": p["backup_id"]}):
@@ -144,7 +145,7 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
 
 def _build(
     ctx: JobContext,
-    ops: VmOps,
+    ops: ApiVmBackend,
     http: DatastoreHttp,
     target: Target,
     manifest: Manifest,
@@ -234,7 +235,9 @@ def _build(
     }
 
 
-def _undo(ctx: JobContext, ops: VmOps, made: dict[str, Any], directory: str, cause: BaseException) -> None:
+def _undo(
+    ctx: JobContext, ops: ApiVmBackend, made: dict[str, Any], directory: str, cause: BaseException
+) -> None:
     """Remove what a failed restore made, as a cleanup step; a failure of it is left pending
     (:func:`ceso.jobs.cleanup.undo`), ``cause`` stays the job's error."""
     if not made:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ceso.backends.api import split_datastore_path
+from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.errors import InvalidInputError, NotFoundError

@@ -11,8 +11,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ceso.backends.paths import one_named
 from ceso.backends.vmomi import vim
-from ceso.errors import ConflictError, NotFoundError
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.propxml import VIM, XSI_TYPE, iter_children, retrieve_xml, text_of
 from ceso.esxi.vmscan import vms_named
@@ -228,14 +228,7 @@ def find_vm(client: EsxiClient, name: str) -> Any:
     Raises NotFoundError if none, ConflictError if the host has several
     (ESXi allows duplicate display names; ceso refuses to guess).
     """
-    matches = vms_named(client, name)
-    if not matches:
-        raise NotFoundError(f"no VM named {name!r} on host {client.name}")
-    if len(matches) > 1:
-        raise ConflictError(
-            f"{len(matches)} VMs are named {name!r} on host {client.name}; rename one in ESXi"
-        )
-    return matches[0]
+    return one_named(vms_named(client, name), name, client.name)
 
 
 def vm_info(client: EsxiClient, name: str) -> VmSummary:

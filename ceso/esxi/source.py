@@ -36,6 +36,7 @@ import contextlib
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.protocol import SOURCE_PROPERTIES
 from ceso.backends.vmomi import vim
 from ceso.esxi.propxml import VIM, XSI_TYPE, ObjectXml, retrieve_object_xml
 
@@ -44,21 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SOURCE_PROPERTIES", "read_source"]
 
-#: What provisioning reads of its source VM.
-SOURCE_PROPERTIES = [
-    "config.hardware.device",
-    "config.hardware.numCPU",
-    "config.hardware.memoryMB",
-    "config.guestId",
-    "config.firmware",
-    "config.bootOptions.efiSecureBootEnabled",
-    "config.hardware.numCoresPerSocket",
-    "config.memoryAllocation.reservation",
-    "config.cpuAllocation.reservation",
-    "config.version",
-    "summary.config.vmPathName",
-    "runtime.powerState",
-]
 _INT_PROPERTIES = frozenset(
     {
         "config.hardware.numCPU",

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from ceso.audit.jobs import step_event
 from ceso.audit.store import AuditEvent, record
@@ -26,6 +26,8 @@ from ceso.metrics.record import observe_lock_wait
 from ceso.security.redact import redact
 
 if TYPE_CHECKING:
+    from ceso.backends.api import ApiVmBackend
+    from ceso.backends.protocol import AnyBackend
     from ceso.esxi.client import EsxiClient
     from ceso.locks import Lease
     from ceso.runtime import Runtime
@@ -60,7 +62,7 @@ class JobContext:
         self._current: dict[str, Any] | None = None
         self._leases: list[Lease] = []
         self._params: dict[str, Any] | None = None
-        # The route (api|ssh) chosen by ceso.backends.routes.vm_backend; recorded on every step after the choice.
+        # The route (api|ssh) chosen by backend(); recorded on every step after the choice.
         self.route: str | None = None
         # Monotonic time of this run's last write of the row (each returns the cancel flag).
         self._written_at = float("-inf") if claimed_at is None else claimed_at
@@ -406,6 +408,25 @@ class JobContext:
         self._write(**values)
 
     # -- host ------------------------------------------------------------------
+    @overload
+    def backend(self, *, require: None = None, what: str = "") -> AnyBackend: ...
+    @overload
+    def backend(self, *, require: Literal["api"], what: str) -> ApiVmBackend: ...
+    def backend(self, *, require: Literal["api"] | None = None, what: str = "") -> AnyBackend:
+        """The VM operations on the job's host, by the route its record declares; each call is
+        recorded on the current step, and the route on every later step.
+
+        ``require="api"`` is for a job that runs only through the vSphere API
+        (``what`` names it): on a host that takes SSH it is refused with
+        NotPermittedError (``needs_api_route``) before anything is asked of the
+        host. See :func:`ceso.backends.routes.open_backend`.
+        """
+        from ceso.backends.routes import open_backend
+
+        if require is None:
+            return open_backend(self, what=what)
+        return open_backend(self, require=require, what=what)
+
     def client(self) -> EsxiClient:
         """The pooled vSphere session of the job's host."""
         from ceso.hosts.registry import client_for

@@ -46,9 +46,7 @@ def cleanups_for(ctx: JobContext) -> Cleanups:
         source = p.get("source") if kind == "vm.clone" else None
 
         def remove() -> None:
-            from ceso.backends.routes import vm_backend
-
-            remove_leftovers(ctx, vm_backend(ctx), name=name, source_name=source, power_source_on=True)
+            remove_leftovers(ctx, ctx.backend(), name=name, source_name=source, power_source_on=True)
 
         return [("remove leftovers", remove)]
     if kind == "backup.create":

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ceso.backends.routes import VmBackend
+    from ceso.backends.protocol import AnyBackend
     from ceso.jobs.context import JobContext
 
 __all__ = ["JOB_MARKER", "clone_snapshot_name", "left_off", "remove_leftovers", "remove_vm_leftovers"]
@@ -40,7 +40,7 @@ def left_off(steps: Sequence[dict[str, Any]], started: str, undone: str) -> bool
     return not any(s.get("name") == undone and s.get("state") == "succeeded" for s in steps[last + 1 :])
 
 
-def remove_vm_leftovers(ctx: JobContext, ops: VmBackend, *, name: str) -> None:
+def remove_vm_leftovers(ctx: JobContext, ops: AnyBackend, *, name: str) -> None:
     """Destroy VM ``name`` if this job made it (its marker); else delete the directory an earlier
     attempt recorded making, if any. Raises the backend's CesoErrors."""
     if ops.exists(name):
@@ -68,7 +68,7 @@ def _made_directories(steps: Sequence[dict[str, Any]]) -> Iterator[str]:
 
 
 def remove_leftovers(
-    ctx: JobContext, ops: VmBackend, *, name: str, source_name: str | None, power_source_on: bool = False
+    ctx: JobContext, ops: AnyBackend, *, name: str, source_name: str | None, power_source_on: bool = False
 ) -> None:
     """Remove what earlier attempts of this create or clone made: the new VM or its directory, and
     the hot clone's snapshot on the source. With ``power_source_on``, power the source back on if an

@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ceso.backends.api import datastore_path, random_static_mac, split_datastore_path
-from ceso.backends.routes import VmBackend, vm_backend
+from ceso.backends.guest import shut_down_or_power_off, wait_for_ip
+from ceso.backends.paths import datastore_path, random_static_mac, split_datastore_path
+from ceso.backends.protocol import AnyBackend
 from ceso.backends.vmomi import vim
 from ceso.cloudinit import new_instance_id
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
@@ -191,7 +192,7 @@ def nvram_path(vmx_path: str) -> str:
 
 
 @contextmanager
-def _cleanup_on_failure(ctx: JobContext, ops: VmBackend, made: _Made) -> Iterator[None]:
+def _cleanup_on_failure(ctx: JobContext, ops: AnyBackend, made: _Made) -> Iterator[None]:
     """Remove what this job made if the body stops for any reason (failure, cancel, time limit)."""
     try:
         yield
@@ -201,7 +202,7 @@ def _cleanup_on_failure(ctx: JobContext, ops: VmBackend, made: _Made) -> Iterato
         raise
 
 
-def _remove_made(ops: VmBackend, made: _Made) -> None:
+def _remove_made(ops: AnyBackend, made: _Made) -> None:
     if made.vm is not None:
         try:
             if ops.power_state(made.vm) != "poweredOff":
@@ -222,7 +223,7 @@ def provision(
     lock_source: bool = True,
 ) -> dict[str, Any]:
     """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
-    ops = vm_backend(ctx)  # the API or, where the host's API cannot write, SSH (ceso.backends.routes)
+    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     name = opts.name
     with ctx.step("inspect source", progress=5, changes_host=False, details={"source": source_name}):
         source_vm = ops.find(source_name)
@@ -279,18 +280,18 @@ def provision(
     return result
 
 
-def _wait_for_ip(ctx: JobContext, ops: VmBackend, vm: Any, opts: ProvisionOptions) -> list[str]:
+def _wait_for_ip(ctx: JobContext, ops: AnyBackend, vm: Any, opts: ProvisionOptions) -> list[str]:
     expected = [a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"]
     with ctx.step("wait for guest IP", progress=95, details={"expected": expected}):
         try:
-            return ops.wait_for_ip(vm, expected=expected, timeout=opts.wait_ip_timeout_s)
+            return wait_for_ip(ops, vm, expected=expected, timeout=opts.wait_ip_timeout_s)
         except TimeoutExpiredError as exc:
             raise TimeoutExpiredError(f"{exc.message}; VM {opts.name} was created and left running") from exc
 
 
 def _build(
     ctx: JobContext,
-    ops: VmBackend,
+    ops: AnyBackend,
     made: _Made,
     *,
     source_vm: Any,
@@ -373,7 +374,7 @@ def _build(
     }
 
 
-def _grow_first_disk(ops: VmBackend, vm: Any, capacity_bytes: int) -> None:
+def _grow_first_disk(ops: AnyBackend, vm: Any, capacity_bytes: int) -> None:
     devices = ops.props(vm, ["config.hardware.device"]).get("config.hardware.device") or []
     disk = next(d for d in devices if _is_type(d, "VirtualDisk"))
     disk.capacityInKB = capacity_bytes // 1024
@@ -388,7 +389,7 @@ def _grow_first_disk(ops: VmBackend, vm: Any, capacity_bytes: int) -> None:
 
 @contextmanager
 def _source_quiet(
-    ctx: JobContext, ops: VmBackend, source_vm: Any, *, hot: bool, shutdown: bool
+    ctx: JobContext, ops: AnyBackend, source_vm: Any, *, hot: bool, shutdown: bool
 ) -> Iterator[None]:
     """Keep the source's disks still while they are copied.
 
@@ -411,12 +412,7 @@ def _source_quiet(
         return
     if shutdown:
         with ctx.step("shut down source", progress=12):
-            try:
-                ops.shutdown_guest(source_vm, timeout=300)
-            except Exception:  # no tools or a hung guest: power off, as an operator would
-                log.warning("guest shutdown of the source failed; powering it off", exc_info=True)
-                if ops.power_state(source_vm) != "poweredOff":
-                    ops.power_off(source_vm)
+            shut_down_or_power_off(ops, source_vm, timeout=300)
         with always(ctx, "power source back on", lambda: ops.power_on(source_vm)):
             yield
         return

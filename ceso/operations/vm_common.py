@@ -1,4 +1,4 @@
-"""What the jobs on an existing VM share: their VmOps, the re-checks under the lock, redelivery."""
+"""What the jobs on an existing VM share: the re-checks under the lock, redelivery."""
 
 from __future__ import annotations
 
@@ -6,20 +6,14 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ceso.backends.api import VmOps
-from ceso.backends.routes import VmBackend
+from ceso.backends.protocol import AnyBackend
 from ceso.jobs.context import JobContext
 from ceso.vm.guards import refuse_template
 
-__all__ = ["earlier_attempt_ran", "inspect_vm", "vm_ops"]
+__all__ = ["earlier_attempt_ran", "inspect_vm"]
 
 
-def vm_ops(ctx: JobContext) -> VmOps:
-    """VM calls on the job's host, each one recorded on the current step."""
-    return VmOps(ctx.client(), ctx.record_call, task_timeout=ctx.runtime.settings.esxi_task_timeout_s)
-
-
-def inspect_vm(ctx: JobContext, ops: VmBackend, name: str, props: list[str]) -> tuple[Any, dict[str, Any]]:
+def inspect_vm(ctx: JobContext, ops: AnyBackend, name: str, props: list[str]) -> tuple[Any, dict[str, Any]]:
     """Find VM ``name`` again and read ``props`` (plus power state); refuse a template.
 
     Meant for the first step under the VM lock: what the CLI checked may have

@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ceso.backends.api import split_datastore_path
-from ceso.backends.routes import vm_backend
+from ceso.backends.paths import split_datastore_path
 from ceso.errors import ConflictError, NotFoundError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
@@ -29,7 +28,7 @@ def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
     spec = DeleteVm.from_job(ctx.params)
     name, force = spec.name, spec.force
     host = ctx.job.host
-    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.backends.routes)
+    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     with ctx.step("inspect", progress=5):
         try:
             vmx = ops.props(ops.find(name), ["summary.config.vmPathName"])["summary.config.vmPathName"]

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceso.backends.routes import VmBackend, vm_backend
+from ceso.backends.guest import shut_down_guest
+from ceso.backends.protocol import AnyBackend
 from ceso.errors import ConflictError, OperationError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
@@ -24,7 +25,7 @@ from ceso.vm.power import check_power_action
 def run_vm_power(ctx: JobContext) -> dict[str, Any]:
     spec = PowerVm.from_job(ctx.params)
     name, action = spec.name, spec.action
-    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.backends.routes)
+    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "action": action}
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10) as rec:
@@ -41,31 +42,31 @@ def run_vm_power(ctx: JobContext) -> dict[str, Any]:
     return {**result, "power_state_before": before, "power_state": after, "changed": note is None}
 
 
-def _on(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
+def _on(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
     with ctx.step("power on", progress=60):
         ops.power_on(vm)
 
 
-def _off(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
+def _off(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
     with ctx.step("power off", progress=60):
         ops.power_off(vm)
 
 
-def _reset(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
+def _reset(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
     with ctx.step("reset", progress=60):
         ops.reset(vm)
 
 
-def _reboot(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
+def _reboot(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
     with ctx.step("guest reboot", progress=60):
         ops.reboot_guest(vm)
 
 
-def _shutdown(ctx: JobContext, spec: PowerVm, ops: VmBackend, vm: Any) -> None:
+def _shutdown(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
     timeout = spec.timeout_guest
     try:
         with ctx.step("guest shutdown", progress=60, details={"timeout_s": timeout}):
-            ops.shutdown_guest(vm, timeout=timeout)
+            shut_down_guest(ops, vm, timeout=timeout)
     except (OperationError, TimeoutExpiredError, ConflictError):
         # No tools, a hung guest or a refused call: power off only when the operator said so.
         if not spec.force:

@@ -12,7 +12,7 @@ from typing import Any
 from ceso.errors import NotFoundError
 from ceso.esxi.inventory import vm_summary
 from ceso.jobs.context import JobContext
-from ceso.operations.vm_common import inspect_vm, vm_ops
+from ceso.operations.vm_common import inspect_vm
 from ceso.vm.change_specs import ReconfigureVm
 from ceso.vm.hardware import HARDWARE_PROPERTIES, plan_reconfigure
 
@@ -22,13 +22,11 @@ READ_BACK = ["name", "config.hardware.numCPU", "config.hardware.memoryMB", "conf
 def run_vm_reconfigure(ctx: JobContext) -> dict[str, Any]:
     spec = ReconfigureVm.from_job(ctx.params)
     name, changes = spec.name, spec.changes
-    ops = vm_ops(ctx)
+    ops = ctx.backend()  # the route the host's record declares; SSH can only grow disks
     with ctx.locks(vms=[name]):
         with ctx.step("plan", progress=20) as rec:
             vm, props = inspect_vm(ctx, ops, name, HARDWARE_PROPERTIES)
-            networks = (
-                list(ops.layout(network=changes.network).networks) if changes.network is not None else []
-            )
+            networks = ops.networks(want=changes.network) if changes.network is not None else []
             if changes.iso is not None and not ops.path_exists(changes.iso):
                 raise NotFoundError(f"no file {changes.iso} on host {ctx.job.host}")
             plan = plan_reconfigure(props, changes, networks=networks, host=ctx.job.host, name=name)

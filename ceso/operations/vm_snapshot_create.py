@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceso.backends.routes import vm_backend
 from ceso.errors import ConflictError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
@@ -20,7 +19,7 @@ from ceso.vm.snapshots import find_snapshot, flatten
 def run_vm_snapshot_create(ctx: JobContext) -> dict[str, Any]:
     spec = CreateSnapshot.from_job(ctx.params)
     name, snapshot = spec.name, spec.snapshot
-    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.backends.routes)
+    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "snapshot": snapshot}
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceso.backends.routes import vm_backend
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
 from ceso.vm.change_specs import RevertSnapshot
@@ -19,7 +18,7 @@ from ceso.vm.snapshots import find_snapshot, flatten
 def run_vm_snapshot_revert(ctx: JobContext) -> dict[str, Any]:
     spec = RevertSnapshot.from_job(ctx.params)
     name, snapshot = spec.name, spec.snapshot
-    ops = vm_backend(ctx)  # the API, or SSH where the host's API cannot write (ceso.backends.routes)
+    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     with ctx.locks(vms=[name]):
         with ctx.step("check", progress=10) as rec:
             vm, props = inspect_vm(ctx, ops, name, ["snapshot"])

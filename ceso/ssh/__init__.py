@@ -9,8 +9,8 @@ host's route is forced to ``ssh``; see docs/ssh-route.md. Modules:
 * :mod:`ceso.ssh.faults` — paramiko/socket exceptions → ceso's error tree;
 * :mod:`ceso.ssh.commands` — quoted command builders; :mod:`ceso.ssh.parsers` — their output;
 * :mod:`ceso.ssh.files` — SFTP; :mod:`ceso.ssh.vmx`, :mod:`ceso.ssh.vmxspec` — the .vmx;
-* :mod:`ceso.backends.ssh`, :mod:`ceso.backends.ssh_lifecycle` — the VM operations (``SshVmBackend``),
-  on the handles of :mod:`ceso.ssh.handles` (``SshVm``, ``SshSnapshot``).
+* the VM operations over this package (``SshVmBackend``) are in :mod:`ceso.backends.ssh`, on the
+  handles of :mod:`ceso.ssh.handles` (``SshVm``, ``SshSnapshot``).
 
 Nothing is imported here, so importing a light module (``ceso.ssh.target``)
 does not load paramiko.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from ceso.backends.api import VmOps
+from ceso.backends.api import ApiVmBackend
 from ceso.errors import NotFoundError
 from ceso.hosts.registry import client_for
 from ceso.jobs.request import JobRequest
@@ -41,8 +41,8 @@ def reconfigure_request(
     target = resolve_vm(runtime, name, spec.host, HARDWARE_PROPERTIES)
     with Session(runtime.engine) as session:
         refuse_template(session, host=target.host, name=name, marked=target.marked_template)
-    ops = VmOps(client_for(runtime, target.host))
-    networks = list(ops.layout(network=changes.network).networks) if changes.network is not None else []
+    ops = ApiVmBackend(client_for(runtime, target.host))  # reads only: the API reads on every license
+    networks = ops.networks(want=changes.network) if changes.network is not None else []
     plan = plan_reconfigure(target.props, changes, networks=networks, host=target.host, name=name)
     if changes.iso is not None and not ops.path_exists(changes.iso):
         raise NotFoundError(f"no file {changes.iso} on host {target.host}")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pyVmomi import SoapAdapter, VmomiSupport
 
-from ceso.backends.api import VmOps
+from ceso.backends.api import ApiVmBackend
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.layout import read_layout
 from ceso.esxi.source import SOURCE_PROPERTIES, read_source
@@ -240,7 +240,7 @@ def test_the_source_read_gives_the_config_spec_pyvmomi_gives(
 ) -> None:
     name, portgroup = rich_vm
     client = _client(sim).connect()
-    ops = VmOps(client)
+    ops = ApiVmBackend(client)
     vm = ops.find(name)
     before = client.stats.total
     source = ops.source_props(vm)
@@ -259,7 +259,7 @@ def test_the_source_read_logs_in_again_after_the_session_is_gone(
     sim: SimulatorHost, rich_vm: tuple[str, str]
 ) -> None:
     client = _client(sim).connect()
-    vm = VmOps(client).find(rich_vm[0])
+    vm = ApiVmBackend(client).find(rich_vm[0])
     client.content.sessionManager.Logout()
     assert read_source(client, vm)["runtime.powerState"] == "poweredOff"
     assert client.logins == 2
