@@ -73,8 +73,8 @@ def test_inventory_past_invalid_registrations_and_names_with_brackets(
 
 def clone(backend: SshVmBackend, source: str, name: str, made: list[str]) -> Any:
     """What provisioning does on this route: copy every disk, write the new .vmx, register it."""
+    from ceso.backends.protocol import SOURCE_PROPERTIES
     from ceso.backends.vmomi import vim
-    from ceso.esxi.source import SOURCE_PROPERTIES
     from ceso.operations.provision import ProvisionOptions, build_config_spec
 
     props = backend.props(backend.find(source), SOURCE_PROPERTIES)
@@ -183,6 +183,7 @@ def test_snapshot_times_are_utc_and_a_malformed_tree_is_unexpected_output(
 def test_guest_ips_skip_link_local_and_loopback_and_put_the_configured_first(
     backend: SshVmBackend, shell: SshServer, free_sim: SimulatorHost, made: list[str]
 ) -> None:
+    from ceso.backends.guest import wait_for_ip
     from ceso.errors import TimeoutExpiredError
 
     vm = backend.find(template(shell, free_sim, made, _unique("ip")))
@@ -190,11 +191,11 @@ def test_guest_ips_skip_link_local_and_loopback_and_put_the_configured_first(
     # What real tools report while the guest's network is still coming up: link-local and loopback.
     shell.configure(guest_reports={vm.name: [[mac, ["fe80::250:56ff:fe3f:9", "127.0.0.1", "::1"]]]})
     with pytest.raises(TimeoutExpiredError):
-        backend.wait_for_ip(vm, expected=[], timeout=1)
+        wait_for_ip(backend, vm, expected=[], timeout=1)
     reported = ["fe80::250:56ff:fe3f:9", "169.254.10.1", "2001:db8::5", "192.0.2.60"]
     shell.configure(guest_reports={vm.name: [[mac, reported], ["00:50:56:3f:00:0a", ["192.0.2.61"]]]})
-    assert backend.wait_for_ip(vm, expected=[], timeout=5) == ["2001:db8::5", "192.0.2.60", "192.0.2.61"]
-    assert backend.wait_for_ip(vm, expected=["192.0.2.61"], timeout=5) == [
+    assert wait_for_ip(backend, vm, expected=[], timeout=5) == ["2001:db8::5", "192.0.2.60", "192.0.2.61"]
+    assert wait_for_ip(backend, vm, expected=["192.0.2.61"], timeout=5) == [
         "192.0.2.61", "2001:db8::5", "192.0.2.60",
     ]  # fmt: skip
 

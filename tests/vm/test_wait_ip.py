@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from ceso.backends.api import VmOps
+from ceso.backends.api import ApiVmBackend
+from ceso.backends.guest import wait_for_ip
 from ceso.errors import TimeoutExpiredError
 from ceso.esxi.client import EsxiClient
 from ceso.hosts.endpoint import parse_endpoint
@@ -86,10 +87,10 @@ def test_wait_ip_skips_link_local_and_loopback_on_the_api_route(sim: SimulatorHo
             vm = create_vm(si, name)
             option = vim.option.OptionValue(key="SET.guest.ipAddress", value=address)
             assert vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[option])).info.state == "success"
-        ops = VmOps(client)
+        ops = ApiVmBackend(client)
         with pytest.raises(TimeoutExpiredError):  # only a link-local address: not yet reachable
-            ops.wait_for_ip(ops.find(names[0]), expected=[], timeout=1)
-        assert ops.wait_for_ip(ops.find(names[1]), expected=[], timeout=5) == ["192.0.2.71"]
+            wait_for_ip(ops, ops.find(names[0]), expected=[], timeout=1)
+        assert wait_for_ip(ops, ops.find(names[1]), expected=[], timeout=5) == ["192.0.2.71"]
     finally:
         for name in names:
             destroy_vm(si, name)
