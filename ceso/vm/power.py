@@ -10,17 +10,13 @@ VM (its guest is not running; ``off`` discards the suspended state).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
-from ceso.errors import ConflictError, InvalidInputError, TimeoutExpiredError
+from ceso.errors import ConflictError, InvalidInputError
 
 __all__ = [
     "DEFAULT_GUEST_TIMEOUT_S",
     "MAX_GUEST_TIMEOUT_S",
     "POWER_ACTIONS",
     "check_power_action",
-    "wait_for_power_state",
 ]
 
 POWER_ACTIONS = ("on", "off", "shutdown", "reboot", "reset")
@@ -48,15 +44,3 @@ def check_power_action(action: str, *, name: str, host: str, state: str) -> str 
             f"VM {name!r} on host {host} is {state}: its guest is not running; use `ceso vm power off`"
         )
     return None
-
-
-def wait_for_power_state(
-    read_state: Callable[[], str], state: str, *, timeout: float, what: str, host: str
-) -> None:
-    """Poll ``read_state`` every 0.5 s until it says ``state``; TimeoutExpiredError naming ``what``
-    and ``host`` after ``timeout`` seconds. Both routes (API and SSH) wait with this."""
-    deadline = time.monotonic() + timeout
-    while read_state() != state:
-        if time.monotonic() > deadline:
-            raise TimeoutExpiredError(f"{what} did not reach {state} within {timeout:.0f}s on host {host}")
-        time.sleep(0.5)
