@@ -212,3 +212,16 @@ def test_only_disk_growth_is_reconfigured_over_ssh(
         if type(d).__name__.endswith("VirtualDisk")
     ]
     assert grown.capacityInKB == 20 * 2**20
+
+
+def test_the_ssh_route_answers_as_the_api_route_and_the_fake(
+    backend: SshVmBackend, template: tuple[str, bytes]
+) -> None:
+    """The scenario tests/vm/test_fake_backend_fidelity.py runs on the API route and FakeBackend."""
+    from ceso.backends.fake import FakeBackend
+    from tests.vm.test_fake_backend_fidelity import DS, _scenario
+
+    name, _ = template
+    fake = FakeBackend(datastores=(DS,))
+    fake.add_vm(name, datastore=DS)
+    assert _scenario(backend, name) == _scenario(fake, name)

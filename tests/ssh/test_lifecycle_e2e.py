@@ -64,3 +64,26 @@ def test_power_snapshot_and_delete_over_ssh(cli: Cli, ssh_bed: SshBed) -> None:
     assert not (bed.datastore_dir / name).exists()
     assert f"vim-cmd vmsvc/destroy {vmid}" in _commands(job)
     assert job["result"]["folder_removed"] is True
+
+
+def test_reconfigure_over_ssh_grows_a_disk_and_refuses_the_rest(cli: Cli, ssh_bed: SshBed) -> None:
+    bed = ssh_bed
+    name = unique("grow")
+    _ok(cli, "vm", "create", name, "--template", bed.template, "--no-power-on")
+    si = bed.sim.connect()
+    (disk,) = [
+        d for d in vm_by_name(si, name).config.hardware.device if type(d).__name__.endswith("VirtualDisk")
+    ]
+
+    job = _ok(cli, "vm", "reconfigure", name, "--disk-grow", "1", f"{disk.capacityInKB // 2**20 + 4}G")
+    assert any(c.startswith("vmkfstools -X") for c in _commands(job)), _commands(job)
+    (grown,) = [
+        d for d in vm_by_name(si, name).config.hardware.device if type(d).__name__.endswith("VirtualDisk")
+    ]
+    assert grown.capacityInKB == disk.capacityInKB + 4 * 2**20
+
+    refused = cli("--json", "vm", "reconfigure", name, "--cpus", "4", "--timeout", "120")
+    assert refused.exit_code == 1, refused.stdout
+    assert refused.json()["error"]["code"] == "not_supported_over_ssh"
+    assert vm_by_name(si, name).config.hardware.numCPU == 2
+    _ok(cli, "vm", "delete", name, "--yes")
