@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from ceso.backends.faults import fault_name
 from ceso.backends.paths import split_datastore_path
+from ceso.backends.protocol import Recorder
 from ceso.backends.vmomi import vim
 from ceso.errors import CesoError, NotFoundError, OperationError
 from ceso.esxi.client import EsxiClient
@@ -29,7 +30,6 @@ from ceso.esxi.vmscan import macs_in_use
 
 __all__ = ["ApiVmBackend"]
 
-Recorder = Callable[[str, dict[str, Any]], None]
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import itertools
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import datastore_path, one_named
+from ceso.backends.protocol import Recorder
 from ceso.backends.vmomi import vim
 from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError
 
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
     from ceso.backends.protocol import VmBackend
 
 __all__ = ["FakeBackend", "FakeSnapshot", "FakeSnapshotNode", "FakeVm"]
-
-Recorder = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(eq=False)

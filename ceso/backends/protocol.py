@@ -22,12 +22,16 @@ name" (:mod:`ceso.backends.paths`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["SOURCE_PROPERTIES", "AnyBackend", "VmBackend"]
+__all__ = ["SOURCE_PROPERTIES", "AnyBackend", "Recorder", "VmBackend"]
 
 VmT = TypeVar("VmT")
 SnapshotT = TypeVar("SnapshotT")
+
+#: Where a backend reports each call before it makes it: ``record(method, args)`` (no secret in ``args``).
+Recorder = Callable[[str, dict[str, Any]], None]
 
 #: What provisioning reads of its source VM (:meth:`VmBackend.source_props`).
 SOURCE_PROPERTIES = [

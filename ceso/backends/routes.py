@@ -16,7 +16,7 @@ that takes the other.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 from sqlmodel import Session
 
@@ -24,7 +24,7 @@ from ceso.errors import NotPermittedError
 
 if TYPE_CHECKING:
     from ceso.backends.api import ApiVmBackend
-    from ceso.backends.protocol import AnyBackend
+    from ceso.backends.protocol import AnyBackend, Recorder
     from ceso.db.models import Host
     from ceso.jobs.context import JobContext
     from ceso.runtime import Runtime
@@ -36,7 +36,7 @@ ROUTES = ("auto", "api", "ssh")
 #: Builds a job's backend instead of the real routes (``Runtime.backend_factory``): given the host's
 #: row, the chosen route and the job's call recorder. Tests plug :class:`ceso.backends.fake.FakeBackend`
 #: in here, as an HTTP client takes an in-memory transport.
-BackendFactory = Callable[["Host", str, Callable[[str, dict[str, Any]], None]], "AnyBackend"]
+BackendFactory = Callable[["Host", str, "Recorder"], "AnyBackend"]
 
 
 def choose_route(host: Host) -> str:

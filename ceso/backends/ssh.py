@@ -19,11 +19,10 @@ here retries a write, and nothing here imports :mod:`ceso.esxi` (the API route).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import one_named
-from ceso.backends.protocol import SOURCE_PROPERTIES
+from ceso.backends.protocol import SOURCE_PROPERTIES, Recorder
 from ceso.backends.ssh_lifecycle import SshLifecycle
 from ceso.errors import CesoError, NotFoundError, OperationError, TimeoutExpiredError
 from ceso.ssh import commands as cmd
@@ -36,7 +35,6 @@ from ceso.ssh.vmxspec import parse_descriptor, properties_from_vmx, vmx_from_spe
 
 __all__ = ["COPY_FLOOR_BYTES_PER_S", "SshVmBackend"]
 
-Recorder = Callable[[str, dict[str, Any]], None]
 _VMX_PROPS = ("config.", "name")
 #: The slowest a disk copy on the host may go before it counts as hung (a local disk under load).
 COPY_FLOOR_BYTES_PER_S = 50 * 2**20

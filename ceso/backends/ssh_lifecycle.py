@@ -11,7 +11,6 @@ command is stopped and OperationError shows the question.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from ceso.ssh.hosttasks import SETTLE_S, settle_vm_tasks
 from ceso.ssh.parsers import find_fault, parse_guest, parse_power_state, parse_question, parse_snapshots
 
 if TYPE_CHECKING:
+    from ceso.backends.protocol import Recorder
     from ceso.ssh.client import CommandResult, SshClient
 
 __all__ = ["PrintedFaultError", "SshLifecycle", "SshSnapshotInfo", "SshSnapshotNode"]
@@ -80,7 +80,7 @@ class SshLifecycle:
     """Operations on an existing VM; needs ``run``, ``client``, ``record``, ``task_timeout``."""
 
     client: SshClient
-    record: Callable[[str, dict[str, Any]], None]
+    record: Recorder
     task_timeout: float
 
     def run(
