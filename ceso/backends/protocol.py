@@ -1,6 +1,6 @@
 """The one interface every route to a host offers: :class:`VmBackend`, generic over its handles.
 
-STYLE.md #3: one narrow interface per external system. Three classes implement
+One narrow interface per external system. Three classes implement
 it: :class:`ceso.backends.api.ApiVmBackend` (pyVmomi),
 :class:`ceso.backends.ssh.SshVmBackend` (vim-cmd, vmkfstools, SFTP) and
 :class:`ceso.backends.fake.FakeBackend` (in memory, for unit tests of step

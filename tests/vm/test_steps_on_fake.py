@@ -20,9 +20,10 @@ from ceso.backends.fake import FakeBackend
 from ceso.db.models import Host, Job
 from ceso.errors import OperationError, exit_code_for
 from ceso.hosts.registry import get_host
+from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import run_job
 from ceso.jobs.store import get_job
-from ceso.jobs.submit import JobRequest, submit_job
+from ceso.jobs.submit import submit_job
 from ceso.runtime import Runtime, get_runtime
 
 HOST = "fake-host"
