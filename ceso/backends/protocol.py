@@ -10,7 +10,7 @@ building one of these classes.
 Handles are typed per backend: ``VmBackend[VmT, SnapshotT]``. A VM handle
 (``VmT``) and a snapshot handle (``SnapshotT``) are opaque and belong to the
 backend that returned them (a pyVmomi managed object on the API route,
-:class:`ceso.backends.ssh.SshVm` over SSH); step code that serves every route
+:class:`ceso.ssh.handles.SshVm` over SSH); step code that serves every route
 holds an :data:`AnyBackend`. Devices and specs are vSphere data objects on
 every route (:mod:`ceso.backends.vmomi`).
 
