@@ -189,7 +189,9 @@ def test_backups_declare_the_api_route_and_refuse_ssh(fake: tuple[Runtime, FakeB
         row.route = "ssh"
         session.add(row)
         session.commit()
-    params = {"vm": "web", "target": "nowhere", "backup_id": "b", "path": "p", "name": "web2"}
+    params = (
+        {"vm": "web", "target": "nowhere"} if kind == "backup.create" else {"backup_id": "b", "as": "web2"}
+    )
     job, _ = submit_job(runtime, JobRequest(kind=kind, host=HOST, target="web", params=params))
     run_job(runtime, job.id)
     with Session(runtime.engine) as session:
