@@ -55,6 +55,9 @@ class CesodServer(ThreadingHTTPServer):
     """A ThreadingHTTPServer holding the runtime and the parsed allowlist."""
 
     daemon_threads = True
+    #: The listen backlog (the stdlib's default is 5): a burst of connections waits to be
+    #: accepted, and refused by the caps, instead of timing out in the kernel.
+    request_queue_size = 128
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], runtime: Any, *, tls: ssl.SSLContext | None = None) -> None:
