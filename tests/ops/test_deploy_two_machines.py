@@ -145,7 +145,8 @@ id=$(as_ceso /opt/ceso/bin/ceso --json backup list --vm {vm} | python3 -c 'impor
 as_ceso /opt/ceso/bin/ceso backup verify "$id"
 as_ceso /opt/ceso/bin/ceso template add {vm} --host esxi-a
 as_ceso /opt/ceso/bin/ceso vm create {created} --template {vm} --ip 192.0.2.50/24 --userdata /root/user-data --timeout 120
-enc=$(as_ceso /opt/ceso/bin/ceso --json backup create {created} --encrypt --timeout 120 | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["backup_id"])')
+made=$(as_ceso /opt/ceso/bin/ceso --json backup create {created} --encrypt --timeout 120) || {{ echo "$made"; exit 1; }}
+enc=$(echo "$made" | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["backup_id"])')
 as_ceso /opt/ceso/bin/ceso backup restore "$enc" --as {restored} --ip 192.0.2.51/24 --timeout 120
 as_ceso /opt/ceso/bin/ceso --json job list --limit 20
 """,
