@@ -116,6 +116,7 @@ class Reaper:
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, socket.socket]] = []
+        self._watched: set[int] = set()  # ids in the heap: only those can be marked done
         self._done: set[int] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -124,13 +125,15 @@ class Reaper:
     def watch(self, sock: socket.socket, seconds: float) -> None:
         with self._lock:
             heapq.heappush(self._heap, (time.monotonic() + seconds, id(sock), sock))
+            self._watched.add(id(sock))
             self._done.discard(id(sock))
         self._wake.set()
 
     def done(self, sock: socket.socket) -> None:
         """The request arrived (or the connection ended): leave the socket alone."""
         with self._lock:
-            self._done.add(id(sock))
+            if id(sock) in self._watched:
+                self._done.add(id(sock))
 
     def _run(self) -> None:
         while True:
@@ -138,6 +141,7 @@ class Reaper:
                 now = time.monotonic()
                 while self._heap and (self._heap[0][0] <= now or self._heap[0][1] in self._done):
                     _, key, sock = heapq.heappop(self._heap)
+                    self._watched.discard(key)
                     if key in self._done:
                         self._done.discard(key)
                         continue
