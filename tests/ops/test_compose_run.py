@@ -47,6 +47,7 @@ def _secret_commands() -> str:
 def test_the_ceso_services_run_as_the_compose_file_says(
     tmp_path: Path, pg_database: str, redis_url: str, sim: SimulatorHost
 ) -> None:
+    _truncate(pg_database)  # a new installation's database: nothing left by earlier tests
     project = tmp_path / "project"
     project.mkdir()
     made = subprocess.run(

@@ -57,6 +57,7 @@ def test_the_two_machine_guide_runs_as_written(
     machines: tuple[Machine, Machine], pg_database: str, redis_url: str, sim: SimulatorHost
 ) -> None:
     a, b = machines
+    _truncate(pg_database)  # a new installation's database: nothing left by earlier tests
     si = sim.connect()
     before = set(vm_names(si))
     vm = unique("web")
