@@ -159,6 +159,27 @@ _PLANS: dict[tuple[str, str], _Plan] = {
         "Folder.CreateVM_Task with the backed-up hardware, a new BIOS UUID, new MACs and new guestinfo",
         "restore the NVRAM; VirtualMachine.PowerOnVM_Task (unless --no-power-on)",
     ),
+    ("template.import", API): _fixed(
+        "read the package's descriptor and manifest; refuse what cannot be imported (nothing made yet)",
+        "lock the new name and a slot on the datastore",
+        "OvfManager.CreateImportSpec (thin disks, every network on --network)",
+        "ResourcePool.ImportVApp: the VM and its empty disks",
+        "HttpNfcLease: POST each stream-optimized disk as it streams from SOURCE; HttpNfcLeaseProgress keeps it alive",
+        "check each disk against the manifest and SOURCE against --sha256",
+        "HttpNfcLeaseComplete (HttpNfcLeaseAbort and remove the VM on any failure)",
+        "register the VM as a template and validate it",
+    ),
+    ("template.import", SSH): _fixed(
+        _SSH_FIRST,
+        "read the package's descriptor and manifest; refuse what cannot be imported (nothing made yet)",
+        "lock the new name and a slot on the datastore",
+        "SFTP mkdir /vmfs/volumes/DS/NAME",
+        "convert each stream-optimized disk on the worker as it streams from SOURCE; SFTP write of the "
+        "data grains into NAME-flat.vmdk (thin: holes stay holes) and of its descriptor NAME.vmdk",
+        "check each disk against the manifest and SOURCE against --sha256",
+        "SFTP upload of NAME.vmx (the OVF's hardware, static MACs); vim-cmd solo/registervm",
+        "register the VM as a template and validate it (a failure removes the VM and its folder)",
+    ),
 }
 
 

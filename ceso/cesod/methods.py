@@ -17,6 +17,7 @@ from ceso.cesod.calls import Call, Method
 from ceso.cesod.job_methods import JOB_METHODS
 from ceso.cesod.protocol import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError, from_ceso_error
 from ceso.cesod.schema import validate_params
+from ceso.cesod.template_methods import TEMPLATE_METHODS
 from ceso.cesod.vm_methods import VM_METHODS
 from ceso.errors import CesoError
 from ceso.specs import InvalidParamsError
@@ -60,6 +61,7 @@ METHODS: dict[str, Method] = {
     for m in (
         *VM_METHODS,
         *BACKUP_METHODS,
+        *TEMPLATE_METHODS,
         *JOB_METHODS,
         Method(
             "system.describe", "The caller, its mode and the methods it may call now.", {}, system_describe

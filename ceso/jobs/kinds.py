@@ -39,6 +39,7 @@ JOB_KINDS: dict[str, JobKind] = {
         JobKind("vm.snapshot.create", "take a snapshot of a VM", "standard"),
         JobKind("vm.snapshot.revert", "revert a VM to a snapshot", "standard"),
         JobKind("vm.snapshot.delete", "delete a snapshot of a VM", "standard"),
+        JobKind("template.import", "import an OVA, OVF or VMDK as a new template", "admin"),
         JobKind("test.sleep", "sleep in steps (for tests and benchmarks of the queue)", "read-only"),
     )
 }

@@ -16,6 +16,7 @@ from ceso.jobs.kinds import get_kind
 from ceso.operations.backup_create import run_backup_create
 from ceso.operations.backup_restore import run_backup_restore
 from ceso.operations.host_ping import run_host_ping
+from ceso.operations.template_import import run_template_import
 from ceso.operations.test_sleep import run_test_sleep
 from ceso.operations.vm_clone import run_vm_clone
 from ceso.operations.vm_create import run_vm_create
@@ -43,6 +44,7 @@ HANDLERS: dict[str, Handler] = {
     "vm.snapshot.create": run_vm_snapshot_create,
     "vm.snapshot.revert": run_vm_snapshot_revert,
     "vm.snapshot.delete": run_vm_snapshot_delete,
+    "template.import": run_template_import,
     "test.sleep": run_test_sleep,
 }
 

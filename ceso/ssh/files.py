@@ -14,13 +14,22 @@ import hashlib
 import posixpath
 import re
 import stat
+from collections.abc import Iterable
 from typing import Any
 
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
 from ceso.ssh.client import SshClient
 from ceso.ssh.commands import VOLUMES, volume_path
 
-__all__ = ["exists", "extent_bytes", "make_directory", "read_file", "remove_tree", "write_file"]
+__all__ = [
+    "exists",
+    "extent_bytes",
+    "make_directory",
+    "read_file",
+    "remove_tree",
+    "write_file",
+    "write_sparse",
+]
 
 MAX_TEXT_FILE = 8 * 2**20  # a .vmx or .vmdk descriptor is a few KiB; refuse to slurp a flat disk
 
@@ -127,6 +136,39 @@ def write_file(client: SshClient, path: str, data: bytes, *, mode: int = 0o644, 
 
     client.sftp_call(f"write {path}", write)
     return hashlib.sha256(data).hexdigest()
+
+
+def write_sparse(client: SshClient, path: str, pieces: Iterable[tuple[int, bytes]], size: int) -> int:
+    """Create ``path`` (it must not exist) of ``size`` bytes from ``pieces`` (offset, data).
+
+    Only the pieces are written, each at its offset; what lies between is a hole, so a flat
+    disk written this way is thin on VMFS. The last byte is written (a zero if no piece covers
+    it) to give the file its size without a truncate, which not every SFTP server offers.
+    Returns the bytes written. On failure the file is removed.
+    """
+    path = volume_path(path)
+
+    def write(sftp: Any) -> int:
+        written, end = 0, 0
+        try:
+            with sftp.open(path, "wbx") as fh:
+                fh.set_pipelined(True)
+                for offset, data in pieces:
+                    fh.seek(offset)
+                    fh.write(data)
+                    written += len(data)
+                    end = max(end, offset + len(data))
+                if end < size:
+                    fh.seek(size - 1)
+                    fh.write(b"\0")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                sftp.remove(path)
+            raise
+        return written
+
+    result: int = client.sftp_call(f"write {path}", write)
+    return result
 
 
 def make_directory(client: SshClient, path: str) -> None:

@@ -36,7 +36,12 @@ __all__ = [
     "validate_template",
 ]
 
+#: extraConfig key an import writes on a VM whose image declares VMware Tools in its disk
+#: (``ddb.toolsVersion``): such a VM reports no tools until its first boot, yet has them.
+IMAGE_TOOLS_KEY = "ceso.image.toolsVersion"
+
 TEMPLATE_PROPERTIES = [
+    "config.extraConfig",
     "config.uuid",
     "config.guestId",
     "config.firmware",
@@ -78,6 +83,7 @@ def evaluate_template(props: dict[str, Any]) -> list[dict[str, Any]]:
     guest_id = str(props.get("config.guestId") or "")
     tools_status = str(props.get("guest.toolsStatus") or "")
     tools_version = int(props.get("config.tools.toolsVersion") or 0)
+    declared = _image_tools(props.get("config.extraConfig"))
     thick = [d.backing.fileName for d in disks if not getattr(d.backing, "thinProvisioned", False)]
     firmware = str(props.get("config.firmware") or "bios")
     checks = [
@@ -97,18 +103,38 @@ def evaluate_template(props: dict[str, Any]) -> list[dict[str, Any]]:
             ", ".join(type(n).__name__.rsplit(".", 1)[-1] for n in nics) or "no NIC",
         ),
         _check("linux_guest", bool(_LINUX.search(guest_id)), f"guest id {guest_id or 'unset'}"),
-        _check(
-            "vmware_tools_installed",
-            tools_status != "toolsNotInstalled"
-            and (tools_version > 0 or tools_status in ("toolsOk", "toolsOld", "toolsNotRunning")),
-            f"tools status {tools_status or 'unknown'}, version {tools_version}",
-        ),
+        _tools_check(tools_status, tools_version, declared),
         _check("firmware", firmware in ("bios", "efi"), f"firmware {firmware}"),
     ]
     checks += [
         _check(name, None, "needs guest credentials (guest operations API)") for name in IN_GUEST_CHECKS
     ]
     return checks
+
+
+def _image_tools(extra: Any) -> int:
+    """The tools version an import recorded from the image's disk (:data:`IMAGE_TOOLS_KEY`), or 0."""
+    for option in extra or []:
+        if str(getattr(option, "key", "")).lower() == IMAGE_TOOLS_KEY.lower():
+            value = str(getattr(option, "value", ""))
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _tools_check(status: str, version: int, declared: int) -> dict[str, Any]:
+    """Tools reported by the host, or (a VM never booted reports none) declared by its imported image."""
+    if status != "toolsNotInstalled" and (
+        version > 0 or status in ("toolsOk", "toolsOld", "toolsNotRunning")
+    ):
+        return _check(
+            "vmware_tools_installed", True, f"tools status {status or 'unknown'}, version {version}"
+        )
+    if version == 0 and declared > 0:
+        kind = "guest-managed (open-vm-tools)" if declared == 2**31 - 1 else f"version {declared}"
+        return _check(
+            "vmware_tools_installed", True, f"not booted yet; the imported image's disk declares tools {kind}"
+        )
+    return _check("vmware_tools_installed", False, f"tools status {status or 'unknown'}, version {version}")
 
 
 def _status(checks: list[dict[str, Any]]) -> str:

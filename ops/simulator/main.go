@@ -10,7 +10,10 @@
 //     vim-cmd, which talks to hostd locally and is not restricted by the license);
 //   - -fail-methods M1,M2: these methods are answered with vim.fault.SystemError (fault injection);
 //   - -delay METHOD=ms,...: the simulator's own per-method delay (`*=ms` delays every method);
-//   - -username U -password P: only this login is accepted (InvalidLogin otherwise).
+//   - -username U -password P: only this login is accepted (InvalidLogin otherwise);
+//   - OVF import: a stream-optimized VMDK uploaded through an HttpNfcLease becomes a thin VMFS
+//     disk on the datastore, a descriptor plus a sparse -flat.vmdk, as ESXi writes it (the
+//     simulator's own NFC handler discards uploads); see keepNFCUploads.
 //
 // It prints exactly one line on stdout, the server URL ending in /sdk, and serves until
 // SIGTERM/SIGINT, on which it stops and removes its datastore directory (under $TMPDIR).
@@ -20,20 +23,26 @@ package main
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/tls"
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"io"
 	"io/ioutil"
 	"log"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
@@ -328,7 +337,7 @@ func main() {
 	// NewServer starts serving before returning and offers no hook around its mux, so we swap the
 	// handler right away. http.Server reads Handler per request; no client knows the (random)
 	// port before the URL line below is printed, so no request can have been served yet.
-	srv.Config.Handler = h
+	srv.Config.Handler = keepNFCUploads(h)
 
 	u := *srv.URL
 	u.User = nil // NewServer puts the default login (user:pass) into the URL
@@ -347,4 +356,139 @@ func main() {
 		log.Print("requests still in flight after 3s; exiting anyway")
 	}
 	model.Remove()
+}
+
+// ---- OVF import: NFC uploads kept as ESXi keeps them ----------------------------------------
+//
+// ESXi receives each disk of an OVF import as a stream-optimized VMDK POSTed (or PUT) to the
+// lease's device URL, and writes it as a VMFS disk: a text descriptor and a flat data file that
+// is thin (only written grains take space). The simulator's ServeNFC finds the lease and the
+// target file but copies the body to ioutil.Discard. keepNFCUploads answers those uploads
+// itself, writing what ESXi would write; everything else (GETs, unknown leases) goes on to the
+// simulator unchanged.
+
+// simNfcLease is the simulator's own table of open leases (simulator.nfcLease, unexported):
+// the lease id of an upload URL leads to the target file only through it.
+//
+//go:linkname simNfcLease github.com/vmware/govmomi/simulator.nfcLease
+var simNfcLease sync.Map
+
+const nfcPrefix = "/nfc/"
+
+func keepNFCUploads(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method != http.MethodPut && r.Method != http.MethodPost) || !strings.HasPrefix(r.URL.Path, nfcPrefix) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		target, ok := nfcTarget(r.URL.Path)
+		if !ok {
+			next.ServeHTTP(w, r) // the simulator answers 404 for an unknown lease or device
+			return
+		}
+		if err := writeVMFSDisk(target, r.Body); err != nil {
+			log.Printf("nfc %s %s: %v", r.Method, target, err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		log.Printf("nfc %s %s: stored as a thin VMFS disk", r.Method, target)
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// nfcTarget is the datastore file (the disk's descriptor) that /nfc/<lease>/<device> uploads to.
+func nfcTarget(urlPath string) (string, bool) {
+	parts := strings.Split(urlPath, "/")
+	if len(parts) < 2 {
+		return "", false
+	}
+	id, name := parts[len(parts)-2], parts[len(parts)-1]
+	v, ok := simNfcLease.Load(types.ManagedObjectReference{Type: "HttpNfcLease", Value: id})
+	if !ok {
+		return "", false
+	}
+	lease, ok := v.(*simulator.HttpNfcLease)
+	if !ok {
+		return "", false
+	}
+	field := reflect.ValueOf(lease).Elem().FieldByName("files") // map[device name]local path
+	if !field.IsValid() || field.Type() != reflect.TypeOf(map[string]string{}) {
+		return "", false
+	}
+	files := *(*map[string]string)(unsafe.Pointer(field.UnsafeAddr()))
+	target, ok := files[name]
+	return target, ok && strings.HasSuffix(target, ".vmdk")
+}
+
+// writeVMFSDisk reads a stream-optimized VMDK from body and writes descriptor (the path given)
+// and its -flat.vmdk beside it. Zero grains are skipped, so the flat file is sparse.
+func writeVMFSDisk(descriptor string, body io.Reader) error {
+	const sector = 512
+	head := make([]byte, sector)
+	if _, err := io.ReadFull(body, head); err != nil {
+		return fmt.Errorf("reading the VMDK header: %v", err)
+	}
+	le := binary.LittleEndian
+	if le.Uint32(head[0:]) != 0x564d444b || le.Uint32(head[8:])&(1<<16|1<<17) != 1<<16|1<<17 {
+		return fmt.Errorf("not a stream-optimized VMDK")
+	}
+	capacity, grain, overhead := le.Uint64(head[12:]), le.Uint64(head[20:]), le.Uint64(head[64:])
+	if grain == 0 || grain > 32768 || overhead < 1 {
+		return fmt.Errorf("implausible VMDK header")
+	}
+	if _, err := io.CopyN(ioutil.Discard, body, int64((overhead-1)*sector)); err != nil {
+		return fmt.Errorf("reading the VMDK header: %v", err)
+	}
+	flatName := strings.TrimSuffix(filepath.Base(descriptor), ".vmdk") + "-flat.vmdk"
+	flat, err := os.OpenFile(filepath.Join(filepath.Dir(descriptor), flatName), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer flat.Close()
+	marker := make([]byte, sector)
+	for {
+		if _, err := io.ReadFull(body, marker); err != nil {
+			return fmt.Errorf("the VMDK ends before its end-of-stream marker: %v", err)
+		}
+		lba, size := le.Uint64(marker[0:]), le.Uint32(marker[8:])
+		if size == 0 { // metadata marker: end of stream, grain table, directory or footer
+			if le.Uint32(marker[12:]) == 0 {
+				break
+			}
+			if _, err := io.CopyN(ioutil.Discard, body, int64(lba*sector)); err != nil {
+				return err
+			}
+			continue
+		}
+		padded := (12 + int64(size) + sector - 1) / sector * sector
+		rest := make([]byte, padded-sector)
+		if _, err := io.ReadFull(body, rest); err != nil {
+			return fmt.Errorf("the VMDK ends inside a grain: %v", err)
+		}
+		compressed := append(marker[12:], rest...)[:size]
+		zr, err := zlib.NewReader(bytes.NewReader(compressed))
+		if err != nil {
+			return fmt.Errorf("a grain does not decompress: %v", err)
+		}
+		data, err := ioutil.ReadAll(io.LimitReader(zr, int64(grain*sector)))
+		if err != nil {
+			return fmt.Errorf("a grain does not decompress: %v", err)
+		}
+		if lba >= capacity {
+			return fmt.Errorf("a grain lies past the disk's end")
+		}
+		if bytes.Count(data, []byte{0}) == len(data) {
+			continue // a hole: thin
+		}
+		if _, err := flat.WriteAt(data, int64(lba*sector)); err != nil {
+			return err
+		}
+	}
+	if err := flat.Truncate(int64(capacity * sector)); err != nil {
+		return err
+	}
+	text := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nencoding=\"UTF-8\"\nCID=fffffffe\nparentCID=ffffffff\n"+
+		"createType=\"vmfs\"\n\n# Extent description\nRW %d VMFS \"%s\"\n\n# The Disk Data Base\n#DDB\n\n"+
+		"ddb.adapterType = \"lsilogic\"\nddb.thinProvisioned = \"1\"\nddb.virtualHWVersion = \"13\"\n", capacity, flatName)
+	return ioutil.WriteFile(descriptor, []byte(text), 0o600)
 }

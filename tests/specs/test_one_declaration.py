@@ -38,6 +38,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {  # the least each operation takes
     "vm.snapshot.delete": {"name": "web-01", "snapshot": "s1"},
     "backup.create": {"vm": "web-01"},
     "backup.restore": {"backup_id": "0123abcd", "as": "web-02"},
+    "template.import": {"name": "noble", "host": "esxi-a", "from": "/srv/images/noble.ova"},
 }
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from ceso.cli.template.commands import add, list_, remove, validate
+from ceso.cli.template.import_ import import_
 
 
 @click.group()
 def template() -> None:
-    """Register, validate, list and remove golden templates."""
+    """Import, register, validate, list and remove golden templates."""
 
 
-for command in (add, list_, validate, remove):
+for command in (import_, add, list_, validate, remove):
     template.add_command(command)

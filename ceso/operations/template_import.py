@@ -1,0 +1,228 @@
+"""``template.import``: an OVA, an OVF with its disks, or a stream-optimized VMDK as a new template.
+
+1. *read package* (only reads): the source's head is read and the package refused if ceso
+   cannot import it (:mod:`ceso.images.ovf`), before anything is made; datastore and port
+   group are checked.
+2. Under the name's lock and a datastore slot, the VM is made by the host's route:
+   on the API, ``CreateImportSpec`` → ``ImportVApp`` → each disk uploaded through the
+   ``HttpNfcLease`` → lease completed (:mod:`ceso.images.api_import`); over SSH, each disk
+   converted on the worker and written thin over SFTP, then the ``.vmx`` written and
+   registered (:mod:`ceso.images.ssh_import`). Disks stream from the source as they are
+   uploaded; each is checked against the manifest (and the source against ``--sha256``)
+   before the VM is kept.
+3. *register template*: the VM is registered as a ceso template and validated.
+
+Whatever stops the job after step 2 began (a digest that differs, a host fault, a cancel) aborts
+the lease and removes the VM and its directory: a failed import leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ceso.backends.paths import datastore_path
+from ceso.backends.protocol import AnyBackend
+from ceso.backends.vmomi import vim
+from ceso.errors import ConflictError, NotFoundError
+from ceso.images.package import Package, open_package
+from ceso.images.specs import ImportTemplate
+from ceso.jobs.cleanup import undo
+from ceso.jobs.context import JobContext
+from ceso.operations.vm_common import earlier_attempt_ran
+from ceso.vm.templates import IMAGE_TOOLS_KEY, add_template, template_to_dict
+
+__all__ = ["public_source", "run_template_import"]
+
+_PROGRESS_EVERY_S = 2.0
+
+
+def public_source(source: str) -> str:
+    """``source`` as it may be shown and stored: a URL without its query (a signed URL's
+    signature lives there) and fragment."""
+    parts = urlsplit(source)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) if parts.scheme else source
+
+
+class _Meter:
+    """Bytes read from the source → the job's progress (between ``low`` and ``high`` percent)."""
+
+    def __init__(self, ctx: JobContext, total: int | None, low: int, high: int) -> None:
+        self.ctx, self.total, self.low, self.high = ctx, total, low, high
+        self.done, self.started = 0, time.monotonic()
+        self.last = self.started  # the first report after a few seconds, not for the descriptor
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last < _PROGRESS_EVERY_S:
+            return
+        self.last = now
+        rate = self.done / max(now - self.started, 1e-6)
+        share = min(1.0, self.done / self.total) if self.total else 0.0
+        details: dict[str, Any] = {"bytes": self.done, "rate_bytes_per_s": int(rate)}
+        if self.total:
+            details.update(total_bytes=self.total, eta_s=int(max(0, self.total - self.done) / max(rate, 1.0)))
+        self.ctx.set_progress(self.low + int((self.high - self.low) * share), **details)
+
+
+def run_template_import(ctx: JobContext) -> dict[str, Any]:
+    spec = ImportTemplate.from_job(ctx.params)
+    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
+    name = spec.name
+    meter = _Meter(ctx, None, 15, 90)
+    with ctx.step(
+        "read package", progress=5, changes_host=False, details={"source": public_source(spec.from_)}
+    ) as rec:
+        package = open_package(spec.from_, sha256=spec.sha256, progress=meter)
+        rec.update(
+            kind=package.kind,
+            vm=package.image.name,
+            disks=[{"file": d.href, "capacity_bytes": d.capacity_bytes} for d in package.image.disks],
+            dropped_properties=package.image.dropped_properties,
+        )
+    try:
+        with ctx.step("check host", progress=8, changes_host=False):
+            datastore = ops.datastore(spec.datastore)
+            network = ops.network(spec.network) if spec.network else next(iter(ops.networks()), None)
+            if network is None:
+                raise NotFoundError(f"host {ctx.job.host} has no port group for the template's NICs")
+        meter.total = package.upload_bytes or package.source_size
+        with ctx.locks(vms=[name], datastores=[datastore]):
+            with ctx.step("check name", progress=10, changes_host=ctx.attempt > 1):
+                if earlier_attempt_ran(ctx, "lock"):
+                    _remove(ops, name, datastore_path(datastore, name))  # an earlier attempt's half-made VM
+                if ops.exists(name):
+                    raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
+                if ops.path_exists(datastore_path(datastore, name)):
+                    raise ConflictError(
+                        f"datastore folder [{datastore}] {name} already exists on host {ctx.job.host}"
+                    )
+            with _cleanup_on_failure(ctx, ops, name, datastore):
+                if ops.route == "ssh":
+                    _import_over_ssh(ctx, ops, package, spec, datastore=datastore, network=network)
+                else:
+                    _import_over_api(ctx, ops, package, spec, datastore=datastore, network=network)
+                with ctx.step("register template", progress=95):
+                    template = add_template(ctx.runtime, name, ctx.job.host)
+    finally:
+        package.close()
+    return {
+        "name": name,
+        "host": ctx.job.host,
+        "datastore": datastore,
+        "network": network,
+        "source": public_source(spec.from_),
+        "disks": [{"file": d.href, "capacity_bytes": d.capacity_bytes} for d in package.image.disks],
+        "dropped_properties": package.image.dropped_properties,
+        "template": template_to_dict(template),
+    }
+
+
+@contextmanager
+def _cleanup_on_failure(ctx: JobContext, ops: AnyBackend, name: str, datastore: str) -> Iterator[None]:
+    """On any stop: remove the VM and its folder (the API route has aborted its lease already)."""
+    try:
+        yield
+    except BaseException as exc:
+        undo(
+            ctx,
+            "clean up after failure",
+            lambda: _remove(ops, name, datastore_path(datastore, name)),
+            cause=exc,
+        )
+        raise
+
+
+def _remove(ops: AnyBackend, name: str, directory: str) -> None:
+    """The VM ``name`` (held under this job's lock) and folder ``directory``, if there."""
+    if ops.exists(name):
+        vm = ops.find(name)
+        if ops.power_state(vm) != "poweredOff":
+            ops.power_off(vm)
+        ops.destroy(vm)
+    if ops.path_exists(directory):
+        ops.delete_path(directory)
+
+
+def _import_over_api(
+    ctx: JobContext, ops: AnyBackend, package: Package, spec: ImportTemplate, *, datastore: str, network: str
+) -> None:
+    from ceso.backends.api import ApiVmBackend
+    from ceso.images.api_import import LeaseImport
+    from ceso.images.ovf import import_descriptor
+
+    assert isinstance(ops, ApiVmBackend), ops.route
+    lease = LeaseImport(ops, name=spec.name, datastore=datastore, network=network)
+    try:
+        with ctx.step(
+            "import VM",
+            progress=12,
+            details={"calls": ["OvfManager.CreateImportSpec", "ResourcePool.ImportVApp"]},
+        ):
+            lease.create(import_descriptor(package.descriptor), package.image)
+        count = len(package.image.disks)
+        tools = 0
+        for i, disk in enumerate(package.disks()):
+            with ctx.step(
+                f"upload disk {i + 1}/{count}",
+                progress=15 + int(75 * i / count),
+                details={"file": disk.disk.href},
+            ) as rec:
+                rec["bytes"] = lease.upload(disk, progress=lambda _n: None)
+            tools = max(tools, disk.tools_version)
+        package.finish()
+        with ctx.step("complete import", progress=92):
+            lease.complete()
+        if tools:
+            with ctx.step("record image tools", progress=93, details={IMAGE_TOOLS_KEY: tools}):
+                v = vim()
+                ops.reconfigure(
+                    ops.find(spec.name),
+                    v.vm.ConfigSpec(
+                        extraConfig=[v.option.OptionValue(key=IMAGE_TOOLS_KEY, value=str(tools))]
+                    ),
+                    what="record the image's VMware Tools",
+                )
+    except BaseException as exc:
+        undo(ctx, "abort import", lease.abort, cause=exc)
+        raise
+
+
+def _import_over_ssh(
+    ctx: JobContext, ops: AnyBackend, package: Package, spec: ImportTemplate, *, datastore: str, network: str
+) -> None:
+    from ceso.backends.ssh import SshVmBackend
+    from ceso.images.ssh_import import config_spec, disk_paths, mac_source, upload_thin
+
+    assert isinstance(ops, SshVmBackend), ops.route
+    name = spec.name
+    with ctx.step("make directory", progress=12, details={"path": datastore_path(datastore, name)}):
+        ops.make_directory(datastore_path(datastore, name))
+    image = package.image
+    paths = disk_paths(datastore, name, len(image.disks))
+    tools = 0
+    for i, disk in enumerate(package.disks()):
+        with ctx.step(
+            f"convert and upload disk {i + 1}/{len(paths)}",
+            progress=15 + int(75 * i / len(paths)),
+            details={"file": disk.disk.href, "dest": paths[i]},
+        ) as rec:
+            rec["allocated_bytes"] = upload_thin(ops, disk, paths[i], adapter=image.scsi)
+        tools = max(tools, disk.tools_version)
+    package.finish()
+    with ctx.step("create VM", progress=92):
+        ops.create_vm(
+            config_spec(
+                image,
+                name=name,
+                datastore=datastore,
+                network=network,
+                paths=paths,
+                macs=mac_source(ops),
+                extra={IMAGE_TOOLS_KEY: str(tools)} if tools else {},
+            )
+        )

@@ -1,0 +1,120 @@
+"""`ceso template import` on the API route, end to end: a real worker, SQL, Redis and the simulator,
+whose NFC uploads are kept as ESXi keeps them (ops/simulator/main.go). The OVAs are built here
+with qemu-img; what the import made is read back from the datastore directory and pyVmomi."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ceso.cloudinit import decode_guestinfo
+from tests.conftest import Cli, unique
+from tests.support.images import MIB, make_ova, make_raw, ovf_descriptor
+from tests.support.simulator import SimulatorHost
+from tests.support.vms import destroy_vm, devices_of, extra_config, vm_by_name, vm_names
+
+
+def _import(cli: Cli, name: str, host: str, source: Path, *extra: str) -> Any:
+    return cli(
+        "--json",
+        "template",
+        "import",
+        name,
+        "--host",
+        host,
+        "--from",
+        str(source),
+        "--timeout",
+        "120",
+        *extra,
+    )
+
+
+def test_an_ova_imports_as_a_thin_template_that_vm_create_uses(
+    cli: Cli, sim: SimulatorHost, registered_host: str, start_worker: Any, tmp_path: Path
+) -> None:
+    start_worker(registered_host)
+    raw = make_raw(tmp_path / "r", 4 * MIB)
+    ova = make_ova(tmp_path, "noble", [raw])
+    name, web = unique("noble"), unique("web")
+    si = sim.connect()
+    try:
+        result = _import(
+            cli, name, registered_host, ova, "--sha256", hashlib.sha256(ova.read_bytes()).hexdigest()
+        )
+        assert result.exit_code == 0, result.stdout + result.stderr
+        job = result.json()
+        assert job["state"] == "succeeded", job
+        assert job["result"]["template"]["status"] == "passed"
+        vm = vm_by_name(si, name)
+        (disk,) = devices_of(vm, "VirtualDisk")
+        assert disk.backing.thinProvisioned and disk.capacityInKB * 1024 == len(raw)
+        assert (vm.config.guestId, vm.config.hardware.numCPU, vm.config.hardware.memoryMB) == (
+            "ubuntu64Guest",
+            2,
+            1024,
+        )
+        assert [type(n).__name__ for n in devices_of(vm, "VirtualEthernetCard")] == [
+            "vim.vm.device.VirtualVmxnet3"
+        ]
+        # The disk on the datastore: a VMFS descriptor and a sparse flat file holding the image's bytes.
+        folder = sim.datastore_dir() / name
+        path = disk.backing.fileName.split("] ", 1)[1]
+        descriptor = (sim.datastore_dir() / path).read_text()
+        assert 'createType="vmfs"' in descriptor and "-flat.vmdk" in descriptor
+        flat = sim.datastore_dir() / path.replace(".vmdk", "-flat.vmdk")
+        assert flat.read_bytes() == raw and flat.stat().st_blocks * 512 < len(raw) // 4
+        assert flat.parent == folder
+        steps = [s["name"] for s in job["steps"]]
+        assert steps[-4:] == ["upload disk 1/1", "complete import", "record image tools", "register template"]
+        # A VM never booted reports no VMware Tools; the image's disk declares them (qemu-img writes
+        # ddb.toolsVersion = "2147483647": guest-managed, as Ubuntu's cloud image is).
+        (tools,) = [c for c in job["result"]["template"]["checks"] if c["check"] == "vmware_tools_installed"]
+        assert tools["result"] == "passed" and "guest-managed" in tools["detail"]
+
+        validated = cli("--json", "template", "validate", name)
+        assert validated.exit_code == 0 and validated.json()["status"] == "passed", validated.stdout
+
+        created = cli("--json", "vm", "create", web, "--template", name, "--ip", "192.0.2.10/24",
+                      "--gateway", "192.0.2.1", "--timeout", "120")  # fmt: skip
+        assert created.exit_code == 0, created.stdout + created.stderr
+        new = vm_by_name(si, web)
+        assert (sim.datastore_dir() / web / f"{web}-flat.vmdk").read_bytes() == raw
+        meta = yaml.safe_load(decode_guestinfo(extra_config(new))["metadata"])
+        assert meta["network"]["ethernets"]["nic0"]["addresses"] == ["192.0.2.10/24"]
+    finally:
+        for vm in (web, name):
+            if vm in vm_names(si):
+                destroy_vm(si, vm)
+
+
+def test_a_failed_import_leaves_nothing_and_a_refused_one_makes_nothing(
+    cli: Cli, sim: SimulatorHost, registered_host: str, start_worker: Any, tmp_path: Path
+) -> None:
+    start_worker(registered_host)
+    si = sim.connect()
+    raw = make_raw(tmp_path / "r", 2 * MIB)
+    # The disk differs from the manifest: found only once it is uploaded, so the VM is made first.
+    bad = make_ova(tmp_path, "bad", [raw], corrupt="bad-disk0.vmdk")
+    name = unique("bad")
+    failed = _import(cli, name, registered_host, bad)
+    assert failed.exit_code == 2, failed.stdout + failed.stderr
+    job = cli("--json", "job", "list").json()[0]
+    steps = {s["name"]: s for s in job["steps"]}
+    assert {"import VM", "abort import", "clean up after failure"} <= set(steps), list(steps)
+    assert name not in vm_names(si) and not (sim.datastore_dir() / name).exists()
+    assert cli("--json", "template", "list").json() == [] or name not in {
+        t["name"] for t in cli("--json", "template", "list").json()
+    }
+
+    # Two VMs in one package: refused from the descriptor, before any host call that writes.
+    two = ovf_descriptor("two", [("two-disk0.vmdk", 1, MIB)]).replace(
+        "</VirtualSystem>", '</VirtualSystem><VirtualSystem ovf:id="b"><Info/></VirtualSystem>'
+    )
+    refused = _import(cli, unique("two"), registered_host, make_ova(tmp_path, "two", [raw], descriptor=two))
+    assert refused.exit_code == 2 and "2 virtual machines" in refused.stderr + refused.stdout
+    job = cli("--json", "job", "list").json()[0]
+    assert [s["name"] for s in job["steps"]] == ["read package"]
