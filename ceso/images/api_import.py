@@ -122,7 +122,7 @@ class LeaseImport:
         """POST ``disk``'s stream-optimized bytes to its device URL; returns the bytes sent."""
         item = next((f for f in self.file_items if f.path == disk.disk.href), None)
         url = self._urls.get(item.deviceId) if item is not None else None
-        if url is None:
+        if item is None or url is None:
             raise OperationError(f"the import lease has no upload URL for {disk.disk.href}")
         size = disk.size if disk.size is not None else item.size
         target = urlsplit(url)

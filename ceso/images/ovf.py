@@ -109,7 +109,8 @@ def _bytes(value: str, unit: str | None, what: str) -> int:
     if not match or not value.strip().isdigit():
         raise InvalidInputError(f"the OVF gives {what} as {value!r} {unit!r}, which ceso cannot read")
     base, power = (int(match.group(1)), int(match.group(2))) if match.group(1) else (1, 0)
-    return int(value) * base**power
+    total: int = int(value) * base**power
+    return total
 
 
 def _refuse(reason: str) -> InvalidInputError:

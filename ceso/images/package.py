@@ -161,9 +161,9 @@ class _Prefixed:
 
     def read(self, n: int = -1, /) -> bytes:
         if self.head:
-            data = self.head if n < 0 else self.head[:n]
-            self.head = self.head[len(data) :]
-            return data
+            first = self.head if n < 0 else self.head[:n]
+            self.head = self.head[len(first) :]
+            return first
         data: bytes = self.rest.read(n)
         return data
 
@@ -222,7 +222,7 @@ def open_package(
 
 def _open_ova(source: str, outer: CountingReader, sha256: str | None) -> Package:
     try:
-        tar = tarfile.open(fileobj=outer, mode="r|")  # noqa: SIM115  # a stream: members in order, nothing extracted to disk
+        tar = tarfile.open(fileobj=outer, mode="r|")  # type: ignore[call-overload]  # noqa: SIM115  # a stream: members in order, nothing extracted to disk
         first = tar.next()
     except tarfile.TarError as exc:
         raise InvalidInputError(f"{source} is not an OVA (a tar archive): {exc}") from None

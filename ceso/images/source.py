@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from ceso.errors import InvalidInputError, NotFoundError, OperationError
 
@@ -57,7 +57,7 @@ def sibling(source: str, name: str) -> str:
     parts = urlsplit(source)
     if parts.scheme:
         base = parts.path.rsplit("/", 1)[0]
-        return urlunsplit((parts.scheme, parts.netloc, f"{base}/{urllib.request.quote(name)}", "", ""))
+        return urlunsplit((parts.scheme, parts.netloc, f"{base}/{quote(name)}", "", ""))
     return os.path.join(os.path.dirname(source), name)
 
 

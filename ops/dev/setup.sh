@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 # openssl: the secrets .env.example makes (tests/ops/test_compose_run.py); util-linux: unshare, which
-# gives each "machine" of tests/ops/test_deploy_two_machines.py its own mounts.
-apt_packages=(golang-go golang-github-vmware-govmomi-dev openssh-server redis-server zstd curl prometheus systemd openssl util-linux)
+# gives each "machine" of tests/ops/test_deploy_two_machines.py its own mounts; qemu-utils: qemu-img, which
+# makes the stream-optimized VMDKs of the image import tests (tests/support/images.py).
+apt_packages=(golang-go golang-github-vmware-govmomi-dev openssh-server redis-server zstd curl prometheus systemd openssl util-linux qemu-utils)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
