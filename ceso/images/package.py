@@ -18,6 +18,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ceso.errors import InvalidInputError, NotFoundError
 from ceso.images.ovf import MAX_DESCRIPTOR_BYTES, OvfDisk, OvfImage, descriptor_for_disk, parse_descriptor
@@ -200,7 +201,7 @@ def open_package(
 ) -> Package:
     """Open ``source`` and read its head: InvalidInputError for a package ceso refuses,
     NotFoundError for a missing file. ``progress(n)`` is told of every ``n`` bytes read."""
-    kind = kind_of(source)
+    kind = kind_of(urlsplit(source).path)
     if kind is None:
         raise InvalidInputError(f"--from must name an .ova, .ovf or .vmdk file, not {source!r}")
     opened = open_source(source)
@@ -248,7 +249,8 @@ def _open_ova(source: str, outer: CountingReader, sha256: str | None) -> Package
 def _open_ovf(source: str, outer: CountingReader, sha256: str | None) -> Package:
     raw = _read_capped(outer, "the OVF descriptor")
     digests: dict[str, tuple[str, str]] = {}
-    manifest = source.rsplit(".", 1)[0] + ".mf"
+    name = urlsplit(source).path.rsplit("/", 1)[-1]
+    manifest = sibling(source, name.rsplit(".", 1)[0] + ".mf")
     try:
         opened = open_source(manifest)
     except NotFoundError:
@@ -258,7 +260,6 @@ def _open_ovf(source: str, outer: CountingReader, sha256: str | None) -> Package
             digests = _parse_manifest(_read_capped(opened.stream, "the manifest").decode("utf-8", "replace"))
         finally:
             opened.close()
-    name = source.rsplit("/", 1)[-1]
     _check(name, raw, digests)
     descriptor = raw.decode("utf-8", "replace")
     image = parse_descriptor(descriptor)
@@ -271,7 +272,7 @@ def _open_vmdk(source: str, outer: CountingReader, sha256: str | None, size: int
     if len(head) < SECTOR or head[:4] != b"KDMV":
         raise InvalidInputError(f"{source} is not a VMDK sparse extent (no KDMV header)")
     capacity = struct.unpack_from("<Q", head, 12)[0] * SECTOR
-    href = source.rsplit("/", 1)[-1]
+    href = urlsplit(source).path.rsplit("/", 1)[-1]
     stem = re.sub(r"[^A-Za-z0-9._-]", "-", href.rsplit(".", 1)[0]) or "disk"
     descriptor = descriptor_for_disk(href, capacity, size or 0, name=stem)
     image = parse_descriptor(descriptor)

@@ -38,6 +38,9 @@ def check_source(source: str) -> str:
         raise InvalidInputError(f"--from takes a local path or an https:// URL, not {parts.scheme}://")
     if parts.scheme and (not parts.hostname or parts.username or parts.password):
         raise InvalidInputError("--from URL needs a host and no user name or password in it")
+    if parts.scheme and (parts.query or parts.fragment):
+        # A query often carries a signature; the source is stored with the job and shown by `job status`.
+        raise InvalidInputError("--from URL must have no query or fragment (it is stored with the job)")
     if not parts.scheme and not os.path.isabs(source):
         raise InvalidInputError(f"--from {source!r} must be an absolute path (the worker reads it)")
     path = parts.path if parts.scheme else source

@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from ceso.backends.paths import datastore_path
 from ceso.backends.protocol import AnyBackend
@@ -35,16 +34,9 @@ from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran
 from ceso.vm.templates import IMAGE_TOOLS_KEY, add_template, template_to_dict
 
-__all__ = ["public_source", "run_template_import"]
+__all__ = ["run_template_import"]
 
 _PROGRESS_EVERY_S = 2.0
-
-
-def public_source(source: str) -> str:
-    """``source`` as it may be shown and stored: a URL without its query (a signed URL's
-    signature lives there) and fragment."""
-    parts = urlsplit(source)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) if parts.scheme else source
 
 
 class _Meter:
@@ -74,9 +66,7 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
     ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     name = spec.name
     meter = _Meter(ctx, None, 15, 90)
-    with ctx.step(
-        "read package", progress=5, changes_host=False, details={"source": public_source(spec.from_)}
-    ) as rec:
+    with ctx.step("read package", progress=5, changes_host=False, details={"source": spec.from_}) as rec:
         package = open_package(spec.from_, sha256=spec.sha256, progress=meter)
         rec.update(
             kind=package.kind,
@@ -115,7 +105,7 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
         "host": ctx.job.host,
         "datastore": datastore,
         "network": network,
-        "source": public_source(spec.from_),
+        "source": spec.from_,
         "disks": [{"file": d.href, "capacity_bytes": d.capacity_bytes} for d in package.image.disks],
         "dropped_properties": package.image.dropped_properties,
         "template": template_to_dict(template),

@@ -6,15 +6,28 @@ OVA, and a stream-optimized VMDK made by ``qemu-img`` (Debian's qemu-utils), not
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import functools
 import hashlib
+import http.server
 import io
+import ipaddress
 import os
 import shutil
+import ssl
 import subprocess
 import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["MIB", "make_ova", "make_raw", "ovf_descriptor", "stream_vmdk"]
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+__all__ = ["MIB", "https_server", "make_ova", "make_raw", "ovf_descriptor", "stream_vmdk"]
 
 MIB = 2**20
 
@@ -225,3 +238,52 @@ def make_ova(
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+@contextlib.contextmanager
+def https_server(directory: Path) -> Iterator[tuple[str, Path]]:
+    """Serve ``directory`` over HTTPS on 127.0.0.1: yields the base URL and the CA file to trust
+    (``SSL_CERT_FILE``); GET and HEAD only, as a web server of images would."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "images")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    tls_dir = directory.parent / f"{directory.name}-tls"
+    tls_dir.mkdir(exist_ok=True)
+    cert_path, key_path = tls_dir / "cert.pem", tls_dir / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert_path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # the stdlib's name
+        pass

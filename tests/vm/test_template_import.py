@@ -12,12 +12,12 @@ import yaml
 
 from ceso.cloudinit import decode_guestinfo
 from tests.conftest import Cli, unique
-from tests.support.images import MIB, make_ova, make_raw, ovf_descriptor
+from tests.support.images import MIB, https_server, make_ova, make_raw, ovf_descriptor
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import destroy_vm, devices_of, extra_config, vm_by_name, vm_names
 
 
-def _import(cli: Cli, name: str, host: str, source: Path, *extra: str) -> Any:
+def _import(cli: Cli, name: str, host: str, source: Path | str, *extra: str) -> Any:
     return cli(
         "--json",
         "template",
@@ -36,18 +36,26 @@ def _import(cli: Cli, name: str, host: str, source: Path, *extra: str) -> Any:
 def test_an_ova_imports_as_a_thin_template_that_vm_create_uses(
     cli: Cli, sim: SimulatorHost, registered_host: str, start_worker: Any, tmp_path: Path
 ) -> None:
-    start_worker(registered_host)
+    images = tmp_path / "images"
+    images.mkdir()
     raw = make_raw(tmp_path / "r", 4 * MIB)
-    ova = make_ova(tmp_path, "noble", [raw])
+    ova = make_ova(images, "noble", [raw])
     name, web = unique("noble"), unique("web")
     si = sim.connect()
-    try:
+    with https_server(images) as (base, ca):
+        # The worker trusts the server's certificate as it would a public CA's (SSL_CERT_FILE).
+        start_worker(registered_host, env={"SSL_CERT_FILE": str(ca)})
+        signed = _import(cli, name, registered_host, f"{base}/noble.ova?X-Signature=s3cr3t")
+        assert signed.exit_code == 2 and "no query" in signed.stdout  # it would be stored with the job
+        url = f"{base}/noble.ova"
         result = _import(
-            cli, name, registered_host, ova, "--sha256", hashlib.sha256(ova.read_bytes()).hexdigest()
+            cli, name, registered_host, url, "--sha256", hashlib.sha256(ova.read_bytes()).hexdigest()
         )
+    try:
         assert result.exit_code == 0, result.stdout + result.stderr
         job = result.json()
         assert job["state"] == "succeeded", job
+        assert job["result"]["source"] == url
         assert job["result"]["template"]["status"] == "passed"
         vm = vm_by_name(si, name)
         (disk,) = devices_of(vm, "VirtualDisk")
