@@ -37,9 +37,12 @@ _BLOCK = 1 << 20
 class LeaseImport:
     """One OVF import on one host through the API; ``vm`` is set once ImportVApp made it."""
 
-    def __init__(self, ops: ApiVmBackend, *, name: str, datastore: str, network: str | None) -> None:
+    def __init__(
+        self, ops: ApiVmBackend, *, name: str, datastore: str, network: str | None, marks: dict[str, str]
+    ) -> None:
         self.ops, self.client = ops, ops.client
         self.name, self.datastore, self.network = name, datastore, network
+        self.marks = marks  # extraConfig the new VM carries from its creation (the job's marker)
         self.lease: Any = None
         self.vm: Any = None
         self.file_items: list[Any] = []
@@ -90,6 +93,10 @@ class LeaseImport:
             )
         spec = result.importSpec
         spec.configSpec.firmware = image.firmware
+        spec.configSpec.extraConfig = [
+            *(spec.configSpec.extraConfig or []),
+            *(v.option.OptionValue(key=k, value=val) for k, val in self.marks.items()),
+        ]
         self.file_items = list(result.fileItem or [])
         self.ops.record(
             "ResourcePool.ImportVApp", {"name": self.name, "files": [f.path for f in self.file_items]}
@@ -118,8 +125,9 @@ class LeaseImport:
                 raise TimeoutExpiredError(f"the import lease was not ready after {_READY_WAIT_S:.0f}s")
             time.sleep(0.5)
 
-    def upload(self, disk: DiskStream, *, progress: Callable[[int], None]) -> int:
-        """POST ``disk``'s stream-optimized bytes to its device URL; returns the bytes sent."""
+    def upload(self, disk: DiskStream, *, percent: Callable[[], int]) -> int:
+        """POST ``disk``'s stream-optimized bytes to its device URL; returns the bytes sent.
+        ``percent()`` is how far the whole import is, for the lease's keep-alive."""
         item = next((f for f in self.file_items if f.path == disk.disk.href), None)
         url = self._urls.get(item.deviceId) if item is not None else None
         if item is None or url is None:
@@ -132,12 +140,11 @@ class LeaseImport:
         conn = DatastoreHttp(self.client).connection()
         last_beat = time.monotonic()
 
-        def sent(n: int) -> None:
+        def sent() -> None:
             nonlocal last_beat
-            progress(n)
             if time.monotonic() - last_beat >= KEEPALIVE_S:
                 last_beat = time.monotonic()
-                self.keep_alive(None)
+                self.keep_alive(percent())
 
         try:
             conn.putrequest("POST", f"{target.path}?{target.query}" if target.query else target.path)
@@ -149,7 +156,7 @@ class LeaseImport:
             while chunk := disk.reader.read(_BLOCK):
                 conn.send(chunk)
                 total += len(chunk)
-                sent(len(chunk))
+                sent()
             response = conn.getresponse()
             body = response.read(2000)
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
@@ -165,10 +172,10 @@ class LeaseImport:
             )
         return total
 
-    def keep_alive(self, percent: int | None) -> None:
-        """HttpNfcLeaseProgress: tells the host the import is alive (and how far, if known)."""
+    def keep_alive(self, percent: int) -> None:
+        """HttpNfcLeaseProgress: tells the host the import is alive, and how far it is."""
         if self.lease is not None:
-            pct = 0 if percent is None else max(0, min(100, percent))
+            pct = max(0, min(100, percent))
             self.client.call("import progress", lambda: self.lease.HttpNfcLeaseProgress(percent=pct))
 
     def complete(self) -> None:

@@ -39,7 +39,7 @@ Cleanups = list[tuple[str, Callable[[], object]]]
 def cleanups_for(ctx: JobContext) -> Cleanups:
     """The cleanup steps (name, action) of the job's kind; none for a kind that leaves nothing."""
     kind, p = ctx.job.kind, ctx.params
-    if kind in ("vm.create", "vm.clone", "backup.restore"):
+    if kind in ("vm.create", "vm.clone", "backup.restore", "template.import"):
         from ceso.operations.leftovers import remove_leftovers
 
         name = p["name"]

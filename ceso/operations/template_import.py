@@ -31,7 +31,7 @@ from ceso.images.package import Package, open_package
 from ceso.images.specs import ImportTemplate
 from ceso.jobs.cleanup import undo
 from ceso.jobs.context import JobContext
-from ceso.operations.vm_common import earlier_attempt_ran
+from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
 from ceso.vm.templates import IMAGE_TOOLS_KEY, add_template, template_to_dict
 
 __all__ = ["run_template_import"]
@@ -46,6 +46,10 @@ class _Meter:
         self.ctx, self.total, self.low, self.high = ctx, total, low, high
         self.done, self.started = 0, time.monotonic()
         self.last = self.started  # the first report after a few seconds, not for the descriptor
+
+    def percent(self) -> int:
+        """How much of the source was read, 0-100 (0 while its size is unknown)."""
+        return min(100, 100 * self.done // self.total) if self.total else 0
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -83,8 +87,8 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
         meter.total = package.upload_bytes or package.source_size
         with ctx.locks(vms=[name], datastores=[datastore]):
             with ctx.step("check name", progress=10, changes_host=ctx.attempt > 1):
-                if earlier_attempt_ran(ctx, "lock"):
-                    _remove(ops, name, datastore_path(datastore, name))  # an earlier attempt's half-made VM
+                if ctx.attempt > 1:
+                    remove_vm_leftovers(ctx, ops, name=name)  # what an earlier attempt made (its marker)
                 if ops.exists(name):
                     raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
                 if ops.path_exists(datastore_path(datastore, name)):
@@ -95,7 +99,9 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
                 if ops.route == "ssh":
                     _import_over_ssh(ctx, ops, package, spec, datastore=datastore, network=network)
                 else:
-                    _import_over_api(ctx, ops, package, spec, datastore=datastore, network=network)
+                    _import_over_api(
+                        ctx, ops, package, spec, datastore=datastore, network=network, meter=meter
+                    )
                 with ctx.step("register template", progress=95):
                     template = add_template(ctx.runtime, name, ctx.job.host)
     finally:
@@ -139,14 +145,23 @@ def _remove(ops: AnyBackend, name: str, directory: str) -> None:
 
 
 def _import_over_api(
-    ctx: JobContext, ops: AnyBackend, package: Package, spec: ImportTemplate, *, datastore: str, network: str
+    ctx: JobContext,
+    ops: AnyBackend,
+    package: Package,
+    spec: ImportTemplate,
+    *,
+    datastore: str,
+    network: str,
+    meter: _Meter,
 ) -> None:
     from ceso.backends.api import ApiVmBackend
     from ceso.images.api_import import LeaseImport
     from ceso.images.ovf import import_descriptor
 
     assert isinstance(ops, ApiVmBackend), ops.route
-    lease = LeaseImport(ops, name=spec.name, datastore=datastore, network=network)
+    lease = LeaseImport(
+        ops, name=spec.name, datastore=datastore, network=network, marks={JOB_MARKER: ctx.job.id}
+    )
     try:
         with ctx.step(
             "import VM",
@@ -162,7 +177,7 @@ def _import_over_api(
                 progress=15 + int(75 * i / count),
                 details={"file": disk.disk.href},
             ) as rec:
-                rec["bytes"] = lease.upload(disk, progress=lambda _n: None)
+                rec["bytes"] = lease.upload(disk, percent=meter.percent)
             tools = max(tools, disk.tools_version)
         package.finish()
         with ctx.step("complete import", progress=92):
@@ -213,6 +228,6 @@ def _import_over_ssh(
                 network=network,
                 paths=paths,
                 macs=mac_source(ops),
-                extra={IMAGE_TOOLS_KEY: str(tools)} if tools else {},
+                extra={JOB_MARKER: ctx.job.id, **({IMAGE_TOOLS_KEY: str(tools)} if tools else {})},
             )
         )

@@ -26,16 +26,19 @@ pids+=($!)
 for _ in $(seq 1 100); do [[ -s $sim_tmp/url ]] && break; sleep 0.1; done
 url=$(head -1 "$sim_tmp/url")
 echo "== simulated ESXi host at $url"
-python ops/simulator/seed.py "$url" --count 2 --prefix legacy --template ubuntu-24.04-golden
+python ops/simulator/seed.py "$url" --count 2 --prefix legacy
+# A small OVA shaped like Ubuntu's cloud image (8 MiB disk made stream-optimized by qemu-img).
+python ops/simulator/make_ova.py "$sim_tmp/ubuntu-24.04-golden.ova"
 
 step() { echo; echo "\$ $*"; "$@"; }
 step ceso db upgrade
 echo simulator | step ceso host add esxi-sim --url "$url" --user root --password-stdin
 step ceso host check esxi-sim
-step ceso template add ubuntu-24.04-golden --host esxi-sim
 ceso worker --host esxi-sim --concurrency 2 --metrics-port 0 >"$CESO_DATA_DIR/worker.log" 2>&1 &
 pids+=($!)
 step ceso host ping esxi-sim --timeout 60
+step ceso template import ubuntu-24.04-golden --host esxi-sim --from "$sim_tmp/ubuntu-24.04-golden.ova" \
+    --timeout 120
 step ceso --dry-run vm create web-01 --template ubuntu-24.04-golden --ip 192.0.2.10/24 --gateway 192.0.2.1 \
     --dns 192.0.2.53
 step ceso vm create web-01 --template ubuntu-24.04-golden --cpus 2 --memory 4G --disk 40G \
