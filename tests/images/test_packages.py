@@ -104,3 +104,19 @@ def test_a_truncated_stream_is_an_error_not_a_short_disk() -> None:
 def test_a_source_must_be_an_absolute_path_or_an_https_url_of_a_known_kind(source: str) -> None:
     with pytest.raises(InvalidInputError, match="--from"):
         check_source(source)
+
+
+def test_an_ovf_reads_its_disks_and_manifest_beside_it(tmp_path: Path) -> None:
+    raw = make_raw(tmp_path / "d.raw", 2 * MIB)
+    stream_vmdk(tmp_path / "d.raw", tmp_path / "noble-disk0.vmdk")
+    vmdk = (tmp_path / "noble-disk0.vmdk").read_bytes()
+    descriptor = ovf_descriptor("noble", [("noble-disk0.vmdk", len(vmdk), len(raw))])
+    (tmp_path / "noble.ovf").write_text(descriptor)
+    (tmp_path / "noble.mf").write_text(
+        f"SHA256(noble.ovf)= {hashlib.sha256(descriptor.encode()).hexdigest()}\n"
+        f"SHA256(noble-disk0.vmdk)= {hashlib.sha256(vmdk).hexdigest()}\n"
+    )
+    assert _convert(tmp_path / "noble.ovf", tmp_path) == [raw]
+    (tmp_path / "noble-disk0.vmdk").write_bytes(vmdk[:-512] + b"\1" * 512)  # the footer changed
+    with pytest.raises(InvalidInputError, match="does not match the package's manifest"):
+        _convert(tmp_path / "noble.ovf", tmp_path)
