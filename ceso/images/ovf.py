@@ -73,7 +73,7 @@ class OvfDisk:
     disk_id: str
     href: str
     capacity_bytes: int
-    controller: str  # "scsi" or "ide" or "sata"
+    controller: str  # "scsi": the first SCSI controller is the only placement imported
     unit: int
     declared_size: int | None  # the References entry's ovf:size, if given
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import ssl
 import stat
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -114,6 +111,10 @@ def open_source(source: str, *, timeout: float = _TIMEOUT_S) -> Opened:
     """Open ``source`` for reading. NotFoundError if it is not there; OperationError if a URL
     answers otherwise; InvalidInputError for a local path that is not a regular file."""
     if urlsplit(source).scheme == "https":
+        import ssl  # here: the spec (and so the CLI) imports this module for check_source
+        import urllib.error
+        import urllib.request
+
         request = urllib.request.Request(source, headers={"User-Agent": "ceso"})  # noqa: S310  # https only (check_source)
         try:
             response = urllib.request.urlopen(request, timeout=timeout, context=ssl.create_default_context())  # noqa: S310
