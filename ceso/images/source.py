@@ -2,7 +2,8 @@
 
 :func:`check_source` is the form check every caller makes (the CLI, cesod, the worker);
 :func:`open_source` opens it for the worker that imports it. A URL is read as it downloads
-(never whole in memory, never staged on disk), with the system's CA certificates; a local
+(never whole in memory, never staged on disk), resumed where the server allows ranges
+(:mod:`ceso.images.download`), with the system's CA certificates; a local
 path must be absolute: the job reads it on the worker's machine, not the caller's.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from ceso.errors import InvalidInputError, NotFoundError, OperationError
+from ceso.errors import InvalidInputError, NotFoundError
 
 __all__ = ["KINDS", "CountingReader", "Opened", "check_source", "open_source", "sibling"]
 
@@ -100,7 +101,7 @@ class CountingReader:
 class Opened:
     """An open source: its stream and its size, if known."""
 
-    stream: BinaryIO
+    stream: BinaryIO  # a file, or a Download (read and close)
     size: int | None
 
     def close(self) -> None:
@@ -111,21 +112,10 @@ def open_source(source: str, *, timeout: float = _TIMEOUT_S) -> Opened:
     """Open ``source`` for reading. NotFoundError if it is not there; OperationError if a URL
     answers otherwise; InvalidInputError for a local path that is not a regular file."""
     if urlsplit(source).scheme == "https":
-        import ssl  # here: the spec (and so the CLI) imports this module for check_source
-        import urllib.error
-        import urllib.request
+        from ceso.images.download import Download  # not imported by the CLI, which checks sources only
 
-        request = urllib.request.Request(source, headers={"User-Agent": "ceso"})  # noqa: S310  # https only (check_source)
-        try:
-            response = urllib.request.urlopen(request, timeout=timeout, context=ssl.create_default_context())  # noqa: S310
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                raise NotFoundError(f"{source} answers 404 Not Found") from None
-            raise OperationError(f"{source} answers HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise OperationError(f"cannot read {source}: {getattr(exc, 'reason', exc)}") from None
-        length = response.headers.get("Content-Length")
-        return Opened(response, int(length) if length and length.isdigit() else None)
+        download = Download(source, timeout=timeout)
+        return Opened(download, download.size)  # type: ignore[arg-type]
     try:
         stream = open(source, "rb")  # noqa: SIM115  # closed by the caller (Opened.close)
     except FileNotFoundError:

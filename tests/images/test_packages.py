@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ceso.errors import InvalidInputError
+from ceso.errors import InvalidInputError, TransientError
 from ceso.images.ovf import parse_descriptor
 from ceso.images.package import open_package
 from ceso.images.source import check_source
 from ceso.images.vmdk import write_thin
-from tests.support.images import MIB, make_ova, make_raw, ovf_descriptor, stream_vmdk
+from tests.support.images import MIB, https_server, make_ova, make_raw, ovf_descriptor, stream_vmdk
 
 
 def _convert(pkg_path: Path, tmp_path: Path, **kw: object) -> list[bytes]:
@@ -120,3 +120,33 @@ def test_an_ovf_reads_its_disks_and_manifest_beside_it(tmp_path: Path) -> None:
     (tmp_path / "noble-disk0.vmdk").write_bytes(vmdk[:-512] + b"\1" * 512)  # the footer changed
     with pytest.raises(InvalidInputError, match="does not match the package's manifest"):
         _convert(tmp_path / "noble.ovf", tmp_path)
+
+
+def test_a_download_cut_midway_resumes_with_a_range_and_fails_where_ranges_are_not_offered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    raw = make_raw(tmp_path / "r", 2 * MIB)
+    ova = make_ova(images, "noble", [raw])
+    digest = hashlib.sha256(ova.read_bytes()).hexdigest()
+    cut = ova.stat().st_size // 2
+    with https_server(images, break_at=cut) as (base, ca):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        with open_package(f"{base}/noble.ova", sha256=digest) as package:
+            download = package._opened[0].stream
+            flats = []
+            for disk in package.disks():
+                with open(tmp_path / "flat", "wb") as out:
+                    write_thin(disk.reader, out)
+                flats.append((tmp_path / "flat").read_bytes())
+            package.finish()  # the whole file's digest: the resumed bytes joined up exactly
+        assert flats == [raw] and getattr(download, "resumes", None) == 1
+    with https_server(images, break_at=cut, ranges=False) as (base, ca):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        with (
+            pytest.raises(TransientError, match="does not take ranges"),
+            open_package(f"{base}/noble.ova") as package,
+        ):
+            for disk in package.disks():
+                disk.reader.drain()

@@ -15,12 +15,14 @@ import io
 import ipaddress
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -241,9 +243,13 @@ def make_ova(
 
 
 @contextlib.contextmanager
-def https_server(directory: Path) -> Iterator[tuple[str, Path]]:
+def https_server(
+    directory: Path, *, break_at: int | None = None, ranges: bool = True
+) -> Iterator[tuple[str, Path]]:
     """Serve ``directory`` over HTTPS on 127.0.0.1: yields the base URL and the CA file to trust
-    (``SSL_CERT_FILE``); GET and HEAD only, as a web server of images would."""
+    (``SSL_CERT_FILE``). GET with ``Range: bytes=N-`` (206, honouring ``If-Range``) unless not
+    ``ranges``; with ``break_at`` the first whole-file answer stops after that many bytes of its
+    body and the connection is cut, as a flaky network does."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "images")])
     now = dt.datetime.now(dt.UTC)
@@ -270,7 +276,8 @@ def https_server(directory: Path) -> Iterator[tuple[str, Path]]:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
-    handler = functools.partial(_QuietHandler, directory=str(directory))
+    state = {"break_at": break_at}
+    handler = functools.partial(_FileHandler, directory=str(directory), state=state, ranges=ranges)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
@@ -284,6 +291,41 @@ def https_server(directory: Path) -> Iterator[tuple[str, Path]]:
         server.server_close()
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _FileHandler(http.server.BaseHTTPRequestHandler):
+    """GET of a file of one directory, with single open-ended ranges and a one-time cut."""
+
+    def __init__(self, *args: Any, directory: str, state: dict[str, Any], ranges: bool, **kw: Any) -> None:
+        self.root, self.state, self.ranges = Path(directory), state, ranges
+        super().__init__(*args, **kw)
+
+    def do_GET(self) -> None:
+        path = self.root / self.path.split("?", 1)[0].lstrip("/")
+        if "/" in self.path.lstrip("/") or not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        etag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+        wanted = self.headers.get("Range", "")
+        start = int(wanted.removeprefix("bytes=").rstrip("-")) if self.ranges and wanted else 0
+        if start and self.headers.get("If-Range", etag) != etag:
+            start = 0
+        self.send_response(206 if start else 200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("ETag", etag)
+        if self.ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.end_headers()
+        cut = self.state["break_at"] if not start else None
+        if cut is not None:
+            self.state["break_at"] = None
+            self.wfile.write(data[:cut])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        self.wfile.write(data[start:])
+
     def log_message(self, format: str, *args: object) -> None:  # the stdlib's name
         pass
