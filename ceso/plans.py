@@ -2,8 +2,7 @@
 
 The CLI (in-process), cesod (``dry_run``) and so the CLI through a local cesod show the
 plan of the route the job's host would take now (:func:`ceso.backends.routes.route_of`): the
-vSphere API calls, or on the SSH route the ESXi shell commands. Backups run on the API
-whatever the host's route, so they have one plan.
+vSphere API calls, or on the SSH route the ESXi shell commands.
 """
 
 from __future__ import annotations
@@ -151,6 +150,20 @@ _PLANS: dict[tuple[str, str], _Plan] = {
         "stream each disk's descriptor and data to the target",
         "write manifest.json, confirm every size at the target, catalog the set as completed",
     ),
+    ("backup.create", SSH): _fixed(
+        _SSH_FIRST,
+        "lock the VM and a slot of the target",
+        "catalog the set as pending",
+        "vim-cmd vmsvc/getallvms; SFTP read of the .vmx; vim-cmd vmsvc/get.guest (are Tools running?)",
+        "stream the .vmx and .nvram with `cat /vmfs/volumes/DS/VM/FILE` over SSH (sha256, compression, "
+        "encryption) to the target",
+        "hot: vim-cmd vmsvc/snapshot.create VMID NAME DESCRIPTION 0 QUIESCE (1 if Tools run), "
+        "removed afterwards with vim-cmd vmsvc/snapshot.remove VMID ID, always",
+        "cold on a running VM (--cold): vim-cmd vmsvc/power.shutdown VMID, vim-cmd vmsvc/power.on VMID "
+        "afterwards, always",
+        "stream each disk's descriptor and data with `cat` over SSH to the target",
+        "write manifest.json, confirm every size at the target, catalog the set as completed",
+    ),
     ("backup.restore", API): _fixed(
         "read the manifest and check it against the catalog",
         "refuse if the name is taken or the datastore lacks space (nothing written yet)",
@@ -158,6 +171,24 @@ _PLANS: dict[tuple[str, str], _Plan] = {
         "stream each disk file back over /folder (decrypt, decompress, sha256 checked)",
         "Folder.CreateVM_Task with the backed-up hardware, a new BIOS UUID, new MACs and new guestinfo",
         "restore the NVRAM; VirtualMachine.PowerOnVM_Task (unless --no-power-on)",
+        "--in-place: the VM must be powered off and have the recorded disks; each file is written back "
+        "over /folder at its path, keeping the VM's identity",
+    ),
+    ("backup.restore", SSH): _fixed(
+        _SSH_FIRST,
+        "read the manifest and check it against the catalog",
+        "refuse if the name is taken or the datastore lacks space (esxcli storage filesystem list; "
+        "nothing written yet)",
+        "lock the new name and a slot on the datastore; SFTP mkdir /vmfs/volumes/DS/NAME",
+        "stream each disk file over SFTP (decrypt, decompress, sha256 checked) into "
+        "/vmfs/volumes/DS/NAME/ceso-restore-staging",
+        "vmkfstools -i STAGED DST -d thin for each disk (a thin disk comes back thin); remove the staging folder",
+        "SFTP upload of a complete NAME.vmx: the backed-up hardware, new uuid.bios, new static MACs, "
+        "new guestinfo (cloud-init)",
+        'vim-cmd solo/registervm /vmfs/volumes/DS/NAME/NAME.vmx NAME, answering "I copied it" if asked',
+        "SFTP upload of the NVRAM; vim-cmd vmsvc/power.on VMID (unless --no-power-on)",
+        "--in-place: the VM must be powered off and have the recorded disks; disks staged as above, then "
+        "vmkfstools -U DISK and vmkfstools -i STAGED DISK -d thin per disk; the NVRAM over SFTP; identity kept",
     ),
     ("template.import", API): _fixed(
         "read the package's descriptor and manifest; refuse what cannot be imported (nothing made yet)",
@@ -186,9 +217,8 @@ _PLANS: dict[tuple[str, str], _Plan] = {
 def plan_for(spec: Spec, route: str) -> list[str]:
     """The steps a job of ``spec`` will take on ``route`` (``api`` or ``ssh``), for ``--dry-run``.
 
-    A kind without a plan of its own on the SSH route runs on the API there too (backups,
-    reconfigure). KeyError for a kind with no plan at all: every operation spec has one
-    (a test walks them).
+    A kind without a plan of its own on the SSH route runs on the API there too (reconfigure).
+    KeyError for a kind with no plan at all: every operation spec has one (a test walks them).
     """
     plan = _PLANS.get((spec.kind, route)) or _PLANS[spec.kind, API]
     return plan(spec)

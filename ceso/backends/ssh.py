@@ -29,7 +29,13 @@ from ceso.ssh import commands as cmd
 from ceso.ssh import files
 from ceso.ssh.client import CommandResult, SshClient
 from ceso.ssh.handles import SshVm
-from ceso.ssh.parsers import parse_filesystems, parse_getallvms, parse_portgroups, parse_registered_id
+from ceso.ssh.parsers import (
+    parse_filesystems,
+    parse_getallvms,
+    parse_guest,
+    parse_portgroups,
+    parse_registered_id,
+)
 from ceso.ssh.vmx import Vmx, parse_vmx, render_vmx
 from ceso.ssh.vmxspec import parse_descriptor, properties_from_vmx, vmx_from_spec
 
@@ -103,6 +109,10 @@ class SshVmBackend(SshLifecycle):
             out["runtime.powerState"] = self.power_state(vm)
         if "snapshot" in props and (info := self.snapshot_info(vm)) is not None:
             out["snapshot"] = info
+        if "guest.toolsRunningStatus" in props:
+            status = parse_guest(self.run(cmd.get_guest(vm.vmid)).stdout).tools_running_status
+            if status is not None:
+                out["guest.toolsRunningStatus"] = status
         return out
 
     def source_props(self, vm: SshVm) -> dict[str, Any]:
@@ -126,6 +136,18 @@ class SshVmBackend(SshLifecycle):
                 f"no datastore {name!r} on host {self.client.target.host} (have: {', '.join(stores)})"
             )
         return name
+
+    def free_space(self, name: str) -> int:
+        """Free bytes on datastore ``name`` as ``esxcli storage filesystem list`` shows them now."""
+        for fs in parse_filesystems(self.run(cmd.filesystem_list()).stdout):
+            if fs.is_datastore and fs.name == name:
+                return int(fs.free_bytes or 0)
+        raise NotFoundError(f"no datastore {name!r} on host {self.client.target.host}")
+
+    def delete_disk(self, path: str) -> None:
+        """``vmkfstools -U DISK``: delete the virtual disk ``[ds] dir/disk.vmdk`` (descriptor and extents)."""
+        target = cmd.from_datastore_path(path)
+        self.run(cmd.delete_disk(target), timeout=self.task_timeout, action=f"delete disk {path}")
 
     def networks(self, *, want: str | None = None) -> list[str]:
         """Every port group (``esxcli network vswitch standard portgroup list``); nothing is kept."""

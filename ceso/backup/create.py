@@ -21,9 +21,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import ceso
-from ceso.backends.api import ApiVmBackend
 from ceso.backup import catalog
-from ceso.backup.datastore_http import DatastoreHttp
+from ceso.backup.datastore_files import DatastoreFiles, datastore_files
 from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
 from ceso.backup.pipeline import store_stream
 from ceso.backup.progress import ByteProgress
@@ -36,6 +35,7 @@ from ceso.metrics.record import observe_backup_bytes
 from ceso.operations.leftovers import left_off
 
 if TYPE_CHECKING:
+    from ceso.backends.protocol import AnyBackend
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
 
@@ -51,7 +51,7 @@ def set_path(vm: str, set_id: str) -> str:
 
 def _copy(
     target: Target,
-    http: DatastoreHttp,
+    http: DatastoreFiles,
     source: SourceFile,
     key: str,
     opts: dict[str, Any],
@@ -119,9 +119,10 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     p = ctx.params
     spec = CreateBackup.from_job(p)
     settings = ctx.runtime.settings.backups
-    # Disks are read over the datastore's HTTP access and snapshots taken through the API: no SSH yet.
-    ops = ctx.backend(require="api", what="backup create")
-    http = DatastoreHttp(ops.client)
+    # The host's route: the API (files over /folder) or, on a free-licensed host, SSH (vim-cmd
+    # snapshots, files read with cat); the same steps, set and manifest either way.
+    ops = ctx.backend()
+    http = datastore_files(ops)
     with ctx.step("inspect VM", progress=2, details={"vm": p["vm"]}) as rec:
         vm = ops.find(p["vm"])
         plan = plan_backup(http, p["vm"], ops.props(vm, BACKUP_PROPERTIES))
@@ -192,6 +193,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
         "vm": p["vm"],
         "target": p["target"],
         "kind": kind,
+        "route": ops.route,
         "files": len(manifest.files),
         "logical_bytes": manifest.logical_bytes,
         "stored_bytes": manifest.stored_bytes,
@@ -201,13 +203,13 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
 
 def _copy_all(
     ctx: JobContext,
-    ops: ApiVmBackend,
+    ops: AnyBackend,
     vm: Any,
     plan: BackupPlan,
     kind: str,
     was_running: bool,
     target: Target,
-    http: DatastoreHttp,
+    http: DatastoreFiles,
     path: str,
     opts: dict[str, Any],
     enc_key: bytes | None,

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
-from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.progress import ByteProgress
+from ceso.backup.thin_restore import WAY, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
-from ceso.errors import ConflictError
+from ceso.errors import ConflictError, OperationError
 
 if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
+    from ceso.backup.datastore_files import DatastoreFiles
     from ceso.backup.manifest import Manifest
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
@@ -51,7 +52,7 @@ def _check(ops: AnyBackend, vm: Any, manifest: Manifest) -> None:
 def restore_in_place(
     ctx: JobContext,
     ops: AnyBackend,
-    http: DatastoreHttp,
+    http: DatastoreFiles,
     target: Target,
     manifest: Manifest,
     key: bytes | None,
@@ -61,12 +62,17 @@ def restore_in_place(
     with ctx.step("check VM", progress=4, details={"vm": manifest.vm}):
         vm = ops.find(manifest.vm)
         _check(ops, vm, manifest)
+        if ops.route == "ssh":
+            _refuse_chains(manifest)
     files = [f for f in manifest.files if f.role in ("descriptor", "extent", "nvram")]
     datastores = sorted({split_datastore_path(f.source)[0] for f in files})
     progress = ByteProgress(ctx, sum(f.logical_bytes for f in files), start=8, end=92)
     with ctx.locks(vms=[manifest.vm], datastores=datastores):
         with ctx.step("check VM again", progress=6):
             _check(ops, vm, manifest)  # nothing changed while we waited for the locks
+        if ops.route == "ssh":
+            _replace_disks_thin(ctx, ops, http, target, manifest, key, progress)
+            files = [f for f in files if f.role == "nvram"]
         for f in files:
             with ctx.step(f"restore {f.name}", details={"dest": f.source, "size": f.logical_bytes}):
                 upload_file(
@@ -80,7 +86,48 @@ def restore_in_place(
         "name": manifest.vm,
         "host": ctx.job.host,
         "in_place": True,
-        "files": [f.source for f in files],
+        "files": [f.source for f in manifest.files if f.role in ("descriptor", "extent", "nvram")],
         "power_state": "poweredOff" if p.get("no_power_on") else "poweredOn",
         "restored_bytes": progress.done,
+        "route": ops.route,
+        "disks_written": WAY[ops.route],
     }
+
+
+def _refuse_chains(manifest: Manifest) -> None:
+    """Over SSH each disk is copied into place whole (``vmkfstools -i``), which cannot rebuild a
+    chain of snapshot deltas at their paths: such a set is restored as a new VM instead."""
+    chained = [f.name for f in manifest.files if f.role == "descriptor" and (f.link or 0) > 0]
+    if chained:
+        raise OperationError(
+            f"backup {manifest.id} holds disks with snapshot chains; over SSH they cannot be restored in "
+            "place: restore it as a new VM with --as",
+            code="not_supported_over_ssh",
+        )
+
+
+def _replace_disks_thin(
+    ctx: JobContext,
+    ops: AnyBackend,
+    files: DatastoreFiles,
+    target: Target,
+    manifest: Manifest,
+    key: bytes | None,
+    progress: ByteProgress,
+) -> None:
+    """Stage every disk in a folder beside the VM's .vmx, then replace each disk with a thin copy
+    of its staged one (``vmkfstools -U`` of the old, ``-i … -d thin`` of the new), keeping its path."""
+    disk_files = [f for f in manifest.files if f.role in ("descriptor", "extent")]
+    vmx_ds, vmx_path = split_datastore_path(manifest.vm_config["vmx_path"])
+    folder = vmx_path.rsplit("/", 1)[0]
+    tops = disk_tops(disk_files)
+    sources = {f.name: f.source for f in disk_files}
+    with staging(ctx, ops, vmx_ds, folder) as staged:
+        stage_disks(
+            ctx, target, files, manifest, disk_files, ctx.params["path"], vmx_ds, staged, key, progress
+        )
+        for i in sorted(tops):
+            dest = sources[tops[i]]
+            with ctx.step(f"replace disk {i + 1}/{len(tops)} thin", details={"disk": dest}):
+                getattr(ops, "delete_disk")(dest)  # noqa: B009 - the SSH route's vmkfstools -U
+                ops.copy_disk(f"[{vmx_ds}] {staged}/{tops[i]}", dest)

@@ -17,21 +17,22 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ceso.backends.api import ApiVmBackend
 from ceso.backends.paths import datastore_path, random_static_mac
 from ceso.backends.vmomi import vim
-from ceso.backup.datastore_http import DatastoreHttp
+from ceso.backup.datastore_files import DatastoreFiles, datastore_files
 from ceso.backup.manifest import MANIFEST_NAME, Manifest
 from ceso.backup.progress import ByteProgress
 from ceso.backup.specs import RestoreBackup
+from ceso.backup.thin_restore import WAY, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
 from ceso.cloudinit import new_instance_id
-from ceso.errors import CesoError, ConflictError, OperationError
+from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError
 from ceso.jobs.cleanup import undo
 from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
 from ceso.operations.provision import ProvisionOptions, build_config_spec
 
 if TYPE_CHECKING:
+    from ceso.backends.protocol import AnyBackend
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
 
@@ -88,17 +89,22 @@ def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
     return devices
 
 
-def _check(ctx: JobContext, ops: ApiVmBackend, manifest: Manifest, spec: RestoreBackup, name: str) -> str:
+def _check(ctx: JobContext, ops: AnyBackend, manifest: Manifest, spec: RestoreBackup, name: str) -> str:
     """Name free, datastore and networks present, enough free space; return the datastore."""
     if ops.exists(name):
         raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
-    original_ds = manifest.vm_config["vmx_path"][1:].split("]", 1)[0]
-    stores = ops.layout(datastore=original_ds).datastores  # read again if the datastore is new
-    datastore = ops.datastore(spec.datastore or (original_ds if original_ds in stores else None))
+    if spec.datastore:
+        datastore = ops.datastore(spec.datastore)
+    else:  # the original's datastore if the host has it, else the first
+        original_ds = manifest.vm_config["vmx_path"][1:].split("]", 1)[0]
+        try:
+            datastore = ops.datastore(original_ds)
+        except NotFoundError:
+            datastore = ops.datastore(None)
     for i, nic in enumerate(manifest.vm_config["nics"]):
         ops.network(spec.network if (spec.network and i == 0) else nic["network"])
     need = sum(f.logical_bytes for f in manifest.files if f.role in ("descriptor", "extent", "nvram"))
-    free = ops.free_space(datastore)
+    free = getattr(ops, "free_space")(datastore)  # noqa: B009 - both routes have it; the protocol does not
     if need > free:
         raise CesoError(
             f"datastore {datastore} on host {ctx.job.host} has {free} bytes free; the restore needs {need}",
@@ -116,9 +122,10 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
 
     p = ctx.params
     spec = RestoreBackup.from_job(p)
-    # Files are written over the datastore's HTTP access and the VM made through the API: no SSH yet.
-    ops = ctx.backend(require="api", what="backup restore")
-    http = DatastoreHttp(ops.client)
+    # The host's route: the API (files over /folder) or, on a free-licensed host, SSH (SFTP,
+    # vmkfstools, a .vmx registered with vim-cmd).
+    ops = ctx.backend()
+    http = datastore_files(ops)
     target = open_target(ctx.runtime, p["target"])
     try:
         with ctx.step("read manifest", progress=2, details={"backup_id": p["backup_id"]}):
@@ -145,8 +152,8 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
 
 def _build(
     ctx: JobContext,
-    ops: ApiVmBackend,
-    http: DatastoreHttp,
+    ops: AnyBackend,
+    http: DatastoreFiles,
     target: Target,
     manifest: Manifest,
     key: bytes | None,
@@ -164,15 +171,32 @@ def _build(
         with ctx.step("make directory", progress=6, details={"path": directory}):
             ops.make_directory(directory)
             made["directory"] = True
-        for f in disk_files:
-            with ctx.step(f"restore {f.name}", details={"size": f.logical_bytes}):
-                upload_file(
-                    ctx, target, http, manifest, f, p["path"], (datastore, f"{name}/{f.name}"), key, progress
+        tops = disk_tops(disk_files)
+        if ops.route == "ssh":  # a thin disk comes back thin: staged, then copied thin by the host
+            with staging(ctx, ops, datastore, name) as staged:
+                stage_disks(
+                    ctx, target, http, manifest, disk_files, p["path"], datastore, staged, key, progress
                 )
-        tops: dict[int, str] = {}
-        for f in disk_files:
-            if f.role == "descriptor" and f.disk is not None and (f.link or 0) >= 0:
-                tops[f.disk] = f.name  # files are in chain order, so the last descriptor is the top
+                for i in sorted(tops):
+                    with ctx.step(f"copy disk {i + 1}/{len(tops)} thin", details={"disk": tops[i]}):
+                        ops.copy_disk(
+                            datastore_path(datastore, f"{staged}/{tops[i]}"),
+                            datastore_path(datastore, f"{name}/{tops[i]}"),
+                        )
+        else:
+            for f in disk_files:
+                with ctx.step(f"restore {f.name}", details={"size": f.logical_bytes}):
+                    upload_file(
+                        ctx,
+                        target,
+                        http,
+                        manifest,
+                        f,
+                        p["path"],
+                        (datastore, f"{name}/{f.name}"),
+                        key,
+                        progress,
+                    )
         disk_paths = [datastore_path(datastore, f"{name}/{tops[i]}") for i in sorted(tops)]
         with ctx.step("create VM", progress=88) as rec:
             taken = ops.macs_in_use()
@@ -232,11 +256,13 @@ def _build(
         "source_vm": manifest.vm,
         "power_state": "poweredOff" if p.get("no_power_on") else "poweredOn",
         "restored_bytes": progress.done,
+        "route": ops.route,
+        "disks_written": WAY[ops.route],
     }
 
 
 def _undo(
-    ctx: JobContext, ops: ApiVmBackend, made: dict[str, Any], directory: str, cause: BaseException
+    ctx: JobContext, ops: AnyBackend, made: dict[str, Any], directory: str, cause: BaseException
 ) -> None:
     """Remove what a failed restore made, as a cleanup step; a failure of it is left pending
     (:func:`ceso.jobs.cleanup.undo`), ``cause`` stays the job's error."""

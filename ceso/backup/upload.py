@@ -14,7 +14,7 @@ from ceso.backup.pipeline import DecodedStream, prefetch
 from ceso.errors import TransientError
 
 if TYPE_CHECKING:
-    from ceso.backup.datastore_http import DatastoreHttp
+    from ceso.backup.datastore_files import DatastoreFiles
     from ceso.backup.manifest import Manifest, ManifestFile
     from ceso.backup.progress import ByteProgress
     from ceso.backup.targets.base import Target
@@ -29,7 +29,7 @@ UPLOAD_ATTEMPTS = 3
 def upload_file(
     ctx: JobContext,
     target: Target,
-    http: DatastoreHttp,
+    http: DatastoreFiles,
     manifest: Manifest,
     f: ManifestFile,
     set_path: str,

@@ -16,7 +16,7 @@ from typing import Any
 
 from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
-from ceso.backup.datastore_http import DatastoreHttp
+from ceso.backup.datastore_files import DatastoreFiles
 from ceso.errors import InvalidInputError, NotFoundError
 
 __all__ = ["BACKUP_PROPERTIES", "BackupPlan", "SourceFile", "plan_backup"]
@@ -34,6 +34,8 @@ BACKUP_PROPERTIES = [
     "guest.toolsRunningStatus",
 ]
 _EXTENT = re.compile(r'^\s*(?:RW|RDONLY|NOACCESS)\s+\d+\s+\w+\s+"([^"]+)"', re.MULTILINE)
+_PARENT = re.compile(r'^\s*parentFileNameHint\s*=\s*"([^"]+)"', re.MULTILINE)
+_VOLUMES = "/vmfs/volumes/"
 MAX_DESCRIPTOR = 64 * 1024
 
 
@@ -84,18 +86,36 @@ def _refuse_unsupported(name: str, disk: Any) -> None:
         )
 
 
-def _extents(http: DatastoreHttp, datastore: str, descriptor: str) -> list[str]:
-    """Data files named by a descriptor; ``<name>-flat.vmdk`` when it names none (the simulator's empty ones)."""
+def _descriptor(http: DatastoreFiles, datastore: str, descriptor: str) -> str:
+    """A descriptor's text, read to its end; empty if it is too large to be one."""
     remote = http.open_read(datastore, descriptor)
     try:
-        buf = bytearray(min(remote.size, MAX_DESCRIPTOR))
-        n = remote.readinto(buf) if buf else 0
+        if remote.size > MAX_DESCRIPTOR:
+            return ""
+        data, buf = bytearray(), bytearray(MAX_DESCRIPTOR)
+        while n := remote.readinto(buf):
+            data += buf[:n]
     finally:
         remote.close()
-    text = bytes(buf[:n]).decode("utf-8", "replace") if remote.size <= MAX_DESCRIPTOR else ""
+    return data.decode("utf-8", "replace")
+
+
+def _extents(text: str, descriptor: str) -> list[str]:
+    """Data files named by a descriptor; ``<name>-flat.vmdk`` when it names none (the simulator's empty ones)."""
     directory = posixpath.dirname(descriptor)
     found = [posixpath.join(directory, m) for m in _EXTENT.findall(text)]
     return found or [descriptor[: -len(".vmdk")] + "-flat.vmdk"]
+
+
+def _parent(text: str, datastore: str, descriptor: str) -> str | None:
+    """The datastore path of a delta descriptor's parent (``parentFileNameHint``), or None for a base."""
+    hint = next(iter(_PARENT.findall(text)), None)
+    if hint is None:
+        return None
+    if hint.startswith(_VOLUMES):
+        ds, _, rest = hint[len(_VOLUMES) :].partition("/")
+        return f"[{ds}] {rest}"
+    return f"[{datastore}] {posixpath.join(posixpath.dirname(descriptor), hint)}"
 
 
 def _chain(disk: Any) -> list[str]:
@@ -156,7 +176,7 @@ def _summary(props: dict[str, Any], vm_name: str) -> dict[str, Any]:
     }
 
 
-def plan_backup(http: DatastoreHttp, vm_name: str, props: dict[str, Any]) -> BackupPlan:
+def plan_backup(http: DatastoreFiles, vm_name: str, props: dict[str, Any]) -> BackupPlan:
     """The files and hardware summary of a VM (``props``: :data:`BACKUP_PROPERTIES`).
 
     Raises InvalidInputError (code ``backup_unsupported``) for raw-mapped or
@@ -177,9 +197,17 @@ def plan_backup(http: DatastoreHttp, vm_name: str, props: dict[str, Any]) -> Bac
             pass  # a VM that never booted has no NVRAM yet
     taken = {f.name for f in files}
     for index, disk in enumerate(disks):
-        for link, descriptor in enumerate(_chain(disk)):
+        chain = _chain(disk)
+        texts = {link: _descriptor(http, *split_datastore_path(link)) for link in chain}
+        # A route that knows only the top of the chain (the SSH route reads the .vmx): the descriptors
+        # name their parents, down to the base.
+        while len(texts) < 64 and (parent := _parent(texts[chain[0]], *split_datastore_path(chain[0]))):
+            chain.insert(0, parent)
+            texts[parent] = _descriptor(http, *split_datastore_path(parent))
+        for link, descriptor in enumerate(chain):
             ds, path = split_datastore_path(descriptor)
-            for role, file_path in [("descriptor", path), *(("extent", e) for e in _extents(http, ds, path))]:
+            extents = _extents(texts[descriptor], path)
+            for role, file_path in [("descriptor", path), *(("extent", e) for e in extents)]:
                 name = posixpath.basename(file_path)
                 if name in taken:
                     name = f"disk{index}-{name}"

@@ -171,11 +171,15 @@ class SshClient:
             assert transport is not None
             return transport
 
-    def _open_channel(self, action: str) -> paramiko.Channel:
+    def _open_channel(
+        self, action: str, *, window_size: int | None = None, max_packet_size: int | None = None
+    ) -> paramiko.Channel:
         """A new session channel; a dead connection is reopened once (nothing was sent yet)."""
         for attempt in (1, 2):
             try:
-                return self._transport().open_session(timeout=self.connect_timeout)
+                return self._transport().open_session(
+                    timeout=self.connect_timeout, window_size=window_size, max_packet_size=max_packet_size
+                )
             except CesoError:
                 raise
             except Exception as exc:
@@ -203,6 +207,25 @@ class SshClient:
             raise self.error_for(exc, f"run {line}") from exc
         self.commands += 1
         return RunningCommand(self, chan, line)
+
+    def open_stream(
+        self, command: ShellCommand, *, window_size: int | None = None, max_packet_size: int | None = None
+    ) -> paramiko.Channel:
+        """Run ``command`` with its standard output left unread on the returned channel.
+
+        For bulk data (:mod:`ceso.ssh.stream`): the caller reads the channel, checks the exit
+        status at its end and closes it (closing it ends the remote command with SIGPIPE at its
+        next write). ``window_size``/``max_packet_size`` size the channel's flow control.
+        """
+        line = command.line
+        chan = self._open_channel(f"run {line}", window_size=window_size, max_packet_size=max_packet_size)
+        try:
+            chan.exec_command(line)
+        except Exception as exc:
+            chan.close()
+            raise self.error_for(exc, f"run {line}") from exc
+        self.commands += 1
+        return chan
 
     def kill(self, pid: int) -> None:
         """``kill -9 PID`` on the host (best effort; used for commands past their timeout)."""

@@ -22,8 +22,10 @@ __all__ = [
     "VOLUMES",
     "ShellCommand",
     "answer_question",
+    "cat_file",
     "command_exists",
     "datastore_file",
+    "delete_disk",
     "destroy",
     "extend_disk",
     "filesystem_list",
@@ -202,6 +204,16 @@ def task_cancel(task_id: str) -> ShellCommand:
 def thin_clone(source: str, dest: str) -> ShellCommand:
     """``vmkfstools -i SRC DST -d thin``: copy a virtual disk on the host, thin provisioned."""
     return ShellCommand(("vmkfstools", "-i", volume_path(source), volume_path(dest), "-d", "thin"))
+
+
+def delete_disk(path: str) -> ShellCommand:
+    """``vmkfstools -U DISK``: delete a virtual disk (its descriptor and every extent)."""
+    return ShellCommand(("vmkfstools", "-U", volume_path(path)))
+
+
+def cat_file(path: str) -> ShellCommand:
+    """``cat PATH``: a datastore file as the command's standard output (a backup's read stream)."""
+    return ShellCommand(("cat", volume_path(path)))
 
 
 def extend_disk(path: str, size_bytes: int) -> ShellCommand:

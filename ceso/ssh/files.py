@@ -27,6 +27,7 @@ __all__ = [
     "make_directory",
     "read_file",
     "remove_tree",
+    "rename_into_place",
     "write_file",
     "write_sparse",
 ]
@@ -83,7 +84,7 @@ def read_file(client: SshClient, path: str, *, limit: int = MAX_TEXT_FILE) -> by
     return data
 
 
-def _rename_into_place(sftp: Any, part: str, path: str, *, replace: bool) -> None:
+def rename_into_place(sftp: Any, part: str, path: str, *, replace: bool) -> None:
     """``part`` → ``path`` with the ``posix-rename@openssh.com`` extension (an atomic rename(2)).
 
     Plain SFTP rename is what OpenSSH's sftp-server implements with ``link()`` +
@@ -108,7 +109,7 @@ def write_file(client: SshClient, path: str, data: bytes, *, mode: int = 0o644, 
 
     Returns the SHA-256 of ``data``. Without ``replace`` an existing ``path`` raises
     ConflictError and nothing is written. The bytes go to ``<path>.ceso-part`` first
-    and are renamed into place (:func:`_rename_into_place`), so the host never sees
+    and are renamed into place (:func:`rename_into_place`), so the host never sees
     half a file under the real name; on failure the part file is removed and
     ``path`` is as it was.
     """
@@ -128,7 +129,7 @@ def write_file(client: SshClient, path: str, data: bytes, *, mode: int = 0o644, 
                 fh.set_pipelined(True)
                 fh.write(data)
             sftp.chmod(part, mode)
-            _rename_into_place(sftp, part, path, replace=replace)
+            rename_into_place(sftp, part, path, replace=replace)
         except BaseException:
             with contextlib.suppress(OSError):
                 sftp.remove(part)

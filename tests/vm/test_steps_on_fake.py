@@ -18,8 +18,7 @@ from sqlmodel import Session
 
 from ceso.backends.fake import FakeBackend
 from ceso.db.models import Host, Job
-from ceso.errors import OperationError, exit_code_for
-from ceso.hosts.registry import get_host
+from ceso.errors import OperationError
 from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import run_job
 from ceso.jobs.store import get_job
@@ -177,26 +176,3 @@ def test_delete_of_a_missing_vm_is_not_found(fake: tuple[Runtime, FakeBackend]) 
     runtime, _host = fake
     job = _run(runtime, "vm.delete", "ghost", name="ghost")
     assert job.state == "failed" and job.error_code == "not_found"
-
-
-# -- routes -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["backup.create", "backup.restore"])
-def test_backups_declare_the_api_route_and_refuse_ssh(fake: tuple[Runtime, FakeBackend], kind: str) -> None:
-    runtime, host = fake
-    host.add_vm("web")
-    with Session(runtime.engine) as session:
-        row = get_host(session, HOST)
-        row.route = "ssh"
-        session.add(row)
-        session.commit()
-    params = (
-        {"vm": "web", "target": "nowhere"} if kind == "backup.create" else {"backup_id": "b", "as": "web2"}
-    )
-    job, _ = submit_job(runtime, JobRequest(kind=kind, host=HOST, target="web", params=params))
-    run_job(runtime, job.id)
-    with Session(runtime.engine) as session:
-        job = get_job(session, job.id)
-    assert job.state == "failed" and job.error_code == "needs_api_route", job.error_message
-    assert f"host {HOST} takes the SSH route" in (job.error_message or "")
-    assert exit_code_for(job.error_code) == 3
-    assert host.calls == [] and not [s for s in job.steps or [] if s.get("calls")]

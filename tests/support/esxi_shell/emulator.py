@@ -23,7 +23,7 @@ What real hosts do, and the keys that make the emulators do it: ``invalid_vms``
 (``No message.`` exits 1 unless set to 0), ``guest_reports`` (what VMware Tools
 report, link-local addresses first), ``unnamed_volumes`` (VMFS volumes with no
 name), ``hang`` on a ``vim-cmd vmsvc/...`` command (hostd's task outlives a
-killed vim-cmd). Always on: hostd's guestOS table, plain SFTP rename refused
+killed vim-cmd), or on ``cat disk`` (reads of ``-flat.vmdk`` files start late). Always on: hostd's guestOS table, plain SFTP rename refused
 for files (VMFS has no hard links), thin copies kept thin.
 
 ``/vmfs/volumes/<datastore>/...`` maps to the simulator's datastore directory.

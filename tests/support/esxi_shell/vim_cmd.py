@@ -155,40 +155,68 @@ def find_snapshot(tree: list[Any], snap_id: int) -> Any:
     return None
 
 
+SNAPSHOT_USAGE = {
+    "get": "snapshot.get vmid",
+    "create": "snapshot.create vmid [snapshotName] [snapshotDescription] [includeMemory] [quiesced]",
+    "revert": "snapshot.revert vmid snapshotId suppressPowerOn",
+    "remove": "snapshot.remove vmid snapshotId [removeChildren]",
+    "removeall": "snapshot.removeall vmid",
+}
+#: How many arguments after the VM id each verb takes (at least, at most), as ESXi 6.x and later.
+SNAPSHOT_ARITY = {"get": (0, 0), "create": (0, 4), "revert": (2, 2), "remove": (1, 2), "removeall": (0, 0)}
+FLAGS = {"0": False, "1": True, "false": False, "true": True}
+
+
+def snapshot_usage(action: str) -> None:
+    """vim-cmd's answer to arguments it does not take: its usage line, exit 1 (strict, as the host)."""
+    emu.die(f"Usage: {SNAPSHOT_USAGE[action]}")
+
+
 def snapshot(si: Any, action: str, vmid: str, args: list[str]) -> None:
+    """``snapshot.get|create|revert|remove|removeall`` with ESXi's arguments and output (the
+    usage and outputs of docs/ssh-route.md's sources); anything else is refused with the usage."""
+    if action not in SNAPSHOT_ARITY:
+        emu.die(f"Unknown command: 'snapshot.{action}'")
+    low, high = SNAPSHOT_ARITY[action]
+    if not vmid.isdigit() or not low <= len(args) <= high:
+        snapshot_usage(action)
     vm = emu.find_vm(si, vmid)
     if action == "get":
         print_snapshots("Get Snapshot", vm)
     elif action == "create":
         defaults = ["", "", "0", "0"]  # snapshot.create vmid [name] [description] [includeMemory] [quiesced]
-        name, desc, memory, quiesce = [*args[:4], *defaults[len(args[:4]) :]]
+        name, desc, memory, quiesce = [*args, *defaults[len(args) :]]
+        if memory.lower() not in FLAGS or quiesce.lower() not in FLAGS:
+            snapshot_usage(action)
         emu.wait(
             vm.CreateSnapshot_Task(
-                name=name, description=desc, memory=memory in ("1", "true"), quiesce=quiesce in ("1", "true")
+                name=name, description=desc, memory=FLAGS[memory.lower()], quiesce=FLAGS[quiesce.lower()]
             )
         )
         print("Create Snapshot:")
     elif action == "revert":
         tree = emu.props(vm, ["snapshot"]).get("snapshot") or None
-        target = (
-            find_snapshot(tree.rootSnapshotList, int(args[0]))
-            if tree and args and args[0].isdigit()
-            else None
-        )
+        if not args[0].isdigit() or args[1].lower() not in FLAGS:
+            snapshot_usage(action)
+        target = find_snapshot(tree.rootSnapshotList, int(args[0])) if tree else None
         if target is None:
             emu.print_fault("NotFound", "The object or item referred to could not be found.")
-        emu.wait(target.RevertToSnapshot_Task(suppressPowerOn=len(args) > 1 and args[1] == "1"))
+        emu.wait(target.RevertToSnapshot_Task(suppressPowerOn=FLAGS[args[1].lower()]))
         print_snapshots("Revert Snapshot", vm)
     elif action == "remove":
+        if not args[0].isdigit() or (len(args) == 2 and args[1].lower() not in FLAGS):
+            snapshot_usage(action)
         snap = emu.props(vm, ["snapshot"]).get("snapshot")
         tree = snap.rootSnapshotList if snap is not None else []
-        target = find_snapshot(tree, int(args[0])) if args and args[0].isdigit() else None
+        target = find_snapshot(tree, int(args[0]))
         if target is None:
             emu.print_fault("NotFound", "The object or item referred to could not be found.")
-        emu.wait(target.RemoveSnapshot_Task(removeChildren=False))
+        children = len(args) == 2 and FLAGS[args[1].lower()]
+        emu.wait(target.RemoveSnapshot_Task(removeChildren=children))
         print_snapshots("Remove Snapshot", vm)
     else:
-        emu.die(f"Unknown command: 'snapshot.{action}'")
+        emu.wait(vm.RemoveAllSnapshots_Task())
+        print_snapshots("Remove All Snapshots", vm)
 
 
 def registervm(si: Any, path: str, name: str | None) -> None:
@@ -306,7 +334,9 @@ def main(argv: list[str]) -> None:
         registervm(si, args[0], args[1] if len(args) > 1 else None)
     elif service == "vmsvc" and verb.startswith("power.") and args:
         power(si, verb.removeprefix("power."), args[0])
-    elif service == "vmsvc" and verb.startswith("snapshot.") and args:
+    elif service == "vmsvc" and verb.startswith("snapshot."):
+        if not args:
+            emu.die("Insufficient arguments.")
         snapshot(si, verb.removeprefix("snapshot."), args[0], args[1:])
     elif command == "vmsvc/get.guest" and args:
         print("Guest information:\n")

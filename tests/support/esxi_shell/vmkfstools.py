@@ -1,6 +1,8 @@
-"""``vmkfstools`` of an emulated ESXi host: ``-i SRC DST -d thin`` (clone) and ``-X SIZE DISK`` (grow).
+"""``vmkfstools`` of an emulated ESXi host: ``-i SRC DST -d thin`` (clone), ``-X SIZE DISK`` (grow)
+and ``-U DISK`` (delete).
 
-A clone copies every extent byte for byte (real files, real bytes; holes stay holes) and
+A clone copies every extent byte for byte (real files, real bytes; holes stay holes, and as
+on VMFS a thin copy allocates no 1 MiB block that holds only zeros) and
 writes a new descriptor naming the new extent, thin, with a new CID and
 ddb.uuid; it prints what ESXi prints ("Destination disk format: VMFS
 thin-provisioned", "Cloning disk '...'...", "Clone: 100% done."). Growing
@@ -24,8 +26,13 @@ EXTENT = re.compile(
 UNITS = {"k": 1024, "m": 2**20, "g": 2**30, "t": 2**40}
 
 
+BLOCK = 1 << 20  # VMFS-6's file block: a thin disk allocates whole blocks, and only written ones
+ZERO_BLOCK = bytes(BLOCK)
+
+
 def copy_sparse(source: Path, target: Path) -> None:
-    """Copy the data regions only (SEEK_DATA/SEEK_HOLE): a thin disk stays thin, as with ``-d thin``."""
+    """Copy the data regions only (SEEK_DATA/SEEK_HOLE), and of those only the blocks that hold
+    something other than zeros: a thin copy (``-d thin``) of a disk written full of zeros is thin."""
     size = source.stat().st_size
     with open(source, "rb") as src, open(target, "wb") as dst:
         offset = 0
@@ -36,12 +43,13 @@ def copy_sparse(source: Path, target: Path) -> None:
                 break
             end = os.lseek(src.fileno(), start, os.SEEK_HOLE)
             src.seek(start)
-            dst.seek(start)
-            remaining = end - start
-            while remaining > 0:
-                chunk = src.read(min(remaining, 2**20))
-                dst.write(chunk)
-                remaining -= len(chunk)
+            position = start
+            while position < end:
+                chunk = src.read(min(end - position, BLOCK))
+                if chunk != ZERO_BLOCK[: len(chunk)]:
+                    dst.seek(position)
+                    dst.write(chunk)
+                position += len(chunk)
             offset = end
         dst.truncate(size)
 
@@ -109,16 +117,35 @@ def update_registered_vm(disk_arg: str, new_bytes: int) -> None:
                 emu.wait(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=[change])))
 
 
+def delete(disk_arg: str) -> None:
+    """``-U DISK``: the descriptor and every extent it names; a disk a registered VM uses is refused."""
+    disk = emu.host_path(disk_arg)
+    if not disk.is_file():
+        emu.die("Failed to delete virtual disk: The system cannot find the file specified (25).")
+    text = disk.read_text(encoding="utf-8")
+    extents = [disk.parent / m.group("file") for m in EXTENT.finditer(text)]
+    if not extents:
+        emu.die("Failed to delete virtual disk: Not a supported disk format (some other error)")
+    for extent in extents:
+        extent.unlink(missing_ok=True)
+    disk.unlink()
+
+
 def main(argv: list[str]) -> None:
     emu.log_invocation("vmkfstools", argv)
     if len(argv) == 5 and argv[0] == "-i" and argv[3:] == ["-d", "thin"]:
         emu.inject("vmkfstools -i")
         clone(argv[1], argv[2])
+    elif len(argv) == 2 and argv[0] == "-U":
+        emu.inject("vmkfstools -U")
+        delete(argv[1])
     elif len(argv) == 3 and argv[0] == "-X":
         emu.inject("vmkfstools -X")
         grow(argv[1], argv[2])
     else:
-        emu.die("vmkfstools: unsupported arguments (the emulator knows -i SRC DST -d thin and -X SIZE DISK)")
+        emu.die(
+            "vmkfstools: unsupported arguments (the emulator knows -i SRC DST -d thin, -X SIZE DISK and -U DISK)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""Writing a set's disks back over SSH so that a thin disk comes back thin.
+
+A disk written byte for byte is as large on the datastore as its capacity. So the
+set's files are first streamed (decoded and checked, :func:`ceso.backup.upload.upload_file`)
+into a staging folder inside the VM's folder, and the host then copies each disk
+from there into place with ``vmkfstools -i STAGED DEST -d thin``, which allocates
+no block the guest never wrote; the staging folder is removed afterwards, always.
+A chain of descriptors (a set taken of a VM with snapshots) is consolidated
+into one disk by that copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ceso.backends.paths import datastore_path
+from ceso.backup.upload import upload_file
+from ceso.jobs.cleanup import always
+
+if TYPE_CHECKING:
+    from ceso.backup.datastore_files import DatastoreFiles
+    from ceso.backup.manifest import Manifest, ManifestFile
+    from ceso.backup.progress import ByteProgress
+    from ceso.backup.targets.base import Target
+    from ceso.jobs.context import JobContext
+
+__all__ = ["STAGING", "WAY", "disk_tops", "stage_disks", "staging"]
+
+STAGING = "ceso-restore-staging"
+#: What a restore's result says of how its disks were written, per route.
+WAY = {"ssh": "staged over SFTP, then vmkfstools -i -d thin", "api": "written over /folder"}
+
+
+def disk_tops(disk_files: list[ManifestFile]) -> dict[int, str]:
+    """Each disk's top descriptor name (the files are in chain order, base first)."""
+    tops: dict[int, str] = {}
+    for f in disk_files:
+        if f.role == "descriptor" and f.disk is not None:
+            tops[f.disk] = f.name
+    return tops
+
+
+@contextmanager
+def staging(ctx: JobContext, ops: Any, datastore: str, folder: str) -> Iterator[str]:
+    """A fresh staging folder ``folder/ceso-restore-staging`` for the body, removed afterwards, always
+    (a leftover of an earlier attempt is removed first). Yields its path relative to the datastore."""
+    relative = f"{folder}/{STAGING}"
+    path = datastore_path(datastore, relative)
+    with ctx.step("make staging folder", details={"path": path}):
+        ops.delete_path(path)
+        ops.make_directory(path)
+    with always(ctx, "remove staging folder", lambda: ops.delete_path(path)):
+        yield relative
+
+
+def stage_disks(
+    ctx: JobContext,
+    target: Target,
+    files: DatastoreFiles,
+    manifest: Manifest,
+    disk_files: list[ManifestFile],
+    set_path: str,
+    datastore: str,
+    staged: str,
+    key: bytes | None,
+    progress: ByteProgress,
+) -> None:
+    """Stream each disk file of the set into the staging folder ``staged`` (decoded, checked)."""
+    for f in disk_files:
+        with ctx.step(f"restore {f.name}", details={"size": f.logical_bytes, "staged": True}):
+            upload_file(
+                ctx, target, files, manifest, f, set_path, (datastore, f"{staged}/{f.name}"), key, progress
+            )

@@ -1,0 +1,199 @@
+"""Backups and restores on a free-licensed host, over SSH: real worker, Redis, SQL, sshd, simulator.
+
+The host's API is read-only (free license), so every step takes the SSH route:
+snapshots with vim-cmd, disks read with ``cat``, restores staged over SFTP and
+copied thin with vmkfstools, the new VM registered with vim-cmd. What a user
+would check is read back independently: disk bytes and allocation from the
+datastore directory, the VM's identity and snapshots through pyVmomi, the
+commands the host ran from the emulators' log.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ceso.cloudinit import decode_guestinfo
+from tests.conftest import Cli, unique
+from tests.ssh.conftest import SshBed, local_si, make_ssh_template
+from tests.support.vms import devices_of, extra_config, snapshot_names, vm_by_name
+
+MIB = 1 << 20
+
+
+def _payload() -> bytes:
+    """1 MiB random, 6 MiB of zeros written out (not a hole), 1 MiB of text: 8 MiB in all."""
+    text = b"".join(b"ceso ssh backup line %07d\n" % i for i in range(MIB // 26 + 1))[:MIB]
+    return os.urandom(MIB) + bytes(6 * MIB) + text
+
+
+def _vm(bed: SshBed, payload: bytes) -> tuple[str, Path]:
+    name = unique("src")
+    mac = f"00:50:56:3e:{os.urandom(1).hex()}:{os.urandom(1).hex()}"
+    make_ssh_template(bed.shell, bed.sim, name, payload, mac=mac)
+    flat = bed.datastore_dir / name / f"{name}-flat.vmdk"
+    assert flat.stat().st_blocks * 512 >= len(payload)  # written out in full: the zeros take space
+    return name, flat
+
+
+def _target(cli: Cli, tmp_path: Path) -> tuple[str, Path]:
+    store = tmp_path / "store"
+    store.mkdir()
+    name = unique("local")
+    added = cli("--json", "target", "add", name, "--type", "local", "--path", str(store))
+    assert added.exit_code == 0, added.stdout + added.stderr
+    return name, store
+
+
+def _run(cli: Cli, *args: str) -> Any:
+    result = cli("--json", *args)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return result.json()
+
+
+def _snapshots(bed: SshBed, vm: str) -> list[str]:
+    si = bed.sim.connect()
+    return snapshot_names(si, vm_by_name(si, vm))
+
+
+def _power(bed: SshBed, vm: str, state: str) -> None:
+    machine = vm_by_name(local_si(bed.sim), vm)
+    task = machine.PowerOnVM_Task() if state == "on" else machine.PowerOffVM_Task()
+    deadline = time.monotonic() + 30
+    while task.info.state not in ("success", "error"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def _ran(bed: SshBed, since: int) -> list[list[str]]:
+    return [[i["tool"], *i["argv"]] for i in bed.shell.invocations()[since:]]
+
+
+def test_backup_verify_and_restore_on_a_free_host(cli: Cli, ssh_bed: SshBed, tmp_path: Path) -> None:
+    bed = ssh_bed
+    payload = _payload()
+    source, flat = _vm(bed, payload)
+    target, store = _target(cli, tmp_path)
+    si = bed.sim.connect()
+    original = vm_by_name(si, source)
+    (onic,) = devices_of(original, "VirtualEthernetCard")
+
+    dry = _run(cli, "--dry-run", "backup", "create", source, "--target", target)
+    assert any("vim-cmd vmsvc/snapshot.create" in line for line in dry["plan"]), dry
+
+    # Cold: the VM is off; its disk is read with cat while nothing runs.
+    mark = len(bed.shell.invocations())
+    cold = _run(cli, "backup", "create", source, "--target", target, "--timeout", "120")
+    assert cold["state"] == "succeeded", cold
+    assert cold["result"]["kind"] == "cold" and cold["result"]["route"] == "ssh"
+    assert cold["result"]["logical_bytes"] >= len(payload)
+    ran = _ran(bed, mark)
+    assert ["cat", f"/vmfs/volumes/LocalDS_0/{source}/{source}-flat.vmdk"] in ran
+    assert not any(cmd[:2] == ["vim-cmd", "vmsvc/snapshot.create"] for cmd in ran)
+    assert {s["route"] for s in cold["steps"] if "route" in s} == {"ssh"}
+    assert _run(cli, "backup", "verify", cold["result"]["backup_id"])["status"] == "verified"
+
+    # Hot: a snapshot holds the base disk while it is read, and is gone afterwards.
+    _power(bed, source, "on")
+    mark = len(bed.shell.invocations())
+    hot = _run(cli, "backup", "create", source, "--target", target, "--timeout", "120")
+    assert hot["state"] == "succeeded", hot
+    assert hot["result"]["kind"] == "hot" and hot["result"]["route"] == "ssh"
+    ran = _ran(bed, mark)
+    (create,) = [cmd for cmd in ran if cmd[:2] == ["vim-cmd", "vmsvc/snapshot.create"]]
+    # No memory, not quiesced (Tools do not run in this guest).
+    assert create[3] == f"ceso-backup-{hot['id']}" and create[5:] == ["0", "0"]
+    assert any(cmd[:2] == ["vim-cmd", "vmsvc/snapshot.remove"] for cmd in ran)
+    assert [s["name"] for s in hot["steps"]].count("remove snapshot") == 1
+    assert _snapshots(bed, source) == []
+    assert _run(cli, "backup", "verify", hot["result"]["backup_id"])["status"] == "verified"
+    entries = {b["id"]: b for b in _run(cli, "backup", "list", "--vm", source)}
+    assert {entries[j["id"]]["status"] for j in (cold, hot)} == {"verified"}
+    assert (store / source / hot["id"] / "manifest.json").is_file()
+
+    # As a new VM: staged over SFTP, copied thin on the host, registered, asked "moved or copied?".
+    bed.shell.configure(ask_copied_question=True)
+    name = unique("restored")
+    mark = len(bed.shell.invocations())
+    restored = _run(cli, "backup", "restore", hot["id"], "--as", name, "--ip", "192.0.2.60/24",
+                    "--gateway", "192.0.2.1", "--timeout", "180")  # fmt: skip
+    assert restored["state"] == "succeeded", restored
+    result = restored["result"]
+    assert result["route"] == "ssh" and "vmkfstools" in result["disks_written"]
+    new_flat = bed.datastore_dir / name / f"{source}-flat.vmdk"
+    assert new_flat.read_bytes() == payload
+    assert new_flat.stat().st_blocks * 512 < 4 * MIB  # thin: the 6 MiB of zeros are not allocated
+    assert not (bed.datastore_dir / name / "ceso-restore-staging").exists()
+    ran = _ran(bed, mark)
+    assert ["vmkfstools", "-i", f"/vmfs/volumes/LocalDS_0/{name}/ceso-restore-staging/{source}.vmdk",
+            f"/vmfs/volumes/LocalDS_0/{name}/{source}.vmdk", "-d", "thin"] in ran  # fmt: skip
+    assert any(cmd[:2] == ["vim-cmd", "solo/registervm"] for cmd in ran)
+    assert any(cmd[:2] == ["vim-cmd", "vmsvc/message"] and len(cmd) == 5 for cmd in ran)  # answered
+    si = bed.sim.connect()
+    vm = vm_by_name(si, name)
+    assert vm.runtime.powerState == "poweredOn" and vm.config.uuid != original.config.uuid
+    (nic,) = devices_of(vm, "VirtualEthernetCard")
+    assert nic.macAddress != onic.macAddress and nic.macAddress.startswith("00:50:56:")
+    meta = yaml.safe_load(decode_guestinfo(extra_config(vm))["metadata"])
+    assert meta["instance-id"] == result["instance_id"]
+    assert meta["network"]["ethernets"]["nic0"]["addresses"] == ["192.0.2.60/24"]
+    bed.shell.reset()
+
+    # In place: the original, powered off and damaged, gets its disk back and keeps its identity.
+    _power(bed, source, "off")
+    with flat.open("r+b") as fh:
+        fh.write(b"damaged" * 1000)
+    in_place = _run(
+        cli, "backup", "restore", cold["id"], "--in-place", "--yes", "--no-power-on", "--timeout", "180"
+    )
+    assert in_place["state"] == "succeeded", in_place
+    assert in_place["result"]["route"] == "ssh"
+    assert flat.read_bytes() == payload
+    after = vm_by_name(bed.sim.connect(), source)
+    assert after.config.uuid == original.config.uuid
+    assert [n.macAddress for n in devices_of(after, "VirtualEthernetCard")] == [onic.macAddress]
+    assert not (bed.datastore_dir / source / "ceso-restore-staging").exists()
+
+
+def _wait_for_disk_copy(cli: Cli, job_id: str) -> None:
+    deadline = time.monotonic() + 90
+    while not (_run(cli, "job", "status", job_id)["current_step"] or "").endswith("-flat.vmdk"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_no_snapshot_outlives_a_cancel_or_a_killed_worker(
+    cli: Cli, ssh_bed: SshBed, tmp_path: Path, start_worker: Any
+) -> None:
+    bed = ssh_bed
+    source, _ = _vm(bed, _payload())
+    target, _ = _target(cli, tmp_path)
+    _power(bed, source, "on")
+    bed.shell.configure(hang={"cat disk": 4})  # the disk's read starts late: time to cancel or kill
+
+    job_id = _run(cli, "backup", "create", source, "--target", target, "--no-wait")["id"]
+    _wait_for_disk_copy(cli, job_id)
+    assert any(n.startswith("ceso-backup-") for n in _snapshots(bed, source))
+    _run(cli, "job", "cancel", job_id)
+    deadline = time.monotonic() + 90
+    while (job := _run(cli, "job", "status", job_id))["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
+    assert job["state"] == "cancelled", job
+    assert "remove snapshot" in [s["name"] for s in job["steps"]]
+    assert _snapshots(bed, source) == []
+
+    job_id = _run(cli, "backup", "create", source, "--target", target, "--no-wait")["id"]
+    _wait_for_disk_copy(cli, job_id)
+    bed.worker.kill()
+    assert any(n.startswith("ceso-backup-") for n in _snapshots(bed, source))  # the orphan, for now
+    start_worker(bed.host, concurrency=1)  # its relay publishes the dead worker's job again
+    job = _run(cli, "job", "wait", job_id, "--timeout", "180")
+    assert job["state"] == "succeeded" and job["attempts"] == 2, job
+    assert "remove leftover snapshot" in [s["name"] for s in job["steps"]]
+    assert _snapshots(bed, source) == []
+    assert _run(cli, "backup", "verify", job_id)["status"] == "verified"
