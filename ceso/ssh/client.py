@@ -46,6 +46,9 @@ __all__ = ["CommandResult", "RunningCommand", "SshClient", "SshTarget"]
 
 log = logging.getLogger(__name__)
 
+#: Bytes or packets after which this client would start a key exchange itself (see ``_connect_once``).
+REKEY_LIMIT = 1 << 40
+
 
 def _retryable(exc: BaseException) -> bool:
     """Connection trouble is retried; a refused login or a wrong host key never is."""
@@ -136,6 +139,12 @@ class SshClient:
         transport = client.get_transport()
         assert transport is not None
         transport.set_keepalive(self.keepalive_s)
+        # Re-keying is left to the server (OpenSSH re-keys every 1-4 GiB by its RekeyLimit). paramiko's
+        # own trigger (every 512 MiB received) races a channel close: a CHANNEL_CLOSE that arrives after
+        # paramiko's KEXINIT is answered from the transport thread, which then waits for the key exchange
+        # it alone could finish, and the connection dies 30 s later. Disk reads (ceso.ssh.stream) end
+        # a channel after every file, so they would hit it; 1 TiB is far inside AES's limits.
+        transport.packetizer.REKEY_BYTES = transport.packetizer.REKEY_PACKETS = REKEY_LIMIT
         if isinstance(transport.sock, socket.socket):
             # Each command opens a channel with a few small packets; with Nagle's algorithm
             # against the server's delayed ACK every open waits for that ACK (docs/benchmarks.md).
