@@ -139,9 +139,7 @@ def main() -> None:
     size = args.size_mib * MIB
     log(f"writing a {args.size_mib} MiB disk")
     write_disk(flat, size)
-    flat.read_bytes() if size <= 256 * MIB else None  # noqa: B018 - warm the page cache for small files
     proc, port = start_sshd(work, datastore)
-    env_path = os.environ.copy()
     try:
         import paramiko
 
@@ -150,7 +148,7 @@ def main() -> None:
             host="bench", address="127.0.0.1", port=port, username=getpass.getuser(),
             host_key=fingerprint(host_key), auth="key",
         )  # fmt: skip
-        client = SshClient(target, lambda: (work / "client_key").read_text())
+        client = SshClient(target, (work / "client_key").read_text)
         remote = "/vmfs/volumes/bench/vm/vm-flat.vmdk"
         ssh = (
             f"ssh -q -p {port} -i {work / 'client_key'} -o StrictHostKeyChecking=no "
@@ -216,7 +214,6 @@ def main() -> None:
         client.close()
         ceso_null.close()
     finally:
-        del env_path
         SshServer._terminate(proc)
         shutil.rmtree(work, ignore_errors=True)
 
