@@ -203,3 +203,61 @@ def test_no_snapshot_outlives_a_cancel_or_a_killed_worker(
     assert "remove leftover snapshot" in [s["name"] for s in job["steps"]]
     assert _snapshots(bed, source) == []
     assert _run(cli, "backup", "verify", job_id)["status"] == "verified"
+
+
+# -- the data path and the emulator, without a worker ----------------------------------------------
+def test_disk_stream_checks_its_length_and_the_file(ssh_client: Any, free_sim_dir: Path) -> None:
+    from ceso.errors import ConflictError, NotFoundError, OperationError
+    from ceso.ssh.stream import SshFileReader, file_size, upload
+
+    folder = free_sim_dir / unique("stream")
+    folder.mkdir()
+    data = os.urandom(3 * MIB + 17)
+    (folder / "d-flat.vmdk").write_bytes(data)
+    remote = f"/vmfs/volumes/LocalDS_0/{folder.name}/d-flat.vmdk"
+
+    def read(size: int) -> bytes:
+        reader = SshFileReader(ssh_client, remote, size=size)
+        out, buf = bytearray(), bytearray(MIB)
+        try:
+            while n := reader.readinto(buf):
+                out += buf[:n]
+        finally:
+            reader.close()
+        return bytes(out)
+
+    assert file_size(ssh_client, remote) == len(data) and read(len(data)) == data
+    for wrong in (len(data) + 1, len(data) - 1):  # the file changed since its size was read
+        with pytest.raises(OperationError):
+            read(wrong)
+    with pytest.raises(NotFoundError):
+        SshFileReader(ssh_client, remote.replace("d-flat", "gone"), size=1).readinto(bytearray(1))
+
+    # Upload: zero runs stay holes, the bytes are exact, nothing half-written under the name.
+    body = [os.urandom(MIB), bytes(4 * MIB), b"tail"]
+    dest = f"/vmfs/volumes/LocalDS_0/{folder.name}/up-flat.vmdk"
+    upload(ssh_client, dest, sum(map(len, body)), iter(body), replace=False)
+    written = folder / "up-flat.vmdk"
+    assert written.read_bytes() == b"".join(body)
+    assert written.stat().st_blocks * 512 < 3 * MIB
+    with pytest.raises(ConflictError):
+        upload(ssh_client, dest, 1, iter([b"x"]), replace=False)
+    with pytest.raises(OperationError):
+        upload(ssh_client, dest, 10, iter([b"short"]), replace=True)
+    assert written.read_bytes() == b"".join(body) and not (folder / "up-flat.vmdk.ceso-part").exists()
+
+
+def test_emulated_snapshot_commands_take_only_esxi_arguments(shell: Any) -> None:
+    from tests.ssh.conftest import emulate
+
+    for args in (
+        ("vmsvc/snapshot.create", "1", "n", "d", "0", "0", "extra"),
+        ("vmsvc/snapshot.create", "1", "n", "d", "yes", "0"),
+        ("vmsvc/snapshot.remove", "1", "2", "3"),
+        ("vmsvc/snapshot.remove", "1", "x"),
+        ("vmsvc/snapshot.get", "1", "extra"),
+        ("vmsvc/snapshot.revert", "1", "2"),
+    ):
+        done = emulate(shell, "vim-cmd", *args)
+        assert done.returncode == 1 and done.stderr.startswith("Usage: snapshot."), (args, done)
+    assert emulate(shell, "vim-cmd", "vmsvc/snapshot.create").stderr.strip() == "Insufficient arguments."

@@ -178,7 +178,14 @@ def snapshot(si: Any, action: str, vmid: str, args: list[str]) -> None:
     if action not in SNAPSHOT_ARITY:
         emu.die(f"Unknown command: 'snapshot.{action}'")
     low, high = SNAPSHOT_ARITY[action]
-    if not vmid.isdigit() or not low <= len(args) <= high:
+    flags = {"create": args[2:4], "revert": args[1:2], "remove": args[1:2]}.get(action, [])
+    ids = args[:1] if action in ("revert", "remove") else []
+    if (
+        not vmid.isdigit()
+        or not low <= len(args) <= high
+        or any(f.lower() not in FLAGS for f in flags)
+        or not all(i.isdigit() for i in ids)
+    ):
         snapshot_usage(action)
     vm = emu.find_vm(si, vmid)
     if action == "get":
@@ -186,8 +193,6 @@ def snapshot(si: Any, action: str, vmid: str, args: list[str]) -> None:
     elif action == "create":
         defaults = ["", "", "0", "0"]  # snapshot.create vmid [name] [description] [includeMemory] [quiesced]
         name, desc, memory, quiesce = [*args, *defaults[len(args) :]]
-        if memory.lower() not in FLAGS or quiesce.lower() not in FLAGS:
-            snapshot_usage(action)
         emu.wait(
             vm.CreateSnapshot_Task(
                 name=name, description=desc, memory=FLAGS[memory.lower()], quiesce=FLAGS[quiesce.lower()]
@@ -196,16 +201,12 @@ def snapshot(si: Any, action: str, vmid: str, args: list[str]) -> None:
         print("Create Snapshot:")
     elif action == "revert":
         tree = emu.props(vm, ["snapshot"]).get("snapshot") or None
-        if not args[0].isdigit() or args[1].lower() not in FLAGS:
-            snapshot_usage(action)
         target = find_snapshot(tree.rootSnapshotList, int(args[0])) if tree else None
         if target is None:
             emu.print_fault("NotFound", "The object or item referred to could not be found.")
         emu.wait(target.RevertToSnapshot_Task(suppressPowerOn=FLAGS[args[1].lower()]))
         print_snapshots("Revert Snapshot", vm)
     elif action == "remove":
-        if not args[0].isdigit() or (len(args) == 2 and args[1].lower() not in FLAGS):
-            snapshot_usage(action)
         snap = emu.props(vm, ["snapshot"]).get("snapshot")
         tree = snap.rootSnapshotList if snap is not None else []
         target = find_snapshot(tree, int(args[0]))
