@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
 from ceso.backup.progress import ByteProgress
-from ceso.backup.thin_restore import WAY, disk_tops, stage_disks, staging
+from ceso.backup.thin_restore import WAY, WAY_DIRECT, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
 from ceso.errors import ConflictError, OperationError
 
@@ -90,7 +90,7 @@ def restore_in_place(
         "power_state": "poweredOff" if p.get("no_power_on") else "poweredOn",
         "restored_bytes": progress.done,
         "route": ops.route,
-        "disks_written": WAY[ops.route],
+        "disks_written": WAY["ssh"] if ops.route == "ssh" else WAY_DIRECT,
     }
 
 

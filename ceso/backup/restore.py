@@ -23,7 +23,7 @@ from ceso.backup.datastore_files import DatastoreFiles, datastore_files
 from ceso.backup.manifest import MANIFEST_NAME, Manifest
 from ceso.backup.progress import ByteProgress
 from ceso.backup.specs import RestoreBackup
-from ceso.backup.thin_restore import WAY, disk_tops, stage_disks, staging
+from ceso.backup.thin_restore import WAY, WAY_DIRECT, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
 from ceso.cloudinit import new_instance_id
 from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError
@@ -89,8 +89,12 @@ def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
     return devices
 
 
-def _check(ctx: JobContext, ops: AnyBackend, manifest: Manifest, spec: RestoreBackup, name: str) -> str:
-    """Name free, datastore and networks present, enough free space; return the datastore."""
+def _check(
+    ctx: JobContext, ops: AnyBackend, manifest: Manifest, spec: RestoreBackup, name: str
+) -> tuple[str, bool]:
+    """Name free, datastore and networks present, enough free space; return the datastore and
+    whether the disks are staged and copied thin (:mod:`ceso.backup.thin_restore`): always over
+    SSH (the staged copy is sparse), on the API route when the datastore holds a staged copy too."""
     if ops.exists(name):
         raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
     if spec.datastore:
@@ -111,7 +115,7 @@ def _check(ctx: JobContext, ops: AnyBackend, manifest: Manifest, spec: RestoreBa
             code="insufficient_space",
             details={"needed_bytes": need, "free_bytes": free},
         )
-    return datastore
+    return datastore, ops.route == "ssh" or free >= 2 * need
 
 
 def run_restore(ctx: JobContext) -> dict[str, Any]:
@@ -141,11 +145,11 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
         with ctx.step("check", progress=4) as rec:
             if ctx.attempt > 1:
                 remove_vm_leftovers(ctx, ops, name=name)
-            datastore = _check(ctx, ops, manifest, spec, name)
-            rec["datastore"] = datastore
+            datastore, thin = _check(ctx, ops, manifest, spec, name)
+            rec.update(datastore=datastore, thin=thin)
         opts = ProvisionOptions(name=name, network=spec.network, guest=spec.guest)
         with ctx.locks(vms=[name], datastores=[datastore]):
-            return _build(ctx, ops, http, target, manifest, key, datastore, opts, p)
+            return _build(ctx, ops, http, target, manifest, key, datastore, thin, opts, p)
     finally:
         target.close()
 
@@ -158,6 +162,7 @@ def _build(
     manifest: Manifest,
     key: bytes | None,
     datastore: str,
+    thin: bool,
     opts: ProvisionOptions,
     p: dict[str, Any],
 ) -> dict[str, Any]:
@@ -172,7 +177,7 @@ def _build(
             ops.make_directory(directory)
             made["directory"] = True
         tops = disk_tops(disk_files)
-        if ops.route == "ssh":  # a thin disk comes back thin: staged, then copied thin by the host
+        if thin:  # a thin disk comes back thin: staged, then copied thin by the host
             with staging(ctx, ops, datastore, name) as staged:
                 stage_disks(
                     ctx, target, http, manifest, disk_files, p["path"], datastore, staged, key, progress
@@ -257,7 +262,7 @@ def _build(
         "power_state": "poweredOff" if p.get("no_power_on") else "poweredOn",
         "restored_bytes": progress.done,
         "route": ops.route,
-        "disks_written": WAY[ops.route],
+        "disks_written": WAY[ops.route] if thin else WAY_DIRECT,
     }
 
 

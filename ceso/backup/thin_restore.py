@@ -1,12 +1,17 @@
-"""Writing a set's disks back over SSH so that a thin disk comes back thin.
+"""Writing a set's disks back so that a thin disk comes back thin, on either route.
 
-A disk written byte for byte is as large on the datastore as its capacity. So the
-set's files are first streamed (decoded and checked, :func:`ceso.backup.upload.upload_file`)
-into a staging folder inside the VM's folder, and the host then copies each disk
-from there into place with ``vmkfstools -i STAGED DEST -d thin``, which allocates
-no block the guest never wrote; the staging folder is removed afterwards, always.
-A chain of descriptors (a set taken of a VM with snapshots) is consolidated
-into one disk by that copy.
+A disk written byte for byte through ``/folder`` is as large on a VMFS datastore
+as its capacity. So the set's files are first streamed (decoded and checked,
+:func:`ceso.backup.upload.upload_file`) into a staging folder inside the VM's
+folder, and the host then copies each disk from there into place, thin
+(:meth:`ceso.backends.protocol.VmBackend.copy_disk`: ``vmkfstools -i STAGED DEST -d thin``
+over SSH, ``VirtualDiskManager.CopyVirtualDisk_Task`` with a thin spec through the API),
+allocating no block the guest never wrote; the staging folder is removed
+afterwards, always. A chain of descriptors (a set taken of a VM with snapshots)
+is consolidated into one disk by that copy. The staged copy is sparse over SFTP
+but full through ``/folder``, so on the API route a restore stages only where the
+datastore holds both copies, and otherwise writes the disks in place
+(:data:`WAY_DIRECT`); the job's result says which.
 """
 
 from __future__ import annotations
@@ -26,11 +31,17 @@ if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
 
-__all__ = ["STAGING", "WAY", "disk_tops", "stage_disks", "staging"]
+__all__ = ["STAGING", "WAY", "WAY_DIRECT", "disk_tops", "stage_disks", "staging"]
 
 STAGING = "ceso-restore-staging"
-#: What a restore's result says of how its disks were written, per route.
-WAY = {"ssh": "staged over SFTP, then vmkfstools -i -d thin", "api": "written over /folder"}
+#: What a restore's result says of how its disks were written: staged and copied thin, per route ...
+WAY = {
+    "ssh": "staged over SFTP, copied thin by vmkfstools -i -d thin",
+    "api": "staged over /folder, copied thin by VirtualDiskManager.CopyVirtualDisk_Task",
+}
+#: ... or written at their place through /folder: thin disks are inflated (an API restore in place,
+#: or as a new VM where the datastore cannot hold a staged copy beside the thin one).
+WAY_DIRECT = "written over /folder at their place (thin disks are inflated)"
 
 
 def disk_tops(disk_files: list[ManifestFile]) -> dict[int, str]:

@@ -59,6 +59,13 @@ def test_round_trip_every_codec_and_encryption(backup_bed: BackupBed) -> None:
         )
         assert restored["state"] == "succeeded", restored
         assert (bed.datastore_dir / name / f"{source}-flat.vmdk").read_bytes() == data
+        # Staged, then copied thin by the host: a thin disk stays thin (the simulator copies every byte).
+        assert "CopyVirtualDisk_Task" in restored["result"]["disks_written"]
+        (copy,) = [s for s in restored["steps"] if s["name"] == "copy disk 1/1 thin"]
+        (call,) = [c for c in copy["calls"] if c["method"] == "VirtualDiskManager.CopyVirtualDisk_Task"]
+        assert call["args"]["destSpec.diskType"] == "thin"
+        assert call["args"]["sourceName"].endswith(f"{name}/ceso-restore-staging/{source}.vmdk")
+        assert not (bed.datastore_dir / name / "ceso-restore-staging").exists()
         vm = vm_by_name(bed.si, name)
         assert vm.config.uuid != original.config.uuid
         (nic,) = devices_of(vm, "VirtualEthernetCard")
