@@ -204,7 +204,7 @@ def main() -> None:
         rows = []
         for name, _ in paths:
             m = median(times[name])
-            rows.append([name, f"{m:.2f}", f"{size / m / MIB:.0f}", f"{m / base:.2f}x"])
+            rows.append([name.replace("|", "\\|"), f"{m:.2f}", f"{size / m / MIB:.0f}", f"{m / base:.2f}x"])
         print_table(
             f"Reading a {args.size_mib} MiB disk over loopback SSH (median of {args.runs}; "
             f"load {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores)",
