@@ -168,7 +168,9 @@ _PLANS: dict[tuple[str, str], _Plan] = {
         "read the manifest and check it against the catalog",
         "refuse if the name is taken or the datastore lacks space (nothing written yet)",
         "lock the new name and a slot on the datastore; FileManager.MakeDirectory [ds] NAME",
-        "stream each disk file back over /folder (decrypt, decompress, sha256 checked)",
+        "stream each disk file back over /folder (decrypt, decompress, sha256 checked) into "
+        "[ds] NAME/ceso-restore-staging, then VirtualDiskManager.CopyVirtualDisk_Task (thin) per disk and "
+        "remove the staging folder (without room for both copies: written at their place, inflated)",
         "Folder.CreateVM_Task with the backed-up hardware, a new BIOS UUID, new MACs and new guestinfo",
         "restore the NVRAM; VirtualMachine.PowerOnVM_Task (unless --no-power-on)",
         "--in-place: the VM must be powered off and have the recorded disks; each file is written back "
