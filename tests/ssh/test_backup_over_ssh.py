@@ -123,6 +123,8 @@ def test_backup_verify_and_restore_on_a_free_host(cli: Cli, ssh_bed: SshBed, tmp
     # As a new VM: staged over SFTP, copied thin on the host, registered, asked "moved or copied?".
     bed.shell.configure(ask_copied_question=True)
     name = unique("restored")
+    plan = _run(cli, "--dry-run", "backup", "restore", hot["id"], "--as", name)["plan"]
+    assert any("vmkfstools -i STAGED DST -d thin" in line for line in plan), plan
     mark = len(bed.shell.invocations())
     restored = _run(cli, "backup", "restore", hot["id"], "--as", name, "--ip", "192.0.2.60/24",
                     "--gateway", "192.0.2.1", "--timeout", "180")  # fmt: skip
