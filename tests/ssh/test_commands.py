@@ -69,6 +69,10 @@ def test_paths_outside_a_datastore_are_refused(path: str) -> None:
         cmd.volume_path(path)
     with pytest.raises(InvalidInputError):
         cmd.thin_clone(path, "/vmfs/volumes/ds/a.vmdk")
+    with pytest.raises(InvalidInputError):
+        cmd.cat_file(path)
+    with pytest.raises(InvalidInputError):
+        cmd.delete_disk(path)
 
 
 def test_bad_datastore_and_ids_are_refused() -> None:
@@ -103,6 +107,10 @@ def test_exact_command_lines() -> None:
         == "vmkfstools -X 40G /vmfs/volumes/ds/a/a.vmdk"
     )
     assert cmd.extend_disk("/vmfs/volumes/ds/a/a.vmdk", 1536 * 2**20).argv[2] == "1536M"
+    assert (
+        cmd.cat_file("/vmfs/volumes/ds/a b/a b-flat.vmdk").line == "cat '/vmfs/volumes/ds/a b/a b-flat.vmdk'"
+    )
+    assert cmd.delete_disk("/vmfs/volumes/ds/a/a.vmdk").line == "vmkfstools -U /vmfs/volumes/ds/a/a.vmdk"
     assert cmd.filesystem_list().line == "esxcli storage filesystem list"
     assert cmd.ipv4_interfaces().line == "esxcli network ip interface ipv4 get"
     with pytest.raises(InvalidInputError):
