@@ -173,8 +173,9 @@ _PLANS: dict[tuple[str, str], _Plan] = {
         "remove the staging folder (without room for both copies: written at their place, inflated)",
         "Folder.CreateVM_Task with the backed-up hardware, a new BIOS UUID, new MACs and new guestinfo",
         "restore the NVRAM; VirtualMachine.PowerOnVM_Task (unless --no-power-on)",
-        "--in-place: the VM must be powered off and have the recorded disks; each file is written back "
-        "over /folder at its path, keeping the VM's identity",
+        "--in-place: the VM must be powered off and have the recorded disks; disks staged as above, then "
+        "VirtualDiskManager.DeleteVirtualDisk_Task and CopyVirtualDisk_Task (thin) per disk at its path "
+        "(without room, or with snapshot chains: each file written back over /folder); identity kept",
     ),
     ("backup.restore", SSH): _fixed(
         _SSH_FIRST,

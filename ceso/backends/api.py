@@ -179,6 +179,18 @@ class ApiVmBackend:
         except NotFoundError:
             pass
 
+    def delete_disk(self, path: str) -> None:
+        """``VirtualDiskManager.DeleteVirtualDisk_Task``: the disk ``[ds] dir/disk.vmdk`` and its extents."""
+        vdm = self.client.content.virtualDiskManager
+        self.record("VirtualDiskManager.DeleteVirtualDisk_Task", {"name": path})
+        task = self._on_layout(
+            lambda layout: self.client.call(
+                f"delete disk {path}",
+                lambda: vdm.DeleteVirtualDisk_Task(name=path, datacenter=layout.datacenter),
+            )
+        )
+        self._wait(task, f"delete disk {path}")
+
     def copy_disk(self, source: str, dest: str) -> None:
         """Copy a virtual disk on the host, thin (the bytes never leave the host)."""
         vdm = self.client.content.virtualDiskManager

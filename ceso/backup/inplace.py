@@ -1,7 +1,8 @@
 """``backup restore --in-place``: write a set's files back over the original, powered-off VM.
 
 The VM keeps its identity (UUID, MACs, guestinfo): only the disk and NVRAM
-files are overwritten, each at the path it was read from. Refused unless the
+files are replaced, each at the path it was read from. Disks are staged and
+copied thin into place where possible (:func:`_stages`), else written file by file. Refused unless the
 VM is powered off and still has exactly the disks the backup recorded (a VM
 whose disks changed — new snapshots, added or removed disks — must be restored
 as a new VM). A failure part-way leaves the VM with some files restored and
@@ -59,18 +60,18 @@ def restore_in_place(
 ) -> dict[str, Any]:
     """Overwrite the original VM's disk and NVRAM files from the set; power on if asked."""
     p = ctx.params
-    with ctx.step("check VM", progress=4, details={"vm": manifest.vm}):
+    files = [f for f in manifest.files if f.role in ("descriptor", "extent", "nvram")]
+    with ctx.step("check VM", progress=4, details={"vm": manifest.vm}) as rec:
         vm = ops.find(manifest.vm)
         _check(ops, vm, manifest)
-        if ops.route == "ssh":
-            _refuse_chains(manifest)
-    files = [f for f in manifest.files if f.role in ("descriptor", "extent", "nvram")]
+        thin = _stages(ops, manifest, sum(f.logical_bytes for f in files))
+        rec["thin"] = thin
     datastores = sorted({split_datastore_path(f.source)[0] for f in files})
     progress = ByteProgress(ctx, sum(f.logical_bytes for f in files), start=8, end=92)
     with ctx.locks(vms=[manifest.vm], datastores=datastores):
         with ctx.step("check VM again", progress=6):
             _check(ops, vm, manifest)  # nothing changed while we waited for the locks
-        if ops.route == "ssh":
+        if thin:
             _replace_disks_thin(ctx, ops, http, target, manifest, key, progress)
             files = [f for f in files if f.role == "nvram"]
         for f in files:
@@ -90,20 +91,29 @@ def restore_in_place(
         "power_state": "poweredOff" if p.get("no_power_on") else "poweredOn",
         "restored_bytes": progress.done,
         "route": ops.route,
-        "disks_written": WAY["ssh"] if ops.route == "ssh" else WAY_DIRECT,
+        "disks_written": WAY[ops.route] if thin else WAY_DIRECT,
     }
 
 
-def _refuse_chains(manifest: Manifest) -> None:
-    """Over SSH each disk is copied into place whole (``vmkfstools -i``), which cannot rebuild a
-    chain of snapshot deltas at their paths: such a set is restored as a new VM instead."""
+def _stages(ops: AnyBackend, manifest: Manifest, need: int) -> bool:
+    """Whether the disks are staged and copied thin into place (:mod:`ceso.backup.thin_restore`).
+
+    Always over SSH (the staged copy is sparse); through the API when the VM's datastore holds the
+    full-size staged copy beside the disks. A copy into place makes one disk of a chain of
+    snapshot deltas, so a set holding chains is written file by file through the API, and
+    refused over SSH (restore it as a new VM).
+    """
     chained = [f.name for f in manifest.files if f.role == "descriptor" and (f.link or 0) > 0]
+    if ops.route != "ssh":
+        datastore = split_datastore_path(manifest.vm_config["vmx_path"])[0]
+        return not chained and getattr(ops, "free_space")(datastore) >= need  # noqa: B009
     if chained:
         raise OperationError(
             f"backup {manifest.id} holds disks with snapshot chains; over SSH they cannot be restored in "
             "place: restore it as a new VM with --as",
             code="not_supported_over_ssh",
         )
+    return True
 
 
 def _replace_disks_thin(
@@ -116,7 +126,9 @@ def _replace_disks_thin(
     progress: ByteProgress,
 ) -> None:
     """Stage every disk in a folder beside the VM's .vmx, then replace each disk with a thin copy
-    of its staged one (``vmkfstools -U`` of the old, ``-i … -d thin`` of the new), keeping its path."""
+    of its staged one (delete the old disk, copy the staged one thin: ``vmkfstools -U`` and
+    ``-i … -d thin`` over SSH, ``DeleteVirtualDisk_Task`` and ``CopyVirtualDisk_Task`` through the
+    API), keeping its path."""
     disk_files = [f for f in manifest.files if f.role in ("descriptor", "extent")]
     vmx_ds, vmx_path = split_datastore_path(manifest.vm_config["vmx_path"])
     folder = vmx_path.rsplit("/", 1)[0]
@@ -129,5 +141,5 @@ def _replace_disks_thin(
         for i in sorted(tops):
             dest = sources[tops[i]]
             with ctx.step(f"replace disk {i + 1}/{len(tops)} thin", details={"disk": dest}):
-                getattr(ops, "delete_disk")(dest)  # noqa: B009 - the SSH route's vmkfstools -U
+                getattr(ops, "delete_disk")(dest)  # noqa: B009 - both routes have it; the protocol does not
                 ops.copy_disk(f"[{vmx_ds}] {staged}/{tops[i]}", dest)

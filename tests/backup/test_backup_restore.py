@@ -154,6 +154,13 @@ def test_restore_in_place_over_the_powered_off_original(backup_bed: BackupBed) -
     job = bed.run("backup", "restore", backup_id, "--in-place", "--yes", "--no-power-on", "--timeout", "120")
     assert job["state"] == "succeeded", job
     assert bed.flat(source).read_bytes() == data
+    assert "CopyVirtualDisk_Task" in job["result"]["disks_written"]  # staged, then copied thin into place
+    (replace,) = [s for s in job["steps"] if s["name"] == "replace disk 1/1 thin"]
+    assert [c["method"] for c in replace["calls"]] == [
+        "VirtualDiskManager.DeleteVirtualDisk_Task",
+        "VirtualDiskManager.CopyVirtualDisk_Task",
+    ]
+    assert not (bed.datastore_dir / source / "ceso-restore-staging").exists()
     vm = vm_by_name(bed.si, source)
     assert vm.config.uuid == uuid and vm.runtime.powerState == "poweredOff"
 
