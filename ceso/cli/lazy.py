@@ -3,7 +3,8 @@
 ``ceso vm create`` then imports the ``vm`` commands and nothing of ``backup``,
 ``agent`` or ``worker``: start-up is most of a quick command's time, and of a
 command handed to a local cesod (:mod:`ceso.cli.via_cesod`). Listing the
-commands (``--help``, the CLI reference generator) imports them all.
+commands (``--help``, the CLI reference generator) imports them all. Every command a
+LazyGroup hands out carries the global options (:mod:`ceso.cli.global_options`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import importlib
 from typing import Any
 
 import click
+
+from ceso.cli.global_options import attach
 
 __all__ = ["LazyGroup"]
 
@@ -33,4 +36,6 @@ class LazyGroup(click.Group):
             if not isinstance(command, click.Command):  # pragma: no cover - a wrong table entry
                 raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
             self.add_command(command, cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        # Every command takes the global options wherever they stand on the line.
+        return None if command is None else attach(command)

@@ -12,6 +12,7 @@ import sys
 import click
 
 from ceso.cli.application import Application
+from ceso.cli.global_options import root_options
 from ceso.cli.lazy import LazyGroup
 
 __all__ = ["COMMANDS", "EXIT_CODES_HELP", "cli", "invoke"]
@@ -37,27 +38,17 @@ COMMANDS = {
     lazy_commands=COMMANDS,
     epilog=EXIT_CODES_HELP,
     context_settings={"help_option_names": ["-h", "--help"]},
+    params=root_options(),
 )
-@click.option(
-    "--config",
-    type=click.Path(dir_okay=False),
-    envvar="CESO_CONFIG",
-    help="YAML config file (default: ~/.config/ceso/config.yaml, then /etc/ceso/config.yaml).",
-)
-@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout (errors too).")
-@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
-@click.option("-v", "--verbose", is_flag=True, help="More logging; tracebacks for internal errors.")
 @click.version_option(package_name="ceso", message="ceso %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, json_output: bool, dry_run: bool, verbose: bool) -> None:
-    """ceso (ESXi Commander): queued, locked, audited VM operations on standalone ESXi hosts."""
-    ctx.obj = Application(config=config, json_output=json_output, dry_run=dry_run, verbose=verbose)
-    if verbose:
-        import logging
+def cli(ctx: click.Context) -> None:
+    """ceso (ESXi Commander): queued, locked, audited VM operations on standalone ESXi hosts.
 
-        from ceso.log import configure_logging
-
-        configure_logging(logging.DEBUG)
+    The global options (--config, --json, --dry-run, --verbose) may also follow the command:
+    `ceso vm list --json`.
+    """
+    ctx.ensure_object(Application)  # the global options' callbacks made it already
 
 
 def invoke(args: list[str], *, json_output: bool) -> None:

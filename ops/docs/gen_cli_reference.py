@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # _generated, also whe
 import click
 from _generated import generate
 
+from ceso.cli.global_options import is_global
 from ceso.cli.root import cli
 
 HEADER = """\
@@ -30,8 +31,8 @@ Generated from the Click commands by `ops/docs/gen_cli_reference.py`; do not edi
 (run `.venv/bin/python ops/docs/gen_cli_reference.py` after changing a command). `ceso COMMAND
 --help` prints the same text.
 
-Global options (`--config`, `--json`, `--dry-run`, `--verbose`) go before the command:
-`ceso --json vm list`.
+Global options (`--config`, `--json`, `--dry-run`, `--verbose`) are listed once, under `ceso`;
+every command takes them, before or after its name: `ceso --json vm list` or `ceso vm list --json`.
 """
 
 
@@ -68,7 +69,9 @@ def _command(command: click.Command, ctx: click.Context, level: int) -> list[str
     options = [
         rec
         for p in command.params
-        if isinstance(p, click.Option) and (rec := p.get_help_record(ctx)) is not None
+        if isinstance(p, click.Option)
+        and (ctx.parent is None or not is_global(p))
+        and (rec := p.get_help_record(ctx)) is not None
     ]
     if options:
         lines += ["| option | description |", "|---|---|"]

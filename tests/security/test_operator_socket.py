@@ -119,7 +119,10 @@ def test_cli_clone_power_and_delete_go_through_the_local_cesod(
     assert cloned.exit_code == 0, cloned.stdout + cloned.stderr
     job = cloned.json()
     assert job["state"] == "succeeded" and job["kind"] == "vm.clone"
-    powered = cli("--json", "vm", "power", "on", name, "--timeout", "60")
+    # The global options may follow the command, as govc takes them; --dry-run stays in this process.
+    planned = cli("vm", "power", "on", name, "--dry-run", "--json")
+    assert planned.exit_code == 0 and planned.json()["dry_run"] is True, planned.stdout + planned.stderr
+    powered = cli("vm", "power", "on", name, "--timeout", "60", "--json")
     assert powered.exit_code == 0 and powered.json()["kind"] == "vm.power", powered.stdout + powered.stderr
     src, new = vm_by_name(bed.si, source), vm_by_name(bed.si, name)
     assert src is not None and new is not None
