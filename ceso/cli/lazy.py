@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ceso.cli.completion import wire
 from ceso.cli.global_options import attach
 
 __all__ = ["LazyGroup"]
@@ -25,6 +26,7 @@ class LazyGroup(click.Group):
     def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
+        self.path: tuple[str, ...] = ()  # the words after `ceso` that name this group (set by wire)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -37,5 +39,8 @@ class LazyGroup(click.Group):
                 raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
             self.add_command(command, cmd_name)
         command = super().get_command(ctx, cmd_name)
-        # Every command takes the global options wherever they stand on the line.
-        return None if command is None else attach(command)
+        if command is None:
+            return None
+        # Every command takes the global options wherever they stand on the line, and completes names.
+        wire(command, (*self.path, cmd_name))
+        return attach(command)

@@ -27,7 +27,7 @@ Exit codes: 0 ok, 1 operation or job failed, 2 bad input or usage,
 COMMANDS = {
     name: f"ceso.cli.{name}:{name}"
     for name in (
-        "agent", "audit", "backup", "beat", "cloudinit", "datastore", "db", "host", "job", "metrics", "schedule", "secrets",
+        "agent", "audit", "backup", "beat", "cloudinit", "completion", "datastore", "db", "host", "job", "metrics", "schedule", "secrets",
         "target", "template", "vm", "worker",
     )
 }  # fmt: skip

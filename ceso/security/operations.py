@@ -51,6 +51,7 @@ _STATIC: tuple[Operation, ...] = (
     Operation("host.list", READ_ONLY, "read", "list hosts"),
     Operation("template.list", READ_ONLY, "read", "list templates"),
     Operation("datastore.ls", READ_ONLY, "read", "list files of a datastore"),
+    Operation("completion", READ_ONLY, "read", "print the shell completion code"),
     Operation("backup.list", READ_ONLY, "read", "list backups"),
     Operation("backup.show", READ_ONLY, "read", "show one backup"),
     Operation("cloudinit.render", READ_ONLY, "read", "render cloud-init documents locally"),

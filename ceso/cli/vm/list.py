@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ceso.cli.application import Application, pass_app
+
+if TYPE_CHECKING:
+    from ceso.esxi.inventory import VmSummary
+    from ceso.inventory import HostFailure
 
 POWER_STATES = {"on": "poweredOn", "off": "poweredOff", "suspended": "suspended"}
 
@@ -38,6 +44,7 @@ def list_(
     from ceso.inventory import list_answering_hosts
 
     found, failures = list_answering_hosts(app.runtime, host)
+    _remember(found, failures, host)
     registered = _registered_templates(app) if template is not None else set()
     vms = [
         v
@@ -73,6 +80,18 @@ def list_(
         raise HostUnreachableError(
             f"{len(failures)} of the hosts did not answer: {names}", details={"reported": True}
         )
+
+
+def _remember(found: list[VmSummary], failures: list[HostFailure], host: str | None) -> None:
+    """Keep the names each answering host listed, for shell completion (:mod:`ceso.cli.completion`)."""
+    from ceso.cli.completion import remember_vm_names
+
+    failed = {f.host for f in failures}
+    by_host: dict[str, list[str]] = {}
+    for v in found:
+        by_host.setdefault(v.host, []).append(v.name)
+    hosts = [host] if host is not None else sorted({*by_host, *failed})
+    remember_vm_names({h: by_host.get(h, []) for h in hosts if h not in failed})
 
 
 def _registered_templates(app: Application) -> set[tuple[str, str]]:
