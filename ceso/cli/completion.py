@@ -16,11 +16,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from click.shell_completion import CompletionItem
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 __all__ = ["SHELLS", "VM_NAMES_TTL_S", "completion", "remember_vm_names", "wire"]
 
@@ -29,7 +30,7 @@ SHELLS = ("bash", "zsh", "fish")
 VM_NAMES_TTL_S = 600.0
 _CACHE_FILE = "vm-names.json"
 
-Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
+Completer = Callable[[click.Context, click.Parameter, str], list["CompletionItem"]]
 
 
 def _settings() -> Any:
@@ -54,7 +55,8 @@ def _sql_names(table: str) -> list[str]:
 def _cached_listings() -> dict[str, Any]:
     """``{host: {"at": seconds, "names": [...]}}`` as the last listings left it."""
     try:
-        data = json.loads((Path(_settings().data_dir) / _CACHE_FILE).read_text(encoding="utf-8"))
+        with open(os.path.join(_settings().data_dir, _CACHE_FILE), encoding="utf-8") as fh:
+            data = json.load(fh)
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -79,17 +81,20 @@ def remember_vm_names(names_by_host: dict[str, list[str]]) -> None:
         listings = _cached_listings()
         now = time.time()
         listings.update({host: {"at": now, "names": sorted(set(n))} for host, n in names_by_host.items()})
-        directory = Path(_settings().data_dir)
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        part = directory / f"{_CACHE_FILE}.{os.getpid()}"
-        part.write_text(json.dumps(listings), encoding="utf-8")
-        part.replace(directory / _CACHE_FILE)
+        directory = str(_settings().data_dir)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        part = os.path.join(directory, f"{_CACHE_FILE}.{os.getpid()}")
+        with open(part, "w", encoding="utf-8") as fh:
+            json.dump(listings, fh)
+        os.replace(part, os.path.join(directory, _CACHE_FILE))
     except Exception:
         return
 
 
 def _completer(source: Callable[[], list[str]]) -> Completer:
     def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        from click.shell_completion import CompletionItem  # only when completing: --help stays light
+
         try:
             names = source()
         except Exception:
