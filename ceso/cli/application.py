@@ -44,6 +44,8 @@ class Application:
         self.dry_run = dry_run
         self.verbose = verbose
         self.pending_documents: dict[str, str] | None = None
+        # While a command runs one job per VM (ceso.cli.each_vm): what each emitted, for one summary.
+        self.collected: list[Any] | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -71,7 +73,14 @@ class Application:
 
     # -- output -------------------------------------------------------------
     def emit(self, data: Any, human: Callable[[], None] | None = None) -> None:
-        """Print ``data`` as JSON with ``--json``, else call ``human`` (or print it plainly)."""
+        """Print ``data`` as JSON with ``--json``, else call ``human`` (or print it plainly).
+
+        While :attr:`collected` is a list, ``data`` is kept there too, and printed in JSON only
+        with the others, at the end."""
+        if self.collected is not None:
+            self.collected.append(data)
+            if self.json_output:
+                return
         if self.json_output or human is None:
             echo(json.dumps(data, indent=2, default=str))
         else:

@@ -220,4 +220,4 @@ def test_a_wrong_example_is_caught() -> None:
     with pytest.raises(click.UsageError):
         parse(["ceso", "vm", "info"])  # NAME missing
     with pytest.raises(click.UsageError):
-        parse(["ceso", "vm", "power", "on", "web-01", "extra"])
+        parse(["ceso", "vm", "info", "web-01", "extra"])

@@ -26,7 +26,13 @@ from ceso.specs import Spec
 
 SPEC_METHODS = {name: method for name, method in METHODS.items() if method.spec is not None}
 JOB_OPTIONS = {"wait", "timeout", "idempotency_key"}  # how the CLI follows a job, not what it does
-CLI_ONLY = {"vm.delete": {"yes"}, "backup.restore": {"yes"}}  # confirmations the CLI asks itself
+CLI_ONLY = {  # confirmations the CLI asks itself; --match runs one job per VM (ceso.cli.each_vm)
+    "vm.delete": {"yes", "match"},
+    "backup.restore": {"yes"},
+    **{
+        op: {"match"} for op in ("vm.power", "vm.snapshot.create", "vm.snapshot.revert", "vm.snapshot.delete")
+    },
+}
 EXAMPLES: dict[str, dict[str, Any]] = {  # the least each operation takes
     "host.ping": {"name": "esxi-a"},
     "vm.create": {"name": "web-01", "template": "ubuntu"},

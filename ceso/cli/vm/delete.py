@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ceso.cli.application import Application, pass_app
+from ceso.cli.each_vm import each_vm
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.prompts import confirm_or_refuse
 from ceso.cli.spec_options import spec_argument, spec_options
@@ -24,10 +25,11 @@ def delete_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.command()
-@spec_argument("name")
+@spec_argument("name", nargs=-1)
 @spec_options(SPEC, host={}, force={"is_flag": True})
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
 @job_options
+@each_vm(confirm="delete")
 @dispatch(SPEC, delete_params, here=lambda params: not params["yes"])  # the CLI asks before anything is sent
 @pass_app
 def delete(app: Application, /, spec: DeleteVm, job: JobOptions) -> None:

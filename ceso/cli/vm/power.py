@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ceso.cli.application import Application, pass_app
+from ceso.cli.each_vm import each_vm
 from ceso.cli.options import JobOptions, job_options
 from ceso.cli.spec_options import spec_argument, spec_options
 from ceso.cli.via_cesod import dispatch
@@ -20,9 +21,10 @@ SPEC = "ceso.vm.change_specs:PowerVm"
 
 @click.command()
 @spec_argument("action", type=click.Choice(POWER_ACTIONS))
-@spec_argument("name")
+@spec_argument("name", nargs=-1)
 @spec_options(SPEC, host={}, force={"is_flag": True}, timeout_guest={"type": float, "metavar": "SECONDS"})
 @job_options
+@each_vm()
 @dispatch(SPEC)
 @pass_app
 def power(app: Application, /, spec: PowerVm, job: JobOptions) -> None:
