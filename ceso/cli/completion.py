@@ -113,7 +113,7 @@ TARGETS = _completer(lambda: _sql_names("backup_targets"))
 _BY_NAME = {"host": HOSTS, "template": TEMPLATES, "target": TARGETS, "vm": VMS, "source": VMS}
 #: ``name`` in these groups names an existing one, except in the commands that make one.
 _NAME_IN_GROUP = {"vm": VMS, "host": HOSTS, "template": TEMPLATES, "target": TARGETS}
-_MAKES_NAME = {("vm", "create"), ("vm", "clone"), ("host", "add"), ("target", "add")}
+_MAKES_NAME = {("vm", "create"), ("vm", "clone"), ("host", "add"), ("target", "add"), ("template", "import")}
 
 
 def _for(path: tuple[str, ...], param: click.Parameter) -> Completer | None:

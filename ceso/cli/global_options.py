@@ -1,4 +1,4 @@
-"""The global options (``--config``, ``--json``, ``--dry-run``, ``--verbose``), declared once and
+"""The global options (``--config``, ``--json``, ``--dry-run``, ``--progress``, ``--verbose``), declared once and
 accepted anywhere on the command line, as govc does: ``ceso --json vm list`` and
 ``ceso vm list --json`` mean the same.
 
@@ -37,6 +37,14 @@ GLOBAL_OPTIONS: tuple[tuple[tuple[str, ...], str, dict[str, Any]], ...] = (
     ),
     (("--json",), "json_output", {"is_flag": True, "help": "Machine-readable JSON on stdout (errors too)."}),
     (("--dry-run",), "dry_run", {"is_flag": True, "help": "Show what would be done; change nothing."}),
+    (
+        ("--progress",),
+        "progress",
+        {
+            "is_flag": True,
+            "help": "Without a terminal too: progress of a job followed or a transfer on stderr every few seconds.",
+        },
+    ),
     (
         ("-v", "--verbose"),
         "verbose",

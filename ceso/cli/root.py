@@ -45,8 +45,8 @@ COMMANDS = {
 def cli(ctx: click.Context) -> None:
     """ceso (ESXi Commander): queued, locked, audited VM operations on standalone ESXi hosts.
 
-    The global options (--config, --json, --dry-run, --verbose) may also follow the command:
-    `ceso vm list --json`.
+    The global options (--config, --json, --dry-run, --progress, --verbose) may also follow
+    the command: `ceso vm list --json`.
     """
     ctx.ensure_object(Application)  # the global options' callbacks made it already
 

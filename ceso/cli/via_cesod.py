@@ -97,7 +97,7 @@ def forward(app: Application, operation: str, fields: dict[str, Any], job: JobOp
     if sock is None:
         return False
     wait, timeout, key = job.wait, job.timeout, job.idempotency_key
-    follow_here = wait and app.interactive  # the progress bar is drawn by this process
+    follow_here = wait and (app.interactive or app.progress)  # progress is shown by this process
     ask_wait = wait and not follow_here
     request = {**fields, "idempotency_key": key, "wait": ask_wait}
     if ask_wait and timeout is not None:

@@ -31,7 +31,7 @@ Generated from the Click commands by `ops/docs/gen_cli_reference.py`; do not edi
 (run `.venv/bin/python ops/docs/gen_cli_reference.py` after changing a command). `ceso COMMAND
 --help` prints the same text.
 
-Global options (`--config`, `--json`, `--dry-run`, `--verbose`) are listed once, under `ceso`;
+Global options (`--config`, `--json`, `--dry-run`, `--progress`, `--verbose`) are listed once, under `ceso`;
 every command takes them, before or after its name: `ceso --json vm list` or `ceso vm list --json`.
 """
 

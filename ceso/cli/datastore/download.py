@@ -12,11 +12,8 @@ from ceso.cli.application import Application, pass_app
 @click.argument("path")
 @click.argument("dest", default=".", metavar="[DEST]")
 @click.option("--force", is_flag=True, help="Replace a local file already at DEST.")
-@click.option(
-    "--progress", is_flag=True, help="Without a terminal, print progress on stderr every few seconds."
-)
 @pass_app
-def download(app: Application, location: str, path: str, dest: str, force: bool, progress: bool) -> None:
+def download(app: Application, location: str, path: str, dest: str, force: bool) -> None:
     """Download file PATH of the datastore to DEST (a file, or a folder; default: here).
 
     The bytes go to DEST.ceso-part and replace DEST once complete. JSON:
@@ -27,7 +24,7 @@ def download(app: Application, location: str, path: str, dest: str, force: bool,
     from ceso.datastore.paths import parse_location
 
     ref = parse_location(location, path)
-    with ByteProgress(f"download {ref.path}", None, lines=progress) as moved:
+    with ByteProgress(f"download {ref.path}", None, lines=app.progress) as moved:
         written, size = download_file(app.runtime, ref, dest, replace=force, progress=moved)
     app.emit(
         {"host": ref.host, "datastore": ref.datastore, "path": ref.path, "file": written, "bytes": size},

@@ -12,11 +12,8 @@ from ceso.cli.application import Application, pass_app
 @click.argument("location", metavar="HOST:[DS]")
 @click.argument("path")
 @click.option("--force", is_flag=True, help="Replace a file already at PATH.")
-@click.option(
-    "--progress", is_flag=True, help="Without a terminal, print progress on stderr every few seconds."
-)
 @pass_app
-def upload(app: Application, file: str, location: str, path: str, force: bool, progress: bool) -> None:
+def upload(app: Application, file: str, location: str, path: str, force: bool) -> None:
     """Upload local FILE to PATH on the datastore (PATH ending in '/': into that folder).
 
     The folder must exist. The bytes go to PATH.ceso-part and are renamed to PATH once
@@ -33,7 +30,7 @@ def upload(app: Application, file: str, location: str, path: str, force: bool, p
         path += os.path.basename(file)
     ref = parse_location(location, path)
     size = os.stat(file).st_size if os.path.isfile(file) else None
-    with ByteProgress(f"upload {ref.path}", size, lines=progress) as moved:
+    with ByteProgress(f"upload {ref.path}", size, lines=app.progress) as moved:
         sent = upload_file(app.runtime, file, ref, replace=force, progress=moved, dry_run=app.dry_run)
     done = "dry run: would upload" if app.dry_run else "uploaded"
     app.emit(

@@ -3,6 +3,8 @@ the exit status of the failures; effects read back with pyVmomi."""
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import unique
 from tests.support.vms import snapshot_names, vm_by_name
 from tests.vm.lifecycle.conftest import Lab
@@ -13,8 +15,10 @@ def test_power_snapshot_and_delete_several_vms(lab: Lab) -> None:
     names = [lab.vm(f"{group}-a"), lab.vm(f"{group}-b")]
     other = lab.vm("bystander")
 
-    done = lab.cli("vm", "power", "on", *names, "--json", "--timeout", "90")
+    done = lab.cli("vm", "power", "on", *names, "--json", "--progress", "--timeout", "90")
     assert done.exit_code == 0, done.stdout + done.stderr
+    # --progress without a terminal: a line on stderr at each step of each job
+    assert re.search(r"^job [0-9a-f]{8} running: .+ \d+%$", done.stderr, re.MULTILINE), done.stderr
     summary = done.json()
     assert summary["errors"] == [] and len(summary["jobs"]) == 2
     assert {j["kind"] for j in summary["jobs"]} == {"vm.power"} and len(
