@@ -112,3 +112,25 @@ def test_sftp_refuses_an_unpinned_host_key(sshd: Sshd) -> None:
     )
     with pytest.raises(ThumbprintMismatchError, match="not the pinned"):
         t.list()
+
+
+def test_s3_parts_grow_with_the_object(request: pytest.FixtureRequest, tmp_path: Any) -> None:
+    """Parts double every GROW_EVERY parts, so a stream of unknown size fits S3's 10,000 parts."""
+    from ceso.backup.targets.s3 import MAX_PART, MAX_PARTS, PART_SIZE, part_size_of
+
+    assert sum(part_size_of(n) for n in range(1, MAX_PARTS + 1)) >= 5 << 40  # S3's largest object
+    assert part_size_of(1) == PART_SIZE and part_size_of(MAX_PARTS) == MAX_PART
+
+    target = make_target("s3", request, tmp_path)
+    target.grow_every = 2  # parts of 5, 5, 10, 10, 20 MiB ...
+    data = os.urandom(27 << 20)
+    writer = target.open_write("vm-a/set-1/big.vmdk")
+    for i in range(0, len(data), 3 << 20):
+        writer.write(data[i : i + (3 << 20)])
+    assert writer.commit() == len(data)
+    reader = target.open_read("vm-a/set-1/big.vmdk")
+    assert reader.read(-1) == data
+    reader.close()
+    head = target._s3.head_object(Bucket=target.bucket, Key=target._key("vm-a/set-1/big.vmdk"))
+    assert head["ETag"].strip('"').endswith("-4")  # 5 + 5 + 10 + 7 MiB; fixed 5 MiB parts would be 6
+    target.close()

@@ -1,13 +1,18 @@
 """An S3 bucket (AWS or any S3-compatible endpoint) as a backup target (boto3).
 
-A file is one object. Writes stream as a multipart upload in ``part_size``
-parts (memory: one part), made visible only by CompleteMultipartUpload — the
-atomic finish S3 offers; an aborted write aborts the upload, leaving nothing.
+A file is one object. Writes stream as a multipart upload, made visible only by
+CompleteMultipartUpload — the atomic finish S3 offers; an aborted write aborts the upload,
+leaving nothing. S3 takes at most 10,000 parts of at most 5 GiB, and the size of what is
+written is not known in advance, so parts grow with the object (:func:`part_size_of`): the
+first :data:`GROW_EVERY` parts are ``part_size``, each next run of them twice as large, which
+lets a stream reach S3's 5 TiB object limit from 16 MiB parts. A part waits in memory up to
+:data:`SPOOL_IN_MEMORY`, on local disk (the system's temporary directory) beyond.
 Credentials (access key id and secret) come from the secret store.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -17,46 +22,71 @@ from ceso.errors import AuthenticationError, CesoError, HostUnreachableError, No
 
 __all__ = ["S3Target"]
 
-PART_SIZE = 16 << 20  # S3 needs >= 5 MiB parts; 16 MiB keeps a 160 GiB file under the 10 000-part cap
+PART_SIZE = 16 << 20  # the first parts; S3 needs >= 5 MiB (all but the last)
+MAX_PART = 5 << 30  # S3's largest part
+MAX_PARTS = 10_000
+GROW_EVERY = 1000  # parts of one size before the size doubles
+SPOOL_IN_MEMORY = 64 << 20  # a larger part waits on disk
+
+
+def part_size_of(number: int, first: int = PART_SIZE, grow_every: int = GROW_EVERY) -> int:
+    """The size of part ``number`` (from 1): ``first`` doubled once per ``grow_every`` parts, at most 5 GiB."""
+    return min(first << ((number - 1) // grow_every), MAX_PART)
 
 
 class _Writer:
     def __init__(self, target: S3Target, key: str) -> None:
         self._target = target
         self._key = key
-        self._buf = bytearray()
+        self._buf: Any = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by commit/abort
+        self._held = 0
         self._parts: list[dict[str, Any]] = []
         self._upload_id: str | None = None
 
+    def _next_size(self) -> int:
+        return part_size_of(len(self._parts) + 1, self._target.part_size, self._target.grow_every)
+
     def _flush_part(self) -> None:
         t = self._target
+        number = len(self._parts) + 1
+        if number > MAX_PARTS:
+            raise OperationError(f"target {t.name}: {self._key} needs more than S3's {MAX_PARTS} parts")
+        self._buf.seek(0)
         with t._errors(f"upload {self._key}"):
             if self._upload_id is None:
                 self._upload_id = t._s3.create_multipart_upload(Bucket=t.bucket, Key=self._key)["UploadId"]
-            number = len(self._parts) + 1
             reply = t._s3.upload_part(
                 Bucket=t.bucket,
                 Key=self._key,
                 UploadId=self._upload_id,
                 PartNumber=number,
-                Body=bytes(self._buf),
+                Body=self._buf,
+                ContentLength=self._held,
             )
         self._parts.append({"PartNumber": number, "ETag": reply["ETag"]})
-        self._buf.clear()
+        self._buf.seek(0)
+        self._buf.truncate()
+        self._held = 0
 
     def write(self, data: bytes | memoryview) -> None:
-        self._buf += data
-        if len(self._buf) >= self._target.part_size:
-            self._flush_part()
+        view = memoryview(data)
+        while view:
+            room = self._next_size() - self._held
+            self._buf.write(view[:room])
+            self._held += min(room, len(view))
+            view = view[room:]
+            if self._held >= self._next_size():
+                self._flush_part()
 
     def commit(self) -> int:
         t = self._target
         try:
             if self._upload_id is None:  # small file: one PUT is atomic too
+                self._buf.seek(0)
                 with t._errors(f"upload {self._key}"):
-                    t._s3.put_object(Bucket=t.bucket, Key=self._key, Body=bytes(self._buf))
+                    t._s3.put_object(Bucket=t.bucket, Key=self._key, Body=self._buf.read())
             else:
-                if self._buf:
+                if self._held:
                     self._flush_part()
                 with t._errors(f"finish {self._key}"):
                     t._s3.complete_multipart_upload(
@@ -68,13 +98,15 @@ class _Writer:
         except BaseException:
             self.abort()
             raise
+        self._buf.close()
         size = t._head(self._key)
         if size is None:
             raise OperationError(f"target {t.name}: {self._key} is missing right after its upload")
         return size
 
     def abort(self) -> None:
-        self._buf.clear()
+        self._buf.close()
+        self._held = 0
         if self._upload_id is not None:
             t = self._target
             # Best effort by contract; a bucket lifecycle rule reaps uploads that stay behind.
@@ -113,6 +145,7 @@ class S3Target(Target):
         region: str | None,
         credentials: dict[str, str],
         part_size: int = PART_SIZE,
+        grow_every: int = GROW_EVERY,
         timeout: float = 60.0,
     ) -> None:
         super().__init__(name)
@@ -122,7 +155,8 @@ class S3Target(Target):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint = endpoint
-        self.part_size = part_size
+        self.part_size = part_size  # the first parts' size (see part_size_of)
+        self.grow_every = grow_every
         self._s3: Any = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint,
