@@ -99,6 +99,10 @@ def test_upload_list_download_and_remove(cli: Cli, route: Route, tmp_path: Path)
     assert missing.exit_code == 4, missing.stdout + missing.stderr  # the folder must exist
     (route.directory / folder).mkdir()
 
+    planned = cli("datastore", "upload", str(local), where, f"{folder}/", "--dry-run", "--json")
+    assert planned.exit_code == 0 and planned.json()["dry_run"] is True, planned.stdout + planned.stderr
+    assert os.listdir(route.directory / folder) == []  # checked, nothing sent
+
     sent = cli("datastore", "upload", str(local), where, f"{folder}/", "--json", "--progress")
     assert sent.exit_code == 0, sent.stdout + sent.stderr
     assert sent.json() == {"host": route.host, "datastore": DATASTORE, "path": f"{folder}/seed.iso",
@@ -129,6 +133,8 @@ def test_upload_list_download_and_remove(cli: Cli, route: Route, tmp_path: Path)
     kept = cli("datastore", "download", where, f"{folder}/seed.iso", str(tmp_path / "back.iso"))
     assert kept.exit_code == 5  # an existing local file is replaced only with --force
 
+    assert cli("datastore", "rm", where, f"{folder}/seed.iso", "--dry-run").exit_code == 0
+    assert (route.directory / folder / "seed.iso").exists()
     assert cli("datastore", "rm", where, f"{folder}/seed.iso", "--yes").exit_code == 0
     assert os.listdir(route.directory / folder) == []
     assert cli("datastore", "rm", where, folder, "--yes").exit_code == 0
