@@ -50,6 +50,10 @@ STOP_TIMEOUT = 10.0
 USER = "root"
 PASSWORD = "simulator"
 
+# Resolved when this module is imported, before any fixture points HOME at a temporary directory:
+# a build asked for later must still find the machine's cached binary, not start a cold Go build.
+SIM_CACHE = os.environ.get("CESO_SIM_CACHE") or str(Path.home() / ".cache" / "ceso")
+
 _build_lock = threading.Lock()
 _built: dict[str, Path] = {}  # "binary" -> path, once built in this process
 
@@ -65,7 +69,13 @@ def build_simulator() -> Path:
     """
     with _build_lock:
         if "binary" not in _built:
-            proc = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                ["bash", str(BUILD_SCRIPT)],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "CESO_SIM_CACHE": SIM_CACHE},
+            )
             lines = proc.stdout.strip().splitlines()
             if proc.returncode != 0 or not lines:
                 raise SimulatorError(f"{BUILD_SCRIPT} failed (exit {proc.returncode}): {proc.stderr.strip()}")
