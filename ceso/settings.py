@@ -78,6 +78,13 @@ class JobSettings(BaseModel):
         description="A queued job neither claimed nor waiting in its queue this long after it was "
         "published is published again.",
     )
+    host_retry_s: float = Field(
+        60.0,
+        ge=0,
+        le=3600,
+        description="How long a job step that is safe to repeat retries a transient host fault "
+        "(connection lost, host unreachable), with backoff, within the soft time limit; 0: never.",
+    )
 
 
 class LockSettings(BaseModel):

@@ -12,7 +12,7 @@ reported to ``record`` as the real routes report theirs, and kept in
 Plug it into a runtime (``runtime.backend_factory``) and every job that asks
 ``ctx.backend()`` gets it; jobs that need the API (backups) still refuse to
 take it. :meth:`FakeBackend.fail` makes the next call of a method raise, to
-test what a step leaves behind. The simulator tests stay the reference: this
+test what a step leaves behind; :meth:`FakeBackend.lose_answer` makes it act, then raise. The simulator tests stay the reference: this
 fake is for step logic that would take seconds per case there.
 """
 
@@ -152,6 +152,18 @@ class FakeBackend:
     def fail(self, method: str, error: CesoError) -> None:
         """Make the next call of ``method`` raise ``error`` (after recording it), changing nothing."""
         self._failures[method] = error
+
+    def lose_answer(self, method: str, error: CesoError) -> None:
+        """Make the next call of ``method`` do what it asks, then raise ``error``: the host acted and
+        its answer was lost (a connection cut after the request)."""
+        original = getattr(self, method)
+
+        def once(*args: Any, **kwargs: Any) -> Any:
+            del self.__dict__[method]  # the class's method answers again
+            original(*args, **kwargs)
+            raise error
+
+        setattr(self, method, once)
 
     def _call(self, method: str, **args: Any) -> None:
         self.calls.append((method, args))

@@ -72,6 +72,7 @@ class JobContext:
         self._deferred: dict[str, Any] = {}
         self._deferred_audits: list[AuditEvent] = []
         self._write_lock = threading.Lock()  # this thread's writes and the heartbeat's flush
+        self._began = time.monotonic() if claimed_at is None else claimed_at
 
     @property
     def params(self) -> dict[str, Any]:
@@ -263,6 +264,16 @@ class JobContext:
             yield record
 
     @contextmanager
+    def recovery_step(
+        self, name: str, *, details: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """A step that only reads, run while the job is already stopping (e.g. reading the host back
+        before a fault is recorded as the job's failure): like :meth:`cleanup_step` it checks nothing
+        before its body and writing its record never raises, but it is not marked ``cleanup``."""
+        with self._recorded(name, None, False, details, cleanup=True) as record:
+            yield record
+
+    @contextmanager
     def _recorded(
         self,
         name: str,
@@ -386,7 +397,12 @@ class JobContext:
         finally:
             for lease in leases:
                 self._leases.remove(lease)
-                lease.release()
+                try:
+                    lease.release()
+                except CesoError as exc:
+                    # Redis unreachable: the lease expires within its TTL. Failing a job whose work
+                    # is done (or hiding the body's own error) would be worse than a lingering lock.
+                    log.warning("job %s: could not release %s: %s", self.job.id, lease, exc.message)
 
     def record_call(self, method: str, args: dict[str, Any]) -> None:
         """Note one call made to the host (vSphere method or shell command) on the current step.
@@ -395,6 +411,17 @@ class JobContext:
         """
         if self._current is not None:
             self._current.setdefault("calls", []).append({"method": method, "args": redact(args)})
+
+    def note_retry(self, attempt: Mapping[str, Any]) -> None:
+        """Note one failed try of a host action that will be (or was last) tried again, on the current
+        step's ``retries`` (:func:`ceso.jobs.retry.retry_host`); pass no secret."""
+        if self._current is not None:
+            self._current.setdefault("retries", []).append(redact(dict(attempt)))
+
+    def time_left_s(self) -> float:
+        """Seconds until the job's soft time limit (counted from this run's claim)."""
+        limit = self.runtime.settings.jobs.soft_time_limit_s
+        return limit - (time.monotonic() - self._began)
 
     def set_progress(self, percent: int, **details: Any) -> None:
         """Write the job's progress; ``details`` (e.g. bytes, rate, ETA) go on the current step.

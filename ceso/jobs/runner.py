@@ -149,7 +149,7 @@ def _unclaimable(runtime: Runtime, job_id: str) -> Delivery:
     return Delivery.BUSY
 
 
-def _execute(
+def _execute(  # noqa: PLR0911  (one return per outcome)
     runtime: Runtime, job: Job, time_limit_exceptions: tuple[type[BaseException], ...], claimed_at: float
 ) -> str:
     """Run the handler and record its outcome; return it (succeeded, failed, cancelled, claim_lost)."""
@@ -188,12 +188,11 @@ def _execute(
         finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=err)
         return "failed"
     except CesoError as exc:
-        finish_job(
-            engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=exc, result=pending_result(exc)
-        )
-        log.info("job %s failed: %s", job.id, exc.message)
-        return "failed"
+        return _fail(ctx, exc)
     except Exception as exc:
+        if (cause := _sql_unreachable(exc)) is not None:
+            # SQL went away under the job: a fault like the broker's, which the host may have outlived.
+            return _fail(ctx, CesoError(f"database unreachable: {cause}", code="database_unreachable"))
         log.exception("job %s crashed", job.id)
         crash = CesoError(f"internal error: {type(exc).__name__}: {exc}", code="internal_error")
         finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=crash)
@@ -202,3 +201,37 @@ def _execute(
         ctx.stop_heartbeat()
     log.info("job %s %s", job.id, outcome)
     return outcome
+
+
+def _fail(ctx: JobContext, exc: CesoError) -> str:
+    """Record ``exc`` as the job's failure; return the outcome.
+
+    A fault of the machinery (broker, SQL, lock, connection: :func:`ceso.operations.reconcile.is_fault`)
+    is first checked against the host: a job whose work is complete there ends ``succeeded`` with
+    the result read from the host; otherwise its cleanup runs and the fault is recorded.
+    """
+    from ceso.operations.reconcile import is_fault, reconcile
+
+    job = ctx.job
+    if is_fault(exc):
+        try:
+            result = reconcile(ctx, exc)
+        except ClaimLostError:
+            log.warning("job %s: claim lost while reconciling with its host", job.id)
+            return "claim_lost"
+        if result is not None:
+            log.info("job %s: %s, but its work is complete on the host", job.id, exc.message)
+            try:
+                return ctx.finish(result)
+            except ClaimLostError:
+                return "claim_lost"
+    finish_job(
+        ctx.runtime.engine,
+        job_id=job.id,
+        attempt=ctx.attempt,
+        state="failed",
+        error=exc,
+        result=pending_result(exc),
+    )
+    log.info("job %s failed: %s", job.id, exc.message)
+    return "failed"

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
     from ceso.jobs.context import JobContext
 
-__all__ = ["JOB_MARKER", "clone_snapshot_name", "left_off", "remove_leftovers", "remove_vm_leftovers"]
+__all__ = [
+    "JOB_MARKER",
+    "clone_snapshot_name",
+    "left_off",
+    "marked_vm",
+    "remove_leftovers",
+    "remove_vm_leftovers",
+]
 
 #: The extraConfig key that marks a VM as made by a job (its value: the job's id).
 JOB_MARKER = "ceso.job-id"
@@ -40,15 +47,21 @@ def left_off(steps: Sequence[dict[str, Any]], started: str, undone: str) -> bool
     return not any(s.get("name") == undone and s.get("state") == "succeeded" for s in steps[last + 1 :])
 
 
+def marked_vm(ctx: JobContext, ops: AnyBackend, name: str) -> Any:
+    """VM ``name`` if it exists and carries this job's marker, else None. Only reads."""
+    if not ops.exists(name):
+        return None
+    vm = ops.find(name)
+    extra = {o.key: o.value for o in ops.props(vm, ["config.extraConfig"]).get("config.extraConfig") or []}
+    return vm if extra.get(JOB_MARKER) == ctx.job.id else None
+
+
 def remove_vm_leftovers(ctx: JobContext, ops: AnyBackend, *, name: str) -> None:
     """Destroy VM ``name`` if this job made it (its marker); else delete the directory an earlier
     attempt recorded making, if any. Raises the backend's CesoErrors."""
     if ops.exists(name):
-        vm = ops.find(name)
-        extra = {
-            o.key: o.value for o in ops.props(vm, ["config.extraConfig"]).get("config.extraConfig") or []
-        }
-        if extra.get(JOB_MARKER) != ctx.job.id:
+        vm = marked_vm(ctx, ops, name)
+        if vm is None:
             return  # someone else's VM: the caller refuses the name
         if ops.power_state(vm) != "poweredOff":
             ops.power_off(vm)
@@ -68,12 +81,20 @@ def _made_directories(steps: Sequence[dict[str, Any]]) -> Iterator[str]:
 
 
 def remove_leftovers(
-    ctx: JobContext, ops: AnyBackend, *, name: str, source_name: str | None, power_source_on: bool = False
+    ctx: JobContext,
+    ops: AnyBackend,
+    *,
+    name: str,
+    source_name: str | None,
+    power_source_on: bool = False,
+    keep_vm: bool = False,
 ) -> None:
     """Remove what earlier attempts of this create or clone made: the new VM or its directory, and
     the hot clone's snapshot on the source. With ``power_source_on``, power the source back on if an
-    attempt shut it down and none powered it back on (a retried attempt does that itself instead)."""
-    remove_vm_leftovers(ctx, ops, name=name)
+    attempt shut it down and none powered it back on (a retried attempt does that itself instead).
+    ``keep_vm`` leaves the new VM (a complete one the job adopts) and tidies only the source."""
+    if not keep_vm:
+        remove_vm_leftovers(ctx, ops, name=name)
     if source_name is None or not ops.exists(source_name):
         return
     source = ops.find(source_name)

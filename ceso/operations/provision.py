@@ -24,10 +24,12 @@ from ceso.backends.paths import datastore_path, random_static_mac, split_datasto
 from ceso.backends.protocol import AnyBackend
 from ceso.backends.vmomi import vim
 from ceso.cloudinit import new_instance_id
-from ceso.errors import ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
+from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
 from ceso.jobs.cleanup import always, undo
 from ceso.jobs.context import JobContext
-from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, remove_leftovers
+from ceso.jobs.retry import retry_host
+from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, marked_vm, remove_leftovers
+from ceso.operations.reconcile import Found, completed_vm, is_fault
 from ceso.vm.guest import GuestSpec
 from ceso.vm.specs import NewVm
 
@@ -192,14 +194,27 @@ def nvram_path(vmx_path: str) -> str:
 
 
 @contextmanager
-def _cleanup_on_failure(ctx: JobContext, ops: AnyBackend, made: _Made) -> Iterator[None]:
-    """Remove what this job made if the body stops for any reason (failure, cancel, time limit)."""
+def _cleanup_on_failure(
+    ctx: JobContext, ops: AnyBackend, made: _Made, opts: ProvisionOptions
+) -> Iterator[None]:
+    """Remove what this job made if the body stops for any reason (failure, cancel, time limit) --
+    unless a fault of the machinery (a lost answer, say) stopped a job whose VM is built: the
+    runner then reconciles the record with the host (:mod:`ceso.operations.reconcile`)."""
     try:
         yield
     except BaseException as exc:
+        if made.vm is not None and is_fault(exc) and _built(ctx, ops, opts):
+            raise
         if made.vm is not None or made.directory is not None:
             undo(ctx, "clean up after failure", functools.partial(_remove_made, ops, made), cause=exc)
         raise
+
+
+def _built(ctx: JobContext, ops: AnyBackend, opts: ProvisionOptions) -> bool:
+    try:
+        return completed_vm(ctx, ops, opts).built
+    except CesoError:
+        return False  # the host cannot say: clean up (left pending if it cannot be reached)
 
 
 def _remove_made(ops: AnyBackend, made: _Made) -> None:
@@ -226,12 +241,9 @@ def provision(
     ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     name = opts.name
     with ctx.step("inspect source", progress=5, changes_host=False, details={"source": source_name}):
-        source_vm = ops.find(source_name)
-        source = ops.source_props(source_vm)  # API: one request parsed as XML (ceso.esxi.source)
-        source_ds, _ = split_datastore_path(source["summary.config.vmPathName"])
-        datastore = ops.datastore(opts.datastore or source_ds)
-        if opts.network:
-            ops.network(opts.network)
+        source_vm, source, datastore = retry_host(
+            ctx, "inspect source", lambda _try: _inspect(ops, source_name, opts)
+        )
         disks = [d for d in source.get("config.hardware.device") or [] if _is_type(d, "VirtualDisk")]
         if not disks:
             raise InvalidInputError(f"source VM {source_name!r} has no disk to copy")
@@ -248,36 +260,65 @@ def provision(
 
     lock_vms = [name, source_name] if lock_source else [name]
     with ctx.locks(vms=lock_vms, datastores=[datastore]):
-        # A first attempt only looks; a redelivered one may remove what an earlier attempt made.
-        with ctx.step("check name", progress=8, changes_host=ctx.attempt > 1):
+        # A first attempt only looks; a redelivered one adopts the VM an earlier attempt finished
+        # (its record may never have said so: ceso.operations.reconcile), or removes what it made.
+        adopted = Found()
+        with ctx.step("check name", progress=8, changes_host=ctx.attempt > 1) as rec:
             if ctx.attempt > 1:
-                remove_leftovers(ctx, ops, name=name, source_name=source_name)
-            if ops.exists(name):
+                adopted = retry_host(ctx, "check name", lambda _try: completed_vm(ctx, ops, opts))
+                remove_leftovers(
+                    ctx,
+                    ops,
+                    name=name,
+                    source_name=source_name,
+                    keep_vm=adopted.built,
+                    power_source_on=adopted.built,  # no build follows to power it on
+                )
+                if adopted.built:
+                    rec.update(adopted=True)
+            if not adopted.built and retry_host(ctx, "check name", lambda _try: ops.exists(name)):
                 raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
-        made = _Made()
-        with _cleanup_on_failure(ctx, ops, made):
-            result = _build(
-                ctx,
-                ops,
-                made,
-                source_vm=source_vm,
-                source=source,
-                disks=disks,
-                opts=opts,
-                datastore=datastore,
-                hot=hot,
-                # A source an earlier attempt shut down and died before powering on was on: it is again after.
-                shutdown_source=shutdown_source
-                and (
-                    power == "poweredOn"
-                    or left_off(ctx.earlier_steps, "shut down source", "power source back on")
-                ),
-            )
+        made = _Made(vm=adopted.vm)
+        if adopted.result is not None:
+            result = adopted.result
+            if adopted.complete:
+                return result
+        else:
+            with _cleanup_on_failure(ctx, ops, made, opts):
+                result = _build(
+                    ctx,
+                    ops,
+                    made,
+                    source_vm=source_vm,
+                    source=source,
+                    disks=disks,
+                    opts=opts,
+                    datastore=datastore,
+                    hot=hot,
+                    # A source an earlier attempt shut down and died before powering on was on: it is
+                    # again after.
+                    shutdown_source=shutdown_source
+                    and (
+                        power == "poweredOn"
+                        or left_off(ctx.earlier_steps, "shut down source", "power source back on")
+                    ),
+                )
     if opts.power_on and opts.wait_ip:
         # Outside the cleanup: the VM is complete; a guest slow to report its address is no
         # reason to destroy it. The job fails with the timeout and the VM stays for inspection.
         result["ip_addresses"] = _wait_for_ip(ctx, ops, made.vm, opts)
     return result
+
+
+def _inspect(ops: AnyBackend, source_name: str, opts: ProvisionOptions) -> tuple[Any, dict[str, Any], str]:
+    """The source VM, its properties and the target datastore (checked); the network checked. Reads."""
+    source_vm = ops.find(source_name)
+    source = ops.source_props(source_vm)  # API: one request parsed as XML (ceso.esxi.source)
+    source_ds, _ = split_datastore_path(source["summary.config.vmPathName"])
+    datastore = ops.datastore(opts.datastore or source_ds)
+    if opts.network:
+        ops.network(opts.network)
+    return source_vm, source, datastore
 
 
 def _wait_for_ip(ctx: JobContext, ops: AnyBackend, vm: Any, opts: ProvisionOptions) -> list[str]:
@@ -308,7 +349,15 @@ def _build(
         datastore_path(datastore, f"{name}/{name}{'' if i == 0 else f'_{i}'}.vmdk") for i in range(len(disks))
     ]
     with ctx.step("make directory", progress=10, details={"path": directory}):
-        ops.make_directory(directory)
+
+        def make(tried: int) -> None:
+            # Asked again after a lost answer: the directory there now is this job's (the name's lock
+            # is held and "check name" found no VM of the name).
+            if tried > 1 and ops.path_exists(directory):
+                return
+            ops.make_directory(directory)
+
+        retry_host(ctx, "make directory", make)
         made.directory = directory
     with _source_quiet(ctx, ops, source_vm, hot=hot, shutdown=shutdown_source):
         for i, (disk, dest) in enumerate(zip(disks, disk_paths, strict=True)):
@@ -338,7 +387,14 @@ def _build(
             macs=macs,
             extra_config=extra,
         )
-        made.vm = ops.create_vm(spec)
+
+        def create(tried: int) -> Any:
+            # Asked again after a lost answer: a VM carrying this job's marker is the one asked for.
+            if tried > 1 and (vm := marked_vm(ctx, ops, name)) is not None:
+                return vm
+            return ops.create_vm(spec)
+
+        made.vm = retry_host(ctx, "create VM", create)
         rec.update(uuid=spec.uuid, macs=macs, instance_id=instance_id)
     if source.get("config.firmware") == "efi":
         # An EFI guest's boot entries live in its NVRAM: without them it may not boot. The
@@ -351,11 +407,18 @@ def _build(
                 rec.update(copied=False)  # a VM that never booted has none yet
     if opts.disk_bytes is not None and opts.disk_bytes > disks[0].capacityInKB * 1024:
         with ctx.step("grow disk", progress=80, details={"capacity_bytes": opts.disk_bytes}):
-            _grow_first_disk(ops, made.vm, opts.disk_bytes)
+            grown = opts.disk_bytes  # setting a capacity twice sets it once
+            retry_host(ctx, "grow disk", lambda _try: _grow_first_disk(ops, made.vm, grown))
     power_state = "poweredOff"
     if opts.power_on:
         with ctx.step("power on", progress=90) as rec:
-            power_state = ops.power_on(made.vm)  # the state the host reported, never assumed
+
+            def power_on(tried: int) -> str:
+                if tried > 1 and ops.power_state(made.vm) == "poweredOn":
+                    return "poweredOn"  # the lost answer's request was carried out
+                return ops.power_on(made.vm)
+
+            power_state = retry_host(ctx, "power on", power_on)  # the state the host reported
             rec.update(power_state=power_state)
     # A cancel that came while the last step ran: the VM is removed here, not left by a job that
     # ends cancelled (the outcome's write would say cancelled after the cleanup scope was left).

@@ -11,6 +11,7 @@ reference for the real routes.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +19,9 @@ from sqlmodel import Session
 
 from ceso.backends.fake import FakeBackend
 from ceso.db.models import Host, Job
-from ceso.errors import OperationError
+from ceso.errors import OperationError, TransientError
 from ceso.jobs.request import JobRequest
-from ceso.jobs.runner import run_job
+from ceso.jobs.runner import Delivery, run_job
 from ceso.jobs.store import get_job
 from ceso.jobs.submit import submit_job
 from ceso.runtime import Runtime, get_runtime
@@ -127,6 +128,177 @@ def test_an_existing_name_is_refused(fake: tuple[Runtime, FakeBackend]) -> None:
     job = _run(runtime, "vm.clone", "copy", name="copy", source="src")
     assert job.state == "failed" and job.error_code == "conflict"
     assert len([vm for vm in host.vms if vm.name == "copy"]) == 1
+
+
+# -- the record follows the host (ceso.operations.reconcile) ----------------------------------------
+def _host_facts(host: FakeBackend, name: str) -> dict[str, Any]:
+    """What a user would read on the host: the VM's uuid, MACs, disks and power, its job marker."""
+    vm = host.find(name)
+    devices = vm.config["config.hardware.device"]
+    return {
+        "uuid": vm.config["config.uuid"],
+        "macs": [d.macAddress for d in devices if getattr(d, "macAddress", None)],
+        "disks": [d.backing.fileName for d in devices if type(d).__name__.endswith("VirtualDisk")],
+        "power_state": vm.power_state,
+        "marker": {o.key: o.value for o in vm.config["config.extraConfig"]}["ceso.job-id"],
+    }
+
+
+def test_a_lost_answer_is_asked_again_and_the_attempts_recorded(fake: tuple[Runtime, FakeBackend]) -> None:
+    runtime, host = fake
+    host.add_vm("src")
+    host.lose_answer("create_vm", TransientError("create VM: connection lost", code="connection_lost"))
+    host.lose_answer("power_on", TransientError("power on: connection lost", code="connection_lost"))
+    job = _run(runtime, "vm.clone", "copy", name="copy", source="src")
+    assert job.state == "succeeded", (job.error_code, job.error_message)
+    assert [vm.name for vm in host.vms].count("copy") == 1  # asked again: not made twice
+    assert host.find("copy").power_state == "poweredOn"
+    assert [m for m, _ in host.calls].count("create_vm") == 1  # the second try found its marked VM
+    steps = {s["name"]: s for s in job.steps or []}
+    for name in ("create VM", "power on"):
+        assert steps[name]["state"] == "succeeded"
+        assert [(r["try"], r["code"]) for r in steps[name]["retries"]] == [(1, "connection_lost")]
+    assert "reconcile with host" not in steps and "retries" not in steps["copy disk 1/1"]
+
+
+def test_a_transient_fault_that_lasts_fails_with_host_unreachable(
+    fake: tuple[Runtime, FakeBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, host = fake
+    host.add_vm("src")
+    before = {ds: set(files) for ds, files in host.files.items()}
+    monkeypatch.setattr(runtime.settings.jobs, "host_retry_s", 1.0)
+    real = host.power_on
+
+    def unreachable(vm: Any) -> str:
+        host.calls.append(("power_on", {}))
+        raise TransientError("power on: connection reset", code="connection_lost")
+
+    monkeypatch.setattr(host, "power_on", unreachable)
+    job = _run(runtime, "vm.clone", "copy", name="copy", source="src")
+    monkeypatch.setattr(host, "power_on", real)
+    assert (job.state, job.error_code) == ("failed", "host_unreachable"), job.error_message
+    tries = next(s for s in job.steps or [] if s["name"] == "power on")["retries"]
+    assert len(tries) >= 2 and tries[-1]["wait_s"] is None
+    assert [m for m, _ in host.calls].count("power_on") == len(tries)
+    assert host.files == before and not host.exists("copy")
+
+
+def test_a_lost_answer_after_the_last_step_ends_succeeded_as_the_host_says(
+    fake: tuple[Runtime, FakeBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, host = fake
+    monkeypatch.setattr(runtime.settings.jobs, "host_retry_s", 0.0)  # no retry: the fault stops the job
+    host.add_vm("src")
+    host.lose_answer("power_on", TransientError("power on: connection lost", code="connection_lost"))
+    job = _run(runtime, "vm.clone", "copy", name="copy", source="src")
+    assert job.state == "succeeded", (job.error_code, job.error_message)
+    facts = _host_facts(host, "copy")
+    assert facts["marker"] == job.id and facts["power_state"] == "poweredOn"
+    result = job.result or {}
+    assert {k: result[k] for k in ("uuid", "macs", "disks", "power_state")} == {
+        k: facts[k] for k in ("uuid", "macs", "disks", "power_state")
+    }
+    assert result["reconciled"] == "connection_lost" and result["source"] == "src"
+    assert [vm.name for vm in host.vms].count("copy") == 1
+    steps = {s["name"]: s for s in job.steps or []}
+    assert steps["power on"]["state"] == "failed"
+    assert steps["reconcile with host"]["complete"] is True
+    assert "clean up after failure" not in steps
+
+
+def test_a_fault_before_the_vm_is_complete_cleans_up_and_fails(
+    fake: tuple[Runtime, FakeBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, host = fake
+    monkeypatch.setattr(runtime.settings.jobs, "host_retry_s", 0.0)
+    host.add_vm("src")
+    before = {ds: set(files) for ds, files in host.files.items()}
+    host.fail("power_on", TransientError("power on: connection lost", code="connection_lost"))
+    job = _run(runtime, "vm.clone", "copy", name="copy", source="src")
+    assert (job.state, job.error_code) == ("failed", "connection_lost")
+    assert host.files == before and not host.exists("copy")
+    assert {"clean up after failure", "reconcile with host"} <= set(_steps(job))
+
+
+def test_a_refusal_after_the_host_acted_is_not_taken_for_success(fake: tuple[Runtime, FakeBackend]) -> None:
+    runtime, host = fake
+    host.add_vm("src")
+    before = {ds: set(files) for ds, files in host.files.items()}
+    host.lose_answer("power_on", OperationError("power on: InvalidState", code="esxi_fault"))
+    job = _run(runtime, "vm.clone", "copy", name="copy", source="src")
+    assert (job.state, job.error_code) == ("failed", "esxi_fault")  # only faults are reconciled
+    assert host.files == before and not host.exists("copy")
+    assert "reconcile with host" not in _steps(job)
+
+
+def test_sql_lost_as_the_outcome_is_written_ends_succeeded_as_the_host_says(
+    fake: tuple[Runtime, FakeBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQL fails once as the outcome is written: the runner reads the host back and records the
+    job succeeded, with the host's facts, in the same delivery."""
+    import sqlalchemy as sa
+
+    import ceso.jobs.context as context
+
+    runtime, host = fake
+    host.add_vm("src")
+    real = context.finish_running
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(context, "finish_running", real)
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(context, "finish_running", fails_once)
+    job = _run(runtime, "vm.clone", "copy", name="copy", source="src")
+    assert job.state == "succeeded", (job.error_code, job.error_message)
+    assert (job.result or {})["reconciled"] == "database_unreachable"
+    assert (job.result or {})["uuid"] == _host_facts(host, "copy")["uuid"]
+
+
+def test_a_redelivered_attempt_adopts_the_vm_its_predecessor_finished(
+    fake: tuple[Runtime, FakeBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQL fails as the outcome is written, and again as the reconciled outcome is: the delivery
+    comes again (RETRY) and finds its own complete VM, which it keeps (no second create_vm), ending
+    succeeded with the host's facts."""
+    import sqlalchemy as sa
+
+    import ceso.jobs.context as context
+
+    runtime, host = fake
+    host.add_vm("src")
+    real, failures = context.finish_running, []
+
+    def fails_twice(*args: Any, **kwargs: Any) -> Any:
+        failures.append(1)  # the outcome's write, then the reconciled outcome's write
+        if len(failures) == 2:
+            monkeypatch.setattr(context, "finish_running", real)
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(context, "finish_running", fails_twice)
+    job, _ = submit_job(
+        runtime,
+        JobRequest(kind="vm.clone", host=HOST, target="copy", params={"name": "copy", "source": "src"}),
+    )
+    assert run_job(runtime, job.id) == Delivery.RETRY
+    with Session(runtime.engine) as session:
+        row = get_job(session, job.id)
+        assert row.state == "running"
+        row.heartbeat_at = row.heartbeat_at - timedelta(hours=1)  # as a dead worker's
+        session.add(row)
+        session.commit()
+    assert run_job(runtime, job.id) == Delivery.DONE
+    with Session(runtime.engine) as session:
+        done = get_job(session, job.id)
+    assert done.state == "succeeded", (done.error_code, done.error_message)
+    assert done.attempts == 2
+    assert [m for m, _ in host.calls].count("create_vm") == 1
+    facts = _host_facts(host, "copy")
+    assert facts["power_state"] == "poweredOn" and facts["marker"] == job.id
+    assert (done.result or {})["uuid"] == facts["uuid"] and (done.result or {})["macs"] == facts["macs"]
+    check = [s for s in done.steps or [] if s["name"] == "check name"]
+    assert check[-1].get("adopted") is True
 
 
 # -- power and delete -------------------------------------------------------------------------------

@@ -1,0 +1,223 @@
+"""The record follows the host: a create or clone whose VM is complete on the host succeeds.
+
+A job can finish its work on the host and still be kept from saying so: the broker, SQL or the
+host's connection fails after the last host-changing step (the answer to "power on" lost, SQL
+down when the outcome is written, a lock that cannot be released). Two places ask the host
+instead of trusting what went wrong:
+
+- the runner, before it records such a fault as the job's failure (:func:`reconcile`): the job
+  ends ``succeeded`` with a result read from the host if the VM the job made is complete;
+  otherwise the kind's cleanup runs (:func:`ceso.jobs.leftovers.cleanups_for`) and the job fails
+  with the fault;
+- a redelivered attempt (:func:`completed_vm`, from provisioning's "check name" step): an earlier
+  attempt that finished the VM but never recorded it gets the VM adopted, not rebuilt.
+
+"Complete" is read from the host, never from the job's own record: the VM of the job's name
+carries this job's marker (``ceso.job-id`` extraConfig, so someone else's VM is never taken), its
+disk is at least the size asked for, it is powered on unless the job asked otherwise, an EFI
+VM's NVRAM copy ran, and with ``--wait-ip`` the guest reports the addresses asked for. The VM is
+registered only after its disks were copied, so a registered VM has them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ceso.errors import CesoError
+from ceso.operations.leftovers import JOB_MARKER
+
+if TYPE_CHECKING:
+    from ceso.backends.protocol import AnyBackend
+    from ceso.jobs.context import JobContext
+    from ceso.operations.provision import ProvisionOptions
+
+__all__ = ["FAULT_CODES", "Found", "completed_vm", "is_fault", "reconcile"]
+
+log = logging.getLogger(__name__)
+
+#: Error codes of faults that say nothing about the work itself: the broker, SQL, a lock's lease,
+#: the connection to the host. A job stopped by one of them may have done all its work.
+FAULT_CODES = frozenset(
+    {
+        "transient",
+        "connection_lost",
+        "session_lost",
+        "http_error",
+        "broker_unreachable",
+        "lock_lost",
+        "host_unreachable",
+        "database_unreachable",
+    }
+)
+
+#: The job kinds whose work :func:`completed_vm` can read back from the host.
+KINDS = ("vm.create", "vm.clone")
+
+_PROPS = [
+    "config.extraConfig",
+    "config.uuid",
+    "config.firmware",
+    "config.hardware.device",
+    "summary.config.vmPathName",
+    "runtime.powerState",
+]
+
+
+def is_fault(exc: BaseException) -> bool:
+    """True if ``exc`` is a fault of the machinery around the work, not a verdict on the work."""
+    return isinstance(exc, CesoError) and exc.code in FAULT_CODES
+
+
+@dataclass(frozen=True)
+class Found:
+    """What :func:`completed_vm` found: the VM of this job (``vm``, None if there is none); if it is
+    built (all but the guest's address), the job's result read from the host (``result``); and
+    whether it is complete (built, and with ``--wait-ip`` the guest reports its addresses)."""
+
+    vm: Any = None
+    result: dict[str, Any] | None = None
+    complete: bool = False
+
+    @property
+    def built(self) -> bool:
+        return self.result is not None
+
+
+def completed_vm(ctx: JobContext, ops: AnyBackend, opts: ProvisionOptions) -> Found:
+    """This job's VM ``opts.name`` on the host, and its result if it is built (see the module).
+
+    Only reads. Raises the backend's CesoErrors (the host unreachable, say).
+    """
+    from ceso.backends.paths import split_datastore_path
+
+    if not ops.exists(opts.name):
+        return Found()
+    vm = ops.find(opts.name)
+    props = ops.props(vm, _PROPS)
+    extra = {o.key: o.value for o in props.get("config.extraConfig") or []}
+    if extra.get(JOB_MARKER) != ctx.job.id:
+        return Found()  # someone else's VM: never this job's work
+    devices = props.get("config.hardware.device") or []
+    disks = [d for d in devices if type(d).__name__.endswith("VirtualDisk")]
+    macs = [str(d.macAddress) for d in devices if getattr(d, "macAddress", None)]
+    power = str(props.get("runtime.powerState"))
+    built = bool(disks)
+    if opts.disk_bytes is not None and disks:
+        built &= disks[0].capacityInKB * 1024 >= opts.disk_bytes
+    if opts.power_on:
+        built &= power == "poweredOn"
+    if props.get("config.firmware") == "efi":
+        built &= _nvram_copied(ctx.steps)
+    if not built:
+        return Found(vm)
+    complete, ips = True, []
+    if opts.power_on and opts.wait_ip:
+        ips = ops.guest_ips(vm)
+        expected = {a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"}
+        complete = bool(ips) and expected <= set(ips)
+    vmx_path = str(props.get("summary.config.vmPathName"))
+    result = {
+        "name": opts.name,
+        "host": ctx.job.host,
+        "uuid": props.get("config.uuid"),
+        "macs": macs,
+        "instance_id": _instance_id(extra),
+        "datastore": split_datastore_path(vmx_path)[0],
+        "vmx_path": vmx_path,
+        "disks": [str(d.backing.fileName) for d in disks],
+        "power_state": power,
+        "ip_addresses": ips,
+    }
+    return Found(vm, result, complete)
+
+
+def _nvram_copied(steps: list[dict[str, Any]]) -> bool:
+    """An EFI VM's boot entries were copied: the step ended well, or a later step started (a step
+    starts only after the one before it ended well)."""
+    names = [s.get("name") for s in steps]
+    if "copy NVRAM" not in names:
+        return False
+    last = len(names) - 1 - names[::-1].index("copy NVRAM")
+    return steps[last].get("state") == "succeeded" or any(
+        n in ("grow disk", "power on") for n in names[last + 1 :]
+    )
+
+
+def _instance_id(extra: dict[str, str]) -> str | None:
+    """The cloud-init instance id in the VM's guestinfo metadata (None if it cannot be read)."""
+    import yaml
+
+    from ceso.cloudinit.encoding import decode_guestinfo
+
+    try:
+        metadata = yaml.safe_load(decode_guestinfo(extra).get("metadata", "")) or {}
+    except (CesoError, yaml.YAMLError):
+        return None
+    value = metadata.get("instance-id") if isinstance(metadata, dict) else None
+    return str(value) if value is not None else None
+
+
+def _options(ctx: JobContext) -> ProvisionOptions:
+    from ceso.operations.provision import ProvisionOptions
+    from ceso.vm.specs import CloneVm, CreateVm
+
+    spec = CreateVm.from_job(ctx.params) if ctx.job.kind == "vm.create" else CloneVm.from_job(ctx.params)
+    return ProvisionOptions.from_spec(spec, name=spec.name)
+
+
+def _extra(ctx: JobContext) -> dict[str, Any]:
+    """What the kind's handler adds to the provisioning result (one place: the handlers' own keys)."""
+    p = ctx.params
+    return {"template": p["template"]} if ctx.job.kind == "vm.create" else {"source": p["source"]}
+
+
+def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
+    """Before job ``ctx`` is failed with the fault ``error``: its result if its work is complete on
+    the host, else None after the kind's cleanup ran (left pending on ``error`` if it fails too).
+
+    Records a "reconcile with host" step (what was found) and, when the work is incomplete, the
+    cleanup steps. A job that never asked the host to change anything, a kind this module does not
+    know, and a cancel requested meanwhile all give None at once. A complete VM of a job that asked
+    to wait for its address and was stopped before the address came is left as it is, as the
+    timeout of that wait leaves it. Never raises but ClaimLostError.
+    """
+    from ceso.jobs.cleanup import undo
+    from ceso.jobs.leftovers import cleanups_for
+
+    if ctx.job.kind not in KINDS or not any(s.get("name") == "make directory" for s in ctx.steps):
+        return None
+    found = Found()
+    try:
+        with ctx.recovery_step("reconcile with host", details={"cause": error.code}) as rec:
+            opts = _options(ctx)
+            found = completed_vm(ctx, ops := ctx.backend(), opts)
+            rec.update(vm_found=found.vm is not None, complete=found.complete)
+            if found.complete and ctx.job.kind == "vm.clone":
+                # The source as a finished clone leaves it: no temporary snapshot, powered back on.
+                from ceso.operations.leftovers import remove_leftovers
+
+                remove_leftovers(
+                    ctx,
+                    ops,
+                    name=opts.name,
+                    source_name=ctx.params["source"],
+                    keep_vm=True,
+                    power_source_on=True,
+                )
+    except CesoError as exc:
+        log.warning("job %s: reconciling with the host failed: %s", ctx.job.id, exc.message)
+        found = Found()
+    if found.complete and found.result is not None:
+        return {**found.result, **_extra(ctx), "reconciled": error.code}
+    if found.built:
+        return None  # complete but for the guest's address: left, as a --wait-ip timeout leaves it
+    try:
+        cleanups = cleanups_for(ctx)
+    except Exception:  # params it cannot read: the failure is recorded all the same
+        log.exception("job %s: its cleanup could not be prepared", ctx.job.id)
+        cleanups = []
+    for name, action in cleanups:
+        undo(ctx, name, action, cause=error)
+    return None
