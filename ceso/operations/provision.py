@@ -238,11 +238,12 @@ def provision(
     lock_source: bool = True,
 ) -> dict[str, Any]:
     """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
-    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     name = opts.name
     with ctx.step("inspect source", progress=5, changes_host=False, details={"source": source_name}):
-        source_vm, source, datastore = retry_host(
-            ctx, "inspect source", lambda _try: _inspect(ops, source_name, opts)
+        # The backend of the route the host's record declares (ceso.backends.routes); its session is
+        # opened here, so a host that does not answer yet is retried like the reads.
+        ops, source_vm, source, datastore = retry_host(
+            ctx, "inspect source", lambda _try: _inspect(ctx, source_name, opts)
         )
         disks = [d for d in source.get("config.hardware.device") or [] if _is_type(d, "VirtualDisk")]
         if not disks:
@@ -310,15 +311,19 @@ def provision(
     return result
 
 
-def _inspect(ops: AnyBackend, source_name: str, opts: ProvisionOptions) -> tuple[Any, dict[str, Any], str]:
-    """The source VM, its properties and the target datastore (checked); the network checked. Reads."""
+def _inspect(
+    ctx: JobContext, source_name: str, opts: ProvisionOptions
+) -> tuple[AnyBackend, Any, dict[str, Any], str]:
+    """The host's backend, the source VM, its properties and the target datastore (checked); the
+    network checked. Only reads."""
+    ops = ctx.backend()
     source_vm = ops.find(source_name)
     source = ops.source_props(source_vm)  # API: one request parsed as XML (ceso.esxi.source)
     source_ds, _ = split_datastore_path(source["summary.config.vmPathName"])
     datastore = ops.datastore(opts.datastore or source_ds)
     if opts.network:
         ops.network(opts.network)
-    return source_vm, source, datastore
+    return ops, source_vm, source, datastore
 
 
 def _wait_for_ip(ctx: JobContext, ops: AnyBackend, vm: Any, opts: ProvisionOptions) -> list[str]:

@@ -181,13 +181,17 @@ def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
     cleanup steps. A job that never asked the host to change anything, a kind this module does not
     know, and a cancel requested meanwhile all give None at once. A complete VM of a job that asked
     to wait for its address and was stopped before the address came is left as it is, as the
-    timeout of that wait leaves it. Never raises but ClaimLostError.
+    timeout of that wait leaves it. A handler that already cleaned up after the fault (its VM was
+    not built: provisioning asks :func:`completed_vm` first) is not asked again. Never raises but
+    ClaimLostError.
     """
     from ceso.jobs.cleanup import undo
     from ceso.jobs.leftovers import cleanups_for
 
     if ctx.job.kind not in KINDS or not any(s.get("name") == "make directory" for s in ctx.steps):
         return None
+    if any(s.get("cleanup") for s in ctx.steps[len(ctx.earlier_steps) :]):
+        return None  # the handler saw the fault, found its VM unfinished and cleaned up already
     found = Found()
     try:
         with ctx.recovery_step("reconcile with host", details={"cause": error.code}) as rec:

@@ -72,7 +72,15 @@ def test_a_create_caught_by_a_silent_host_fails_with_the_cause_and_cleans_up_lat
     make_template(si, sim.datastore_dir(), template, os.urandom(256 << 10))
     assert cli("template", "add", template, "--host", name).exit_code == 0
     before = (vm_names(si), sorted(p.name for p in sim.datastore_dir().iterdir()))
-    start_worker(name, env={"CESO_ESXI_TIMEOUT_S": str(TIMEOUT_S), "CESO_JOBS__STALE_AFTER_S": "2"})
+    # A retry window shorter than one deadline: the first fault of "create VM" is its last.
+    start_worker(
+        name,
+        env={
+            "CESO_ESXI_TIMEOUT_S": str(TIMEOUT_S),
+            "CESO_JOBS__STALE_AFTER_S": "2",
+            "CESO_JOBS__HOST_RETRY_S": str(TIMEOUT_S - 1),
+        },
+    )
     new = unique("new")
     job_id = cli("--json", "vm", "create", new, "--template", template, "--host", name, "--no-wait").json()[
         "id"

@@ -4,6 +4,7 @@ proxy that can be cut and restored, and the checks of SQL and host reality after
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import threading
@@ -13,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.support.vms import vm_names
+from tests.support.vms import vm_by_name, vm_names
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
@@ -54,7 +55,9 @@ def job_rows(url: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.text("SELECT id, state, attempts, worker, error_code, result FROM jobs")
+                sa.text(
+                    "SELECT id, state, attempts, worker, error_code, result, current_step, steps FROM jobs"
+                )
             ).mappings()
             return {str(r["id"]): dict(r) for r in rows if str(r["id"]) in ids}
     finally:
@@ -164,8 +167,9 @@ def assert_record_matches_host(
     si: Any, datastore_dir: Path, rows: dict[str, dict[str, Any]], names: dict[str, str]
 ) -> None:
     """Every job of ``rows`` (``names``: job id → the VM it creates) ended, and the host agrees: a
-    succeeded create's VM exists once with its files; a failed or cancelled one left no VM and no
-    directory."""
+    succeeded create's VM exists once with its files, carries the job's marker, and has the BIOS
+    UUID, MACs and power state the job's result gives; a failed or cancelled one left no VM and no
+    directory. The host is read with pyVmomi, not through ceso."""
     on_host = vm_names(si)
     for job_id, row in rows.items():
         name = names[job_id]
@@ -173,7 +177,40 @@ def assert_record_matches_host(
         if row["state"] == "succeeded":
             assert on_host.count(name) == 1, f"{name}: succeeded, {on_host.count(name)} VMs on the host"
             assert (datastore_dir / name / f"{name}.vmx").exists(), f"{name}: succeeded, no .vmx"
+            assert host_facts(si, name) == result_facts(row), f"{name}: the record disagrees with the host"
         else:
             assert row["error_code"] != "internal_error", row
             assert name not in on_host, f"{name}: {row['state']} ({row['error_code']}) but the VM exists"
             assert not (datastore_dir / name).exists(), f"{name}: {row['state']} but its directory is left"
+
+
+def result_facts(row: dict[str, Any]) -> dict[str, Any]:
+    """The facts a succeeded create's or clone's result states about its VM (as :func:`host_facts`)."""
+    result = row["result"]
+    if isinstance(result, str):
+        result = json.loads(result)
+    return {
+        "marker": str(row["id"]),
+        "uuid": result.get("uuid"),
+        "macs": result.get("macs"),
+        "power_state": result.get("power_state"),
+    }
+
+
+def host_facts(si: Any, name: str) -> dict[str, Any]:
+    """VM ``name``'s job marker, BIOS UUID, MACs and power state, read with pyVmomi."""
+    from pyVmomi import vim
+
+    vm = vm_by_name(si, name)
+    assert vm is not None, f"{name}: not on the host"
+    extra = {o.key: o.value for o in vm.config.extraConfig or []}
+    return {
+        "marker": extra.get("ceso.job-id"),
+        "uuid": vm.config.uuid,
+        "macs": [
+            d.macAddress
+            for d in vm.config.hardware.device
+            if isinstance(d, vim.vm.device.VirtualEthernetCard)
+        ],
+        "power_state": str(vm.runtime.powerState),
+    }
