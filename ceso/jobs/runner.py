@@ -13,7 +13,6 @@ import socket
 import time
 from enum import Enum
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from ceso.db.models import TERMINAL_STATES, Job
@@ -73,12 +72,9 @@ def run_job(
 def _sql_unreachable(exc: BaseException) -> BaseException | None:
     """The connection error behind ``exc`` (itself, or one it was raised from, e.g. the schema
     check's "database unreachable"), or None."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, (sa.exc.OperationalError, sa.exc.InterfaceError)):
-            return seen
-        seen = seen.__cause__
-    return None
+    from ceso.operations.reconcile import sql_unreachable
+
+    return sql_unreachable(exc)
 
 
 def _run_job(

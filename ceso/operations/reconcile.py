@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
     from ceso.operations.provision import ProvisionOptions
 
-__all__ = ["FAULT_CODES", "Found", "completed_vm", "is_fault", "reconcile"]
+__all__ = ["FAULT_CODES", "Found", "completed_vm", "is_fault", "reconcile", "sql_unreachable"]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,23 @@ _PROPS = [
 
 
 def is_fault(exc: BaseException) -> bool:
-    """True if ``exc`` is a fault of the machinery around the work, not a verdict on the work."""
-    return isinstance(exc, CesoError) and exc.code in FAULT_CODES
+    """True if ``exc`` is a fault of the machinery around the work, not a verdict on the work: one
+    of :data:`FAULT_CODES`, or SQL unreachable (a connection error, or one raised from it)."""
+    if isinstance(exc, CesoError) and exc.code in FAULT_CODES:
+        return True
+    return sql_unreachable(exc) is not None
+
+
+def sql_unreachable(exc: BaseException) -> BaseException | None:
+    """The SQL connection error behind ``exc`` (itself, or one it was raised from), or None."""
+    import sqlalchemy as sa
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (sa.exc.OperationalError, sa.exc.InterfaceError)):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 @dataclass(frozen=True)

@@ -251,8 +251,9 @@ def test_twenty_concurrent_creates_of_one_name(
     for t in threads:
         t.join()
     assert {code for code, _, _ in outcomes} <= {0, 5}, outcomes
-    refused = [err for code, _, err in outcomes if code == 5]
-    assert all("already" in e or "conflict" in e.lower() or "in flight" in e for e in refused), refused
+    refused = [json.loads(out)["error"] for code, out, _ in outcomes if code == 5]
+    assert {e["code"] for e in refused} <= {"conflict", "locked"}, refused
+    assert all(name in e["message"] for e in refused), refused  # one clear line naming the VM
     ids = [json.loads(out)["id"] for code, out, _ in outcomes if code == 0]
     rows = wait_terminal(url, ids, timeout=120)
     succeeded = [r for r in rows.values() if r["state"] == "succeeded"]
