@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from ceso.cloudinit.encoding import decode_guestinfo
 from tests.conftest import CESO_BIN, Cli, _clear_caches, unique
+from tests.support.metrics_log import logged_metrics_url
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import destroy_vm, extra_config, make_template, vm_by_name
 
@@ -164,6 +165,8 @@ def test_a_worker_on_another_machine_uses_every_secret(
         "SQL": _sql_text(ceso_env["CESO_DATABASE_URL"]),
         "Redis": _redis_text(ceso_env["CESO_REDIS_URL"]),
         "worker log": worker.log_path.read_text(errors="replace"),
+        # What Prometheus scrapes: every series, label and help text the worker exports after the jobs.
+        "worker metrics": _metrics_text(worker.log_path.read_text(errors="replace")),
     }
     found = [
         (what, where) for what, value in canaries.items() for where, text in places.items() if value in text
@@ -180,6 +183,16 @@ def test_a_worker_on_another_machine_uses_every_secret(
     other.chmod(0o600)
     said = _worker_start_fails(_machine(ceso_env, tmp_path / "d", other), host)
     assert "does not hold" in said and "give this machine the installation's master key" in said
+
+
+def _metrics_text(worker_log: str) -> str:
+    import urllib.request
+
+    url = logged_metrics_url(worker_log, "the worker")
+    with urllib.request.urlopen(url, timeout=30) as response:
+        text: str = response.read().decode()
+    assert "ceso_" in text, text[:500]  # ceso's own series are in it
+    return text
 
 
 def test_rotation_without_downtime(cli: Cli, sql_store: Path, ceso_env: dict[str, str]) -> None:
