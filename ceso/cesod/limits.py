@@ -10,6 +10,12 @@ a strict JSON reader, and sampled audit records of refused tokens.
   shuts such sockets down; a request being answered (a long ``job.wait``) is not affected.
 - **JSON.** :func:`loads` refuses nesting deeper than :data:`MAX_DEPTH` (checked on the bytes,
   before the parser recurses), ``NaN``/``Infinity`` and duplicate object keys.
+- **Rates.** A token bucket per client address (``cesod.rate_per_address`` requests a second,
+  bursts of ``cesod.rate_burst``) is checked before the request is read, and one per agent
+  (``cesod.rate_per_token``) after its token is checked: a request over either is answered HTTP 429
+  with ``Retry-After``, the JSON-RPC error -32013 (``rate_limited``), and counted
+  (``ceso_cesod_refused_total{reason="rate_limited_address"|"rate_limited_token"}``), never audited
+  one by one. One address cannot starve the others, nor one agent's token (from several addresses).
 - **Refused tokens.** Each is counted (``ceso_cesod_refused_total{reason}``); the audit trail gets
   the first :data:`AUDIT_BURST` of a client address per :data:`AUDIT_SAMPLE_S`, and then the number
   refused meanwhile with its next record, so an unauthenticated client cannot grow the trail at will
@@ -32,6 +38,7 @@ __all__ = [
     "AUDIT_SAMPLE_S",
     "MAX_DEPTH",
     "ConnectionSlots",
+    "RateLimiter",
     "Reaper",
     "RefusalSampler",
     "loads",
@@ -179,3 +186,40 @@ class RefusalSampler:
                     self._window.pop(old, None)
                     self._skipped.pop(old, None)
             return self._skipped.pop(client, 0)
+
+
+class RateLimiter:
+    """Token buckets by key (a client address, an agent): ``rate`` requests a second on average,
+    ``burst`` at once. ``rate`` 0 turns the limit off. Bounded: at most :data:`MAX_KEYS` keys are
+    kept (full buckets are forgotten first, then the oldest)."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, max(1, burst)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, monotonic time)
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> float:
+        """0.0 if a request of ``key`` may go now (one token taken); else the seconds until it may."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+            if tokens < 1.0:
+                self._buckets[key] = (tokens, now)
+                return (1.0 - tokens) / self.rate
+            self._buckets[key] = (tokens - 1.0, now)
+            if len(self._buckets) > self.MAX_KEYS:
+                self._forget(now)
+            return 0.0
+
+    def _forget(self, now: float) -> None:
+        full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * self.rate >= self.burst]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) > self.MAX_KEYS:
+            for key in sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.MAX_KEYS // 2]:
+                del self._buckets[key]

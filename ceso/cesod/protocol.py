@@ -16,6 +16,7 @@ host unreachable           -32006  host_unreachable, … (exit 6)
 bad or missing token       -32010  unauthenticated (HTTP 401)
 address not allowed        -32011  address_not_allowed (HTTP 403)
 request too large          -32012  request_too_large (HTTP 413)
+rate limited               -32013  rate_limited (HTTP 429, Retry-After)
 =========================  ======  =====================================
 
 ``data`` also carries ``exit_code``: what the CLI would have exited with.
@@ -37,6 +38,7 @@ INTERNAL_ERROR = -32603
 UNAUTHENTICATED = -32010
 ADDRESS_NOT_ALLOWED = -32011
 REQUEST_TOO_LARGE = -32012
+RATE_LIMITED = -32013
 
 _BY_EXIT = {1: -32001, 2: INVALID_PARAMS, 3: -32003, 4: -32004, 5: -32005, 6: -32006}
 

@@ -8,8 +8,10 @@ in this order, each failure answered with a JSON-RPC error body and nothing else
 1. client address in ``cesod.allowlist`` (before the request is even read) — 403;
 2. ``POST /rpc`` — 404/405;
 3. ``Content-Length`` present and within ``cesod.max_request_bytes`` — 411/413;
-4. ``Authorization: Bearer TOKEN`` of an agent that is not revoked — 401;
-5. the body as JSON-RPC (:mod:`ceso.cesod.dispatch`) — 200 (or 204).
+4. the client address within ``cesod.rate_per_address`` (:class:`~ceso.cesod.limits.RateLimiter`) — 429;
+5. ``Authorization: Bearer TOKEN`` of an agent that is not revoked — 401;
+6. the agent within ``cesod.rate_per_token`` — 429;
+7. the body as JSON-RPC (:mod:`ceso.cesod.dispatch`) — 200 (or 204).
 
 Refused connections and tokens are audited with the client address. One
 access-log line per request (JSON: time, client, actor, HTTP status, each
@@ -21,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import socket
 import ssl
 import threading
@@ -30,10 +33,11 @@ from typing import Any
 
 from ceso.cesod.calls import Call
 from ceso.cesod.dispatch import Outcome, handle_body
-from ceso.cesod.limits import ConnectionSlots, Reaper, RefusalSampler
+from ceso.cesod.limits import ConnectionSlots, RateLimiter, Reaper, RefusalSampler
 from ceso.cesod.protocol import (
     ADDRESS_NOT_ALLOWED,
     INVALID_REQUEST,
+    RATE_LIMITED,
     REQUEST_TOO_LARGE,
     UNAUTHENTICATED,
     RpcError,
@@ -68,6 +72,8 @@ class CesodServer(ThreadingHTTPServer):
         self.slots = ConnectionSlots(self.settings.max_connections, self.settings.max_connections_per_client)
         self.reaper = Reaper()
         self.refusals = RefusalSampler()
+        self.address_rates = RateLimiter(self.settings.rate_per_address, self.settings.rate_burst)
+        self.token_rates = RateLimiter(self.settings.rate_per_token, self.settings.rate_burst)
         self._raw = threading.local()  # the accepted socket, for the handler to tell the reaper
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -185,8 +191,12 @@ class RpcHandler(BaseHTTPRequestHandler):
         length = self._content_length()
         if length is None:
             return
+        if self._over_rate("address_rates", self.client, length, "rate_limited_address"):
+            return
         principal = self._authenticate(length)
         if principal is None:
+            return
+        if self._over_rate("token_rates", str(principal.actor), length, "rate_limited_token"):
             return
         body = self.rfile.read(length)
         self._request_read()
@@ -240,6 +250,27 @@ class RpcHandler(BaseHTTPRequestHandler):
             self._fail(413, err, drain=length)
             return None
         return length
+
+    def _over_rate(self, limiter: str, key: str, length: int, reason: str) -> bool:
+        """True (answered 429, counted, not audited) if ``key`` is over the server's ``limiter``; the
+        operator socket's server has none."""
+        rates: RateLimiter | None = getattr(self.server, limiter, None)
+        wait = rates.take(key) if rates is not None else 0.0
+        if wait <= 0:
+            return False
+        from ceso.metrics.record import count_cesod_refusal
+
+        count_cesod_refusal(reason)
+        retry = max(1, math.ceil(wait))
+        err = RpcError(
+            RATE_LIMITED,
+            f"too many requests; retry in {retry} s",
+            data_code="rate_limited",
+            exit_code=1,
+            retry_after_s=retry,
+        )
+        self._fail(429, err, drain=length, headers={"Retry-After": str(retry)})
+        return True
 
     def _authenticate(self, length: int) -> Any:
         from ceso.security.principals import authenticate_token

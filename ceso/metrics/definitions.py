@@ -70,6 +70,6 @@ AGENT_OPERATIONS = Counter(
 CESOD_REFUSED = Counter(
     "ceso_cesod_refused_total",
     "Requests cesod refused before running them: unauthenticated, address_not_allowed, "
-    "too_many_connections, request_deadline.",
+    "too_many_connections, request_deadline, rate_limited_address, rate_limited_token.",
     ["reason"],
 )

@@ -141,6 +141,25 @@ class CesodSettings(BaseModel):
     max_connections_per_client: int = Field(
         default=16, ge=1, le=4096, description="Connections served at once from one client address."
     )
+    rate_per_address: float = Field(
+        default=50.0,
+        ge=0,
+        le=100_000,
+        description="Requests a second one client address may send on average (0: no limit); more are "
+        "answered HTTP 429.",
+    )
+    rate_per_token: float = Field(
+        default=20.0,
+        ge=0,
+        le=100_000,
+        description="Requests a second one agent may send on average, from any address (0: no limit).",
+    )
+    rate_burst: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Requests an address or agent may send at once above its rate.",
+    )
     tls_cert: Path | None = Field(
         default=None,
         description="PEM certificate (chain after the leaf) for HTTPS; needed, with tls_key, to listen on "

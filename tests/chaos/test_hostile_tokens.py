@@ -39,7 +39,7 @@ def test_rejected_token_poisons_nothing_and_cesod_stays_flat(
     vm = "existing-0001"
     create_vm(bed.si, vm)
     token = add_agent(cli, "bot", mode="standard")
-    daemon = start_cesod()
+    daemon = start_cesod(CESO_CESOD__RATE_PER_ADDRESS="0")  # thousands from one address: no 429s here
 
     status, body = daemon.post({"jsonrpc": "2.0", "id": 1, "method": "vm.list"}, token=vm)
     assert status == 401 and body["error"]["data"]["code"] == "unauthenticated"

@@ -218,3 +218,33 @@ def test_backup_methods_follow_the_mode(cli: Cli, start_cesod: Any) -> None:
     assert refused["code"] == -32003 and "needs mode standard" in refused["message"]
     unknown = daemon.call(token, "backup.restore", {"backup_id": "x", "as": "y", "bogus": True})["error"]
     assert unknown["code"] == -32602 and "unknown param 'bogus'" in unknown["message"]
+
+
+def test_rate_limits_per_address_and_per_token_answer_429_and_are_counted(
+    cli: Cli, start_cesod: Any, ceso_env: dict[str, str]
+) -> None:
+    """Bursts of 3 and next to no refill: the 4th request of an address (any token, none at all)
+    and of an agent is answered 429 with -32013, counted by reason, and not audited one by one."""
+    import urllib.request
+
+    token, other = add_agent(cli, "bot"), add_agent(cli, "bot2")
+    ask = {"jsonrpc": "2.0", "id": 1, "method": "job.list"}
+    slow = {"CESO_CESOD__RATE_BURST": "3"}
+    audited = len(audit_rows(ceso_env["CESO_DATABASE_URL"], "event = 'auth.refused'"))
+
+    by_address = start_cesod(**slow, CESO_CESOD__RATE_PER_ADDRESS="0.001", CESO_CESOD__RATE_PER_TOKEN="0")
+    answers = [by_address.post(ask, token=t) for t in (token, other, None, token)]
+    assert [status for status, _ in answers] == [200, 200, 401, 429], answers
+    error = answers[-1][1]["error"]
+    assert error["code"] == -32013 and error["data"]["code"] == "rate_limited"
+    assert error["data"]["retry_after_s"] >= 1 and "too many requests" in error["message"]
+    text = urllib.request.urlopen(by_address.metrics_url(), timeout=10).read().decode()
+    assert 'ceso_cesod_refused_total{reason="rate_limited_address"} 1.0' in text
+
+    by_token = start_cesod(**slow, CESO_CESOD__RATE_PER_ADDRESS="0", CESO_CESOD__RATE_PER_TOKEN="0.001")
+    statuses = [by_token.post(ask, token=t)[0] for t in (token, token, token, token, other)]
+    assert statuses == [200, 200, 200, 429, 200]  # one agent's excess, not the other's
+    text = urllib.request.urlopen(by_token.metrics_url(), timeout=10).read().decode()
+    assert 'ceso_cesod_refused_total{reason="rate_limited_token"} 1.0' in text
+    # Only the one unauthenticated request of the first daemon is on record: 429s are counted.
+    assert len(audit_rows(ceso_env["CESO_DATABASE_URL"], "event = 'auth.refused'")) == audited + 1
