@@ -6,6 +6,7 @@ import json
 import socket
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import Cli
@@ -220,6 +221,7 @@ def test_backup_methods_follow_the_mode(cli: Cli, start_cesod: Any) -> None:
     assert unknown["code"] == -32602 and "unknown param 'bogus'" in unknown["message"]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the limits hold no SQL
 def test_rate_limits_per_address_and_per_token_answer_429_and_are_counted(
     cli: Cli, start_cesod: Any, ceso_env: dict[str, str]
 ) -> None:
