@@ -14,6 +14,9 @@
 //   - OVF import: a stream-optimized VMDK uploaded through an HttpNfcLease becomes a thin VMFS
 //     disk on the datastore, a descriptor plus a sparse -flat.vmdk, as ESXi writes it (the
 //     simulator's own NFC handler discards uploads); see keepNFCUploads.
+//   - Changed Block Tracking (changeTrackingEnabled, changeIds, QueryChangedDiskAreas), emulated
+//     in the section at the end of this file; -cbt-span caps the bytes one QueryChangedDiskAreas
+//     answer covers.
 //
 // It prints exactly one line on stdout, the server URL ending in /sdk, and serves until
 // SIGTERM/SIGINT, on which it stops and removes its datastore directory (under $TMPDIR).
@@ -24,6 +27,8 @@ package main
 import (
 	"bytes"
 	"compress/zlib"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/binary"
 	"flag"
@@ -35,8 +40,10 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,8 +51,10 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
@@ -69,6 +78,8 @@ var restrictedMethods = []string{
 	"UpgradeVM_Task", "MarkAsTemplate", "MarkAsVirtualMachine", "AnswerVM",
 	"MountToolsInstaller", "UnmountToolsInstaller", "UpgradeTools_Task",
 	"ConsolidateVMDisks_Task", "ExportVm", "SetScreenResolution", "RefreshStorageInfo",
+	// changed block tracking (the vStorage APIs are not in the free edition)
+	"QueryChangedDiskAreas",
 	// snapshots
 	"CreateSnapshot_Task", "CreateSnapshotEx_Task", "RemoveSnapshot_Task", "RevertToSnapshot_Task",
 	"RevertToCurrentSnapshot_Task", "RemoveAllSnapshots_Task", "RenameSnapshot",
@@ -204,6 +215,7 @@ type interceptor struct {
 	next     http.Handler
 	sdkPaths map[string]bool
 	rules    map[string]rule
+	cbt      *cbtEmulator
 }
 
 // add registers a rule for method; the first rule added for a method wins.
@@ -224,7 +236,8 @@ func (h *interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
-	if rl, ok := h.rules[soapMethod(body)]; ok && !(rl.license && r.Header.Get(localShellHeader) != "") {
+	name := soapMethod(body)
+	if rl, ok := h.rules[name]; ok && !(rl.license && r.Header.Get(localShellHeader) != "") {
 		if _, err := r.Cookie(soap.SessionCookieName); err == nil || !rl.needSession {
 			writeFault(w, simulator.Fault(rl.msg, rl.fault))
 			return
@@ -232,6 +245,9 @@ func (h *interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = ioutil.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
+	if h.cbt != nil && h.cbt.serve(w, r, name, body, h.next) {
+		return
+	}
 	h.next.ServeHTTP(w, r)
 }
 
@@ -275,6 +291,7 @@ func main() {
 	delays := flag.String("delay", "", "comma-separated METHOD=ms delays; *=ms delays every method")
 	username := flag.String("username", "", "accept only this user name (default: any non-empty user)")
 	password := flag.String("password", "", "with -username: accept only this password")
+	cbtSpan := flag.Int64("cbt-span", 1<<30, "bytes one QueryChangedDiskAreas answer covers at most")
 	flag.Parse()
 	log.SetPrefix("ceso-vcsim: ")
 
@@ -324,6 +341,7 @@ func main() {
 		next:     srv.Config.Handler,
 		sdkPaths: map[string]bool{vim25.Path: true, vim25.Path + "/vimService": true},
 		rules:    map[string]rule{},
+		cbt:      newCBTEmulator(*cbtSpan),
 	}
 	for _, m := range splitList(*failMethods) {
 		h.add(m, rule{msg: systemErrorMsg, fault: &types.SystemError{Reason: systemErrorReason}})
@@ -491,4 +509,527 @@ func writeVMFSDisk(descriptor string, body io.Reader) error {
 		"createType=\"vmfs\"\n\n# Extent description\nRW %d VMFS \"%s\"\n\n# The Disk Data Base\n#DDB\n\n"+
 		"ddb.adapterType = \"lsilogic\"\nddb.thinProvisioned = \"1\"\nddb.virtualHWVersion = \"13\"\n", capacity, flatName)
 	return ioutil.WriteFile(descriptor, []byte(text), 0o600)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Changed Block Tracking emulation
+//
+// govmomi's simulator has no CBT. This section gives it the documented semantics of a real host:
+//
+//   - config.changeTrackingEnabled is switched by ReconfigVM_Task, which fails (in its task) with
+//     InvalidState while the VM has snapshots; switching it off forgets every change log;
+//   - tracking takes effect at the next stun/unstun: CreateSnapshot_Task or PowerOnVM_Task;
+//   - on each CreateSnapshot_Task of a tracked VM every flat-backed disk gets a new changeId
+//     ("<16 hex bytes of a tracking epoch>/<sequence>", as a host prints them), which the new
+//     snapshot's config carries; the content of the disk at that moment is recorded as a per-block
+//     hash map of its -flat.vmdk plus its allocated extents (SEEK_DATA/SEEK_HOLE);
+//   - QueryChangedDiskAreas(snapshot, deviceKey, startOffset, changeId) answers a DiskChangeInfo
+//     covering at most -cbt-span bytes from startOffset (callers loop until the capacity is
+//     covered): changeId "*" lists the allocated extents, a known changeId the blocks whose content
+//     differs between that point and the snapshot's point;
+//   - a changeId the host does not know (never issued, or reset by a revert, a resize or switching
+//     CBT off) is answered with FileFault naming the disk's -ctk.vmdk; a malformed one, an unknown
+//     deviceKey or an offset outside the disk with InvalidArgument; a VM without active tracking
+//     with FileFault as well (a host has no change log to read).
+//
+// Tests change a disk by writing into its -flat.vmdk on the datastore directory, so "what changed"
+// is tracked by content between changeIds, not by intercepting writes.
+// ---------------------------------------------------------------------------------------------
+
+// cbtBlock is the granularity of the content map; changed areas are reported in these units.
+const cbtBlock = 64 << 10
+
+// The simulator's response envelope body (copy of simulator.response, unexported there).
+type soapResponse struct {
+	Body soap.HasFault
+}
+
+func (r *soapResponse) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	val := reflect.ValueOf(r.Body).Elem().FieldByName("Res")
+	res := xml.StartElement{Name: xml.Name{Space: "urn:" + vim25.Namespace, Local: val.Elem().Type().Name()}}
+	if err := e.EncodeToken(start); err != nil {
+		return err
+	}
+	if err := e.EncodeElement(val.Interface(), res); err != nil {
+		return err
+	}
+	return e.EncodeToken(start.End())
+}
+
+// writeResult answers a SOAP call with body (a methods.*Body with Res set).
+func writeResult(w http.ResponseWriter, body soap.HasFault) {
+	var out bytes.Buffer
+	fmt.Fprint(&out, xml.Header)
+	e := xml.NewEncoder(&out)
+	err := e.Encode(&soapEnvelope{
+		Enc:  "http://schemas.xmlsoap.org/soap/encoding/",
+		Env:  "http://schemas.xmlsoap.org/soap/envelope/",
+		XSD:  "http://www.w3.org/2001/XMLSchema",
+		XSI:  "http://www.w3.org/2001/XMLSchema-instance",
+		Body: &soapResponse{body},
+	})
+	if err == nil {
+		err = e.Flush()
+	}
+	if err != nil {
+		log.Printf("encoding response: %s", err)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out.Bytes())
+}
+
+// cbtPoint is a disk's content at the moment a changeId was issued.
+type cbtPoint struct {
+	capacity int64
+	extents  []types.DiskChangeExtent // allocated areas of the flat file, clipped to capacity
+	hashes   map[int64][16]byte       // block index -> content hash; absent = all zeroes
+}
+
+// cbtDisk is the change log of one disk: a tracking epoch and the points issued in it.
+type cbtDisk struct {
+	epoch  string
+	seq    int
+	points map[string]*cbtPoint
+}
+
+type cbtKey struct {
+	vm  string
+	dev int32
+}
+
+type cbtEmulator struct {
+	mu     sync.Mutex
+	span   int64
+	active map[string]bool // VM moref value -> tracking has taken effect
+	disks  map[cbtKey]*cbtDisk
+}
+
+func newCBTEmulator(span int64) *cbtEmulator {
+	return &cbtEmulator{span: span, active: map[string]bool{}, disks: map[cbtKey]*cbtDisk{}}
+}
+
+// newEpoch returns 16 random bytes formatted as a host formats a CBT epoch.
+func newEpoch() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	var s strings.Builder
+	for i, x := range b {
+		switch {
+		case i == 8:
+			s.WriteByte('-')
+		case i > 0:
+			s.WriteByte(' ')
+		}
+		fmt.Fprintf(&s, "%02x", x)
+	}
+	return s.String()
+}
+
+// flatPath maps a disk backing's datastore path ("[ds] dir/x.vmdk") to its -flat.vmdk on disk.
+func flatPath(vm *simulator.VirtualMachine, fileName string) (string, error) {
+	var p object.DatastorePath
+	if !p.FromString(fileName) {
+		return "", fmt.Errorf("bad datastore path %q", fileName)
+	}
+	host, ok := simulator.Map.Get(*vm.Runtime.Host).(*simulator.HostSystem)
+	if !ok {
+		return "", fmt.Errorf("VM has no host")
+	}
+	ds, ok := simulator.Map.FindByName(p.Datastore, host.Datastore).(*simulator.Datastore)
+	if !ok {
+		return "", fmt.Errorf("no datastore %q", p.Datastore)
+	}
+	rel := strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk"
+	return path.Join(ds.Info.GetDatastoreInfo().Url, rel), nil
+}
+
+// readPoint records the content of a flat file: allocated extents from SEEK_DATA/SEEK_HOLE and
+// the hash of every non-zero block touching them. A missing file is an empty (all-hole) disk.
+func readPoint(file string, capacity int64) (*cbtPoint, error) {
+	pt := &cbtPoint{capacity: capacity, hashes: map[int64][16]byte{}}
+	f, err := os.Open(file)
+	if os.IsNotExist(err) {
+		return pt, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	end := st.Size()
+	if end > capacity {
+		end = capacity
+	}
+	const seekData, seekHole = 3, 4
+	for off := int64(0); off < end; {
+		d, err := f.Seek(off, seekData)
+		if err != nil || d >= end { // ENXIO: no data past off
+			break
+		}
+		h, err := f.Seek(d, seekHole)
+		if err != nil {
+			return nil, err
+		}
+		if h > end {
+			h = end
+		}
+		pt.extents = append(pt.extents, types.DiskChangeExtent{Start: d, Length: h - d})
+		off = h
+	}
+	buf := make([]byte, cbtBlock)
+	zero := make([]byte, cbtBlock)
+	last := int64(-1)
+	for _, x := range pt.extents {
+		for b := x.Start / cbtBlock; b*cbtBlock < x.Start+x.Length; b++ {
+			if b == last {
+				continue
+			}
+			last = b
+			n, err := f.ReadAt(buf, b*cbtBlock)
+			if err != nil && err != io.EOF {
+				return nil, err
+			}
+			for i := n; i < len(buf); i++ {
+				buf[i] = 0
+			}
+			if bytes.Equal(buf, zero) {
+				continue
+			}
+			sum := sha256.Sum256(buf)
+			var h [16]byte
+			copy(h[:], sum[:16])
+			pt.hashes[b] = h
+		}
+	}
+	return pt, nil
+}
+
+// changedBlocks lists the blocks whose content differs between two points, merged into extents.
+func changedBlocks(from, to *cbtPoint) []types.DiskChangeExtent {
+	seen := map[int64]bool{}
+	var blocks []int64
+	for _, m := range []map[int64][16]byte{from.hashes, to.hashes} {
+		for b := range m {
+			if !seen[b] && from.hashes[b] != to.hashes[b] {
+				blocks = append(blocks, b)
+			}
+			seen[b] = true
+		}
+	}
+	sort.Slice(blocks, func(i, j int) bool { return blocks[i] < blocks[j] })
+	var out []types.DiskChangeExtent
+	for _, b := range blocks {
+		start, length := b*cbtBlock, int64(cbtBlock)
+		if start+length > to.capacity {
+			length = to.capacity - start
+		}
+		if length <= 0 {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Start+out[n-1].Length == start {
+			out[n-1].Length += length
+			continue
+		}
+		out = append(out, types.DiskChangeExtent{Start: start, Length: length})
+	}
+	return out
+}
+
+// clip keeps the parts of extents inside [lo, hi).
+func clip(extents []types.DiskChangeExtent, lo, hi int64) []types.DiskChangeExtent {
+	var out []types.DiskChangeExtent
+	for _, x := range extents {
+		s, e := x.Start, x.Start+x.Length
+		if s < lo {
+			s = lo
+		}
+		if e > hi {
+			e = hi
+		}
+		if s < e {
+			out = append(out, types.DiskChangeExtent{Start: s, Length: e - s})
+		}
+	}
+	return out
+}
+
+// flatDisks returns the VM's virtual disks with flat (ver2) backings.
+func flatDisks(devices []types.BaseVirtualDevice) []*types.VirtualDisk {
+	var out []*types.VirtualDisk
+	for _, d := range devices {
+		if disk, ok := d.(*types.VirtualDisk); ok {
+			if _, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+				out = append(out, disk)
+			}
+		}
+	}
+	return out
+}
+
+func diskCapacity(d *types.VirtualDisk) int64 {
+	if d.CapacityInBytes > 0 {
+		return d.CapacityInBytes
+	}
+	return d.CapacityInKB * 1024
+}
+
+func lookupVM(ref types.ManagedObjectReference) *simulator.VirtualMachine {
+	vm, _ := simulator.Map.Get(ref).(*simulator.VirtualMachine)
+	return vm
+}
+
+func trackingEnabled(vm *simulator.VirtualMachine) bool {
+	return vm.Config != nil && vm.Config.ChangeTrackingEnabled != nil && *vm.Config.ChangeTrackingEnabled
+}
+
+// forgetVM drops every change log of a VM (CBT switched off, or a revert).
+func (c *cbtEmulator) forgetVM(vm string) {
+	for k := range c.disks {
+		if k.vm == vm {
+			delete(c.disks, k)
+		}
+	}
+}
+
+// stun is a stun/unstun point (snapshot create, power on): tracking switched on takes effect.
+func (c *cbtEmulator) stun(vm *simulator.VirtualMachine) {
+	if trackingEnabled(vm) {
+		c.active[vm.Self.Value] = true
+	}
+}
+
+// issueChangeIds records each disk's content and gives it a new changeId. The VM's device list is
+// replaced, not edited: snapshots share the old one and must keep the changeIds they were taken
+// with.
+func (c *cbtEmulator) issueChangeIds(vm *simulator.VirtualMachine) error {
+	devices := make([]types.BaseVirtualDevice, len(vm.Config.Hardware.Device))
+	copy(devices, vm.Config.Hardware.Device)
+	for i, d := range devices {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		backing, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if !ok {
+			continue
+		}
+		file, err := flatPath(vm, backing.FileName)
+		if err != nil {
+			return err
+		}
+		pt, err := readPoint(file, diskCapacity(disk))
+		if err != nil {
+			return err
+		}
+		k := cbtKey{vm.Self.Value, disk.Key}
+		dl := c.disks[k]
+		if dl == nil {
+			dl = &cbtDisk{epoch: newEpoch(), points: map[string]*cbtPoint{}}
+			c.disks[k] = dl
+		}
+		dl.seq++
+		id := fmt.Sprintf("%s/%d", dl.epoch, dl.seq)
+		dl.points[id] = pt
+		b := *backing
+		b.ChangeId = id
+		nd := *disk
+		nd.Backing = &b
+		devices[i] = &nd
+	}
+	vm.Config.Hardware.Device = devices
+	return nil
+}
+
+// serve handles the CBT-related SOAP methods; it returns false for every other method.
+func (c *cbtEmulator) serve(w http.ResponseWriter, r *http.Request, name string, body []byte, next http.Handler) bool {
+	switch name {
+	case "QueryChangedDiskAreas", "ReconfigVM_Task", "CreateSnapshot_Task", "PowerOnVM_Task",
+		"RevertToSnapshot_Task", "RevertToCurrentSnapshot_Task":
+	default:
+		return false
+	}
+	if _, err := r.Cookie(soap.SessionCookieName); err != nil {
+		return false // let the simulator answer NotAuthenticated
+	}
+	method, err := simulator.UnmarshalBody(types.TypeFunc(), body)
+	if err != nil {
+		return false
+	}
+	forward := func() { next.ServeHTTP(w, r) }
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch name {
+	case "QueryChangedDiskAreas":
+		req, _ := method.Body.(*types.QueryChangedDiskAreas)
+		vm := lookupVM(method.This)
+		if req == nil || vm == nil {
+			return false
+		}
+		var res types.DiskChangeInfo
+		var fault *soap.Fault
+		simulator.Map.WithLock(vm, func() { res, fault = c.query(vm, req) })
+		if fault != nil {
+			writeFault(w, fault)
+		} else {
+			writeResult(w, &methods.QueryChangedDiskAreasBody{Res: &types.QueryChangedDiskAreasResponse{Returnval: res}})
+		}
+	case "ReconfigVM_Task":
+		req, _ := method.Body.(*types.ReconfigVM_Task)
+		vm := lookupVM(method.This)
+		if req == nil || vm == nil {
+			return false
+		}
+		var before map[int32]int64
+		refused := false
+		simulator.Map.WithLock(vm, func() {
+			want := req.Spec.ChangeTrackingEnabled
+			refused = want != nil && *want != trackingEnabled(vm) && vm.Snapshot != nil
+			before = capacities(vm)
+		})
+		if refused {
+			task := simulator.CreateTask(vm, "reconfigVm", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+				return nil, &types.InvalidState{}
+			})
+			writeResult(w, &methods.ReconfigVM_TaskBody{Res: &types.ReconfigVM_TaskResponse{Returnval: task.Run()}})
+			return true
+		}
+		forward()
+		simulator.Map.WithLock(vm, func() {
+			if !trackingEnabled(vm) {
+				delete(c.active, vm.Self.Value)
+				c.forgetVM(vm.Self.Value)
+				return
+			}
+			// A resized or removed disk loses its change log (a host resets CBT on resize).
+			after := capacities(vm)
+			for key, size := range before {
+				if after[key] != size {
+					delete(c.disks, cbtKey{vm.Self.Value, key})
+				}
+			}
+		})
+	case "CreateSnapshot_Task":
+		vm := lookupVM(method.This)
+		if vm == nil {
+			return false
+		}
+		var ferr error
+		simulator.Map.WithLock(vm, func() {
+			c.stun(vm)
+			if c.active[vm.Self.Value] {
+				ferr = c.issueChangeIds(vm)
+			}
+		})
+		if ferr != nil {
+			log.Printf("CBT: recording disk content: %s", ferr)
+		}
+		forward()
+	case "PowerOnVM_Task":
+		forward()
+		if vm := lookupVM(method.This); vm != nil {
+			simulator.Map.WithLock(vm, func() { c.stun(vm) })
+		}
+	case "RevertToSnapshot_Task", "RevertToCurrentSnapshot_Task":
+		forward()
+		vmRef := method.This
+		if name == "RevertToSnapshot_Task" {
+			if snap, ok := simulator.Map.Get(method.This).(*simulator.VirtualMachineSnapshot); ok {
+				vmRef = snap.Vm
+			}
+		}
+		if vm := lookupVM(vmRef); vm != nil {
+			c.forgetVM(vm.Self.Value) // a revert resets CBT: earlier changeIds are refused
+		}
+	}
+	return true
+}
+
+func capacities(vm *simulator.VirtualMachine) map[int32]int64 {
+	out := map[int32]int64{}
+	for _, d := range flatDisks(vm.Config.Hardware.Device) {
+		out[d.Key] = diskCapacity(d)
+	}
+	return out
+}
+
+func invalidArgument(prop string) *soap.Fault {
+	return simulator.Fault("A specified parameter was not correct: "+prop, &types.InvalidArgument{InvalidProperty: prop})
+}
+
+// query answers QueryChangedDiskAreas for vm (held locked by the caller).
+func (c *cbtEmulator) query(vm *simulator.VirtualMachine, req *types.QueryChangedDiskAreas) (types.DiskChangeInfo, *soap.Fault) {
+	var none types.DiskChangeInfo
+	devices := vm.Config.Hardware.Device
+	if req.Snapshot == nil && vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+		// Without a snapshot the "current" state is only stable on a powered-off VM.
+		return none, simulator.Fault("", &types.InvalidPowerState{
+			RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: vm.Runtime.PowerState})
+	}
+	if req.Snapshot != nil {
+		snap, ok := simulator.Map.Get(*req.Snapshot).(*simulator.VirtualMachineSnapshot)
+		if !ok || snap.Vm != vm.Self {
+			return none, simulator.Fault("", &types.ManagedObjectNotFound{Obj: *req.Snapshot})
+		}
+		devices = snap.Config.Hardware.Device
+	}
+	var disk *types.VirtualDisk
+	for _, d := range flatDisks(devices) {
+		if d.Key == req.DeviceKey {
+			disk = d
+		}
+	}
+	if disk == nil {
+		return none, invalidArgument("deviceKey")
+	}
+	capacity := diskCapacity(disk)
+	if req.StartOffset < 0 || req.StartOffset >= capacity {
+		return none, invalidArgument("startOffset")
+	}
+	backing := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+	ctk := strings.TrimSuffix(backing.FileName, ".vmdk") + "-ctk.vmdk"
+	fileFault := simulator.Fault("Error caused by file "+ctk, &types.FileFault{File: ctk})
+	if req.ChangeId != "*" {
+		slash := strings.LastIndexByte(req.ChangeId, '/')
+		if slash <= 0 {
+			return none, invalidArgument("changeId")
+		}
+		if _, err := strconv.Atoi(req.ChangeId[slash+1:]); err != nil {
+			return none, invalidArgument("changeId")
+		}
+	}
+	logd := c.disks[cbtKey{vm.Self.Value, disk.Key}]
+	if !c.active[vm.Self.Value] || logd == nil {
+		return none, fileFault
+	}
+	// The point the answer describes: the snapshot's changeId (or, without a snapshot, the disk's
+	// latest one; a host allows that only for a powered-off VM).
+	to := logd.points[backing.ChangeId]
+	if to == nil {
+		return none, fileFault
+	}
+	var areas []types.DiskChangeExtent
+	if req.ChangeId == "*" {
+		areas = to.extents
+	} else {
+		from := logd.points[req.ChangeId]
+		if from == nil {
+			return none, fileFault
+		}
+		areas = changedBlocks(from, to)
+	}
+	end := req.StartOffset + c.span
+	if end > capacity || c.span <= 0 {
+		end = capacity
+	}
+	return types.DiskChangeInfo{
+		StartOffset: req.StartOffset,
+		Length:      end - req.StartOffset,
+		ChangedArea: clip(areas, req.StartOffset, end),
+	}, nil
 }
