@@ -25,9 +25,12 @@ from ceso.db.types import utcnow
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 
 __all__ = [
+    "chain_of",
+    "change_ids_of",
     "complete_set",
     "fail_set",
     "find_set",
+    "latest_point",
     "list_sets",
     "record_imported",
     "set_status",
@@ -48,6 +51,9 @@ LIST_COLUMNS = (
     "compression",
     "key_id",
     "verified_at",
+    "scope",
+    "parent_id",
+    "chain_depth",
 )
 
 
@@ -71,6 +77,9 @@ def set_to_dict(row: Any) -> dict[str, Any]:
         "encrypted": row.key_id is not None,
         "key_id": row.key_id,  # the public id of the key a restore needs (`backup key show-fingerprint`)
         "verified_at": _iso(row.verified_at),
+        "scope": row.scope,  # full | incremental
+        "parent_id": row.parent_id,
+        "chain_length": row.chain_depth + 1,  # points a restore of this one reads (full included)
     }
 
 
@@ -101,7 +110,51 @@ def complete_set(engine: Engine, *, manifest: Manifest, manifest_sha256: str) ->
         row.manifest_sha256 = manifest_sha256
         row.completed_at = utcnow()
         row.error = None
+        row.manifest_schema = manifest.schema
+        row.scope = manifest.scope
+        row.parent_id = (manifest.parent or {}).get("id")
+        row.chain_depth = manifest.chain_depth
+        row.change_ids = _change_ids(manifest)
         session.add(row)
+
+
+def _change_ids(manifest: Manifest) -> str | None:
+    """Each disk's changeId at the point (JSON), or None when the point was read without CBT."""
+    import json
+
+    ids = {str(f.disk): f.change_id for f in manifest.files if f.change_id is not None}
+    return json.dumps(ids, sort_keys=True) if ids else None
+
+
+def change_ids_of(row: BackupSet) -> dict[int, str]:
+    """The per-disk changeIds recorded for a point (empty when it was read without CBT)."""
+    import json
+
+    return {int(k): str(v) for k, v in json.loads(row.change_ids).items()} if row.change_ids else {}
+
+
+def latest_point(engine: Engine, *, host: str, vm: str, target: str) -> BackupSet | None:
+    """The newest finished (completed or verified) point of ``vm`` on ``host`` at ``target``, or None."""
+    with Session(engine) as session:
+        query = (
+            select(BackupSet)
+            .where(BackupSet.host == host, BackupSet.vm == vm, BackupSet.target == target)
+            .where(col(BackupSet.status).in_(("completed", "verified")))
+            .order_by(col(BackupSet.created_at).desc(), col(BackupSet.id).desc())
+            .limit(1)
+        )
+        return session.exec(query).first()
+
+
+def chain_of(session: Session, row: BackupSet) -> list[BackupSet]:
+    """The points a restore of ``row`` reads, full first; NotFoundError if one is gone from the catalog."""
+    chain = [row]
+    while chain[0].parent_id is not None:
+        parent = session.get(BackupSet, chain[0].parent_id)
+        if parent is None:
+            raise NotFoundError(f"backup {row.id}: its chain lost point {chain[0].parent_id}")
+        chain.insert(0, parent)
+    return chain
 
 
 def _add_files(session: Session, manifest: Manifest) -> None:
@@ -219,6 +272,10 @@ def record_imported(
                 stored_bytes=manifest.stored_bytes,
                 manifest_sha256=manifest_sha256,
                 manifest_schema=manifest.schema,
+                scope=manifest.scope,
+                parent_id=(manifest.parent or {}).get("id"),
+                chain_depth=manifest.chain_depth,
+                change_ids=_change_ids(manifest),
                 created_at=created,
                 completed_at=datetime.fromisoformat(manifest.completed_at)
                 if manifest.completed_at

@@ -50,6 +50,12 @@ class BackupSchedule(BaseModel):
     compress: Literal["zstd", "gzip", "none"] | None = None
     level: int | None = None
     encrypt: bool = False
+    kind: Literal["full", "incremental"] = Field(
+        "full", description="`incremental`: store only what changed since the last backup (CBT)."
+    )
+    full_every: int | None = Field(
+        None, ge=1, description="With kind incremental: a full after this many incrementals."
+    )
 
     @model_validator(mode="after")
     def _one_subject(self) -> Self:

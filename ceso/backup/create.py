@@ -14,19 +14,30 @@ whose files are not all at the target.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import ceso
 from ceso.backup import catalog
+from ceso.backup.cbt import (
+    ChangeIdRefusedError,
+    TrackingUnavailableError,
+    disk_points,
+    query_areas,
+    tracking_ready,
+)
+from ceso.backup.chain import choose_parent, parent_ref
 from ceso.backup.datastore_files import DatastoreFiles, datastore_files
+from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
 from ceso.backup.pipeline import store_stream
 from ceso.backup.progress import ByteProgress
 from ceso.backup.quiesce import remove_leftover_snapshots, shut_down, temporary_snapshot
+from ceso.backup.ranges import AreaSource, HttpAreaReader, clip_areas
 from ceso.backup.vmsource import BACKUP_PROPERTIES, BackupPlan, SourceFile, plan_backup
 from ceso.db.backup_models import BackupSet
 from ceso.db.types import utcnow
@@ -35,6 +46,7 @@ from ceso.metrics.record import observe_backup_bytes
 from ceso.operations.leftovers import left_off
 
 if TYPE_CHECKING:
+    from ceso.backends.api import ApiVmBackend
     from ceso.backends.protocol import AnyBackend
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
@@ -59,7 +71,39 @@ def _copy(
     progress: ByteProgress,
 ) -> ManifestFile:
     """Stream one datastore file into ``key`` at the target; confirm the committed size."""
-    remote = http.open_read(source.datastore, source.path)
+    return _store(target, http.open_read(source.datastore, source.path), source, key, opts, enc_key, progress)
+
+
+def _copy_areas(
+    target: Target,
+    http: DatastoreHttp,
+    source: SourceFile,
+    key: str,
+    opts: dict[str, Any],
+    enc_key: bytes | None,
+    progress: ByteProgress,
+    areas: list[tuple[int, int]],
+    change_id: str,
+) -> ManifestFile:
+    """Store only ``areas`` of a data file (HTTP Range reads); the manifest records them."""
+    disk_bytes = http.size(source.datastore, source.path)
+    areas = clip_areas(areas, disk_bytes)  # a thin file may end before the disk's capacity
+    remote = AreaSource(HttpAreaReader(http), source.datastore, source.path, areas)
+    stored = _store(target, remote, source, key, opts, enc_key, progress)
+    return dataclasses.replace(
+        stored, extents=[[a, n] for a, n in areas], disk_bytes=disk_bytes, change_id=change_id
+    )
+
+
+def _store(
+    target: Target,
+    remote: Any,
+    source: SourceFile,
+    key: str,
+    opts: dict[str, Any],
+    enc_key: bytes | None,
+    progress: ByteProgress,
+) -> ManifestFile:
     writer = target.open_write(key)
     try:
         digest = store_stream(
@@ -163,6 +207,20 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
                 )
                 catalog.start_set(ctx.runtime.engine, row=row)
                 target.delete_prefix(path + "/")  # what an earlier attempt of this job left
+            point = _Point()
+            if spec.incremental:
+                with ctx.step("choose parent", progress=6) as rec:
+                    choice = choose_parent(
+                        ctx.runtime,
+                        target,
+                        host=ctx.job.host,
+                        vm=p["vm"],
+                        target_name=p["target"],
+                        vm_config=plan.vm_config,
+                        full_every=spec.full_every,
+                    )
+                    point.parent, point.since, point.reason = choice.parent, choice.change_ids, choice.reason
+                    rec.update(parent=choice.parent.id if choice.parent else None, reason=choice.reason)
             remove_leftover_snapshots(ctx, ops, vm)
             progress = ByteProgress(ctx, sum(sizes.values()), start=10, end=90, checks=(slot.check,))
             manifest = Manifest(
@@ -179,7 +237,20 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
                 job_id=ctx.job.id,
             )
             _copy_all(
-                ctx, ops, vm, plan, kind, was_running, target, http, path, opts, enc_key, progress, manifest
+                ctx,
+                ops,
+                vm,
+                plan,
+                kind,
+                was_running,
+                target,
+                http,
+                path,
+                opts,
+                enc_key,
+                progress,
+                manifest,
+                point,
             )
             progress.report()
             manifest_sha = _finish(ctx, target, path, manifest)
@@ -198,7 +269,30 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
         "logical_bytes": manifest.logical_bytes,
         "stored_bytes": manifest.stored_bytes,
         "manifest_sha256": manifest_sha,
+        "scope": manifest.scope,
+        "parent_id": (manifest.parent or {}).get("id"),
+        "chain_length": manifest.chain_depth + 1,
+        "change_tracking": point.tracked,
+        "read_bytes": sum(f.logical_bytes for f in manifest.files),
+        # Why an incremental was asked for and a full made; why disks were read whole.
+        **({"fallback": point.reason} if spec.incremental and point.reason else {}),
+        **({"read_whole": point.reason} if point.reason and not point.tracked else {}),
     }
+
+
+@dataclasses.dataclass
+class _Point:
+    """How this point is read: its parent and the parent's changeIds, or why it is a full."""
+
+    parent: BackupSet | None = None
+    since: dict[int, str] = dataclasses.field(default_factory=dict)
+    reason: str | None = None  # why a requested incremental is a full (or why CBT was not used)
+    tracked: bool = False  # disks read through CBT (allocated or changed areas only)
+
+    def to_full(self, reason: str) -> None:
+        if self.parent is not None or self.reason is None:
+            self.reason = reason
+        self.parent, self.since = None, {}
 
 
 def _copy_all(
@@ -215,15 +309,25 @@ def _copy_all(
     enc_key: bytes | None,
     progress: ByteProgress,
     manifest: Manifest,
+    point: _Point,
 ) -> None:
     from ceso.backup.codec import suffix_for
 
     suffix = suffix_for(opts["compression"]) + (".enc" if enc_key else "")
 
-    def copy(source: SourceFile) -> None:
-        with ctx.step(f"copy {source.name}", details={"source": source.source, "role": source.role}):
+    def copy(source: SourceFile, areas: list[tuple[int, int]] | None = None, change_id: str = "") -> None:
+        details: dict[str, Any] = {"source": source.source, "role": source.role}
+        if areas is not None:
+            details.update(areas=len(areas), area_bytes=sum(n for _, n in areas))
+        with ctx.step(f"copy {source.name}", details=details):
             key = f"{path}/{source.name}{suffix}"
-            copied = _copy(target, http, source, key, opts, enc_key, progress)
+            if areas is None:
+                copied = _copy(target, http, source, key, opts, enc_key, progress)
+            else:
+                api_files = cast("DatastoreHttp", http)  # areas are read only on the API route
+                copied = _copy_areas(
+                    target, api_files, source, key, opts, enc_key, progress, areas, change_id
+                )
             manifest.files.append(copied)
             observe_backup_bytes(ctx.job.host, target.name, "read", copied.logical_bytes)
             observe_backup_bytes(ctx.job.host, target.name, "stored", copied.stored_bytes)
@@ -232,16 +336,98 @@ def _copy_all(
     disk_files = [f for f in plan.files if f.role not in ("vmx", "nvram")]
     for source in config_files:  # before the snapshot: afterwards the .vmx names the snapshot's delta disks
         copy(source)
-    quiet: contextlib.AbstractContextManager[None]
-    if kind == "hot":
-        quiet = temporary_snapshot(ctx, ops, vm, quiesce=plan.tools_running)
+    tracked = _use_tracking(ctx, ops, http, vm, kind, was_running, disk_files, point)
+    quiet: contextlib.AbstractContextManager[Any]
+    if kind == "hot" or tracked:
+        quiet = temporary_snapshot(ctx, ops, vm, quiesce=plan.tools_running and kind == "hot")
     elif was_running:
         quiet = shut_down(ctx, ops, vm, timeout_s=ctx.runtime.settings.backups.shutdown_timeout_s)
     else:
         quiet = contextlib.nullcontext()
-    with quiet:
+    with quiet as snapshot:
+        areas = _disk_areas(ctx, cast("ApiVmBackend", ops), vm, snapshot, point) if tracked else None
         for source in disk_files:
-            copy(source)
+            if areas is not None and source.role == "extent" and source.disk in areas:
+                change_id, disk_areas = areas[source.disk]
+                copy(source, disk_areas, change_id)
+            else:
+                copy(source)
+    manifest.scope = "incremental" if point.parent is not None else "full"
+    if point.parent is not None:
+        manifest.parent = parent_ref(point.parent)
+        manifest.chain_depth = point.parent.chain_depth + 1
+
+
+def _use_tracking(
+    ctx: JobContext,
+    ops: AnyBackend,
+    http: DatastoreFiles,
+    vm: Any,
+    kind: str,
+    was_running: bool,
+    disk_files: list[SourceFile],
+    point: _Point,
+) -> bool:
+    """Whether this point reads its disks through CBT (switching it on if needed); if not, why
+    goes into ``point`` (and a requested incremental becomes a full)."""
+    # CBT needs the backup snapshot; a shutdown for --cold keeps today's whole-file reads. It is
+    # the API's (QueryChangedDiskAreas), and its areas are read with /folder Range requests: the
+    # SSH route of a free-licensed host reads whole files.
+    tracked = kind == "hot" or not was_running
+    if not (ops.route == "api" and isinstance(http, DatastoreHttp)):
+        point.to_full("the host is reached over SSH, which has no change tracking; disks are read whole")
+        tracked = False
+    # This job's own leftover snapshot is gone by now (remove_leftover_snapshots): any is the user's.
+    if tracked and (ops.snapshot_tree(vm) or any((f.link or 0) > 0 for f in disk_files)):
+        # A range of the base flat file is then not the disk's content: read the chain file by file.
+        point.to_full("the VM has snapshots of its own; its disks are read file by file")
+        tracked = False
+    if tracked:
+        with ctx.step("change tracking") as rec:
+            why = tracking_ready(cast("ApiVmBackend", ops), vm, has_snapshots=False)
+            rec["ready"] = why is None
+            if why is not None:
+                point.to_full(why)
+                tracked = False
+    elif point.parent is not None:
+        point.to_full("a cold backup of a running VM reads its disks whole")
+    return tracked
+
+
+def _disk_areas(
+    ctx: JobContext, ops: ApiVmBackend, vm: Any, snapshot: Any, point: _Point
+) -> dict[int, tuple[str, list[tuple[int, int]]]] | None:
+    """Per disk index: its changeId and the areas to read (changed since the parent, or allocated).
+
+    None when the host cannot track changes (the disks are then read whole). A changeId the host
+    refuses turns the point into a full, and every disk is asked for its allocated areas instead.
+    """
+    with ctx.step("query changed areas") as rec:
+        try:
+            disks = disk_points(ops, snapshot)
+            out: dict[int, tuple[str, list[tuple[int, int]]]] = {}
+            for disk in disks:
+                if point.parent is not None and disk.index not in point.since:
+                    point.to_full(f"the last backup recorded no changeId for disk {disk.key}")
+                    return _disk_areas(ctx, ops, vm, snapshot, point)
+                since = point.since[disk.index] if point.parent is not None else "*"
+                try:
+                    areas = query_areas(ops, vm, snapshot, disk, since)
+                except ChangeIdRefusedError as exc:
+                    point.to_full(str(exc))
+                    return _disk_areas(ctx, ops, vm, snapshot, point)
+                out[disk.index] = (disk.change_id, areas)
+        except TrackingUnavailableError as exc:
+            point.to_full(str(exc))
+            rec["tracked"] = False
+            return None
+        point.tracked = True
+        rec.update(
+            tracked=True,
+            since="parent" if point.parent is not None else "*",
+            area_bytes=sum(n for _, a in out.values() for _, n in a),
+        )
+        return out
 
 
 def _finish(ctx: JobContext, target: Target, path: str, manifest: Manifest) -> str:

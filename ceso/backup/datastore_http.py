@@ -112,6 +112,10 @@ class DatastoreHttp:
         """Open ``[datastore] path`` for reading (NotFoundError if missing)."""
         return RemoteFile(self, datastore, path)
 
+    def open_range(self, datastore: str, path: str, start: int, length: int) -> RemoteFile:
+        """Open ``length`` bytes of ``[datastore] path`` from ``start`` (one Range request)."""
+        return RemoteFile(self, datastore, path, window=(start, length))
+
     def size(self, datastore: str, path: str) -> int:
         """The size of a file (HEAD); NotFoundError if missing."""
         conn, resp = self._request("HEAD", datastore, path, f"stat [{datastore}] {path}", (200,))
@@ -162,17 +166,39 @@ class DatastoreHttp:
 
 
 class RemoteFile:
-    """A datastore file being read; :meth:`readinto` resumes after a dropped connection."""
+    """A datastore file (or a ``window`` of it: start, length) being read; :meth:`readinto` resumes
+    after a dropped connection. ``offset`` and ``size`` count from the window's start."""
 
-    def __init__(self, owner: DatastoreHttp, datastore: str, path: str) -> None:
+    def __init__(
+        self, owner: DatastoreHttp, datastore: str, path: str, *, window: tuple[int, int] | None = None
+    ) -> None:
         self._owner = owner
         self.datastore = datastore
         self.path = path
         self.what = f"read [{datastore}] {path}"
         self.offset = 0
         self.resumes = 0
-        self._conn, self._resp = owner._request("GET", datastore, path, self.what, (200,))
-        self.size = int(self._resp.getheader("Content-Length") or 0)
+        self._window = window
+        if window is None:
+            self._conn, self._resp = owner._request("GET", datastore, path, self.what, (200,))
+            self.size = int(self._resp.getheader("Content-Length") or 0)
+        else:
+            start, length = window
+            self.what += f" bytes {start}+{length}"
+            self.size = length
+            self._conn, self._resp = owner._request(
+                "GET", datastore, path, self.what, (206,), Range=f"bytes={start}-{start + length - 1}"
+            )
+            self._check_range(start)
+
+    def _check_range(self, first: int) -> None:
+        """A window's answer must carry exactly the bytes asked for (else the file changed)."""
+        assert self._window is not None
+        start, length = self._window
+        content_range = self._resp.getheader("Content-Range") or ""
+        if not content_range.startswith(f"bytes {first}-{start + length - 1}/"):
+            self.close()
+            raise OperationError(f"{self.what}: answered with range {content_range!r} (file changed?)")
 
     def _reopen(self, cause: BaseException) -> None:
         self.close()
@@ -184,6 +210,19 @@ class RemoteFile:
         self.resumes += 1
         time.sleep(min(0.2 * 2**self.resumes, 5.0))
         log.warning("%s: connection lost at byte %d; resuming (%d)", self.what, self.offset, self.resumes)
+        if self._window is not None:
+            start, length = self._window
+            first = start + self.offset
+            self._conn, self._resp = self._owner._request(
+                "GET",
+                self.datastore,
+                self.path,
+                self.what,
+                (206,),
+                Range=f"bytes={first}-{start + length - 1}",
+            )
+            self._check_range(first)
+            return
         self._conn, self._resp = self._owner._request(
             "GET", self.datastore, self.path, self.what, (206,), Range=f"bytes={self.offset}-"
         )

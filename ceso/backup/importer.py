@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ceso.backup import catalog
-from ceso.backup.manifest import MANIFEST_NAME
-from ceso.backup.restore import read_manifest
+from ceso.backup.manifest import MANIFEST_NAME, read_manifest
 
 if TYPE_CHECKING:
     from ceso.runtime import Runtime

@@ -11,11 +11,13 @@ others not: run the restore again; nothing else is changed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
 from ceso.backup.progress import ByteProgress
+from ceso.backup.rebuild import Point, file_bytes
 from ceso.backup.thin_restore import WAY, WAY_DIRECT, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
 from ceso.errors import ConflictError, OperationError
@@ -57,6 +59,7 @@ def restore_in_place(
     target: Target,
     manifest: Manifest,
     key: bytes | None,
+    chain: Sequence[Point] = (),
 ) -> dict[str, Any]:
     """Overwrite the original VM's disk and NVRAM files from the set; power on if asked."""
     p = ctx.params
@@ -64,20 +67,29 @@ def restore_in_place(
     with ctx.step("check VM", progress=4, details={"vm": manifest.vm}) as rec:
         vm = ops.find(manifest.vm)
         _check(ops, vm, manifest)
-        thin = _stages(ops, manifest, sum(f.logical_bytes for f in files))
+        thin = _stages(ops, manifest, sum(file_bytes(f) for f in files))
         rec["thin"] = thin
     datastores = sorted({split_datastore_path(f.source)[0] for f in files})
-    progress = ByteProgress(ctx, sum(f.logical_bytes for f in files), start=8, end=92)
+    progress = ByteProgress(ctx, sum(file_bytes(f) for f in files), start=8, end=92)
     with ctx.locks(vms=[manifest.vm], datastores=datastores):
         with ctx.step("check VM again", progress=6):
             _check(ops, vm, manifest)  # nothing changed while we waited for the locks
         if thin:
-            _replace_disks_thin(ctx, ops, http, target, manifest, key, progress)
+            _replace_disks_thin(ctx, ops, http, target, manifest, key, progress, chain)
             files = [f for f in files if f.role == "nvram"]
         for f in files:
-            with ctx.step(f"restore {f.name}", details={"dest": f.source, "size": f.logical_bytes}):
+            with ctx.step(f"restore {f.name}", details={"dest": f.source, "size": file_bytes(f)}):
                 upload_file(
-                    ctx, target, http, manifest, f, p["path"], split_datastore_path(f.source), key, progress
+                    ctx,
+                    target,
+                    http,
+                    manifest,
+                    f,
+                    p["path"],
+                    split_datastore_path(f.source),
+                    key,
+                    progress,
+                    chain,
                 )
         if not p.get("no_power_on"):
             with ctx.step("power on", progress=96):
@@ -124,6 +136,7 @@ def _replace_disks_thin(
     manifest: Manifest,
     key: bytes | None,
     progress: ByteProgress,
+    chain: Sequence[Point] = (),
 ) -> None:
     """Stage every disk in a folder beside the VM's .vmx, then replace each disk with a thin copy
     of its staged one (delete the old disk, copy the staged one thin: ``vmkfstools -U`` and
@@ -136,7 +149,7 @@ def _replace_disks_thin(
     sources = {f.name: f.source for f in disk_files}
     with staging(ctx, ops, vmx_ds, folder) as staged:
         stage_disks(
-            ctx, target, files, manifest, disk_files, ctx.params["path"], vmx_ds, staged, key, progress
+            ctx, target, files, manifest, disk_files, ctx.params["path"], vmx_ds, staged, key, progress, chain
         )
         for i in sorted(tops):
             dest = sources[tops[i]]

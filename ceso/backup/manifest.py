@@ -4,20 +4,31 @@ JSON, schema version :data:`SCHEMA_VERSION`. A reader refuses a newer major
 schema rather than misreading it; fields it does not know are ignored, so
 additions stay readable by older versions. The manifest holds hashes, sizes
 and the VM's hardware summary — never a key, credential or guestinfo value.
+
+Schema 2 adds points that store only some areas of a disk (``extents`` and
+``disk_bytes`` on the file; ``scope`` and ``parent`` on the set, see
+:mod:`ceso.backup.ranges`). A set that has such a file is written as schema 2,
+so a reader that would restore its bytes as a whole file refuses it; every
+other set stays schema 1.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ceso.backup.pipeline import FileDigest
 from ceso.errors import OperationError
 
-__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "Manifest", "ManifestFile"]
+if TYPE_CHECKING:
+    from ceso.backup.targets.base import Target
 
-SCHEMA_VERSION = 1
+__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "Manifest", "ManifestFile", "read_manifest"]
+
+SCHEMA_VERSION = 2
+AREAS_SCHEMA = 2  # the first schema with area-mapped files
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 8 << 20
 
@@ -36,6 +47,12 @@ class ManifestFile:
     sha256_stored: str
     disk: int | None = None
     link: int | None = None  # position in the disk's chain, 0 = base
+    # Area-mapped data file: the stored bytes are these (start, length) areas of the file, in
+    # order; the file on the datastore is ``disk_bytes`` long, and ``change_id`` is the disk's
+    # CBT changeId at the backup snapshot (what the next incremental asks changes since).
+    extents: list[list[int]] | None = None
+    disk_bytes: int | None = None
+    change_id: str | None = None
 
     @property
     def digest(self) -> FileDigest:
@@ -58,8 +75,12 @@ class Manifest:
     vm_config: dict[str, Any]
     files: list[ManifestFile] = field(default_factory=list)
     completed_at: str | None = None
-    schema: int = SCHEMA_VERSION
+    schema: int = 1
     job_id: str | None = None
+    scope: str = "full"  # full | incremental
+    # An incremental's parent point: {"id", "path", "manifest_sha256"} at the same target.
+    parent: dict[str, str] | None = None
+    chain_depth: int = 0  # incrementals since the full (0 for a full)
 
     @property
     def logical_bytes(self) -> int:
@@ -70,6 +91,8 @@ class Manifest:
         return sum(f.stored_bytes for f in self.files)
 
     def to_json(self) -> bytes:
+        if any(f.extents is not None for f in self.files) or self.parent is not None:
+            self.schema = max(self.schema, AREAS_SCHEMA)
         body = asdict(self)
         body["logical_bytes"], body["stored_bytes"] = self.logical_bytes, self.stored_bytes
         return json.dumps(body, indent=2, sort_keys=True).encode()
@@ -98,3 +121,23 @@ class Manifest:
             raise OperationError(
                 f"{where}: not a valid ceso manifest: {exc}", code="manifest_invalid"
             ) from exc
+
+
+def read_manifest(target: Target, path: str, *, expected_sha256: str | None) -> tuple[Manifest, str]:
+    """The manifest of the set at ``path``; OperationError if it differs from the catalog's hash."""
+    key = f"{path}/{MANIFEST_NAME}"
+    reader = target.open_read(key)
+    try:
+        body = reader.read(-1)
+        while more := reader.read(1 << 20):
+            body += more
+    finally:
+        reader.close()
+    sha = hashlib.sha256(body).hexdigest()
+    if expected_sha256 is not None and sha != expected_sha256:
+        raise OperationError(
+            f"{MANIFEST_NAME}: differs from the catalog (sha256 {sha[:16]}... instead of {expected_sha256[:16]}...)",
+            code="backup_corrupt",
+            details={"file": MANIFEST_NAME},
+        )
+    return Manifest.from_json(body, where=f"target {target.name}: {key}"), sha

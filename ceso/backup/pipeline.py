@@ -228,13 +228,20 @@ class DecodedStream:
     """
 
     def __init__(
-        self, source: Reader, *, name: str, compression: str, digest: FileDigest, key: bytes | None
+        self,
+        source: Reader,
+        *,
+        name: str,
+        compression: str,
+        digest: FileDigest,
+        key: bytes | None,
+        read_size: int = 1 << 20,
     ) -> None:
         self.name = name
         self.digest = digest
         self._stored = _HashingReader(source)
         plain: Reader = DecryptingReader(self._stored, key) if key is not None else self._stored
-        self._raw = decompressing_reader(compression, plain)
+        self._raw = decompressing_reader(compression, plain, read_size=read_size)
         self.raw_hash = hashlib.sha256()
         self.raw_bytes = 0
 

@@ -1,5 +1,8 @@
 """``backup delete`` and ``backup prune``: remove sets at their target, then in the catalog.
 
+Neither breaks a chain: prune keeps every point a kept incremental needs
+(:mod:`ceso.backup.retention`), and delete refuses a point a later one builds on.
+
 A pruned set's row stays, marked ``expired`` (the history of what existed);
 ``backup delete`` removes the row too. Files go first: a crash between the two
 steps leaves a catalog entry whose files are gone — ``verify`` reports it —
@@ -18,6 +21,7 @@ from ceso.backup.policy import resolve_policy
 from ceso.backup.retention import Candidate, select_expired
 from ceso.db.backup_models import BackupSet
 from ceso.db.engine import session_scope
+from ceso.errors import ConflictError
 
 if TYPE_CHECKING:
     from ceso.runtime import Runtime
@@ -39,6 +43,17 @@ def delete_backup(runtime: Runtime, ident: str) -> dict[str, Any]:
     """Delete a set's files at its target and its catalog entry."""
     with Session(runtime.engine) as session:
         row = catalog.find_set(session, ident)
+        child = session.exec(
+            select(BackupSet)
+            .where(BackupSet.parent_id == row.id)
+            .where(col(BackupSet.status).in_(["pending", "completed", "verified"]))
+            .limit(1)
+        ).first()
+    if child is not None:
+        raise ConflictError(
+            f"backup {row.id} is the parent of backup {child.id}, which needs it to restore: "
+            "delete the later points of its chain first"
+        )
     removed = _delete_files(runtime, row)
     with session_scope(runtime.engine) as session:
         current = session.get(BackupSet, row.id)
@@ -75,7 +90,7 @@ def prune(runtime: Runtime, *, vm: str | None = None, dry_run: bool = False) -> 
         resolved = resolve_policy(settings, name)
         plan.policies[name] = resolved.to_dict()
         expired, kept = select_expired(
-            [Candidate(s.id, s.created_at, s.status) for s in sets], resolved.policy
+            [Candidate(s.id, s.created_at, s.status, s.parent_id) for s in sets], resolved.policy
         )
         gone = {c.id for c in expired}
         for s in sets:

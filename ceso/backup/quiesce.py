@@ -47,8 +47,8 @@ def remove_leftover_snapshots(ctx: JobContext, ops: AnyBackend, vm: Any) -> int:
 
 
 @contextmanager
-def temporary_snapshot(ctx: JobContext, ops: AnyBackend, vm: Any, *, quiesce: bool) -> Iterator[None]:
-    """A snapshot without memory for the body; removed afterwards, always.
+def temporary_snapshot(ctx: JobContext, ops: AnyBackend, vm: Any, *, quiesce: bool) -> Iterator[Any]:
+    """A snapshot without memory for the body (which gets its handle); removed afterwards, always.
 
     If removal fails after a body that went well the error is raised, so the
     job fails loudly instead of leaving an orphan silently; after a body that
@@ -66,7 +66,7 @@ def temporary_snapshot(ctx: JobContext, ops: AnyBackend, vm: Any, *, quiesce: bo
             description=f"temporary snapshot of ceso backup job {ctx.job.id}; ceso removes it",
         )
     with always(ctx, "remove snapshot", lambda: ops.remove_snapshot(snapshot)):
-        yield
+        yield snapshot
 
 
 @contextmanager

@@ -13,20 +13,20 @@ removes what this job made; a redelivered job first removes its earlier VM.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import datastore_path, random_static_mac
 from ceso.backends.vmomi import vim
 from ceso.backup.datastore_files import DatastoreFiles, datastore_files
-from ceso.backup.manifest import MANIFEST_NAME, Manifest
+from ceso.backup.manifest import Manifest, read_manifest
 from ceso.backup.progress import ByteProgress
+from ceso.backup.rebuild import Point, file_bytes, read_chain
 from ceso.backup.specs import RestoreBackup
 from ceso.backup.thin_restore import WAY, WAY_DIRECT, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
 from ceso.cloudinit import new_instance_id
-from ceso.errors import CesoError, ConflictError, NotFoundError, OperationError
+from ceso.errors import CesoError, ConflictError, NotFoundError
 from ceso.jobs.cleanup import undo
 from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
 from ceso.operations.provision import ProvisionOptions, build_config_spec
@@ -39,26 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["read_manifest", "run_restore"]
 
 log = logging.getLogger(__name__)
-
-
-def read_manifest(target: Target, path: str, *, expected_sha256: str | None) -> tuple[Manifest, str]:
-    """The manifest of the set at ``path``; OperationError if it differs from the catalog's hash."""
-    key = f"{path}/{MANIFEST_NAME}"
-    reader = target.open_read(key)
-    try:
-        body = reader.read(-1)
-        while more := reader.read(1 << 20):
-            body += more
-    finally:
-        reader.close()
-    sha = hashlib.sha256(body).hexdigest()
-    if expected_sha256 is not None and sha != expected_sha256:
-        raise OperationError(
-            f"{MANIFEST_NAME}: differs from the catalog (sha256 {sha[:16]}... instead of {expected_sha256[:16]}...)",
-            code="backup_corrupt",
-            details={"file": MANIFEST_NAME},
-        )
-    return Manifest.from_json(body, where=f"target {target.name}: {key}"), sha
 
 
 def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
@@ -107,7 +87,7 @@ def _check(
             datastore = ops.datastore(None)
     for i, nic in enumerate(manifest.vm_config["nics"]):
         ops.network(spec.network if (spec.network and i == 0) else nic["network"])
-    need = sum(f.logical_bytes for f in manifest.files if f.role in ("descriptor", "extent", "nvram"))
+    need = sum(file_bytes(f) for f in manifest.files if f.role in ("descriptor", "extent", "nvram"))
     free = getattr(ops, "free_space")(datastore)  # noqa: B009 - both routes have it; the protocol does not
     if need > free:
         raise CesoError(
@@ -136,10 +116,16 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
             manifest, _ = read_manifest(target, p["path"], expected_sha256=p.get("manifest_sha256"))
             enc = manifest.encryption
             key = load_key(ctx.runtime.secrets, expected_id=enc["key_id"]) if enc else None
+            # An incremental needs its full and every point between: their manifests, checked.
+            chain = read_chain(
+                target,
+                Point(manifest, p["path"], key),
+                lambda key_id: load_key(ctx.runtime.secrets, expected_id=key_id),
+            )
         if spec.in_place:
             from ceso.backup.inplace import restore_in_place
 
-            return restore_in_place(ctx, ops, http, target, manifest, key)
+            return restore_in_place(ctx, ops, http, target, manifest, key, chain)
         assert spec.as_ is not None, "restore_request stores the new VM's name"
         name = spec.as_
         with ctx.step("check", progress=4) as rec:
@@ -149,7 +135,7 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
             rec.update(datastore=datastore, thin=thin)
         opts = ProvisionOptions(name=name, network=spec.network, guest=spec.guest)
         with ctx.locks(vms=[name], datastores=[datastore]):
-            return _build(ctx, ops, http, target, manifest, key, datastore, thin, opts, p)
+            return _build(ctx, ops, http, target, chain, datastore, thin, opts, p)
     finally:
         target.close()
 
@@ -159,17 +145,17 @@ def _build(
     ops: AnyBackend,
     http: DatastoreFiles,
     target: Target,
-    manifest: Manifest,
-    key: bytes | None,
+    chain: list[Point],
     datastore: str,
     thin: bool,
     opts: ProvisionOptions,
     p: dict[str, Any],
 ) -> dict[str, Any]:
+    manifest, key = chain[-1].manifest, chain[-1].key
     name = opts.name
     disk_files = [f for f in manifest.files if f.role in ("descriptor", "extent")]
     nvram = [f for f in manifest.files if f.role == "nvram"]
-    progress = ByteProgress(ctx, sum(f.logical_bytes for f in disk_files + nvram), start=8, end=85)
+    progress = ByteProgress(ctx, sum(file_bytes(f) for f in disk_files + nvram), start=8, end=85)
     made: dict[str, Any] = {}
     directory = datastore_path(datastore, name)
     try:
@@ -180,7 +166,17 @@ def _build(
         if thin:  # a thin disk comes back thin: staged, then copied thin by the host
             with staging(ctx, ops, datastore, name) as staged:
                 stage_disks(
-                    ctx, target, http, manifest, disk_files, p["path"], datastore, staged, key, progress
+                    ctx,
+                    target,
+                    http,
+                    manifest,
+                    disk_files,
+                    p["path"],
+                    datastore,
+                    staged,
+                    key,
+                    progress,
+                    chain,
                 )
                 for i in sorted(tops):
                     with ctx.step(f"copy disk {i + 1}/{len(tops)} thin", details={"disk": tops[i]}):
@@ -190,7 +186,7 @@ def _build(
                         )
         else:
             for f in disk_files:
-                with ctx.step(f"restore {f.name}", details={"size": f.logical_bytes}):
+                with ctx.step(f"restore {f.name}", details={"size": file_bytes(f)}):
                     upload_file(
                         ctx,
                         target,
@@ -201,6 +197,7 @@ def _build(
                         (datastore, f"{name}/{f.name}"),
                         key,
                         progress,
+                        chain,
                     )
         disk_paths = [datastore_path(datastore, f"{name}/{tops[i]}") for i in sorted(tops)]
         with ctx.step("create VM", progress=88) as rec:

@@ -10,7 +10,9 @@ A backup kept by any rule is kept; the first rule that keeps it names its
 retention class. Safety, on top of the policy (:func:`select_expired`): nothing
 newer than the newest *verified* backup is ever expired, the newest verified
 backup itself is always kept, and with no verified backup nothing is expired —
-pruning acts only after a newer backup has proven it restores.
+pruning acts only after a newer backup has proven it restores. A chain is never
+broken: every point a kept incremental builds on (its parent, and theirs, up to
+the full) is kept too, with the class ``chain``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Candidate:
     id: str
     created_at: datetime
     status: str
+    parent: str | None = None  # an incremental's parent point
 
 
 def _bucket_rule(
@@ -69,5 +72,16 @@ def select_expired(
         return [], kept
     anchor = max(verified, key=lambda c: (c.created_at, c.id))
     kept.setdefault(anchor.id, "last-verified")
+    _keep_chains(items, kept)
     expired = [c for c in good if c.id not in kept and (c.created_at, c.id) < (anchor.created_at, anchor.id)]
     return sorted(expired, key=lambda c: c.created_at), kept
+
+
+def _keep_chains(items: Sequence[Candidate], kept: dict[str, str]) -> None:
+    """Add to ``kept`` every point a kept point's restore needs (its parents up to the full)."""
+    parents = {c.id: c.parent for c in items}
+    for start in list(kept):
+        parent = parents.get(start)
+        while parent is not None and parent not in kept:
+            kept[parent] = "chain"
+            parent = parents.get(parent)

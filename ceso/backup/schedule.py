@@ -128,6 +128,8 @@ def _submit_one(runtime: Runtime, schedule: BackupSchedule, vm: str, now: dateti
             "compress": schedule.compress,
             "level": schedule.level,
             "encrypt": schedule.encrypt,
+            "incremental": schedule.kind == "incremental",
+            "full_every": schedule.full_every,
         }
     )
     request = create_request(runtime, spec, idempotency_key=f"schedule:{schedule.host}:{vm}:{slot}")

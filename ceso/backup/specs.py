@@ -44,6 +44,14 @@ class CreateBackup(Spec):
     encrypt: bool = Field(
         False, description="AES-256-GCM with the key in the secret store (made if missing)."
     )
+    incremental: bool = Field(
+        False,
+        description="Store only what changed since the VM's last backup at the target (CBT); "
+        "a full when the chain cannot be trusted (the job's result says why).",
+    )
+    full_every: int | None = Field(
+        None, ge=1, description="With incremental: a full after this many incrementals in a chain."
+    )
 
     @property
     def mode(self) -> str | None:

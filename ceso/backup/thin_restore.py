@@ -16,11 +16,12 @@ datastore holds both copies, and otherwise writes the disks in place
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import datastore_path
+from ceso.backup.rebuild import Point, file_bytes
 from ceso.backup.upload import upload_file
 from ceso.jobs.cleanup import always
 
@@ -77,10 +78,21 @@ def stage_disks(
     staged: str,
     key: bytes | None,
     progress: ByteProgress,
+    chain: Sequence[Point] = (),
 ) -> None:
-    """Stream each disk file of the set into the staging folder ``staged`` (decoded, checked)."""
+    """Stream each disk file of the set into the staging folder ``staged`` (decoded, checked); a
+    disk of an incremental is rebuilt from ``chain`` (see :func:`ceso.backup.upload.upload_file`)."""
     for f in disk_files:
-        with ctx.step(f"restore {f.name}", details={"size": f.logical_bytes, "staged": True}):
+        with ctx.step(f"restore {f.name}", details={"size": file_bytes(f), "staged": True}):
             upload_file(
-                ctx, target, files, manifest, f, set_path, (datastore, f"{staged}/{f.name}"), key, progress
+                ctx,
+                target,
+                files,
+                manifest,
+                f,
+                set_path,
+                (datastore, f"{staged}/{f.name}"),
+                key,
+                progress,
+                chain,
             )

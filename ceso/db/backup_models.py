@@ -44,6 +44,7 @@ class BackupSet(SQLModel, table=True):
         sa.Index("ix_backup_sets_vm_created_at", "vm", "created_at"),
         sa.Index("ix_backup_sets_target_created_at", "target", "created_at"),
         sa.Index("ix_backup_sets_status_created_at", "status", "created_at"),
+        sa.Index("ix_backup_sets_parent_id", "parent_id"),
     )
 
     id: str = Field(sa_column=Column(sa.String(36), primary_key=True))
@@ -66,6 +67,13 @@ class BackupSet(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     verified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Chains of points (see ceso.backup.cbt): a full or an incremental on ``parent_id``, the
+    # number of incrementals since its full, and each disk's CBT changeId at the backup snapshot
+    # (JSON {"<disk index>": "<changeId>"}; null when the point was read without CBT).
+    scope: str = Field(default="full", sa_column=Column(sa.String(12), nullable=False, server_default="full"))
+    parent_id: str | None = Field(default=None, sa_column=Column(sa.String(36), nullable=True))
+    chain_depth: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))
+    change_ids: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
 
 
 class BackupFile(SQLModel, table=True):

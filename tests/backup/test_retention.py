@@ -219,3 +219,30 @@ def test_valid_globs(pattern: str) -> None:
 def test_bad_globs(pattern: str) -> None:
     with pytest.raises(ValueError):
         check_pattern(pattern)
+
+
+def test_kept_incrementals_keep_their_whole_chain() -> None:
+    # A full every 4 days, incrementals between; every point verified. keep_last=2 keeps the
+    # two newest incrementals, so their parents up to the full stay as well.
+    items = []
+    for d in range(10):
+        parent = None if d % 4 == 0 else f"p{d - 1}"
+        items.append(Candidate(f"p{d}", START + timedelta(days=d), "verified", parent))
+    expired, kept = select_expired(
+        items, RetentionPolicy(keep_last=2, keep_daily=0, keep_weekly=0, keep_monthly=0)
+    )
+    assert kept == {"p9": "last", "p8": "last"}
+    assert {c.id for c in expired} == {
+        f"p{d}" for d in range(8)
+    }  # p8 is the newest full: nothing before it is needed
+    expired, kept = select_expired(
+        items, RetentionPolicy(keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0)
+    )
+    assert kept["p9"] == "last" and kept["p8"] == "chain"
+    items.append(Candidate("p10", START + timedelta(days=10), "verified", "p9"))
+    items.append(Candidate("p11", START + timedelta(days=11), "verified", "p10"))
+    expired, kept = select_expired(
+        items, RetentionPolicy(keep_last=1, keep_daily=0, keep_weekly=0, keep_monthly=0)
+    )
+    assert {k for k, v in kept.items() if v == "chain"} == {"p8", "p9", "p10"}
+    assert {c.id for c in expired} == {f"p{d}" for d in range(8)}

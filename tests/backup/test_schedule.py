@@ -100,13 +100,23 @@ def test_scheduled_backup_of_a_tag_backs_up_each_matching_vm_once(
     outsider = bed.make_vm(payload(1 << 20))
     monkeypatch.setenv("CESO_BACKUPS__TAGS", json.dumps({"nightly": [f"{group}-*"]}))
     _clear_caches()
-    item = {"tag": "nightly", "host": bed.host, "cron": "0 2 * * *", "target": bed.target}
+    item = {
+        "tag": "nightly",
+        "host": bed.host,
+        "cron": "0 2 * * *",
+        "target": bed.target,
+        "kind": "incremental",
+        "full_every": 3,
+    }
     now = datetime(2026, 3, 1, 2, 0, 7, tzinfo=UTC)
     first = submit_scheduled_backup(get_runtime(), item, now=now)
     assert len(first) == 2
     assert submit_scheduled_backup(get_runtime(), item, now=now) == first  # a duplicate firing: same jobs
     for job_id in first:
-        assert bed.run("job", "wait", job_id, "--timeout", "120")["state"] == "succeeded"
+        done = bed.run("job", "wait", job_id, "--timeout", "120")
+        assert done["state"] == "succeeded"
+        assert done["params"]["incremental"] is True and done["params"]["full_every"] == 3
+        assert done["result"]["scope"] == "full"  # the first point of a chain
     jobs = {j["id"]: j for j in bed.run("job", "list") if j["kind"] == "backup.create"}
     backed_up = sorted(b["vm"] for b in bed.run("backup", "list") if b["status"] == "completed")
     assert backed_up == tagged and outsider not in backed_up

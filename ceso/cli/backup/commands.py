@@ -22,14 +22,18 @@ def _size(n: int) -> str:
 @click.option("--limit", type=click.IntRange(0, 100000), default=100, show_default=True, help="0: all.")
 @pass_app
 def list_(app: Application, vm: str | None, target: str | None, status: str | None, limit: int) -> None:
-    """List backups, newest first."""
+    """List backups, newest first.
+
+    KIND is hot or cold; SCOPE is full or incremental; PARENT is the point an
+    incremental builds on; CHAIN counts the points a restore of it reads.
+    """
     from ceso.backup.catalog import list_sets
 
     rows = list_sets(app.runtime.engine, vm=vm, target=target, status=status, limit=limit)
     app.emit(
         rows,
         lambda: app.table(
-            ["id", "vm", "target", "status", "kind", "created", "size", "stored"],
+            ["id", "vm", "target", "status", "kind", "scope", "parent", "chain", "created", "size", "stored"],
             [
                 [
                     r["id"][:8],
@@ -37,6 +41,9 @@ def list_(app: Application, vm: str | None, target: str | None, status: str | No
                     r["target"],
                     r["status"],
                     r["kind"],
+                    r["scope"],
+                    (r["parent_id"] or "-")[:8],
+                    str(r["chain_length"]),
                     r["created_at"][:19],
                     _size(r["logical_bytes"]),
                     _size(r["stored_bytes"]),

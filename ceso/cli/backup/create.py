@@ -23,7 +23,7 @@ SPEC = "ceso.backup.specs:CreateBackup"
     SPEC, host={}, target={}, compress={"type": click.Choice(["zstd", "gzip", "none"])}, level={"type": int}
 )
 @spec_option(SPEC, "hot", decl="--hot/--cold", default=None)
-@spec_options(SPEC, encrypt={"is_flag": True})
+@spec_options(SPEC, encrypt={"is_flag": True}, incremental={"is_flag": True}, full_every={"type": int})
 @job_options
 @dispatch(SPEC)
 @pass_app
@@ -33,6 +33,11 @@ def create(app: Application, /, spec: CreateBackup, job: JobOptions) -> None:
     Hot (a running VM): a temporary snapshot keeps the disks still and is always
     removed; your own snapshots are never touched. --cold on a running VM shuts
     it down for the copy and powers it back on.
+
+    On a licensed host ceso switches Changed Block Tracking on (when the VM has no
+    snapshots) and reads only a disk's allocated areas. --incremental stores only
+    the areas changed since the VM's last backup at the target; it makes a full
+    instead, and says why, when that chain cannot be trusted.
     """
     from ceso.backup.requests import create_request
 
