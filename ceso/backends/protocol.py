@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["SOURCE_PROPERTIES", "AnyBackend", "Recorder", "VmBackend"]
+__all__ = ["CARRIED_EXTRA_CONFIG", "SOURCE_PROPERTIES", "AnyBackend", "Recorder", "VmBackend"]
 
 VmT = TypeVar("VmT")
 SnapshotT = TypeVar("SnapshotT")
@@ -45,9 +45,14 @@ SOURCE_PROPERTIES = [
     "config.memoryAllocation.reservation",
     "config.cpuAllocation.reservation",
     "config.version",
+    "config.extraConfig",
     "summary.config.vmPathName",
     "runtime.powerState",
 ]
+
+#: The source's ``config.extraConfig`` keys a new VM keeps (case-insensitive, as in a .vmx): the
+#: others are the source's own (its guestinfo, its job marker) and are not read or carried.
+CARRIED_EXTRA_CONFIG = ("disk.EnableUUID",)
 
 
 class VmBackend(Protocol[VmT, SnapshotT]):

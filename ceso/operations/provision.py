@@ -21,7 +21,7 @@ from typing import Any
 
 from ceso.backends.guest import shut_down_or_power_off, wait_for_ip
 from ceso.backends.paths import datastore_path, random_static_mac, split_datastore_path
-from ceso.backends.protocol import AnyBackend
+from ceso.backends.protocol import CARRIED_EXTRA_CONFIG, AnyBackend
 from ceso.backends.vmomi import vim
 from ceso.cloudinit import new_instance_id
 from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
@@ -130,6 +130,7 @@ def build_config_spec(
     nics = [d for d in devices if _is_type(d, "VirtualEthernetCard")]
     for i, (dev, mac) in enumerate(zip(nics, macs, strict=True)):
         network = opts.network if (opts.network and i == 0) else getattr(dev.backing, "deviceName", None)
+        slot = getattr(dev.slotInfo, "pciSlotNumber", None) if dev.slotInfo is not None else None
         changes.append(
             v.vm.device.VirtualDeviceSpec(
                 operation="add",
@@ -141,9 +142,18 @@ def build_config_spec(
                     connectable=v.vm.device.VirtualDevice.ConnectInfo(
                         startConnected=True, allowGuestControl=True, connected=True
                     ),
+                    # The guest names its interfaces by PCI slot (ens160, ens192): the same slot keeps
+                    # the name its netplan or ifcfg file uses.
+                    slotInfo=v.vm.device.VirtualDevice.PciBusSlotInfo(pciSlotNumber=slot) if slot else None,
                 ),
             )
         )
+    changes.extend(_carried_devices(devices, key_map))
+    carried_extra = [
+        v.option.OptionValue(key=o.key, value=o.value)
+        for o in source.get("config.extraConfig") or []
+        if o.key.lower() in {k.lower() for k in CARRIED_EXTRA_CONFIG}
+    ]
     cpus = opts.cpus or source.get("config.hardware.numCPU")
     memory_mb = opts.memory_mb or source.get("config.hardware.memoryMB")
     return v.vm.ConfigSpec(
@@ -158,8 +168,44 @@ def build_config_spec(
         uuid=str(uuid.uuid4()),  # a new BIOS UUID: the guest must not look like its source
         files=v.vm.FileInfo(vmPathName=datastore_path(datastore, f"{opts.name}/{opts.name}.vmx")),
         deviceChange=changes,
-        extraConfig=[v.option.OptionValue(key=k, value=val) for k, val in extra_config.items()],
+        extraConfig=carried_extra
+        + [v.option.OptionValue(key=k, value=val) for k, val in extra_config.items()],
     )
+
+
+def _carried_devices(devices: list[Any], key_map: dict[int, int]) -> list[Any]:
+    """The source's CD-ROMs and serial ports, disconnected, and its USB controllers, as device adds.
+
+    CD-ROMs and serial ports keep their backing (ISO, host device, file, pipe,
+    network URI) but do not connect at power-on: the backing belongs to the
+    source (an installer ISO, its console log, its telnet port), and two VMs
+    connected to one port or file clash. They are connected by hand.
+    """
+    v = vim()
+    out: list[Any] = []
+    kept = [d for d in devices if _is_type(d, "VirtualCdrom", "VirtualSerialPort")]
+    for i, dev in enumerate(kept):
+        new = type(dev)(
+            key=-(400 + i),
+            backing=_backing_copy(dev.backing),
+            connectable=v.vm.device.VirtualDevice.ConnectInfo(
+                startConnected=False, allowGuestControl=True, connected=False
+            ),
+        )
+        if _is_type(dev, "VirtualCdrom"):
+            new.controllerKey = key_map.get(dev.controllerKey, dev.controllerKey)
+            new.unitNumber = dev.unitNumber
+        else:
+            new.yieldOnPoll = bool(dev.yieldOnPoll)
+        out.append(new)
+    for i, dev in enumerate(
+        d for d in devices if _is_type(d, "VirtualUSBController", "VirtualUSBXHCIController")
+    ):
+        new = type(dev)(key=-(500 + i))
+        if _is_type(dev, "VirtualUSBController"):
+            new.ehciEnabled = bool(dev.ehciEnabled)
+        out.append(new)
+    return [v.vm.device.VirtualDeviceSpec(operation="add", device=d) for d in out]
 
 
 def _carried_hardware(source: dict[str, Any], *, cpus: int | None, memory_mb: int | None) -> dict[str, Any]:
@@ -178,6 +224,18 @@ def _carried_hardware(source: dict[str, Any], *, cpus: int | None, memory_mb: in
     if cpu := source.get("config.cpuAllocation.reservation"):
         out["cpuAllocation"] = v.ResourceAllocationInfo(reservation=cpu)
     return out
+
+
+def _backing_copy(backing: Any) -> Any:
+    """A CD-ROM's or serial port's backing with only the fields :mod:`ceso.esxi.source` reads."""
+    if backing is None:
+        return None
+    new = type(backing)()
+    for name in ("fileName", "deviceName", "pipeName", "endpoint", "serviceURI", "direction", "exclusive"):
+        value = getattr(backing, name, None)
+        if value is not None:
+            setattr(new, name, value)
+    return new
 
 
 def _boot_options(source: dict[str, Any]) -> Any:

@@ -19,7 +19,7 @@ from ceso.errors import ConflictError, NotFoundError, OperationError
 from ceso.operations.provision import ProvisionOptions, build_config_spec
 from ceso.ssh.client import SshClient
 from ceso.ssh.handles import SshVm
-from tests.ssh.conftest import make_ssh_template
+from tests.ssh.conftest import TEMPLATE_VMX, make_ssh_template
 from tests.support.simulator import SimulatorHost
 from tests.support.sshd import SshServer
 from tests.support.vms import destroy_vm, devices_of, extra_config, snapshot_names, vm_by_name
@@ -225,3 +225,80 @@ def test_the_ssh_route_answers_as_the_api_route_and_the_fake(
     fake = FakeBackend(datastores=(DS,))
     fake.add_vm(name, datastore=DS)
     assert _scenario(backend, name) == _scenario(fake, name)
+
+
+HARDWARE_VMX = TEMPLATE_VMX.replace('numvcpus = "2"', 'numvcpus = "4"\ncpuid.coresPerSocket = "2"') + (
+    'sched.mem.min = "1024"\n'
+    'sched.cpu.min = "500"\n'
+    'disk.EnableUUID = "TRUE"\n'
+    'ethernet0.pciSlotNumber = "192"\n'
+    'sata0.present = "TRUE"\n'
+    'sata0:0.present = "TRUE"\n'
+    'sata0:0.deviceType = "cdrom-image"\n'
+    'sata0:0.fileName = "/vmfs/volumes/LocalDS_0/iso/ubuntu-24.04-live-server-amd64.iso"\n'
+    'ide1:0.present = "TRUE"\n'
+    'ide1:0.deviceType = "cdrom-raw"\n'
+    'ide1:0.clientDevice = "TRUE"\n'
+    'ide1:0.fileName = "emptyBackingString"\n'
+    'ide1:0.startConnected = "FALSE"\n'
+    'serial0.present = "TRUE"\n'
+    'serial0.fileType = "network"\n'
+    'serial0.fileName = "telnet://:7001"\n'
+    'serial0.network.endPoint = "server"\n'
+    'serial0.yieldOnMsrRead = "TRUE"\n'
+    'serial1.present = "TRUE"\n'
+    'serial1.fileType = "file"\n'
+    'serial1.fileName = "serial1.log"\n'
+    'usb.present = "TRUE"\n'
+    'ehci.present = "TRUE"\n'
+    'usb_xhci.present = "TRUE"\n'
+)
+
+
+def test_a_clone_keeps_the_sources_hardware_on_the_ssh_route_as_on_the_api_route_and_the_fake(
+    backend: SshVmBackend, shell: SshServer, free_sim: SimulatorHost
+) -> None:
+    """The hardware scenario of tests/vm/test_fake_backend_fidelity.py, from a .vmx an operator wrote."""
+    from tests.ssh.conftest import local_si
+    from tests.vm.test_fake_backend_fidelity import (
+        EXPECTED,
+        HARDWARE_PROPS,
+        api_props,
+        clone_hardware,
+        fake_clone_hardware,
+        hardware,
+    )
+
+    source, name = _unique("hwsrc"), _unique("hwcopy")
+    make_ssh_template(shell, free_sim, source, b"\0" * 4096, mac="00:50:56:3f:00:02", vmx=HARDWARE_VMX)
+    try:
+        clone_hardware(backend, source, name)
+        written = (free_sim.datastore_dir() / name / f"{name}.vmx").read_text()
+        for line in (
+            'disk.EnableUUID = "TRUE"',
+            'ethernet0.pciSlotNumber = "192"',
+            'sata0:0.deviceType = "cdrom-image"',
+            'sata0:0.fileName = "/vmfs/volumes/LocalDS_0/iso/ubuntu-24.04-live-server-amd64.iso"',
+            'sata0:0.startConnected = "FALSE"',
+            'ide1:0.deviceType = "cdrom-raw"',
+            'ide1:0.clientDevice = "TRUE"',
+            'ide1:0.startConnected = "FALSE"',
+            'serial0.fileType = "network"',
+            'serial0.fileName = "telnet://:7001"',
+            'serial0.network.endPoint = "server"',
+            'serial0.startConnected = "FALSE"',
+            f'serial1.fileName = "/vmfs/volumes/LocalDS_0/{source}/serial1.log"',
+            'serial1.startConnected = "FALSE"',
+            'usb.present = "TRUE"',
+            'ehci.present = "TRUE"',
+            'usb_xhci.present = "TRUE"',
+        ):
+            assert line in written.splitlines(), line
+        hostd = hardware(api_props(vm_by_name(free_sim.connect(), name)), source)  # as hostd read the .vmx
+        assert hostd == EXPECTED
+        assert hardware(backend.props(backend.find(name), HARDWARE_PROPS), source) == EXPECTED
+        assert fake_clone_hardware(source, name) == EXPECTED
+    finally:
+        si = local_si(free_sim)
+        destroy_vm(si, name)
+        destroy_vm(si, source)

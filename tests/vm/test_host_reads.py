@@ -17,6 +17,7 @@ import pytest
 from pyVmomi import SoapAdapter, VmomiSupport
 
 from ceso.backends.api import ApiVmBackend
+from ceso.backends.protocol import CARRIED_EXTRA_CONFIG
 from ceso.esxi.client import EsxiClient
 from ceso.esxi.layout import read_layout
 from ceso.esxi.source import SOURCE_PROPERTIES, read_source
@@ -156,7 +157,12 @@ KEPT = (
     _dev.VirtualNVMEController,
     _dev.VirtualDisk,
     _dev.VirtualEthernetCard,
+    _dev.VirtualCdrom,
+    _dev.VirtualSerialPort,
+    _dev.VirtualUSBController,
+    _dev.VirtualUSBXHCIController,
 )
+EXTRA = "config.extraConfig"
 
 
 def _specs_of(sources: list[dict[str, Any]], network: str | None) -> list[bytes]:
@@ -181,8 +187,12 @@ def _specs_of(sources: list[dict[str, Any]], network: str | None) -> list[bytes]
 
 def _same_source(xml_read: dict[str, Any], pyvmomi_read: dict[str, Any]) -> None:
     """``xml_read`` is what provisioning needs of ``pyvmomi_read``: the same values and kept devices."""
-    scalars = [p for p in SOURCE_PROPERTIES if p != DEVICES]
+    scalars = [p for p in SOURCE_PROPERTIES if p not in (DEVICES, EXTRA)]
     assert {p: xml_read.get(p) for p in scalars} == {p: pyvmomi_read.get(p) for p in scalars}
+    carried = {k.lower() for k in CARRIED_EXTRA_CONFIG}
+    assert [(o.key, o.value) for o in xml_read.get(EXTRA) or []] == [
+        (o.key, o.value) for o in pyvmomi_read.get(EXTRA) or [] if o.key.lower() in carried
+    ]
     kept = [d for d in pyvmomi_read[DEVICES] if isinstance(d, KEPT)]
     assert [(type(d), d.key) for d in xml_read[DEVICES]] == [(type(d), d.key) for d in kept]
     disks = [(d, x) for d, x in zip(kept, xml_read[DEVICES], strict=True) if isinstance(d, _dev.VirtualDisk)]
@@ -193,7 +203,10 @@ def _same_source(xml_read: dict[str, Any], pyvmomi_read: dict[str, Any]) -> None
 
 @pytest.fixture
 def rich_vm(sim: SimulatorHost) -> Iterator[tuple[str, str]]:
-    """A VM with disks on SCSI (two kinds), SATA and NVMe controllers and three kinds of NIC on two networks."""
+    """A VM with disks on SCSI (two kinds), SATA and NVMe controllers and three kinds of NIC on two networks.
+
+    Also a CD-ROM, a serial port, both USB controllers, a NIC in a fixed PCI slot and disk.EnableUUID.
+    """
     si = sim.connect()
     portgroup, name = unique("pg"), unique("src")
     add_portgroup(si, portgroup)
@@ -229,7 +242,30 @@ def rich_vm(sim: SimulatorHost) -> Iterator[tuple[str, str]]:
         nic(_dev.VirtualE1000, -30, portgroup),
         nic(_dev.VirtualE1000e, -31, "VM Network"),
     ]
-    task = vm.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=changes, firmware="efi"))
+    changes[-1].device.slotInfo = _dev.VirtualDevice.PciBusSlotInfo(pciSlotNumber=224)
+    off = _dev.VirtualDevice.ConnectInfo(startConnected=False, allowGuestControl=True, connected=False)
+    changes += [
+        _dev.VirtualDeviceSpec(operation="add", device=d)
+        for d in (
+            _dev.VirtualCdrom(
+                key=-40,
+                controllerKey=-11,
+                unitNumber=1,
+                backing=_dev.VirtualCdrom.IsoBackingInfo(fileName="[LocalDS_0] iso/a.iso"),
+                connectable=off,
+            ),
+            _dev.VirtualSerialPort(
+                key=-41,
+                yieldOnPoll=True,
+                backing=_dev.VirtualSerialPort.PipeBackingInfo(pipeName="/tmp/com1", endpoint="client"),
+                connectable=off,
+            ),
+            _dev.VirtualUSBController(key=-42, ehciEnabled=True),
+            _dev.VirtualUSBXHCIController(key=-43),
+        )
+    ]
+    extra = [vim.option.OptionValue(key="disk.EnableUUID", value="TRUE")]
+    task = vm.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=changes, firmware="efi", extraConfig=extra))
     assert task.info.state == "success", task.info.error
     yield name, portgroup
     destroy_vm(si, name)
@@ -288,8 +324,25 @@ _SOURCE_REPLY = """<objects><obj type="VirtualMachine">vm-42</obj>
 <addressType>assigned</addressType><macAddress>00:50:56:aa:bb:cc</macAddress></VirtualDevice>
 <VirtualDevice xsi:type="VirtualE1000e"><key>4001</key>
 <backing xsi:type="VirtualEthernetCardNetworkBackingInfo"><deviceName></deviceName></backing>
+<slotInfo xsi:type="VirtualDevicePciBusSlotInfo"><pciSlotNumber>192</pciSlotNumber></slotInfo>
 <controllerKey>100</controllerKey><unitNumber>8</unitNumber></VirtualDevice>
+<VirtualDevice xsi:type="VirtualCdrom"><key>3002</key><deviceInfo><label>CD/DVD drive 1</label>
+<summary>Remote device</summary></deviceInfo><backing xsi:type="VirtualCdromRemoteAtapiBackingInfo">
+<deviceName></deviceName><useAutoDetect>false</useAutoDetect></backing><connectable>
+<migrateConnect>unset</migrateConnect><startConnected>false</startConnected><allowGuestControl>true</allowGuestControl>
+<connected>false</connected><status>untried</status></connectable><controllerKey>201</controllerKey>
+<unitNumber>0</unitNumber></VirtualDevice>
+<VirtualDevice xsi:type="VirtualSerialPort"><key>9000</key><backing xsi:type="VirtualSerialPortURIBackingInfo">
+<direction>server</direction><serviceURI>telnet://:7001</serviceURI></backing><connectable>
+<startConnected>true</startConnected><allowGuestControl>true</allowGuestControl><connected>false</connected>
+</connectable><controllerKey>400</controllerKey><unitNumber>0</unitNumber><yieldOnPoll>true</yieldOnPoll></VirtualDevice>
+<VirtualDevice xsi:type="VirtualUSBXHCIController"><key>14000</key><controllerKey>100</controllerKey>
+<unitNumber>23</unitNumber><busNumber>0</busNumber><autoConnectDevices>true</autoConnectDevices></VirtualDevice>
 </val></propSet>
+<propSet><name>config.extraConfig</name><val xsi:type="ArrayOfOptionValue">
+<OptionValue xsi:type="OptionValue"><key>disk.EnableUUID</key><value xsi:type="xsd:string">TRUE</value></OptionValue>
+<OptionValue xsi:type="OptionValue"><key>guestinfo.userdata</key><value xsi:type="xsd:string">c2VjcmV0</value>
+</OptionValue></val></propSet>
 <propSet><name>config.hardware.numCPU</name><val xsi:type="xsd:int">4</val></propSet>
 <propSet><name>config.hardware.memoryMB</name><val xsi:type="xsd:int">8192</val></propSet>
 <propSet><name>config.guestId</name><val xsi:type="xsd:string">debian12_64Guest</val></propSet>
@@ -328,10 +381,19 @@ def test_the_source_read_parses_what_pyvmomi_parses() -> None:
     assert (
         source["config.hardware.numCPU"] == 4 and source["summary.config.vmPathName"] == "[ds & co] a<b/a.vmx"
     )
-    nvme, _, raw, port_nic, unnamed = source[DEVICES][1:]
+    nvme, _, raw, port_nic, unnamed, cdrom, serial, _ = source[DEVICES][1:]
     assert isinstance(nvme, _dev.VirtualNVMEController) and raw.controllerKey == 31000
     assert isinstance(raw.backing, _dev.VirtualDisk.RawDiskMappingVer1BackingInfo)
     assert getattr(port_nic.backing, "deviceName", None) is None and unnamed.backing.deviceName == ""
+    assert unnamed.slotInfo.pciSlotNumber == 192 and cdrom.controllerKey == 201
+    assert isinstance(cdrom.backing, _dev.VirtualCdrom.RemoteAtapiBackingInfo)
+    assert (serial.backing.serviceURI, serial.backing.direction, serial.yieldOnPoll) == (
+        "telnet://:7001",
+        "server",
+        True,
+    )
+    # Of the source's extraConfig only what a new VM keeps is read: never its guestinfo.
+    assert [(o.key, o.value) for o in source["config.extraConfig"]] == [("disk.EnableUUID", "TRUE")]
     built, expected = _specs_of([source, reference], "VM Network")
     assert built == expected
     # Without a network for it, a first NIC on a switch port has none to copy, either way.
@@ -343,4 +405,4 @@ def test_the_source_read_parses_what_pyvmomi_parses() -> None:
 def test_the_source_read_leaves_out_devices_pyvmomi_does_not_know() -> None:
     reply = _SOURCE_REPLY.replace("VirtualIDEController", "VirtualQuantumEntangler", 1)
     source = read_source(_offline(PagedStub([soap_reply(reply, None)])), vim.VirtualMachine("vm-42", None))
-    assert [d.key for d in source[DEVICES]] == [1000, 31000, 2000, 2001, 4000, 4001]
+    assert [d.key for d in source[DEVICES]] == [1000, 31000, 2000, 2001, 4000, 4001, 3002, 9000, 14000]

@@ -49,9 +49,115 @@ def guest_id(vmx: dict[str, str]) -> str:
 
 
 KNOWN = re.compile(
-    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uefi\..*|cpuid\.corespersocket|sched\.(mem|cpu)\.min|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme|ide)\d+(:\d+)?\..*|ethernet\d+\..*)$",
+    r"^(\.encoding|config\.version|virtualhw\.version|displayname|guestos|numvcpus|memsize|nvram|firmware|uefi\..*|cpuid\.corespersocket|sched\.(mem|cpu)\.min|uuid\.bios|pcibridge\d+\..*|vmci0\..*|svga\..*|(scsi|sata|nvme|ide)\d+(:\d+)?\..*|ethernet\d+\..*|serial\d+\..*|usb\..*|ehci\..*|usb_xhci\..*)$",
     re.IGNORECASE,
 )
+
+
+# hostd's CD-ROM deviceTypes: (deviceType, clientDevice) -> backing class of vim.vm.device.VirtualCdrom.
+CDROMS = {
+    ("cdrom-image", False): "IsoBackingInfo",
+    ("atapi-cdrom", False): "AtapiBackingInfo",
+    ("cdrom-raw", False): "PassthroughBackingInfo",
+    ("atapi-cdrom", True): "RemoteAtapiBackingInfo",
+    ("cdrom-raw", True): "RemotePassthroughBackingInfo",
+}
+# hostd's serial port fileTypes -> (backing class of vim.vm.device.VirtualSerialPort, its field for fileName).
+SERIALS = {
+    "file": ("FileBackingInfo", "fileName"),
+    "pipe": ("PipeBackingInfo", "pipeName"),
+    "network": ("URIBackingInfo", "serviceURI"),
+    "device": ("DeviceBackingInfo", "deviceName"),
+}
+
+
+def _flag(vmx: dict[str, str], key: str, default: bool = False) -> bool:
+    value = vmx.get(key)
+    if value is None:
+        return default
+    if value.upper() not in ("TRUE", "FALSE"):
+        emu.die(f"Failed to parse the configuration file: {key} = {value!r} is not TRUE or FALSE")
+    return value.upper() == "TRUE"
+
+
+def _ds_path(name: str, vm_dir: str) -> str:
+    return emu.datastore_path(name if name.startswith("/") else f"{vm_dir}/{name}")
+
+
+def other_devices(vmx: dict[str, str], vm_dir: str, controllers: dict[str, int]) -> list[Any]:
+    """CD-ROMs, serial ports and USB controllers; a type hostd does not know fails the registration."""
+    from pyVmomi import vim
+
+    d = vim.vm.device
+    out: list[Any] = []
+    for key in sorted(vmx):
+        m = re.match(r"^((?:sata|ide)\d):(\d+)\.devicetype$", key)
+        kind = vmx[key].lower()
+        if (
+            not m
+            or not kind.startswith(("cdrom", "atapi"))
+            or not _flag(vmx, f"{m.group(1)}:{m.group(2)}.present")
+        ):
+            continue
+        slot = f"{m.group(1)}:{m.group(2)}"
+        if m.group(1) not in controllers:
+            emu.die(f"Failed to register: {slot} is on a controller that is not present")
+        backing_name = CDROMS.get((kind, _flag(vmx, f"{slot}.clientdevice")))
+        if backing_name is None:
+            emu.die(f"Failed to register: {slot}.deviceType {kind!r} is not a CD-ROM type this host knows")
+        name = vmx.get(f"{slot}.filename", "")
+        cls = getattr(d.VirtualCdrom, backing_name)
+        if backing_name == "IsoBackingInfo":
+            backing = cls(fileName=_ds_path(name, vm_dir))
+        elif backing_name.startswith("Remote"):
+            backing = cls(deviceName="")
+        else:
+            backing = cls(deviceName=name)
+        if "Passthrough" in backing_name:
+            backing.exclusive = False
+        out.append(
+            d.VirtualCdrom(
+                key=-(400 + len(out)),
+                controllerKey=controllers[m.group(1)],
+                unitNumber=int(m.group(2)),
+                backing=backing,
+                connectable=d.VirtualDevice.ConnectInfo(
+                    startConnected=_flag(vmx, f"{slot}.startconnected", True), allowGuestControl=True
+                ),
+            )
+        )
+    for n in range(32):
+        port = f"serial{n}"
+        if not _flag(vmx, f"{port}.present"):
+            continue
+        kind = vmx.get(f"{port}.filetype", "").lower()
+        if kind not in SERIALS:
+            emu.die(f"Failed to register: {port}.fileType {kind!r} is not a serial port type this host knows")
+        backing_name, field = SERIALS[kind]
+        backing = getattr(d.VirtualSerialPort, backing_name)()
+        name = vmx.get(f"{port}.filename", "")
+        setattr(backing, field, _ds_path(name, vm_dir) if kind == "file" else name)
+        if kind == "pipe":
+            backing.endpoint = vmx.get(f"{port}.pipe.endpoint", "server").lower()
+        elif kind == "network":
+            backing.direction = vmx.get(f"{port}.network.endpoint", "server").lower()
+        out.append(
+            d.VirtualSerialPort(
+                key=-(500 + n),
+                backing=backing,
+                yieldOnPoll=_flag(vmx, f"{port}.yieldonmsrread"),
+                connectable=d.VirtualDevice.ConnectInfo(
+                    startConnected=_flag(vmx, f"{port}.startconnected", True), allowGuestControl=True
+                ),
+            )
+        )
+    if _flag(vmx, "usb.present"):
+        out.append(d.VirtualUSBController(key=-600, ehciEnabled=_flag(vmx, "ehci.present")))
+    elif _flag(vmx, "ehci.present"):
+        emu.die("Failed to register: ehci.present without usb.present")
+    if _flag(vmx, "usb_xhci.present"):
+        out.append(d.VirtualUSBXHCIController(key=-601))
+    return [vim.vm.device.VirtualDeviceSpec(operation="add", device=dev) for dev in out]
 
 
 def read_vmx(text: str) -> dict[str, str]:
@@ -134,7 +240,11 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
             emu.die(f"Failed to register: {eth} has an adapter type this host cannot emulate ({kind})")
         cls = getattr(vim.vm.device, NICS[kind])
         static = vmx.get(f"{eth}.addresstype", "generated").lower() == "static"
+        slot = vmx.get(f"{eth}.pcislotnumber")
+        if slot is not None and not slot.isdigit():
+            emu.die(f"Failed to register: {eth}.pciSlotNumber {slot!r} is not a number")
         nic = cls(
+            slotInfo=vim.vm.device.VirtualDevice.PciBusSlotInfo(pciSlotNumber=int(slot)) if slot else None,
             key=-(300 + n),
             addressType="manual" if static else "generated",
             macAddress=vmx.get(f"{eth}.address") if static else None,
@@ -144,6 +254,7 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
             connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, connected=True),
         )
         changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=nic))
+    changes += other_devices(vmx, vm_dir, controllers)
     bios = vmx.get("uuid.bios", "").replace(" ", "").replace("-", "")
     uuid = f"{bios[:8]}-{bios[8:12]}-{bios[12:16]}-{bios[16:20]}-{bios[20:]}" if len(bios) == 32 else None
     extra = [vim.option.OptionValue(key=k, value=v) for k, v in vmx.items() if not KNOWN.match(k)]
