@@ -323,3 +323,35 @@ def test_a_host_task_left_by_a_timed_out_vim_cmd_is_cancelled(
     cancels = [i["argv"] for i in shell.invocations() if i["argv"][:1] == ["vimsvc/task_cancel"]]
     assert ["vimsvc/task_cancel", task] in cancels
     assert any("vimsvc/task_cancel" in c for c in [a["command"] for m, a in rec.calls if m == "ssh"])
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        "",
+        'serial0.present = "TRUE"\nserial0.fileType = "thinprint2"\n',
+        'ide1:0.present = "TRUE"\nide1:0.deviceType = "cdrom-floppy"\n',
+        'ethernet0.pciSlotNumber = "slot"\n',
+        'usb.present = "yes please"\n',
+    ],
+)
+def test_the_emulated_hostd_refuses_device_lines_it_does_not_know(
+    shell: SshServer, free_sim: SimulatorHost, lines: str
+) -> None:
+    from tests.ssh.conftest import DESCRIPTOR, emulate
+
+    name = _unique("bad")
+    folder = free_sim.datastore_dir() / name
+    folder.mkdir()
+    (folder / f"{name}.vmx").write_text(
+        TEMPLATE_VMX.format(name=name, mac="00:50:56:3f:00:0a", tail="0a") + lines
+    )
+    (folder / f"{name}.vmdk").write_text(DESCRIPTOR.format(name=name, sectors=2048, tail="0a"))
+    (folder / f"{name}-flat.vmdk").write_bytes(b"")
+    done = emulate(shell, "vim-cmd", "solo/registervm", f"/vmfs/volumes/LocalDS_0/{name}/{name}.vmx")
+    if not lines:  # the same files without the bad line register: the line is what is refused
+        assert done.returncode == 0, done.stdout + done.stderr
+        destroy_vm(local_si(free_sim), name)
+        return
+    assert done.returncode != 0 and "Failed to" in done.stdout + done.stderr
+    assert vm_by_name(free_sim.connect(), name) is None

@@ -168,10 +168,55 @@ def test_devices_the_vmx_cannot_hold_are_refused() -> None:
     spec = vim.vm.ConfigSpec(
         name="x",
         deviceChange=[
-            vim.vm.device.VirtualDeviceSpec(
-                operation="add", device=vim.vm.device.VirtualUSBController(key=-1)
-            )
+            vim.vm.device.VirtualDeviceSpec(operation="add", device=vim.vm.device.VirtualHdAudioCard(key=-1))
         ],
     )
     with pytest.raises(InvalidInputError, match="cannot write"):
         vmx_from_spec(spec, vm_dir="/vmfs/volumes/ds/x")
+
+
+@pytest.mark.parametrize(
+    ("lines", "refused"),
+    [
+        (
+            'ide1:0.present = "TRUE"\nide1:0.deviceType = "cdrom-floppy"\n',
+            r'ide1:0\.deviceType = "cdrom-floppy"',
+        ),
+        ('serial0.present = "TRUE"\nserial0.fileType = "thinprint"\n', r'serial0\.fileType = "thinprint"'),
+        ('serial0.present = "TRUE"\n', r'serial0\.fileType = ""'),
+    ],
+)
+def test_a_cdrom_or_serial_port_of_an_unknown_kind_is_refused_not_guessed(lines: str, refused: str) -> None:
+    vmx = parse_vmx((FIXTURES / "template.vmx").read_text() + lines)
+    with pytest.raises(InvalidInputError, match=refused):
+        properties_from_vmx(vmx, vm_dir="/vmfs/volumes/ds1/tmpl", disk_facts=lambda _: DiskFacts(2**30, True))
+
+
+def test_a_pipe_serial_port_and_a_host_cdrom_round_trip() -> None:
+    """Backings the clone scenarios do not use: a named pipe and the host's own CD-ROM drive."""
+    text = (FIXTURES / "template.vmx").read_text() + (
+        'ide1:0.present = "TRUE"\nide1:0.deviceType = "atapi-cdrom"\n'
+        'ide1:0.fileName = "/vmfs/devices/cdrom/mpx.vmhba0:C0:T0:L0"\n'
+        'serial0.present = "TRUE"\nserial0.fileType = "pipe"\nserial0.fileName = "/tmp/com1"\n'
+        'serial0.pipe.endPoint = "client"\nserial0.startConnected = "FALSE"\n'
+    )
+    props = properties_from_vmx(
+        parse_vmx(text), vm_dir="/vmfs/volumes/ds1/tmpl", disk_facts=lambda _: DiskFacts(2**30, True)
+    )
+    devices = props["config.hardware.device"]
+    (cdrom,) = [d for d in devices if isinstance(d, vim.vm.device.VirtualCdrom)]
+    (serial,) = [d for d in devices if isinstance(d, vim.vm.device.VirtualSerialPort)]
+    assert isinstance(cdrom.backing, vim.vm.device.VirtualCdrom.AtapiBackingInfo)
+    assert (
+        cdrom.backing.deviceName == "/vmfs/devices/cdrom/mpx.vmhba0:C0:T0:L0" and cdrom.controllerKey == 201
+    )
+    assert (serial.backing.pipeName, serial.backing.endpoint) == ("/tmp/com1", "client")
+    assert not serial.connectable.startConnected
+    spec = vim.vm.ConfigSpec(
+        name="x",
+        deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="add", device=d) for d in (cdrom, serial)],
+    )
+    vmx = vmx_from_spec(spec, vm_dir="/vmfs/volumes/ds1/x")
+    assert vmx["ide1:0.deviceType"] == "atapi-cdrom" and vmx["ide1:0.fileName"] == cdrom.backing.deviceName
+    assert vmx["serial0.fileType"] == "pipe" and vmx["serial0.pipe.endPoint"] == "client"
+    assert vmx["serial0.fileName"] == "/tmp/com1" and vmx["serial0.startConnected"] == "FALSE"
