@@ -256,7 +256,11 @@ def test_disks_on_ide_sata_and_nvme_are_all_cloned(
     # (the simulator shows its NVMe controller as a plain VirtualController)
     assert controllers[0] == "VirtualAHCIController" and controllers[2] == "VirtualIDEController"
     written = (free_sim.datastore_dir() / new / f"{new}.vmx").read_text()
-    assert f'ide0:0.fileName = "{new}.vmdk"' in written and "install.iso" not in written
+    assert f'ide0:0.fileName = "{new}.vmdk"' in written
+    # The installer ISO on sata0:0 is a CD-ROM, not a disk: carried as one, disconnected.
+    lines = written.splitlines()
+    assert 'sata0:0.deviceType = "cdrom-image"' in lines and 'sata0:0.startConnected = "FALSE"' in lines
+    assert 'sata0:0.fileName = "/vmfs/volumes/LocalDS_0/iso/install.iso"' in lines
     assert 'sata0:1.fileName = "' in written and 'nvme0:0.fileName = "' in written
 
 
