@@ -17,19 +17,13 @@ controllers every VM has need no line), disks (``scsiN:U.fileName``,
 (``ethernetN.virtualDev``/``networkName``/``addressType = "static"`` and
 ``address``, or ``generated`` with no address line so ESXi makes one), PCIe
 bridges for vmxnet3/pvscsi, and every extraConfig key (guestinfo.*,
-``disk.EnableUUID``). Also carried both ways: a NIC's PCI slot
-(``ethernetN.pciSlotNumber``), CD-ROMs (``ideN:U``/``sataN:U`` with
-``deviceType`` ``cdrom-image``, ``atapi-cdrom`` or ``cdrom-raw``, and
-``clientDevice`` for the client's drive), serial ports (``serialN.fileType``
-``file``, ``pipe``, ``network`` or ``device``, with ``fileName`` and
-``pipe.endPoint``/``network.endPoint``), USB controllers (``usb.present``,
-``ehci.present``, ``usb_xhci.present``) and each device's ``startConnected``.
-A value of another kind is refused (InvalidInputError), never guessed.
+``disk.EnableUUID``), and both ways a NIC's PCI slot
+(``ethernetN.pciSlotNumber``), CD-ROMs, serial ports and USB controllers
+(:mod:`ceso.ssh.vmxdevices`).
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +32,17 @@ from typing import Any
 from ceso.backends.protocol import CARRIED_EXTRA_CONFIG
 from ceso.backends.vmomi import vim
 from ceso.errors import InvalidInputError
-from ceso.ssh.commands import from_datastore_path
 from ceso.ssh.guestos import guest_id_from_vmx, vmx_guest_os
 from ceso.ssh.vmx import Vmx, bios_uuid, uuid_from_bios
+from ceso.ssh.vmxdevices import (
+    read_cdroms,
+    read_serial_ports,
+    read_usb_controllers,
+    vmx_file_name,
+    write_cdrom,
+    write_serial_port,
+    write_usb_controller,
+)
 
 __all__ = [
     "DiskFacts",
@@ -64,22 +66,6 @@ _NIC_DEV = {
     "VirtualPCNet32": "vlance",
 }
 _KEY_BASE = {"scsi": 1000, "sata": 15000, "nvme": 31000}
-# A CD-ROM's deviceType and clientDevice flag by backing class (the .vmx's fileName holds its file or device).
-_CDROM = {
-    "IsoBackingInfo": ("cdrom-image", False),
-    "AtapiBackingInfo": ("atapi-cdrom", False),
-    "PassthroughBackingInfo": ("cdrom-raw", False),
-    "RemoteAtapiBackingInfo": ("atapi-cdrom", True),
-    "RemotePassthroughBackingInfo": ("cdrom-raw", True),
-}
-# A serial port's fileType by backing class, and the backing field its fileName holds.
-_SERIAL = {
-    "FileBackingInfo": ("file", "fileName"),
-    "PipeBackingInfo": ("pipe", "pipeName"),
-    "URIBackingInfo": ("network", "serviceURI"),
-    "DeviceBackingInfo": ("device", "deviceName"),
-}
-_CLIENT_NO_FILE = "emptyBackingString"  # hostd's fileName for a CD-ROM of the client's drive
 _CARRIED = frozenset(k.lower() for k in CARRIED_EXTRA_CONFIG)
 _IDE_KEY = 200  # ide0; ide1 is 201
 _BRIDGES = [("pciBridge0.present", "TRUE")] + [
@@ -110,11 +96,6 @@ def parse_descriptor(text: str) -> DiskFacts:
     return DiskFacts(capacity_bytes=sum(sectors) * 512, thin=thin)
 
 
-def _disk_file(datastore_path: str, vm_dir: str) -> str:
-    path = from_datastore_path(datastore_path)
-    return posixpath.basename(path) if posixpath.dirname(path) == vm_dir else path
-
-
 def _add_controller(vmx: Vmx, dev: Any, buses: dict[int, str]) -> None:
     kind = _short(dev)
     prefix = "scsi" if kind in _SCSI_DEV else ("sata" if kind == "VirtualAHCIController" else "nvme")
@@ -133,50 +114,7 @@ def _add_disk(vmx: Vmx, dev: Any, buses: dict[int, str], vm_dir: str) -> None:
     vmx[f"{slot}.present"] = "TRUE"
     if buses[dev.controllerKey].startswith("scsi"):
         vmx[f"{slot}.deviceType"] = "scsi-hardDisk"
-    vmx[f"{slot}.fileName"] = _disk_file(dev.backing.fileName, vm_dir)
-
-
-def _start_connected(dev: Any) -> str:
-    return "TRUE" if dev.connectable is not None and dev.connectable.startConnected else "FALSE"
-
-
-def _add_cdrom(vmx: Vmx, dev: Any, buses: dict[int, str], vm_dir: str) -> None:
-    backing = _short(dev.backing) if dev.backing is not None else ""
-    if dev.controllerKey not in buses or backing not in _CDROM:
-        raise InvalidInputError(f"the SSH route cannot write a CD-ROM with a {backing or 'missing'} backing")
-    slot = f"{buses[dev.controllerKey]}:{dev.unitNumber}"
-    device_type, client = _CDROM[backing]
-    vmx[f"{slot}.present"] = "TRUE"
-    vmx[f"{slot}.deviceType"] = device_type
-    if client:
-        vmx[f"{slot}.clientDevice"] = "TRUE"
-        vmx[f"{slot}.fileName"] = _CLIENT_NO_FILE
-    elif backing == "IsoBackingInfo":
-        vmx[f"{slot}.fileName"] = _disk_file(dev.backing.fileName, vm_dir)
-    else:
-        vmx[f"{slot}.fileName"] = dev.backing.deviceName or ""
-    vmx[f"{slot}.startConnected"] = _start_connected(dev)
-
-
-def _add_serial(vmx: Vmx, dev: Any, port: str) -> None:
-    backing = _short(dev.backing) if dev.backing is not None else ""
-    if backing not in _SERIAL:
-        raise InvalidInputError(
-            f"the SSH route cannot write a serial port with a {backing or 'missing'} backing"
-        )
-    file_type, field = _SERIAL[backing]
-    vmx[f"{port}.present"] = "TRUE"
-    vmx[f"{port}.fileType"] = file_type
-    name = getattr(dev.backing, field) or ""
-    vmx[f"{port}.fileName"] = (
-        from_datastore_path(name) if file_type == "file" and name.startswith("[") else name
-    )
-    if file_type == "pipe":
-        vmx[f"{port}.pipe.endPoint"] = dev.backing.endpoint or "server"
-    elif file_type == "network":
-        vmx[f"{port}.network.endPoint"] = "server" if dev.backing.direction == "server" else "client"
-    vmx[f"{port}.yieldOnMsrRead"] = "TRUE" if dev.yieldOnPoll else "FALSE"
-    vmx[f"{port}.startConnected"] = _start_connected(dev)
+    vmx[f"{slot}.fileName"] = vmx_file_name(dev.backing.fileName, vm_dir)
 
 
 def _add_nic(vmx: Vmx, dev: Any, eth: str, *, generated: bool) -> None:
@@ -245,16 +183,12 @@ def vmx_from_spec(spec: Any, *, vm_dir: str, generated_macs: bool = False) -> Vm
             _add_nic(vmx, dev, f"ethernet{nics}", generated=generated_macs)
             nics += 1
         elif kind == "VirtualCdrom":
-            _add_cdrom(vmx, dev, buses, vm_dir)
+            write_cdrom(vmx, dev, buses, vm_dir)
         elif kind == "VirtualSerialPort":
-            _add_serial(vmx, dev, f"serial{serials}")
+            write_serial_port(vmx, dev, f"serial{serials}")
             serials += 1
-        elif kind == "VirtualUSBController":
-            vmx["usb.present"] = "TRUE"
-            if dev.ehciEnabled:
-                vmx["ehci.present"] = "TRUE"
-        elif kind == "VirtualUSBXHCIController":
-            vmx["usb_xhci.present"] = "TRUE"
+        elif kind in ("VirtualUSBController", "VirtualUSBXHCIController"):
+            write_usb_controller(vmx, dev)
         else:
             raise InvalidInputError(f"the SSH route cannot write a {kind} into a .vmx")
     for option in spec.extraConfig or []:
@@ -281,99 +215,6 @@ def _controllers(vmx: Vmx) -> dict[str, Any]:
                 out[name] = v.vm.device.VirtualAHCIController(key=base + bus, busNumber=bus)
             else:
                 out[name] = v.vm.device.VirtualNVMEController(key=base + bus, busNumber=bus)
-    return out
-
-
-def _connectable(vmx: Vmx, prefix: str) -> Any:
-    started = vmx.get(f"{prefix}.startConnected")
-    start = started is None or vmx.flag(f"{prefix}.startConnected")  # hostd connects what does not say
-    return vim().vm.device.VirtualDevice.ConnectInfo(
-        startConnected=start, connected=False, allowGuestControl=True
-    )
-
-
-def _cdroms(vmx: Vmx, vm_dir: str, buses: dict[str, int]) -> list[Any]:
-    """The CD-ROMs on IDE and SATA buses; a CD-ROM ``deviceType`` ceso does not know is refused."""
-    d = vim().vm.device.VirtualCdrom
-    by_type = {(t, client): b for b, (t, client) in _CDROM.items()}
-    out: list[Any] = []
-    for bus, controller_key in buses.items():
-        if not bus.startswith(("ide", "sata")):
-            continue
-        for unit in range(30):
-            slot = f"{bus}:{unit}"
-            kind = (vmx.get(f"{slot}.deviceType") or "").lower()
-            if not vmx.flag(f"{slot}.present") or not kind.startswith(("cdrom", "atapi")):
-                continue
-            backing_name = by_type.get((kind, vmx.flag(f"{slot}.clientDevice")))
-            if backing_name is None:
-                raise InvalidInputError(
-                    f'{slot}.deviceType = "{kind}": a CD-ROM type ceso cannot copy '
-                    f"(known: {', '.join(sorted({t for t, _ in _CDROM.values()}))})"
-                )
-            name = vmx.get(f"{slot}.fileName") or ""
-            cls = getattr(d, backing_name)
-            if backing_name == "IsoBackingInfo":
-                backing = cls(fileName=_datastore_path(name, vm_dir))
-            elif backing_name.startswith("Remote"):
-                backing = cls(
-                    deviceName="", **({"exclusive": False} if "Passthrough" in backing_name else {})
-                )
-            else:
-                backing = cls(
-                    deviceName=name, **({"exclusive": False} if "Passthrough" in backing_name else {})
-                )
-            out.append(
-                d(
-                    key=3000 + len(out),
-                    controllerKey=controller_key,
-                    unitNumber=unit,
-                    backing=backing,
-                    connectable=_connectable(vmx, slot),
-                )
-            )
-    return out
-
-
-def _datastore_path(name: str, vm_dir: str) -> str:
-    """A .vmx file name (relative to ``vm_dir``, or a /vmfs path) as a ``[ds] dir/file`` path."""
-    path = name if name.startswith("/") else f"{vm_dir}/{name}"
-    ds, _, rel = path.removeprefix("/vmfs/volumes/").partition("/")
-    return f"[{ds}] {rel}"
-
-
-def _serial_ports(vmx: Vmx, vm_dir: str) -> list[Any]:
-    """The serial ports; a ``fileType`` ceso does not know is refused."""
-    d = vim().vm.device.VirtualSerialPort
-    by_type = {t: (b, field) for b, (t, field) in _SERIAL.items()}
-    out: list[Any] = []
-    for n in range(32):
-        port = f"serial{n}"
-        if not vmx.flag(f"{port}.present"):
-            continue
-        kind = (vmx.get(f"{port}.fileType") or "").lower()
-        if kind not in by_type:
-            raise InvalidInputError(
-                f'{port}.fileType = "{kind}": a serial port type ceso cannot copy (known: {", ".join(sorted(by_type))})'
-            )
-        backing_name, field = by_type[kind]
-        backing = getattr(d, backing_name)()
-        name = vmx.get(f"{port}.fileName") or ""
-        setattr(backing, field, _datastore_path(name, vm_dir) if kind == "file" else name)
-        if kind == "pipe":
-            backing.endpoint = (vmx.get(f"{port}.pipe.endPoint") or "server").lower()
-        elif kind == "network":
-            backing.direction = (
-                "server" if (vmx.get(f"{port}.network.endPoint") or "").lower() == "server" else "client"
-            )
-        out.append(
-            d(
-                key=9000 + n,
-                backing=backing,
-                yieldOnPoll=vmx.flag(f"{port}.yieldOnMsrRead"),
-                connectable=_connectable(vmx, port),
-            )
-        )
     return out
 
 
@@ -419,14 +260,11 @@ def properties_from_vmx(vmx: Vmx, *, vm_dir: str, disk_facts: Callable[[str], Di
                 )
             )
             disk_key += 1
-    devices += _cdroms(
+    devices += read_cdroms(
         vmx, vm_dir, {"ide0": _IDE_KEY, "ide1": _IDE_KEY + 1, **{b: c.key for b, c in controllers.items()}}
     )
-    devices += _serial_ports(vmx, vm_dir)
-    if vmx.flag("usb.present"):
-        devices.append(v.vm.device.VirtualUSBController(key=7000, ehciEnabled=vmx.flag("ehci.present")))
-    if vmx.flag("usb_xhci.present"):
-        devices.append(v.vm.device.VirtualUSBXHCIController(key=14000))
+    devices += read_serial_ports(vmx, vm_dir)
+    devices += read_usb_controllers(vmx)
     nic_types = {name: cls for cls, name in _NIC_DEV.items()}
     for n in range(10):
         eth = f"ethernet{n}"
