@@ -223,20 +223,14 @@ def test_create_from_an_efi_template_copies_its_nvram(cli: Cli, bed: TemplateBed
     assert [c["method"] for c in steps["copy NVRAM"]["calls"]] == ["FileManager.CopyDatastoreFile_Task"]
 
 
-def test_create_carries_cores_per_socket_and_reservations(cli: Cli, bed: TemplateBed) -> None:
-    template = vm_by_name(bed.si, bed.template)
-    spec = vim.vm.ConfigSpec(
-        numCPUs=4,
-        numCoresPerSocket=2,
-        memoryAllocation=vim.ResourceAllocationInfo(reservation=512),
-        cpuAllocation=vim.ResourceAllocationInfo(reservation=300),
-    )
-    assert template.ReconfigVM_Task(spec=spec).info.state == "success"
+def test_create_carries_the_templates_hardware(cli: Cli, bed: TemplateBed) -> None:
+    """Cores per socket, reservations, CD-ROMs and serial ports (disconnected), USB, NIC slot, disk UUIDs."""
+    from tests.vm.test_fake_backend_fidelity import EXPECTED, api_hardware_source, api_props, hardware
+
+    api_hardware_source(vm_by_name(bed.si, bed.template), bed.template)
     name = unique("hw")
     result = cli(
         "--json", "vm", "create", name, "--template", bed.template, "--no-power-on", "--timeout", "120"
     )
     assert result.exit_code == 0, result.stdout + result.stderr
-    vm = vm_by_name(bed.si, name)
-    assert vm.config.hardware.numCPU == 4 and vm.config.hardware.numCoresPerSocket == 2
-    assert vm.config.memoryAllocation.reservation == 512 and vm.config.cpuAllocation.reservation == 300
+    assert hardware(api_props(vm_by_name(bed.si, name)), bed.template) == EXPECTED

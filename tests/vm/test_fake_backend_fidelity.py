@@ -258,6 +258,27 @@ def fake_hardware_source(fake: FakeBackend, name: str) -> None:
     )
 
 
+def api_hardware_source(vm: Any, source: str) -> None:
+    """Give pyVmomi VM ``vm`` (4 CPUs, one vmxnet3 NIC) the scenario's source hardware."""
+    d = vim().vm.device
+    (nic,) = [dev for dev in vm.config.hardware.device if isinstance(dev, d.VirtualEthernetCard)]
+    nic.slotInfo = d.VirtualDevice.PciBusSlotInfo(pciSlotNumber=192)
+    adds = carried_devices(source, sata_key=-10, ide1_key=201)
+    for dev in adds:
+        dev.key = -abs(dev.key)
+    spec = vim().vm.ConfigSpec(
+        numCPUs=4,
+        numCoresPerSocket=2,
+        memoryAllocation=vim().ResourceAllocationInfo(reservation=1024),
+        cpuAllocation=vim().ResourceAllocationInfo(reservation=500),
+        extraConfig=[vim().option.OptionValue(key="disk.EnableUUID", value="TRUE")],
+        deviceChange=[d.VirtualDeviceSpec(operation="edit", device=nic)]
+        + [d.VirtualDeviceSpec(operation="add", device=dev) for dev in adds],
+    )
+    task = vm.ReconfigVM_Task(spec=spec)
+    assert task.info.state == "success", task.info.error
+
+
 def fake_clone_hardware(source: str, name: str) -> dict[str, Any]:
     fake = FakeBackend(datastores=(DS,))
     fake_hardware_source(fake, source)
@@ -295,24 +316,7 @@ def test_a_clone_keeps_the_sources_hardware_on_the_api_route_as_on_the_fake(sim:
     (sim.datastore_dir() / "iso").mkdir(exist_ok=True)
     (sim.datastore_dir() / "iso" / ISO.rsplit("/", 1)[1]).write_bytes(b"\0" * 4096)
     vm = create_vm(si, source, cpus=4)
-    (nic,) = [
-        dev for dev in vm.config.hardware.device if isinstance(dev, vim().vm.device.VirtualEthernetCard)
-    ]
-    nic.slotInfo = vim().vm.device.VirtualDevice.PciBusSlotInfo(pciSlotNumber=192)
-    adds = carried_devices(source, sata_key=-10, ide1_key=201)
-    for dev in adds:
-        dev.key = -abs(dev.key)
-    adds[1].controllerKey = -10
-    spec = vim().vm.ConfigSpec(
-        numCoresPerSocket=2,
-        memoryAllocation=vim().ResourceAllocationInfo(reservation=1024),
-        cpuAllocation=vim().ResourceAllocationInfo(reservation=500),
-        extraConfig=[vim().option.OptionValue(key="disk.EnableUUID", value="TRUE")],
-        deviceChange=[vim().vm.device.VirtualDeviceSpec(operation="edit", device=nic)]
-        + [vim().vm.device.VirtualDeviceSpec(operation="add", device=dev) for dev in adds],
-    )
-    task = vm.ReconfigVM_Task(spec=spec)
-    assert task.info.state == "success", task.info.error
+    api_hardware_source(vm, source)
     client = EsxiClient(
         name="sim", endpoint=parse_endpoint(sim.url), username="root", password=lambda: "pw", thumbprint=None
     )
