@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from ceso.cli.completion import wire
 from ceso.cli.global_options import attach
+from ceso.cli.name_completion import wire
 
 __all__ = ["LazyGroup"]
 
@@ -26,7 +26,9 @@ class LazyGroup(click.Group):
     def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
-        self.path: tuple[str, ...] = ()  # the words after `ceso` that name this group (set by wire)
+        self.path: tuple[
+            str, ...
+        ] = ()  # the words after `ceso` that name this group (set by the group that loads it)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -42,5 +44,16 @@ class LazyGroup(click.Group):
         if command is None:
             return None
         # Every command takes the global options wherever they stand on the line, and completes names.
-        wire(command, (*self.path, cmd_name))
+        _wire_tree(command, (*self.path, cmd_name))
         return attach(command)
+
+
+def _wire_tree(command: click.Command, path: tuple[str, ...]) -> None:
+    """Wire ``command``'s name completion and, for a plain group, its subcommands' (a LazyGroup
+    wires its own as it loads them, so it only learns its path)."""
+    wire(command, path)
+    if isinstance(command, LazyGroup):
+        command.path = path
+    elif isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            _wire_tree(sub, (*path, name))

@@ -3,7 +3,7 @@
 * :mod:`ceso.datastore.paths` — ``HOST:[DS] PATH`` parsed, and every path held inside its
   datastore (no ``..``, no absolute path);
 * :mod:`ceso.datastore.files` — the :class:`~ceso.datastore.files.DatastoreFiles` interface and
-  :func:`~ceso.datastore.files.open_files`, which picks the host's route;
+  :func:`~ceso.datastore.route.open_files`, which picks the host's route;
 * :mod:`ceso.datastore.api` — the vSphere API route (``/folder`` HTTP with the session, the
   datastore browser, ``FileManager``);
 * :mod:`ceso.datastore.sftp` — the SSH route (SFTP under ``/vmfs/volumes/<ds>/``);

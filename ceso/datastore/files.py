@@ -1,22 +1,17 @@
-"""One interface to a host's datastore files, and the route that serves it.
+"""One interface to a host's datastore files (:class:`DatastoreFiles`), whichever route serves it.
 
-:func:`open_files` reads the host's record and returns the API route's implementation
-(:class:`ceso.datastore.api.ApiDatastoreFiles`) or the SSH route's
-(:class:`ceso.datastore.sftp.SftpDatastoreFiles`), chosen as jobs choose
-(:func:`ceso.backends.routes.choose_route`). Paths are :class:`~ceso.datastore.paths.DatastoreRef`
-paths, already cleaned.
+The API route's implementation is :class:`ceso.datastore.api.ApiDatastoreFiles`, the SSH route's
+:class:`ceso.datastore.sftp.SftpDatastoreFiles`; :func:`ceso.datastore.route.open_files` picks one.
+Paths are :class:`~ceso.datastore.paths.DatastoreRef` paths, already cleaned.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
-if TYPE_CHECKING:
-    from ceso.runtime import Runtime
-
-__all__ = ["DatastoreFiles", "Entry", "Progress", "open_files"]
+__all__ = ["CHUNK", "DatastoreFiles", "Entry", "Progress"]
 
 #: Called with the number of bytes just moved.
 Progress = Callable[[int], None]
@@ -76,34 +71,3 @@ class DatastoreFiles(Protocol):
     def close(self) -> None:
         """Let go of the connection (the host's session stays with its pool)."""
         ...
-
-
-def open_files(runtime: Runtime, host: str, datastore: str) -> DatastoreFiles:
-    """The files of ``datastore`` on registered host ``host`` through the route its jobs take.
-
-    NotFoundError for an unknown host or datastore; NotPermittedError (``api_read_only``) for a
-    host whose API cannot write and that has no SSH login.
-    """
-    from sqlmodel import Session
-
-    from ceso.backends.routes import choose_route
-    from ceso.errors import NotPermittedError
-    from ceso.hosts.registry import get_host
-    from ceso.ssh.target import ssh_configured
-
-    with Session(runtime.engine) as session:
-        row = get_host(session, host)
-    route = choose_route(row)
-    if route == "api":
-        from ceso.datastore.api import ApiDatastoreFiles
-
-        return ApiDatastoreFiles(runtime.client(row), datastore)
-    if not ssh_configured(row):
-        raise NotPermittedError(
-            f"host {row.name} needs the SSH route (its API cannot write) but has no SSH login: "
-            "re-add it with --ssh-user and --ssh-key",
-            code="api_read_only",
-        )
-    from ceso.datastore.sftp import SftpDatastoreFiles
-
-    return SftpDatastoreFiles(runtime.ssh.client(row), datastore)

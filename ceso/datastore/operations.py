@@ -1,7 +1,7 @@
 """What the ``datastore`` commands do: list, upload, download and remove files of a host's datastore.
 
 They run in the caller's process (the bytes are the caller's local files) through the host's
-route (:func:`ceso.datastore.files.open_files`); they are not jobs. Each takes a
+route (:func:`ceso.datastore.route.open_files`); they are not jobs. Each takes a
 :class:`~ceso.datastore.paths.DatastoreRef` whose path is already held inside its datastore.
 """
 
@@ -13,8 +13,9 @@ import posixpath
 import stat
 from typing import TYPE_CHECKING
 
-from ceso.datastore.files import Entry, Progress, open_files
+from ceso.datastore.files import Entry, Progress
 from ceso.datastore.paths import PART_SUFFIX, DatastoreRef
+from ceso.datastore.route import open_files
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 from ceso.input_files import require_regular_file
 

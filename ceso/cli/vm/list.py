@@ -83,8 +83,8 @@ def list_(
 
 
 def _remember(found: list[VmSummary], failures: list[HostFailure], host: str | None) -> None:
-    """Keep the names each answering host listed, for shell completion (:mod:`ceso.cli.completion`)."""
-    from ceso.cli.completion import remember_vm_names
+    """Keep the names each answering host listed, for shell completion (:mod:`ceso.cli.name_completion`)."""
+    from ceso.cli.name_completion import remember_vm_names
 
     failed = {f.host for f in failures}
     by_host: dict[str, list[str]] = {}
