@@ -166,7 +166,8 @@ class ReconfigureVm(_OnVm):
 
     cpus: int | None = Field(None, description="Virtual CPUs (on a running VM only with CPU hot-add).")
     memory: str | None = Field(
-        None, description="Memory, e.g. 4G or 4096 (MiB); a running VM needs memory hot-add."
+        None,
+        description="Memory, e.g. 4G or 4096M (a bare number is MiB, at least 256); a running VM needs memory hot-add.",
     )
     disk_grow: list[str] = Field(
         [],

@@ -16,11 +16,13 @@ if TYPE_CHECKING:
     from fractions import Fraction
 
 __all__ = [
+    "MAX_BARE_DISK_GB",
     "MAX_CPUS",
     "MAX_DISK_BYTES",
     "MAX_MEMORY_MB",
     "MAX_NICS",
     "MEMORY_STEP_MB",
+    "MIN_BARE_MEMORY_MB",
     "check_cpus",
     "check_nic_number",
     "format_bytes",
@@ -46,6 +48,12 @@ MAX_DISK_BYTES = 62 * 2**40
 #: "The maximum number of virtual CPUs that you can assign to a virtual machine is 768"
 #: (VMware vSphere 8.0 Virtual Machine Administration, "Virtual CPU Limitations").
 MAX_CPUS = 768
+#: A bare memory number means MiB; below this it is far more likely GiB written without a unit
+#: (``--memory 4``) than a VM that boots in 4 MiB, so it is refused with the spelling of both.
+MIN_BARE_MEMORY_MB = 256
+#: A bare disk number means GiB; from this on it is far more likely MiB written without a unit
+#: (``--disk 40960``) than a 40 TiB disk, so it is refused with the spelling of both.
+MAX_BARE_DISK_GB = 1024
 #: "Virtual NICs per virtual machine: 10" (VMware Configuration Maximums, virtual machine networking).
 MAX_NICS = 10
 
@@ -95,13 +103,36 @@ def parse_size(
     return value
 
 
+def _bare_number(text: str) -> int | None:
+    """The whole number ``text`` is when it carries no unit at all; None otherwise."""
+    stripped = str(text).strip()
+    if not stripped.isascii() or not stripped.isdigit() or len(stripped) > 20:
+        return None
+    return int(stripped)
+
+
 def parse_disk_bytes(text: str, *, field: str = "--disk") -> int:
-    """Bytes of a virtual disk size (a bare number means GiB): whole MiB, at most :data:`MAX_DISK_BYTES`."""
+    """Bytes of a virtual disk size: whole MiB, at most :data:`MAX_DISK_BYTES`. A bare number means
+    GiB and must be below :data:`MAX_BARE_DISK_GB` (``--disk 40960`` is refused: write 40T or
+    40960M); with a unit any size up to the maximum is taken."""
+    bare = _bare_number(text)
+    if bare is not None and bare >= MAX_BARE_DISK_GB:
+        raise InvalidInputError(
+            f"{field} {text!r} would mean {bare} GiB; write {format_bytes(bare * 2**30)} for that size, "
+            f"or {bare}M for {bare} MiB"
+        )
     return parse_size(text, field=field, default_unit="G", max_bytes=MAX_DISK_BYTES)
 
 
 def parse_memory_mb(text: str, *, field: str = "--memory") -> int:
-    """Memory in MiB (a bare number means MiB): a multiple of 4 MiB, from 4 MiB to :data:`MAX_MEMORY_MB`."""
+    """Memory in MiB: a multiple of 4 MiB, from 4 MiB to :data:`MAX_MEMORY_MB`. A bare number means
+    MiB and must be at least :data:`MIN_BARE_MEMORY_MB` (``--memory 4`` is refused: write 4G, or
+    4M for a VM that really has 4 MiB)."""
+    bare = _bare_number(text)
+    if bare is not None and bare < MIN_BARE_MEMORY_MB:
+        raise InvalidInputError(
+            f"{field} {text!r} would mean {bare} MiB; write {bare}G for {bare} GiB, or {bare}M if you mean MiB"
+        )
     mb = (
         parse_size(text, field=field, default_unit="M", max_bytes=MAX_MEMORY_MB * MIB, step_mb=MEMORY_STEP_MB)
         // MIB

@@ -196,6 +196,8 @@ def test_vm_create_bad_files_sizes_and_names(
         (["--memory", "1000K"], "whole number of MiB"),
         (["--memory", "30T"], "over ESXi's maximum of 24560G"),
         (["--memory", "6M"], "multiple of 4 MiB"),
+        (["--memory", "4"], "'4' would mean 4 MiB; write 4G for 4 GiB"),
+        (["--disk", "40960"], "'40960' would mean 40960 GiB; write 40T"),
         (["--disk", "63T"], "over ESXi's maximum of 62T"),
         (["--disk", "2.5T"], "write 2560G"),
         (["--disk", "9" * 400], "not a size"),
@@ -213,6 +215,7 @@ def test_vm_create_bad_files_sizes_and_names(
         (["--network", "VM Network", "--nic", "11"], "numbered 1-10"),
         (["--network", "VM Network", "--nic", "99999999999999999999"], "numbered 1-10"),
         (["--memory", "0.75G"], "write 768M"),
+        (["--memory", "8"], "write 8G for 8 GiB"),
         (["--disk-grow", "1", "100T"], "over ESXi's maximum of 62T"),
     ]:
         assert fragment in _one_clear_line(cli(*reconfigure, *extra)), extra

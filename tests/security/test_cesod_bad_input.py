@@ -23,6 +23,8 @@ def test_cesod_refuses_what_the_columns_and_esxi_refuse(
     cases: list[tuple[dict[str, Any], str]] = [
         ({"memory": "1.5G"}, "write 1536M"),
         ({"memory": "30T"}, "over ESXi's maximum"),
+        ({"memory": "16"}, "write 16G for 16 GiB"),
+        ({"disk": "2048"}, "write 2T for that size, or 2048M"),
         ({"disk": "63T"}, "over ESXi's maximum of 62T"),
         ({"cpus": 769}, "outside 1-768"),
         ({"name": "n" * 81}, "at most 80"),
