@@ -149,8 +149,8 @@ class ApiVmBackend:
         return macs_in_use(self.client)
 
     # -- files and disks -------------------------------------------------------------
-    def _wait(self, task: Any, action: str) -> Any:
-        return self.client.wait_task(task, action=action, timeout=self.task_timeout)
+    def _wait(self, task: Any, action: str, on_progress: Callable[[int], None] | None = None) -> Any:
+        return self.client.wait_task(task, action=action, timeout=self.task_timeout, on_progress=on_progress)
 
     def make_directory(self, path: str) -> None:
         fm = self.client.content.fileManager
@@ -191,8 +191,9 @@ class ApiVmBackend:
         )
         self._wait(task, f"delete disk {path}")
 
-    def copy_disk(self, source: str, dest: str) -> None:
-        """Copy a virtual disk on the host, thin (the bytes never leave the host)."""
+    def copy_disk(self, source: str, dest: str, *, on_progress: Callable[[int], None] | None = None) -> None:
+        """Copy a virtual disk on the host, thin (the bytes never leave the host); ``on_progress``
+        gets the task's percent as the host reports it."""
         vdm = self.client.content.virtualDiskManager
         self.record(
             "VirtualDiskManager.CopyVirtualDisk_Task",
@@ -212,7 +213,7 @@ class ApiVmBackend:
                 ),
             )
         )
-        self._wait(task, f"copy disk {source} to {dest}")
+        self._wait(task, f"copy disk {source} to {dest}", on_progress)
 
     def copy_file(self, source: str, dest: str) -> None:
         """FileManager.CopyDatastoreFile_Task over ``dest`` (force); NotFoundError if ``source`` is missing."""

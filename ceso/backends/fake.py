@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -209,7 +209,7 @@ class FakeBackend:
     def path_exists(self, path: str) -> bool:
         return self._exists(path)
 
-    def copy_disk(self, source: str, dest: str) -> None:
+    def copy_disk(self, source: str, dest: str, *, on_progress: Callable[[int], None] | None = None) -> None:
         self._call("copy_disk", source=source, dest=dest)
         if not self._exists(source):
             raise NotFoundError(f"FileNotFound: {source} on host {self.host}")

@@ -124,8 +124,9 @@ class VmBackend(Protocol[VmT, SnapshotT]):
         """True if the datastore file or folder ``[ds] path`` exists."""
         ...
 
-    def copy_disk(self, source: str, dest: str) -> None:
-        """Copy a virtual disk on the host, thin; the bytes never pass through ceso."""
+    def copy_disk(self, source: str, dest: str, *, on_progress: Callable[[int], None] | None = None) -> None:
+        """Copy a virtual disk on the host, thin; the bytes never pass through ceso. ``on_progress``
+        is called with the copy's percent where the route can read it (the API's task progress)."""
         ...
 
     def copy_file(self, source: str, dest: str) -> None:

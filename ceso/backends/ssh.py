@@ -19,6 +19,7 @@ here retries a write, and nothing here imports :mod:`ceso.esxi` (the API route).
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import one_named
@@ -194,8 +195,9 @@ class SshVmBackend(SshLifecycle):
         self.record("sftp.remove_tree", {"path": target})
         files.remove_tree(self.client, target)
 
-    def copy_disk(self, source: str, dest: str) -> None:
-        """``vmkfstools -i SRC DST -d thin``: the bytes never leave the host.
+    def copy_disk(self, source: str, dest: str, *, on_progress: Callable[[int], None] | None = None) -> None:
+        """``vmkfstools -i SRC DST -d thin``: the bytes never leave the host. ``on_progress`` is
+        not called: vmkfstools prints its percent only to a terminal.
 
         The time allowed grows with the source's extents: ``task_timeout`` or one second
         per :data:`COPY_FLOOR_BYTES_PER_S`, whichever is longer.

@@ -274,9 +274,13 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 def _job_line(job: Job) -> str:
     """``job 1a2b3c4d running: copy disk 1/1`` and, when its step reports bytes (a backup's or a
-    restore's copy), ``1.2 GiB of 4.0 GiB, 55.0 MiB/s, 40 s left``."""
+    restore's copy), ``1.2 GiB of 4.0 GiB, 55.0 MiB/s, 40 s left``; when it reports a vSphere task's
+    percent (a disk copy on the host), ``40%, 12 s left``."""
     line = f"job {job.id[:8]} {job.state}: {job.current_step or ''}"
     step = next((s for s in reversed(job.steps or []) if s.get("name") == job.current_step), None)
+    if step is not None and step.get("bytes_done") is None and step.get("task_percent") is not None:
+        eta = step.get("eta_s")
+        return f"{line} ({step['task_percent']}%" + (f", {eta} s left)" if eta is not None else ")")
     if step is None or step.get("bytes_done") is None:
         return line
     from ceso.cli.progress import human_bytes

@@ -311,8 +311,18 @@ class EsxiClient:
             result = pc.ContinueRetrievePropertiesEx(result.token)
 
     # -- tasks -----------------------------------------------------------
-    def wait_task(self, task: Any, *, action: str, timeout: float = 1800.0) -> Any:
+    def wait_task(
+        self,
+        task: Any,
+        *,
+        action: str,
+        timeout: float = 1800.0,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Any:
         """Wait for a vSphere task; return its result or raise its translated fault.
+
+        ``on_progress`` is called with the task's ``info.progress`` (0-100) at each poll where the
+        host has set it; a task that never sets it (the simulator's) never calls it.
 
         Reads ``info.state/error/result`` through the property collector
         (``task.info`` breaks for tasks on non-entities such as disk copies),
@@ -322,8 +332,11 @@ class EsxiClient:
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
-            info = self.retrieve_object(task, ["info.state", "info.error", "info.result"])
+            wanted = ["info.state", "info.error", "info.result"]
+            info = self.retrieve_object(task, [*wanted, "info.progress"] if on_progress else wanted)
             state = info.get("info.state")
+            if on_progress is not None and state == "running" and info.get("info.progress") is not None:
+                on_progress(int(info["info.progress"]))
             if state == "success":
                 return info.get("info.result")
             if state == "error":

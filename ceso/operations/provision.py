@@ -28,6 +28,7 @@ from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundErr
 from ceso.jobs.cleanup import always, undo
 from ceso.jobs.context import JobContext
 from ceso.jobs.retry import retry_host
+from ceso.jobs.task_progress import TaskProgress
 from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, marked_vm, remove_leftovers
 from ceso.operations.reconcile import Found, completed_vm, is_fault
 from ceso.vm.guest import GuestSpec
@@ -424,12 +425,15 @@ def _build(
         made.directory = directory
     with _source_quiet(ctx, ops, source_vm, hot=hot, shutdown=shutdown_source):
         for i, (disk, dest) in enumerate(zip(disks, disk_paths, strict=True)):
+            start, end = 10 + int(50 * i / len(disks)), 10 + int(50 * (i + 1) / len(disks))
             with ctx.step(
                 f"copy disk {i + 1}/{len(disks)}",
-                progress=10 + int(50 * (i + 1) / len(disks)),
+                progress=end,
                 details={"source": disk.backing.fileName, "dest": dest},
             ):
-                ops.copy_disk(disk.backing.fileName, dest)
+                ops.copy_disk(
+                    disk.backing.fileName, dest, on_progress=TaskProgress(ctx, start=start, end=end)
+                )
     nic_count = sum(
         1 for d in source.get("config.hardware.device") or [] if _is_type(d, "VirtualEthernetCard")
     )
