@@ -70,6 +70,21 @@ def _fixed(*steps: str) -> _Plan:
     return lambda _spec: list(steps)
 
 
+_BLANK_API = [
+    "HostDatastoreBrowser.SearchDatastore_Task: the ISO exists (only with --iso)",
+    "lock the new VM name and a slot on the datastore",
+    "Folder.CreateVM_Task: EFI, a new thin disk of --disk on a PVSCSI controller, a VMXNET3 NIC "
+    "with a new static MAC, a SATA CD-ROM with the ISO connected at power-on (with --iso)",
+    "VirtualMachine.PowerOnVM_Task (unless --no-power-on)",
+]
+
+
+def _blank_or(template: _Plan, *, blank: _Plan | None = None) -> _Plan:
+    """``vm.create``'s plan: ``blank``'s (the API's blank VM by default) for ``--blank``, else ``template``'s."""
+    chosen = blank or _fixed(*_BLANK_API)
+    return lambda spec: (chosen if getattr(spec, "blank", False) else template)(spec)
+
+
 #: (kind, route) → the plan; a kind with one entry under API runs on the API on every host.
 _PLANS: dict[tuple[str, str], _Plan] = {
     ("host.ping", API): _fixed("SessionManager.Login (pooled session)", "ServiceInstance.CurrentTime"),
@@ -77,12 +92,15 @@ _PLANS: dict[tuple[str, str], _Plan] = {
         "SessionManager.Login (pooled session; the API reads on the SSH route too)",
         "ServiceInstance.CurrentTime",
     ),
-    ("vm.create", API): _fixed("lock the new VM name and a slot on the datastore", *_NEW_VM_API),
-    ("vm.create", SSH): _fixed(
-        _SSH_FIRST,
-        "lock the new VM name and a slot on the datastore",
-        "vim-cmd vmsvc/getallvms; SFTP read of the template's .vmx and disk descriptors",
-        *_NEW_VM_SSH,
+    ("vm.create", API): _blank_or(_fixed("lock the new VM name and a slot on the datastore", *_NEW_VM_API)),
+    ("vm.create", SSH): _blank_or(
+        _fixed(
+            _SSH_FIRST,
+            "lock the new VM name and a slot on the datastore",
+            "vim-cmd vmsvc/getallvms; SFTP read of the template's .vmx and disk descriptors",
+            *_NEW_VM_SSH,
+        ),
+        blank=_fixed("refused: a blank VM is not made over SSH (not_supported_over_ssh)"),
     ),
     ("vm.clone", API): _fixed(
         "lock the source and the new VM name, and a slot on the datastore",

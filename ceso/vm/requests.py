@@ -43,20 +43,29 @@ def create_request(
     """A validated ``vm.create`` request and the decoded cloud-init documents (for previews).
 
     Checks what the spec alone cannot: the host and template exist and the template is usable
-    (NotFoundError, ConflictError), the guest's addresses and documents (InvalidInputError),
+    (NotFoundError, ConflictError; a blank VM: its host exists), the guest's addresses and documents (InvalidInputError),
     and, with ``check_host``, that the name is free on the host (ConflictError).
     """
     with Session(runtime.engine) as session:
         if spec.host is not None:
             get_host(session, spec.host)
-        tmpl = get_template(session, spec.template, spec.host)
-    require_usable(tmpl, force=spec.force)
-    documents = spec.guest.check(spec.name)
+        tmpl = None if spec.template is None else get_template(session, spec.template, spec.host)
+    if tmpl is not None:
+        require_usable(tmpl, force=spec.force)
+        host = tmpl.host
+    else:  # a blank VM: the spec requires its host, which must take the API route
+        from ceso.backends.routes import route_of
+        from ceso.operations.vm_blank import refuse_over_ssh
+
+        assert spec.host is not None
+        host = spec.host
+        refuse_over_ssh(route_of(runtime, host))
+    documents = {} if spec.blank else spec.guest.check(spec.name)
     if check_host:
-        _check_free(runtime, tmpl.host, spec.name, idempotency_key)
+        _check_free(runtime, host, spec.name, idempotency_key)
     return JobRequest(
         kind=spec.kind,
-        host=tmpl.host,
+        host=host,
         target=spec.name,
         params=spec.job_params(),
         idempotency_key=idempotency_key,

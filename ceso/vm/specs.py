@@ -10,6 +10,7 @@ template, the source VM, a free name) is checked by the request builders of
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -46,6 +47,19 @@ def _memory(text: str | None) -> str | None:
 def _disk(text: str | None) -> str | None:
     if text is not None:
         parse_disk_bytes(text)
+    return text
+
+
+def _iso_path(text: str | None) -> str | None:
+    from ceso.vm.change_specs import parse_iso_path
+
+    return None if text is None else parse_iso_path(text)
+
+
+def _guest_id(text: str | None) -> str | None:
+    """A guest OS identifier as ESXi spells them (``ubuntu64Guest``, ``otherLinux64Guest``)."""
+    if text is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", text):
+        raise InvalidInputError(f"--guest-id {text[:70]!r} is not a guest identifier such as ubuntu64Guest")
     return text
 
 
@@ -130,10 +144,12 @@ class NewVm(GuestIdentity):
         None, description="Virtual CPUs (default: the source's)."
     )
     memory: Annotated[str | None, AfterValidator(_memory)] = Field(
-        None, description="Memory, e.g. 4G or 4096M (default: the source's)."
+        None,
+        description="Memory, e.g. 4G or 4096M (default: the source's); a bare number is MiB, at least 256.",
     )
     disk: Annotated[str | None, AfterValidator(_disk)] = Field(
-        None, description="Grow the first disk to SIZE, e.g. 40G (never shrinks)."
+        None,
+        description="Grow the first disk to SIZE, e.g. 40G (never shrinks); a bare number is GiB, below 1024.",
     )
     datastore: str | None = Field(None, description="Datastore for the new VM (default: the source's).")
     network: str | None = Field(None, description="Port group of the first NIC (default: the source's).")
@@ -158,17 +174,56 @@ class NewVm(GuestIdentity):
         return None if self.disk is None else parse_disk_bytes(self.disk)
 
 
+#: The fields a template's guest identity (cloud-init) fills in, which a blank VM has no use for.
+_CLOUD_INIT_FIELDS = (
+    "hostname", "ip", "gateway", "ip6", "gateway6", "dns", "search", "ssh_key", "package", "userdata",
+    "vendordata",
+)  # fmt: skip
+
+
 class CreateVm(NewVm):
-    """``vm.create``: a new VM from a registered template."""
+    """``vm.create``: a new VM from a registered template, or (``blank``) an empty one to install
+    from an ISO. Exactly one of the two; a blank VM needs its host, CPUs, memory and disk."""
 
     kind = "vm.create"
 
     name: Annotated[str, AfterValidator(_vm_name)] = Field(description="Name of the new VM.")
-    template: str = Field(description="Registered template to copy (see `ceso template list`).")
+    template: str | None = Field(
+        None, description="Registered template to copy (see `ceso template list`); or give --blank."
+    )
+    blank: bool = Field(
+        False,
+        description="An empty VM instead of a template's copy: EFI, a new thin disk on a PVSCSI "
+        "controller, a VMXNET3 NIC (needs --host, --cpus, --memory, --disk).",
+    )
+    iso: Annotated[str | None, AfterValidator(_iso_path)] = Field(
+        None, description="Blank VM: ISO to boot, as '[datastore] path/file.iso' (connected at power-on)."
+    )
+    guest_id: Annotated[str | None, AfterValidator(_guest_id)] = Field(
+        None, description="Blank VM: the guest OS identifier ESXi tunes for (default: ubuntu64Guest)."
+    )
     host: str | None = Field(
-        None, description="Host of the template (optional when the template name is unique)."
+        None, description="Host of the template (optional when the template name is unique); of a blank VM."
     )
     force: bool = Field(False, description="Use a template that failed validation.")
+
+    @model_validator(mode="after")
+    def _template_or_blank(self) -> Self:
+        if self.blank == (self.template is not None):
+            raise InvalidInputError("give --template NAME or --blank (one of them)")
+        if not self.blank:
+            given = [f for f in ("iso", "guest_id") if getattr(self, f) is not None]
+            if given:
+                raise InvalidInputError(f"--{given[0].replace('_', '-')} is for a blank VM (--blank)")
+            return self
+        missing = [f for f in ("host", "cpus", "memory", "disk") if getattr(self, f) is None]
+        if missing:
+            raise InvalidInputError(f"--blank needs {', '.join('--' + f for f in missing)}")
+        cloud = [f for f in _CLOUD_INIT_FIELDS if getattr(self, f)]
+        if cloud or self.wait_ip or self.force:
+            extra = (cloud or ["wait_ip" if self.wait_ip else "force"])[0].replace("_", "-")
+            raise InvalidInputError(f"--{extra} needs a template: a blank VM boots its ISO's installer")
+        return self
 
 
 class CloneVm(NewVm):

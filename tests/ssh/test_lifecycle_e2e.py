@@ -87,3 +87,11 @@ def test_reconfigure_over_ssh_grows_a_disk_and_refuses_the_rest(cli: Cli, ssh_be
     assert refused.json()["error"]["code"] == "not_supported_over_ssh"
     assert vm_by_name(si, name).config.hardware.numCPU == 2
     _ok(cli, "vm", "delete", name, "--yes")
+
+    # A blank VM is not made over SSH: refused before a job is queued, nothing on the host.
+    blank = unique("blank")
+    args = ["--json", "vm", "create", blank, "--blank", "--host", bed.host, "--cpus", "1"]
+    refused = cli(*args, "--memory", "1G", "--disk", "1G", "--timeout", "60")
+    assert refused.exit_code == 1, refused.stdout + refused.stderr
+    assert refused.json()["error"]["code"] == "not_supported_over_ssh"
+    assert vm_by_name(si, blank) is None and not (bed.sim.datastore_dir() / blank).exists()

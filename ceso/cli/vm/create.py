@@ -20,7 +20,15 @@ SPEC = "ceso.vm.specs:CreateVm"
 
 @click.command()
 @spec_argument("name")
-@spec_options(SPEC, template={"required": True}, host={}, force={"is_flag": True})
+@spec_options(
+    SPEC,
+    template={},
+    blank={"is_flag": True},
+    iso={"metavar": "'[DS] PATH.iso'"},
+    guest_id={"metavar": "ID"},
+    host={},
+    force={"is_flag": True},
+)
 @hardware_options(SPEC)
 @guest_options(SPEC)
 @job_options
@@ -31,6 +39,10 @@ def create(app: Application, /, spec: CreateVm, job: JobOptions) -> None:
 
     The guest gets a fresh instance-id, its host name and, on its first NIC
     (matched by MAC), --ip/--gateway, --ip6/--gateway6 or DHCP.
+
+    With --blank instead of --template: an empty VM to install from an ISO
+    (--host, --cpus, --memory and --disk required; --iso '[DS] path.iso'
+    connected at power-on), through the vSphere API only.
     """
     from ceso.vm.requests import create_request
 
