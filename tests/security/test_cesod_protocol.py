@@ -200,8 +200,9 @@ def test_system_describe_follows_the_mode(cli: Cli, start_cesod: Any, ceso_env: 
     assert after["mode"] == "standard" and after["promotion"]["expires_at"]
     create = next(m for m in after["methods"] if m["name"] == "vm.create")
     schema = create["params"]
-    assert schema["required"] == ["name", "template"] and schema["additionalProperties"] is False
-    assert {"ip", "gateway", "ssh_key", "userdata", "no_power_on", "idempotency_key"} <= set(
+    # template or blank: the either/or is checked by the spec, so only the name is required here.
+    assert schema["required"] == ["name"] and schema["additionalProperties"] is False
+    assert {"ip", "gateway", "ssh_key", "userdata", "no_power_on", "idempotency_key", "blank", "iso"} <= set(
         schema["properties"]
     )
     assert "vm.delete" not in {m["name"] for m in after["methods"]}
