@@ -18,7 +18,8 @@ from ceso.backends.paths import datastore_path, random_static_mac, split_datasto
 from ceso.backends.vmomi import vim
 from ceso.errors import ConflictError, NotFoundError, OperationError
 from ceso.jobs.cleanup import undo
-from ceso.operations.leftovers import JOB_MARKER, remove_leftovers
+from ceso.jobs.retry import retry_host
+from ceso.operations.leftovers import JOB_MARKER, marked_vm, remove_leftovers
 
 if TYPE_CHECKING:
     from ceso.backends.api import ApiVmBackend
@@ -132,13 +133,26 @@ def run_blank_create(ctx: JobContext, spec: CreateVm) -> dict[str, Any]:
             config = blank_config_spec(
                 spec, datastore=datastore, network=network, mac=mac, extra_config={JOB_MARKER: ctx.job.id}
             )
-            vm = ops.create_vm(config)
+
+            def create(tried: int) -> Any:
+                # Asked again after a lost answer: a VM carrying this job's marker is the one asked for.
+                if tried > 1 and (found := marked_vm(ctx, ops, name)) is not None:
+                    return found
+                return ops.create_vm(config)
+
+            vm = retry_host(ctx, "create VM", create)
             rec.update(mac=mac)
         try:
             power_state = "poweredOff"
             if not spec.no_power_on:
                 with ctx.step("power on", progress=90) as rec:
-                    power_state = ops.power_on(vm)
+
+                    def power_on(tried: int) -> str:
+                        if tried > 1 and ops.power_state(vm) == "poweredOn":
+                            return "poweredOn"  # the lost answer's request was carried out
+                        return ops.power_on(vm)
+
+                    power_state = retry_host(ctx, "power on", power_on)
                     rec.update(power_state=power_state)
             ctx.checkpoint()
         except BaseException as exc:
