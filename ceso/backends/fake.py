@@ -64,6 +64,7 @@ class FakeSnapshotNode:
     description: str
     snapshot: FakeSnapshot
     quiesced: bool = False
+    state: str = "poweredOff"  # the VM's power state as the snapshot keeps it (on only with memory)
     childSnapshotList: list[FakeSnapshotNode] = field(default_factory=list)  # noqa: N815
 
 
@@ -401,7 +402,8 @@ class FakeBackend:
         self._call("create_snapshot", vm=vm.name, name=name, memory=memory, quiesce=quiesce)
         self._registered(vm)
         snap = FakeSnapshot(vm, next(self._ids), name)
-        node = FakeSnapshotNode(name, snap.id, description, snap, quiesced=quiesce)
+        state = vm.power_state if memory else "poweredOff"
+        node = FakeSnapshotNode(name, snap.id, description, snap, quiesced=quiesce, state=state)
         nodes = list(_walk(vm.snapshots))
         (nodes[-1].childSnapshotList if nodes else vm.snapshots).append(node)
         return snap
