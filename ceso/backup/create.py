@@ -44,6 +44,7 @@ from ceso.db.types import utcnow
 from ceso.errors import OperationError
 from ceso.metrics.record import observe_backup_bytes
 from ceso.operations.leftovers import left_off
+from ceso.plans import BackupSteps, Step
 
 if TYPE_CHECKING:
     from ceso.backends.api import ApiVmBackend
@@ -143,7 +144,7 @@ def _target_slot(ctx: JobContext, target: str) -> Iterator[Any]:
     from ceso.locks import target_lock_name
 
     settings = ctx.runtime.settings
-    with ctx.step("target slot", details={"target": target}) as rec:
+    with ctx.step(BackupSteps.target_slot, details={"target": target}) as rec:
         lease = ctx.runtime.locks.semaphore(
             target_lock_name(target),
             settings.backups.target_concurrency,
@@ -167,13 +168,13 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     # snapshots, files read with cat); the same steps, set and manifest either way.
     ops = ctx.backend()
     http = datastore_files(ops)
-    with ctx.step("inspect VM", progress=2, details={"vm": p["vm"]}) as rec:
+    with ctx.step(BackupSteps.inspect, progress=2, details={"vm": p["vm"]}) as rec:
         vm = ops.find(p["vm"])
         plan = plan_backup(http, p["vm"], ops.props(vm, BACKUP_PROPERTIES))
         running = plan.power_state != "poweredOff"
         # An earlier attempt that shut the VM down and died before powering it back on: the VM
         # was running before this job, so this attempt powers it back on afterwards.
-        was_running = running or left_off(ctx.earlier_steps, "shut down", "power back on")
+        was_running = running or left_off(ctx.earlier_steps, BackupSteps.shut_down, BackupSteps.power_back_on)
         kind = "hot" if running and spec.mode != "cold" else "cold"
         sizes = {f.name: http.size(f.datastore, f.path) for f in plan.files}
         rec.update(
@@ -191,8 +192,8 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     target = open_target(ctx.runtime, p["target"])
     set_id, path = ctx.job.id, set_path(p["vm"], ctx.job.id)
     try:
-        with ctx.locks(vms=[p["vm"]]), _target_slot(ctx, p["target"]) as slot:
-            with ctx.step("catalog pending", progress=5, details={"set_id": set_id, "path": path}):
+        with ctx.locks(BackupSteps.lock, vms=[p["vm"]]), _target_slot(ctx, p["target"]) as slot:
+            with ctx.step(BackupSteps.catalog_pending, progress=5, details={"set_id": set_id, "path": path}):
                 row = BackupSet(
                     id=set_id,
                     vm=p["vm"],
@@ -209,7 +210,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
                 target.delete_prefix(path + "/")  # what an earlier attempt of this job left
             point = _Point()
             if spec.incremental:
-                with ctx.step("choose parent", progress=6) as rec:
+                with ctx.step(BackupSteps.choose_parent, progress=6) as rec:
                     choice = choose_parent(
                         ctx.runtime,
                         target,
@@ -315,11 +316,13 @@ def _copy_all(
 
     suffix = suffix_for(opts["compression"]) + (".enc" if enc_key else "")
 
-    def copy(source: SourceFile, areas: list[tuple[int, int]] | None = None, change_id: str = "") -> None:
+    def copy(
+        step: Step, source: SourceFile, areas: list[tuple[int, int]] | None = None, change_id: str = ""
+    ) -> None:
         details: dict[str, Any] = {"source": source.source, "role": source.role}
         if areas is not None:
             details.update(areas=len(areas), area_bytes=sum(n for _, n in areas))
-        with ctx.step(f"copy {source.name}", details=details):
+        with ctx.step(step, item=source.name, details=details):
             key = f"{path}/{source.name}{suffix}"
             if areas is None:
                 copied = _copy(target, http, source, key, opts, enc_key, progress)
@@ -335,7 +338,7 @@ def _copy_all(
     config_files = [f for f in plan.files if f.role in ("vmx", "nvram")]
     disk_files = [f for f in plan.files if f.role not in ("vmx", "nvram")]
     for source in config_files:  # before the snapshot: afterwards the .vmx names the snapshot's delta disks
-        copy(source)
+        copy(BackupSteps.copy_config, source)
     tracked = _use_tracking(ctx, ops, http, vm, kind, was_running, disk_files, point)
     quiet: contextlib.AbstractContextManager[Any]
     if kind == "hot" or tracked:
@@ -349,9 +352,9 @@ def _copy_all(
         for source in disk_files:
             if areas is not None and source.role == "extent" and source.disk in areas:
                 change_id, disk_areas = areas[source.disk]
-                copy(source, disk_areas, change_id)
+                copy(BackupSteps.copy_disk, source, disk_areas, change_id)
             else:
-                copy(source)
+                copy(BackupSteps.copy_disk, source)
     manifest.scope = "incremental" if point.parent is not None else "full"
     if point.parent is not None:
         manifest.parent = parent_ref(point.parent)
@@ -383,7 +386,7 @@ def _use_tracking(
         point.to_full("the VM has snapshots of its own; its disks are read file by file")
         tracked = False
     if tracked:
-        with ctx.step("change tracking") as rec:
+        with ctx.step(BackupSteps.change_tracking) as rec:
             why = tracking_ready(cast("ApiVmBackend", ops), vm, has_snapshots=False)
             rec["ready"] = why is None
             if why is not None:
@@ -402,7 +405,7 @@ def _disk_areas(
     None when the host cannot track changes (the disks are then read whole). A changeId the host
     refuses turns the point into a full, and every disk is asked for its allocated areas instead.
     """
-    with ctx.step("query changed areas") as rec:
+    with ctx.step(BackupSteps.query_changed_areas) as rec:
         try:
             disks = disk_points(ops, snapshot)
             out: dict[int, tuple[str, list[tuple[int, int]]]] = {}
@@ -433,7 +436,7 @@ def _disk_areas(
 def _finish(ctx: JobContext, target: Target, path: str, manifest: Manifest) -> str:
     import hashlib
 
-    with ctx.step("write manifest", progress=92):
+    with ctx.step(BackupSteps.write_manifest, progress=92):
         manifest.completed_at = utcnow().isoformat()
         body = manifest.to_json()
         writer = target.open_write(f"{path}/{MANIFEST_NAME}")
@@ -445,7 +448,7 @@ def _finish(ctx: JobContext, target: Target, path: str, manifest: Manifest) -> s
             raise
         if size != len(body):
             raise OperationError(f"target reports {size} bytes for the manifest, {len(body)} were written")
-    with ctx.step("confirm sizes at target", progress=96) as rec:
+    with ctx.step(BackupSteps.confirm_sizes, progress=96) as rec:
         for f in manifest.files:
             seen = target.size(f"{path}/{f.stored_name}")
             if seen != f.stored_bytes:
@@ -454,7 +457,7 @@ def _finish(ctx: JobContext, target: Target, path: str, manifest: Manifest) -> s
                 )
         rec["files"] = len(manifest.files) + 1
     sha = hashlib.sha256(body).hexdigest()
-    with ctx.step("catalog completed", progress=99):
+    with ctx.step(BackupSteps.catalog_completed, progress=99):
         catalog.complete_set(ctx.runtime.engine, manifest=manifest, manifest_sha256=sha)
     return sha
 

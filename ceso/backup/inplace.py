@@ -21,6 +21,7 @@ from ceso.backup.rebuild import Point, file_bytes
 from ceso.backup.thin_restore import WAY, WAY_DIRECT, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
 from ceso.errors import ConflictError, OperationError
+from ceso.plans import RestoreSteps
 
 if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
@@ -64,21 +65,25 @@ def restore_in_place(
     """Overwrite the original VM's disk and NVRAM files from the set; power on if asked."""
     p = ctx.params
     files = [f for f in manifest.files if f.role in ("descriptor", "extent", "nvram")]
-    with ctx.step("check VM", progress=4, details={"vm": manifest.vm}) as rec:
+    with ctx.step(RestoreSteps.check_vm, progress=4, details={"vm": manifest.vm}) as rec:
         vm = ops.find(manifest.vm)
         _check(ops, vm, manifest)
         thin = _stages(ops, manifest, sum(file_bytes(f) for f in files))
         rec["thin"] = thin
     datastores = sorted({split_datastore_path(f.source)[0] for f in files})
     progress = ByteProgress(ctx, sum(file_bytes(f) for f in files), start=8, end=92)
-    with ctx.locks(vms=[manifest.vm], datastores=datastores):
-        with ctx.step("check VM again", progress=6):
+    with ctx.locks(RestoreSteps.lock, vms=[manifest.vm], datastores=datastores):
+        with ctx.step(RestoreSteps.check_vm_again, progress=6):
             _check(ops, vm, manifest)  # nothing changed while we waited for the locks
         if thin:
             _replace_disks_thin(ctx, ops, http, target, manifest, key, progress, chain)
             files = [f for f in files if f.role == "nvram"]
         for f in files:
-            with ctx.step(f"restore {f.name}", details={"dest": f.source, "size": file_bytes(f)}):
+            with ctx.step(
+                RestoreSteps.restore_in_place,
+                item=f.name,
+                details={"dest": f.source, "size": file_bytes(f)},
+            ):
                 upload_file(
                     ctx,
                     target,
@@ -92,7 +97,7 @@ def restore_in_place(
                     chain,
                 )
         if not p.get("no_power_on"):
-            with ctx.step("power on", progress=96):
+            with ctx.step(RestoreSteps.power_on, progress=96):
                 ops.power_on(vm)
     return {
         "backup_id": manifest.id,
@@ -153,6 +158,8 @@ def _replace_disks_thin(
         )
         for i in sorted(tops):
             dest = sources[tops[i]]
-            with ctx.step(f"replace disk {i + 1}/{len(tops)} thin", details={"disk": dest}):
+            with ctx.step(
+                RestoreSteps.replace_disk_thin, item=f"{i + 1}/{len(tops)} thin", details={"disk": dest}
+            ):
                 getattr(ops, "delete_disk")(dest)  # noqa: B009 - both routes have it; the protocol does not
                 ops.copy_disk(f"[{vmx_ds}] {staged}/{tops[i]}", dest)

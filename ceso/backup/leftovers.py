@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from ceso.backup import catalog
 from ceso.backup.quiesce import snapshot_name
 from ceso.operations.leftovers import left_off
+from ceso.plans import BackupSteps, Step
 
 if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["backup_cleanups"]
 
 
-def backup_cleanups(ctx: JobContext) -> list[tuple[str, Callable[[], object]]]:
-    """The cleanup steps (name, action) of a ``backup.create`` job out of attempts; each raises
+def backup_cleanups(ctx: JobContext) -> list[tuple[Step, Callable[[], object]]]:
+    """The cleanup steps (step, action) of a ``backup.create`` job out of attempts; each raises
     CesoErrors of its own system (SQL, the target, the host)."""
     from ceso.backup.create import set_path
 
@@ -51,7 +52,10 @@ def backup_cleanups(ctx: JobContext) -> list[tuple[str, Callable[[], object]]]:
             trees.extend(tree.childSnapshotList or [])
             if tree.name == snapshot_name(set_id):
                 ops.remove_snapshot(tree.snapshot)
-        if left_off(ctx.earlier_steps, "shut down", "power back on") and ops.power_state(vm) == "poweredOff":
+        if (
+            left_off(ctx.earlier_steps, BackupSteps.shut_down, BackupSteps.power_back_on)
+            and ops.power_state(vm) == "poweredOff"
+        ):
             ops.power_on(vm)
 
-    return [("discard backup set", discard_set), ("restore VM", restore_vm)]
+    return [(BackupSteps.discard_set, discard_set), (BackupSteps.restore_vm, restore_vm)]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ceso.backends.guest import shut_down_or_power_off
 from ceso.jobs.cleanup import always
+from ceso.plans import BackupSteps
 
 if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
@@ -40,7 +41,7 @@ def remove_leftover_snapshots(ctx: JobContext, ops: AnyBackend, vm: Any) -> int:
     """Remove this job's snapshot left by an earlier, killed attempt; return how many."""
     mine = [t.snapshot for t in _walk(ops.snapshot_tree(vm)) if t.name == snapshot_name(ctx.job.id)]
     if mine:
-        with ctx.cleanup_step("remove leftover snapshot", details={"count": len(mine)}):
+        with ctx.cleanup_step(BackupSteps.remove_leftover_snapshot, details={"count": len(mine)}):
             for snap in mine:
                 ops.remove_snapshot(snap)
     return len(mine)
@@ -56,7 +57,7 @@ def temporary_snapshot(ctx: JobContext, ops: AnyBackend, vm: Any, *, quiesce: bo
     (:func:`ceso.jobs.cleanup.undo`). A retry of the job removes it first.
     """
     with ctx.step(
-        "snapshot", progress=12, details={"quiesce": quiesce, "snapshot": snapshot_name(ctx.job.id)}
+        BackupSteps.snapshot, progress=12, details={"quiesce": quiesce, "snapshot": snapshot_name(ctx.job.id)}
     ):
         snapshot = ops.create_snapshot(
             vm,
@@ -65,7 +66,7 @@ def temporary_snapshot(ctx: JobContext, ops: AnyBackend, vm: Any, *, quiesce: bo
             quiesce=quiesce,
             description=f"temporary snapshot of ceso backup job {ctx.job.id}; ceso removes it",
         )
-    with always(ctx, "remove snapshot", lambda: ops.remove_snapshot(snapshot)):
+    with always(ctx, BackupSteps.remove_snapshot, lambda: ops.remove_snapshot(snapshot)):
         yield snapshot
 
 
@@ -75,10 +76,12 @@ def shut_down(ctx: JobContext, ops: AnyBackend, vm: Any, *, timeout_s: float) ->
     # The step's start, committed before the VM is touched, is the durable record that it was
     # running: a later attempt of a job killed meanwhile powers it back on (ceso.backup.create).
     with ctx.step(
-        "shut down", progress=12, details={"timeout_s": timeout_s, "power_state_before": "poweredOn"}
+        BackupSteps.shut_down,
+        progress=12,
+        details={"timeout_s": timeout_s, "power_state_before": "poweredOn"},
     ):
         # Off already when an earlier attempt shut it down: nothing to shut down now.
         if ops.power_state(vm) != "poweredOff":
             shut_down_or_power_off(ops, vm, timeout=timeout_s)
-    with always(ctx, "power back on", lambda: ops.power_on(vm)):
+    with always(ctx, BackupSteps.power_back_on, lambda: ops.power_on(vm)):
         yield

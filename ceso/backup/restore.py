@@ -30,6 +30,7 @@ from ceso.errors import CesoError, ConflictError, NotFoundError
 from ceso.jobs.cleanup import undo
 from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
 from ceso.operations.provision import ProvisionOptions, build_config_spec
+from ceso.plans import RestoreSteps
 
 if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
@@ -112,7 +113,7 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
     http = datastore_files(ops)
     target = open_target(ctx.runtime, p["target"])
     try:
-        with ctx.step("read manifest", progress=2, details={"backup_id": p["backup_id"]}):
+        with ctx.step(RestoreSteps.read_manifest, progress=2, details={"backup_id": p["backup_id"]}):
             manifest, _ = read_manifest(target, p["path"], expected_sha256=p.get("manifest_sha256"))
             enc = manifest.encryption
             key = load_key(ctx.runtime.secrets, expected_id=enc["key_id"]) if enc else None
@@ -128,13 +129,13 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
             return restore_in_place(ctx, ops, http, target, manifest, key, chain)
         assert spec.as_ is not None, "restore_request stores the new VM's name"
         name = spec.as_
-        with ctx.step("check", progress=4) as rec:
+        with ctx.step(RestoreSteps.check, progress=4) as rec:
             if ctx.attempt > 1:
                 remove_vm_leftovers(ctx, ops, name=name)
             datastore, thin = _check(ctx, ops, manifest, spec, name)
             rec.update(datastore=datastore, thin=thin)
         opts = ProvisionOptions(name=name, network=spec.network, guest=spec.guest)
-        with ctx.locks(vms=[name], datastores=[datastore]):
+        with ctx.locks(RestoreSteps.lock, vms=[name], datastores=[datastore]):
             return _build(ctx, ops, http, target, chain, datastore, thin, opts, p)
     finally:
         target.close()
@@ -159,7 +160,7 @@ def _build(
     made: dict[str, Any] = {}
     directory = datastore_path(datastore, name)
     try:
-        with ctx.step("make directory", progress=6, details={"path": directory}):
+        with ctx.step(RestoreSteps.make_directory, progress=6, details={"path": directory}):
             ops.make_directory(directory)
             made["directory"] = True
         tops = disk_tops(disk_files)
@@ -179,14 +180,18 @@ def _build(
                     chain,
                 )
                 for i in sorted(tops):
-                    with ctx.step(f"copy disk {i + 1}/{len(tops)} thin", details={"disk": tops[i]}):
+                    with ctx.step(
+                        RestoreSteps.copy_disk_thin,
+                        item=f"{i + 1}/{len(tops)} thin",
+                        details={"disk": tops[i]},
+                    ):
                         ops.copy_disk(
                             datastore_path(datastore, f"{staged}/{tops[i]}"),
                             datastore_path(datastore, f"{name}/{tops[i]}"),
                         )
         else:
             for f in disk_files:
-                with ctx.step(f"restore {f.name}", details={"size": file_bytes(f)}):
+                with ctx.step(RestoreSteps.restore_file, item=f.name, details={"size": file_bytes(f)}):
                     upload_file(
                         ctx,
                         target,
@@ -200,7 +205,7 @@ def _build(
                         chain,
                     )
         disk_paths = [datastore_path(datastore, f"{name}/{tops[i]}") for i in sorted(tops)]
-        with ctx.step("create VM", progress=88) as rec:
+        with ctx.step(RestoreSteps.create_vm, progress=88) as rec:
             taken = ops.macs_in_use()
             macs: list[str] = []
             for _ in manifest.vm_config["nics"]:
@@ -228,7 +233,7 @@ def _build(
             made["vm"] = ops.create_vm(spec)
             rec.update(uuid=spec.uuid, macs=macs, instance_id=instance_id)
         for f in nvram:
-            with ctx.step("restore NVRAM", progress=92):
+            with ctx.step(RestoreSteps.restore_nvram, progress=92):
                 upload_file(
                     ctx,
                     target,
@@ -241,7 +246,7 @@ def _build(
                     progress,
                 )
         if not p.get("no_power_on"):
-            with ctx.step("power on", progress=96):
+            with ctx.step(RestoreSteps.power_on, progress=96):
                 ops.power_on(made["vm"])
         ctx.checkpoint()  # a cancel during the last step removes the VM too
     except BaseException as exc:
@@ -279,4 +284,4 @@ def _undo(
         else:
             ops.delete_path(directory)
 
-    undo(ctx, "clean up after failure", remove, cause=cause)
+    undo(ctx, RestoreSteps.clean_up, remove, cause=cause)

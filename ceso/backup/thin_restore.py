@@ -24,6 +24,7 @@ from ceso.backends.paths import datastore_path
 from ceso.backup.rebuild import Point, file_bytes
 from ceso.backup.upload import upload_file
 from ceso.jobs.cleanup import always
+from ceso.plans import RestoreSteps
 
 if TYPE_CHECKING:
     from ceso.backup.datastore_files import DatastoreFiles
@@ -60,10 +61,10 @@ def staging(ctx: JobContext, ops: Any, datastore: str, folder: str) -> Iterator[
     (a leftover of an earlier attempt is removed first). Yields its path relative to the datastore."""
     relative = f"{folder}/{STAGING}"
     path = datastore_path(datastore, relative)
-    with ctx.step("make staging folder", details={"path": path}):
+    with ctx.step(RestoreSteps.make_staging, details={"path": path}):
         ops.delete_path(path)
         ops.make_directory(path)
-    with always(ctx, "remove staging folder", lambda: ops.delete_path(path)):
+    with always(ctx, RestoreSteps.remove_staging, lambda: ops.delete_path(path)):
         yield relative
 
 
@@ -83,7 +84,9 @@ def stage_disks(
     """Stream each disk file of the set into the staging folder ``staged`` (decoded, checked); a
     disk of an incremental is rebuilt from ``chain`` (see :func:`ceso.backup.upload.upload_file`)."""
     for f in disk_files:
-        with ctx.step(f"restore {f.name}", details={"size": file_bytes(f), "staged": True}):
+        with ctx.step(
+            RestoreSteps.restore_file, item=f.name, details={"size": file_bytes(f), "staged": True}
+        ):
             upload_file(
                 ctx,
                 target,

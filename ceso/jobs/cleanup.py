@@ -19,6 +19,7 @@ from ceso.errors import CesoError
 
 if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
+    from ceso.plans import Step
 
 __all__ = ["always", "pending_result", "undo"]
 
@@ -27,13 +28,13 @@ log = logging.getLogger(__name__)
 
 def undo(
     ctx: JobContext,
-    name: str,
+    step: Step,
     action: Callable[[], object],
     *,
     cause: BaseException | None,
     details: Mapping[str, Any] | None = None,
 ) -> None:
-    """Run ``action`` as the cleanup step ``name``.
+    """Run ``action`` as the cleanup step ``step`` (declared in :mod:`ceso.plans` with ``cleanup=True``).
 
     ``cause`` is the error stopping the job, or None when the job is going
     well. With a cause, a failure of ``action`` is not raised: it is logged,
@@ -42,7 +43,7 @@ def undo(
     ``job status`` shows what is left to clean up. Without one it is raised.
     """
     try:
-        with ctx.cleanup_step(name, details=details) as record:
+        with ctx.cleanup_step(step, details=details) as record:
             try:
                 action()
             except Exception:
@@ -53,22 +54,22 @@ def undo(
         if cause is None:
             raise
         message = exc.message if isinstance(exc, CesoError) else f"{type(exc).__name__}: {exc}"
-        log.warning("job %s: cleanup step %r failed (%s); left pending", ctx.job.id, name, message)
+        log.warning("job %s: cleanup step %r failed (%s); left pending", ctx.job.id, step.name, message)
         if isinstance(cause, CesoError):
-            cause.details.setdefault("pending_cleanup", []).append({"step": name, "error": message})
+            cause.details.setdefault("pending_cleanup", []).append({"step": step.name, "error": message})
 
 
 @contextmanager
 def always(
-    ctx: JobContext, name: str, action: Callable[[], object], *, details: Mapping[str, Any] | None = None
+    ctx: JobContext, step: Step, action: Callable[[], object], *, details: Mapping[str, Any] | None = None
 ) -> Iterator[None]:
-    """Run the body, then ``action`` as the cleanup step ``name`` on every exit (see :func:`undo`)."""
+    """Run the body, then ``action`` as the cleanup step ``step`` on every exit (see :func:`undo`)."""
     try:
         yield
     except BaseException as exc:
-        undo(ctx, name, action, cause=exc, details=details)
+        undo(ctx, step, action, cause=exc, details=details)
         raise
-    undo(ctx, name, action, cause=None, details=details)
+    undo(ctx, step, action, cause=None, details=details)
 
 
 def pending_result(error: BaseException) -> dict[str, Any] | None:

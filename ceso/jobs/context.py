@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
     from ceso.esxi.client import EsxiClient
     from ceso.locks import Lease
+    from ceso.plans import Step
     from ceso.runtime import Runtime
 
 __all__ = ["JobContext"]
@@ -223,13 +224,16 @@ class JobContext:
     @contextmanager
     def step(
         self,
-        name: str,
+        step: Step,
         *,
+        item: str | None = None,
         progress: int | None = None,
         changes_host: bool = True,
         details: Mapping[str, Any] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Record one step: checks cancel first, then logs start, end, outcome and duration.
+        """Record one step, declared in :mod:`ceso.plans` (the dry run shows the same): checks cancel
+        first, then logs start, end, outcome and duration. ``item`` names the round of an ``each``
+        step (``copy disk 1/2``).
 
         ``details`` (and whatever the body adds to the yielded dict, such as
         the exact vSphere calls made) are stored with the step; pass no secret.
@@ -244,13 +248,16 @@ class JobContext:
         Raises JobCancelledError, ClaimLostError or LockLostError before the
         body when the job must stop; an undoing step uses :meth:`cleanup_step`.
         """
+        if step.cleanup:
+            raise TypeError(f"step {step.name!r} undoes what the job made: run it with cleanup_step")
+        name = step.label(item)
         self.checkpoint(fresh_within_s=_FRESH_S)
         with self._recorded(name, progress, changes_host, details, cleanup=False) as record:
             yield record
 
     @contextmanager
     def cleanup_step(
-        self, name: str, *, details: Mapping[str, Any] | None = None
+        self, step: Step, *, details: Mapping[str, Any] | None = None
     ) -> Iterator[dict[str, Any]]:
         """A step that undoes what the job made: it runs on failure, cancel, lost claim or lock and
         time limit alike.
@@ -258,19 +265,24 @@ class JobContext:
         Unlike :meth:`step` it checks nothing before its body, and writing its
         record never raises (a failed write is logged; the record is kept in
         memory and written with the outcome). The body's own error is raised.
-        The step is recorded with ``cleanup: true``.
+        The step is recorded with ``cleanup: true``; it is declared with ``cleanup=True``.
         """
+        if not step.cleanup:
+            raise TypeError(f"step {step.name!r} is not declared as a cleanup step")
+        name = step.label()
         with self._recorded(name, None, True, {**(details or {}), "cleanup": True}, cleanup=True) as record:
             yield record
 
     @contextmanager
     def recovery_step(
-        self, name: str, *, details: Mapping[str, Any] | None = None
+        self, step: Step, *, details: Mapping[str, Any] | None = None
     ) -> Iterator[dict[str, Any]]:
         """A step that only reads, run while the job is already stopping (e.g. reading the host back
         before a fault is recorded as the job's failure): like :meth:`cleanup_step` it checks nothing
         before its body and writing its record never raises, but it is not marked ``cleanup``."""
-        with self._recorded(name, None, False, details, cleanup=True) as record:
+        if step.cleanup:
+            raise TypeError(f"step {step.name!r} undoes what the job made: run it with cleanup_step")
+        with self._recorded(step.label(), None, False, details, cleanup=True) as record:
             yield record
 
     @contextmanager
@@ -349,8 +361,9 @@ class JobContext:
                 self._append_alone([audit])
 
     @contextmanager
-    def locks(self, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:
-        """Hold the VM locks (exclusive) and a slot of each datastore (shared, limited) for the body.
+    def locks(self, step: Step, *, vms: Sequence[str] = (), datastores: Sequence[str] = ()) -> Iterator[None]:
+        """Hold the VM locks (exclusive) and a slot of each datastore (shared, limited) for the body,
+        acquired as ``step`` (the kind's ``lock`` step).
 
         Waits up to ``locks.wait_s`` (LockedError after that); the leases are
         renewed in the background and checked at every step; they are always
@@ -362,7 +375,7 @@ class JobContext:
         manager = self.runtime.locks
         host = self.job.host
         details = {"vms": sorted(set(vms)), "datastores": sorted(set(datastores))}
-        with self.step("lock", details=details) as record:
+        with self.step(step, details=details) as record:
             leases: list[Lease] = []
             try:
                 if vms:

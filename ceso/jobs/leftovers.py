@@ -23,6 +23,7 @@ from ceso.errors import CesoError
 from ceso.jobs.cleanup import pending_result, undo
 from ceso.jobs.context import JobContext
 from ceso.jobs.store import ClaimLostError, finish_job
+from ceso.plans import PENDING_CLEANUP, NewVmSteps, Step
 from ceso.security.redact import redact
 
 if TYPE_CHECKING:
@@ -33,11 +34,11 @@ __all__ = ["cleanups_for", "fail_exhausted", "retry_pending_cleanups"]
 
 log = logging.getLogger(__name__)
 
-Cleanups = list[tuple[str, Callable[[], object]]]
+Cleanups = list[tuple[Step, Callable[[], object]]]
 
 
 def cleanups_for(ctx: JobContext) -> Cleanups:
-    """The cleanup steps (name, action) of the job's kind; none for a kind that leaves nothing."""
+    """The cleanup steps (step, action) of the job's kind; none for a kind that leaves nothing."""
     kind, p = ctx.job.kind, ctx.params
     if kind in ("vm.create", "vm.clone", "backup.restore", "template.import"):
         from ceso.operations.leftovers import remove_leftovers
@@ -48,7 +49,7 @@ def cleanups_for(ctx: JobContext) -> Cleanups:
         def remove() -> None:
             remove_leftovers(ctx, ctx.backend(), name=name, source_name=source, power_source_on=True)
 
-        return [("remove leftovers", remove)]
+        return [(NewVmSteps.remove_leftovers, remove)]
     if kind == "backup.create":
         from ceso.backup.leftovers import backup_cleanups
 
@@ -69,8 +70,8 @@ def fail_exhausted(runtime: Runtime, job: Job, error: CesoError, *, claimed_at: 
         except Exception:  # params it cannot read: fail the job all the same
             log.exception("job %s: its cleanup could not be prepared", job.id)
             cleanups = []
-        for name, action in cleanups:
-            undo(ctx, name, action, cause=error)
+        for step, action in cleanups:
+            undo(ctx, step, action, cause=error)
         ctx.flush()
     except ClaimLostError:
         log.warning("job %s: claim lost while cleaning up after its last attempt", job.id)
@@ -126,13 +127,13 @@ def _retry(runtime: Runtime, job: Job) -> int:
     from ceso.db.types import utcnow
 
     ctx = JobContext(runtime, job)
-    step: dict[str, Any] = {"name": "pending cleanup", "state": "running", "cleanup": True}
+    step: dict[str, Any] = {"name": PENDING_CLEANUP.name, "state": "running", "cleanup": True}
     step["started_at"] = utcnow().isoformat()
     ctx._current = step  # the host calls the cleanup makes are recorded on this step
     ran: list[str] = []
-    for name, action in cleanups_for(ctx):
+    for cleanup, action in cleanups_for(ctx):
         action()  # raises: the cleanup stays pending, for the next round
-        ran.append(name)
+        ran.append(cleanup.name)
     step["ran"] = ran
     ctx._current = None
     step["state"] = "succeeded"

@@ -28,6 +28,7 @@ from ceso.errors import (
 
 if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
+    from ceso.plans import Step
 
 __all__ = ["is_transient_host_fault", "retry_host"]
 
@@ -51,7 +52,7 @@ def is_transient_host_fault(exc: BaseException) -> bool:
 
 def retry_host(
     ctx: JobContext,
-    what: str,
+    step: Step,
     action: Callable[[int], _T],
     *,
     sleep: Callable[[float], None] = time.sleep,
@@ -61,7 +62,8 @@ def retry_host(
     ``action`` learns from ``try_number`` > 1 that an earlier try may have reached the host, and
     checks before asking again. Raises the action's non-transient errors at once, and
     HostUnreachableError (chained to the last fault) once ``jobs.host_retry_s`` or the job's time
-    is spent. Retries are recorded on the current step of ``ctx``.
+    is spent. Retries are recorded on the current step of ``ctx``, which is ``step`` (named in the
+    log and the final error).
     """
     budget = min(ctx.runtime.settings.jobs.host_retry_s, ctx.time_left_s() - CLEANUP_MARGIN_S)
     if budget <= 0:
@@ -80,11 +82,11 @@ def retry_host(
             if deadline - time.monotonic() < pause:
                 ctx.note_retry({"try": tried, "code": exc.code, "message": exc.message, "wait_s": None})
                 raise HostUnreachableError(
-                    f"{what} on host {ctx.job.host}: the host did not answer for {tried} tries "
+                    f"{step.name} on host {ctx.job.host}: the host did not answer for {tried} tries "
                     f"over {budget:.0f} s: {exc.message}",
                     details={"tries": tried},
                 ) from exc
             ctx.note_retry({"try": tried, "code": exc.code, "message": exc.message, "wait_s": pause})
-            log.info("job %s: %s: %s; trying again in %.1f s", ctx.job.id, what, exc.message, pause)
+            log.info("job %s: %s: %s; trying again in %.1f s", ctx.job.id, step.name, exc.message, pause)
             sleep(pause)
             wait *= 2

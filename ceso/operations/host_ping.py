@@ -7,13 +7,14 @@ from typing import Any
 
 from ceso.hosts.specs import PingHost
 from ceso.jobs.context import JobContext
+from ceso.plans import HostPingSteps
 
 
 def run_host_ping(ctx: JobContext) -> dict[str, Any]:
     PingHost.from_job(ctx.params)  # nothing to read but the host, which the job names already
-    with ctx.step("login", progress=50, details={"calls": ["SessionManager.Login"]}):
+    with ctx.step(HostPingSteps.login, progress=50, details={"calls": ["SessionManager.Login"]}):
         client = ctx.client()
-    with ctx.step("read host time", progress=100, details={"calls": ["ServiceInstance.CurrentTime"]}):
+    with ctx.step(HostPingSteps.read_time, progress=100, details={"calls": ["ServiceInstance.CurrentTime"]}):
         start = time.perf_counter()
         host_time = client.current_time()
         rtt = time.perf_counter() - start

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ceso.plans import NewVmSteps, Step
+
 if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
     from ceso.jobs.context import JobContext
@@ -38,13 +40,15 @@ def clone_snapshot_name(job_id: str) -> str:
     return f"ceso-clone-{job_id[:8]}"
 
 
-def left_off(steps: Sequence[dict[str, Any]], started: str, undone: str) -> bool:
+def left_off(steps: Sequence[dict[str, Any]], started: Step, undone: Step) -> bool:
     """True if step ``started`` ran (in any state) and no ``undone`` step succeeded after it: e.g. a
     source shut down by an attempt that died before powering it back on."""
-    last = max((i for i, s in enumerate(steps) if s.get("name") == started), default=None)
+    last = max((i for i, s in enumerate(steps) if started.matches(str(s.get("name")))), default=None)
     if last is None:
         return False
-    return not any(s.get("name") == undone and s.get("state") == "succeeded" for s in steps[last + 1 :])
+    return not any(
+        undone.matches(str(s.get("name"))) and s.get("state") == "succeeded" for s in steps[last + 1 :]
+    )
 
 
 def marked_vm(ctx: JobContext, ops: AnyBackend, name: str) -> Any:
@@ -75,7 +79,12 @@ def _made_directories(steps: Sequence[dict[str, Any]]) -> Iterator[str]:
     seen: set[str] = set()
     for step in steps:
         path = step.get("path")
-        if step.get("name") == "make directory" and isinstance(path, str) and path not in seen:
+        # vm create, vm clone and backup restore declare the same step (ceso.plans).
+        if (
+            NewVmSteps.make_directory.matches(str(step.get("name")))
+            and isinstance(path, str)
+            and path not in seen
+        ):
             seen.add(path)
             yield path
 
@@ -104,7 +113,7 @@ def remove_leftovers(
             ops.remove_snapshot(tree.snapshot)
     if (
         power_source_on
-        and left_off(ctx.earlier_steps, "shut down source", "power source back on")
+        and left_off(ctx.earlier_steps, NewVmSteps.shut_down_source, NewVmSteps.power_source_back_on)
         and ops.power_state(source) == "poweredOff"
     ):
         ops.power_on(source)

@@ -31,6 +31,7 @@ from ceso.jobs.retry import retry_host
 from ceso.jobs.task_progress import TaskProgress
 from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, marked_vm, remove_leftovers
 from ceso.operations.reconcile import Found, completed_vm, is_fault
+from ceso.plans import NewVmSteps
 from ceso.vm.guest import GuestSpec
 from ceso.vm.specs import NewVm
 
@@ -265,7 +266,7 @@ def _cleanup_on_failure(
         if made.vm is not None and is_fault(exc) and _built(ctx, ops, opts):
             raise
         if made.vm is not None or made.directory is not None:
-            undo(ctx, "clean up after failure", functools.partial(_remove_made, ops, made), cause=exc)
+            undo(ctx, NewVmSteps.clean_up, functools.partial(_remove_made, ops, made), cause=exc)
         raise
 
 
@@ -298,11 +299,11 @@ def provision(
 ) -> dict[str, Any]:
     """Make VM ``opts.name`` from ``source_name``'s disks and hardware; return the job result."""
     name = opts.name
-    with ctx.step("inspect source", progress=5, changes_host=False, details={"source": source_name}):
+    with ctx.step(NewVmSteps.inspect_source, progress=5, changes_host=False, details={"source": source_name}):
         # The backend of the route the host's record declares (ceso.backends.routes); its session is
         # opened here, so a host that does not answer yet is retried like the reads.
         ops, source_vm, source, datastore = retry_host(
-            ctx, "inspect source", lambda _try: _inspect(ctx, source_name, opts)
+            ctx, NewVmSteps.inspect_source, lambda _try: _inspect(ctx, source_name, opts)
         )
         disks = [d for d in source.get("config.hardware.device") or [] if _is_type(d, "VirtualDisk")]
         if not disks:
@@ -319,13 +320,13 @@ def provision(
             )
 
     lock_vms = [name, source_name] if lock_source else [name]
-    with ctx.locks(vms=lock_vms, datastores=[datastore]):
+    with ctx.locks(NewVmSteps.lock, vms=lock_vms, datastores=[datastore]):
         # A first attempt only looks; a redelivered one adopts the VM an earlier attempt finished
         # (its record may never have said so: ceso.operations.reconcile), or removes what it made.
         adopted = Found()
-        with ctx.step("check name", progress=8, changes_host=ctx.attempt > 1) as rec:
+        with ctx.step(NewVmSteps.check_name, progress=8, changes_host=ctx.attempt > 1) as rec:
             if ctx.attempt > 1:
-                adopted = retry_host(ctx, "check name", lambda _try: completed_vm(ctx, ops, opts))
+                adopted = retry_host(ctx, NewVmSteps.check_name, lambda _try: completed_vm(ctx, ops, opts))
                 remove_leftovers(
                     ctx,
                     ops,
@@ -336,7 +337,7 @@ def provision(
                 )
                 if adopted.built:
                     rec.update(adopted=True)
-            if not adopted.built and retry_host(ctx, "check name", lambda _try: ops.exists(name)):
+            if not adopted.built and retry_host(ctx, NewVmSteps.check_name, lambda _try: ops.exists(name)):
                 raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
         made = _Made(vm=adopted.vm)
         if adopted.result is not None:
@@ -360,7 +361,9 @@ def provision(
                     shutdown_source=shutdown_source
                     and (
                         power == "poweredOn"
-                        or left_off(ctx.earlier_steps, "shut down source", "power source back on")
+                        or left_off(
+                            ctx.earlier_steps, NewVmSteps.shut_down_source, NewVmSteps.power_source_back_on
+                        )
                     ),
                 )
     if opts.power_on and opts.wait_ip:
@@ -387,7 +390,7 @@ def _inspect(
 
 def _wait_for_ip(ctx: JobContext, ops: AnyBackend, vm: Any, opts: ProvisionOptions) -> list[str]:
     expected = [a.split("/")[0] for a in (opts.guest.ip, opts.guest.ip6) if a and a.lower() != "dhcp"]
-    with ctx.step("wait for guest IP", progress=95, details={"expected": expected}):
+    with ctx.step(NewVmSteps.wait_for_ip, progress=95, details={"expected": expected}):
         try:
             return wait_for_ip(ops, vm, expected=expected, timeout=opts.wait_ip_timeout_s)
         except TimeoutExpiredError as exc:
@@ -412,7 +415,7 @@ def _build(
     disk_paths = [
         datastore_path(datastore, f"{name}/{name}{'' if i == 0 else f'_{i}'}.vmdk") for i in range(len(disks))
     ]
-    with ctx.step("make directory", progress=10, details={"path": directory}):
+    with ctx.step(NewVmSteps.make_directory, progress=10, details={"path": directory}):
 
         def make(tried: int) -> None:
             # Asked again after a lost answer: the directory there now is this job's (the name's lock
@@ -421,13 +424,14 @@ def _build(
                 return
             ops.make_directory(directory)
 
-        retry_host(ctx, "make directory", make)
+        retry_host(ctx, NewVmSteps.make_directory, make)
         made.directory = directory
     with _source_quiet(ctx, ops, source_vm, hot=hot, shutdown=shutdown_source):
         for i, (disk, dest) in enumerate(zip(disks, disk_paths, strict=True)):
             start, end = 10 + int(50 * i / len(disks)), 10 + int(50 * (i + 1) / len(disks))
             with ctx.step(
-                f"copy disk {i + 1}/{len(disks)}",
+                NewVmSteps.copy_disk,
+                item=f"{i + 1}/{len(disks)}",
                 progress=end,
                 details={"source": disk.backing.fileName, "dest": dest},
             ):
@@ -437,7 +441,7 @@ def _build(
     nic_count = sum(
         1 for d in source.get("config.hardware.device") or [] if _is_type(d, "VirtualEthernetCard")
     )
-    with ctx.step("create VM", progress=75) as rec:
+    with ctx.step(NewVmSteps.create_vm, progress=75) as rec:
         macs = []
         taken = ops.macs_in_use()
         for _ in range(nic_count):
@@ -461,31 +465,31 @@ def _build(
                 return vm
             return ops.create_vm(spec)
 
-        made.vm = retry_host(ctx, "create VM", create)
+        made.vm = retry_host(ctx, NewVmSteps.create_vm, create)
         rec.update(uuid=spec.uuid, macs=macs, instance_id=instance_id)
     if source.get("config.firmware") == "efi":
         # An EFI guest's boot entries live in its NVRAM: without them it may not boot. The
         # new VM has not run yet, so its own NVRAM (if the host made one) is replaced.
         nvram = nvram_path(source["summary.config.vmPathName"])
-        with ctx.step("copy NVRAM", progress=78, details={"source": nvram}) as rec:
+        with ctx.step(NewVmSteps.copy_nvram, progress=78, details={"source": nvram}) as rec:
             try:
                 ops.copy_file(nvram, datastore_path(datastore, f"{name}/{name}.nvram"))
             except NotFoundError:
                 rec.update(copied=False)  # a VM that never booted has none yet
     if opts.disk_bytes is not None and opts.disk_bytes > disks[0].capacityInKB * 1024:
-        with ctx.step("grow disk", progress=80, details={"capacity_bytes": opts.disk_bytes}):
+        with ctx.step(NewVmSteps.grow_disk, progress=80, details={"capacity_bytes": opts.disk_bytes}):
             grown = opts.disk_bytes  # setting a capacity twice sets it once
-            retry_host(ctx, "grow disk", lambda _try: _grow_first_disk(ops, made.vm, grown))
+            retry_host(ctx, NewVmSteps.grow_disk, lambda _try: _grow_first_disk(ops, made.vm, grown))
     power_state = "poweredOff"
     if opts.power_on:
-        with ctx.step("power on", progress=90) as rec:
+        with ctx.step(NewVmSteps.power_on, progress=90) as rec:
 
             def power_on(tried: int) -> str:
                 if tried > 1 and ops.power_state(made.vm) == "poweredOn":
                     return "poweredOn"  # the lost answer's request was carried out
                 return ops.power_on(made.vm)
 
-            power_state = retry_host(ctx, "power on", power_on)  # the state the host reported
+            power_state = retry_host(ctx, NewVmSteps.power_on, power_on)  # the state the host reported
             rec.update(power_state=power_state)
     # A cancel that came while the last step ran: the VM is removed here, not left by a job that
     # ends cancelled (the outcome's write would say cancelled after the cleanup scope was left).
@@ -529,7 +533,7 @@ def _source_quiet(
     Otherwise the source is already off and nothing is done.
     """
     if hot:
-        with ctx.step("snapshot source", progress=12):
+        with ctx.step(NewVmSteps.snapshot_source, progress=12):
             snapshot = ops.create_snapshot(
                 source_vm,
                 clone_snapshot_name(ctx.job.id),
@@ -537,13 +541,13 @@ def _source_quiet(
                 quiesce=False,
                 description=f"temporary snapshot of ceso job {ctx.job.id}",
             )
-        with always(ctx, "remove source snapshot", lambda: ops.remove_snapshot(snapshot)):
+        with always(ctx, NewVmSteps.remove_source_snapshot, lambda: ops.remove_snapshot(snapshot)):
             yield
         return
     if shutdown:
-        with ctx.step("shut down source", progress=12):
+        with ctx.step(NewVmSteps.shut_down_source, progress=12):
             shut_down_or_power_off(ops, source_vm, timeout=300)
-        with always(ctx, "power source back on", lambda: ops.power_on(source_vm)):
+        with always(ctx, NewVmSteps.power_source_back_on, lambda: ops.power_on(source_vm)):
             yield
         return
     yield

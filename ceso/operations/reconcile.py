@@ -151,13 +151,14 @@ def completed_vm(ctx: JobContext, ops: AnyBackend, opts: ProvisionOptions) -> Fo
 def _nvram_copied(steps: list[dict[str, Any]]) -> bool:
     """An EFI VM's boot entries were copied: the step ended well, or a later step started (a step
     starts only after the one before it ended well)."""
-    names = [s.get("name") for s in steps]
-    if "copy NVRAM" not in names:
+    from ceso.plans import NewVmSteps
+
+    copies = [i for i, s in enumerate(steps) if NewVmSteps.copy_nvram.matches(str(s.get("name")))]
+    if not copies:
         return False
-    last = len(names) - 1 - names[::-1].index("copy NVRAM")
-    return steps[last].get("state") == "succeeded" or any(
-        n in ("grow disk", "power on") for n in names[last + 1 :]
-    )
+    last = copies[-1]
+    later = (NewVmSteps.grow_disk, NewVmSteps.power_on)
+    return steps[last].get("state") == "succeeded" or any(step.ran_in(steps[last + 1 :]) for step in later)
 
 
 def _instance_id(extra: dict[str, str]) -> str | None:
@@ -202,14 +203,15 @@ def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
     """
     from ceso.jobs.cleanup import undo
     from ceso.jobs.leftovers import cleanups_for
+    from ceso.plans import NewVmSteps
 
-    if ctx.job.kind not in KINDS or not any(s.get("name") == "make directory" for s in ctx.steps):
+    if ctx.job.kind not in KINDS or not NewVmSteps.make_directory.ran_in(ctx.steps):
         return None
     if any(s.get("cleanup") for s in ctx.steps[len(ctx.earlier_steps) :]):
         return None  # the handler saw the fault, found its VM unfinished and cleaned up already
     found = Found()
     try:
-        with ctx.recovery_step("reconcile with host", details={"cause": error.code}) as rec:
+        with ctx.recovery_step(NewVmSteps.reconcile_with_host, details={"cause": error.code}) as rec:
             opts = _options(ctx)
             found = completed_vm(ctx, ops := ctx.backend(), opts)
             rec.update(vm_found=found.vm is not None, complete=found.complete)
@@ -237,6 +239,6 @@ def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
     except Exception:  # params it cannot read: the failure is recorded all the same
         log.exception("job %s: its cleanup could not be prepared", ctx.job.id)
         cleanups = []
-    for name, action in cleanups:
-        undo(ctx, name, action, cause=error)
+    for step, action in cleanups:
+        undo(ctx, step, action, cause=error)
     return None

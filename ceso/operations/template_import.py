@@ -32,6 +32,7 @@ from ceso.images.specs import ImportTemplate
 from ceso.jobs.cleanup import undo
 from ceso.jobs.context import JobContext
 from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
+from ceso.plans import ImportSteps
 from ceso.vm.templates import IMAGE_TOOLS_KEY, add_template, template_to_dict
 
 __all__ = ["run_template_import"]
@@ -70,7 +71,9 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
     ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     name = spec.name
     meter = _Meter(ctx, None, 15, 90)
-    with ctx.step("read package", progress=5, changes_host=False, details={"source": spec.from_}) as rec:
+    with ctx.step(
+        ImportSteps.read_package, progress=5, changes_host=False, details={"source": spec.from_}
+    ) as rec:
         package = open_package(spec.from_, sha256=spec.sha256, progress=meter)
         rec.update(
             kind=package.kind,
@@ -79,14 +82,14 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
             dropped_properties=package.image.dropped_properties,
         )
     try:
-        with ctx.step("check host", progress=8, changes_host=False):
+        with ctx.step(ImportSteps.check_host, progress=8, changes_host=False):
             datastore = ops.datastore(spec.datastore)
             network = ops.network(spec.network) if spec.network else next(iter(ops.networks()), None)
             if network is None:
                 raise NotFoundError(f"host {ctx.job.host} has no port group for the template's NICs")
         meter.total = package.upload_bytes or package.source_size
-        with ctx.locks(vms=[name], datastores=[datastore]):
-            with ctx.step("check name", progress=10, changes_host=ctx.attempt > 1):
+        with ctx.locks(ImportSteps.lock, vms=[name], datastores=[datastore]):
+            with ctx.step(ImportSteps.check_name, progress=10, changes_host=ctx.attempt > 1):
                 if ctx.attempt > 1:
                     remove_vm_leftovers(ctx, ops, name=name)  # what an earlier attempt made (its marker)
                 if ops.exists(name):
@@ -102,7 +105,7 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
                     _import_over_api(
                         ctx, ops, package, spec, datastore=datastore, network=network, meter=meter
                     )
-                with ctx.step("register template", progress=95):
+                with ctx.step(ImportSteps.register_template, progress=95):
                     template = add_template(ctx.runtime, name, ctx.job.host)
     finally:
         package.close()
@@ -126,7 +129,7 @@ def _cleanup_on_failure(ctx: JobContext, ops: AnyBackend, name: str, datastore: 
     except BaseException as exc:
         undo(
             ctx,
-            "clean up after failure",
+            ImportSteps.clean_up,
             lambda: _remove(ops, name, datastore_path(datastore, name)),
             cause=exc,
         )
@@ -164,7 +167,7 @@ def _import_over_api(
     )
     try:
         with ctx.step(
-            "import VM",
+            ImportSteps.import_vm,
             progress=12,
             details={"calls": ["OvfManager.CreateImportSpec", "ResourcePool.ImportVApp"]},
         ):
@@ -173,17 +176,18 @@ def _import_over_api(
         tools = 0
         for i, disk in enumerate(package.disks()):
             with ctx.step(
-                f"upload disk {i + 1}/{count}",
+                ImportSteps.upload_disk,
+                item=f"{i + 1}/{count}",
                 progress=15 + int(75 * i / count),
                 details={"file": disk.disk.href},
             ) as rec:
                 rec["bytes"] = lease.upload(disk, percent=meter.percent)
             tools = max(tools, disk.tools_version)
         package.finish()
-        with ctx.step("complete import", progress=92):
+        with ctx.step(ImportSteps.complete_import, progress=92):
             lease.complete()
         if tools:
-            with ctx.step("record image tools", progress=93, details={IMAGE_TOOLS_KEY: tools}):
+            with ctx.step(ImportSteps.record_tools, progress=93, details={IMAGE_TOOLS_KEY: tools}):
                 v = vim()
                 ops.reconfigure(
                     ops.find(spec.name),
@@ -193,7 +197,7 @@ def _import_over_api(
                     what="record the image's VMware Tools",
                 )
     except BaseException as exc:
-        undo(ctx, "abort import", lease.abort, cause=exc)
+        undo(ctx, ImportSteps.abort_import, lease.abort, cause=exc)
         raise
 
 
@@ -205,21 +209,22 @@ def _import_over_ssh(
 
     assert isinstance(ops, SshVmBackend), ops.route
     name = spec.name
-    with ctx.step("make directory", progress=12, details={"path": datastore_path(datastore, name)}):
+    with ctx.step(ImportSteps.make_directory, progress=12, details={"path": datastore_path(datastore, name)}):
         ops.make_directory(datastore_path(datastore, name))
     image = package.image
     paths = disk_paths(datastore, name, len(image.disks))
     tools = 0
     for i, disk in enumerate(package.disks()):
         with ctx.step(
-            f"convert and upload disk {i + 1}/{len(paths)}",
+            ImportSteps.convert_upload,
+            item=f"{i + 1}/{len(paths)}",
             progress=15 + int(75 * i / len(paths)),
             details={"file": disk.disk.href, "dest": paths[i]},
         ) as rec:
             rec["allocated_bytes"] = upload_thin(ops, disk, paths[i], adapter=image.scsi)
         tools = max(tools, disk.tools_version)
     package.finish()
-    with ctx.step("create VM", progress=92):
+    with ctx.step(ImportSteps.create_vm, progress=92):
         ops.create_vm(
             config_spec(
                 image,

@@ -7,6 +7,7 @@ from typing import Any
 
 from ceso.errors import InvalidInputError
 from ceso.jobs.context import JobContext
+from ceso.plans import SleepSteps
 
 
 def run_test_sleep(ctx: JobContext) -> dict[str, Any]:
@@ -15,7 +16,7 @@ def run_test_sleep(ctx: JobContext) -> dict[str, Any]:
     if not (0 <= seconds <= 3600 and 1 <= steps <= 1000):
         raise InvalidInputError("test.sleep needs 0 <= seconds <= 3600 and 1 <= steps <= 1000")
     for i in range(steps):
-        with ctx.step(f"sleep {i + 1}/{steps}", progress=int(100 * (i + 1) / steps)):
+        with ctx.step(SleepSteps.sleep, item=f"{i + 1}/{steps}", progress=int(100 * (i + 1) / steps)):
             time.sleep(seconds / steps)
     if ctx.params.get("fail"):
         raise InvalidInputError(str(ctx.params["fail"]), code="requested_failure")

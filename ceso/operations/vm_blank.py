@@ -20,6 +20,7 @@ from ceso.errors import ConflictError, NotFoundError, OperationError
 from ceso.jobs.cleanup import undo
 from ceso.jobs.retry import retry_host
 from ceso.operations.leftovers import JOB_MARKER, marked_vm, remove_leftovers
+from ceso.plans import BlankVmSteps
 
 if TYPE_CHECKING:
     from ceso.backends.api import ApiVmBackend
@@ -114,7 +115,7 @@ def run_blank_create(ctx: JobContext, spec: CreateVm) -> dict[str, Any]:
     refuse_over_ssh(route_of(ctx.runtime, ctx.job.host))
     ops = ctx.backend(require="api", what="vm create --blank")
     name = spec.name
-    with ctx.step("check placement", progress=5, changes_host=False, details={"iso": spec.iso}):
+    with ctx.step(BlankVmSteps.check_placement, progress=5, changes_host=False, details={"iso": spec.iso}):
         iso_ds = None if spec.iso is None else split_datastore_path(spec.iso)[0]
         datastore = ops.datastore(spec.datastore or iso_ds)
         network = _choose_network(ops, spec.network)
@@ -122,13 +123,15 @@ def run_blank_create(ctx: JobContext, spec: CreateVm) -> dict[str, Any]:
             ops.datastore(iso_ds)
             if not ops.path_exists(spec.iso):
                 raise NotFoundError(f"no ISO {spec.iso} on host {ctx.job.host}")
-    with ctx.locks(vms=[name], datastores=[datastore]):
-        with ctx.step("check name", progress=8, changes_host=ctx.attempt > 1):
+    with ctx.locks(BlankVmSteps.lock, vms=[name], datastores=[datastore]):
+        with ctx.step(BlankVmSteps.check_name, progress=8, changes_host=ctx.attempt > 1):
             if ctx.attempt > 1:
                 remove_leftovers(ctx, ops, name=name, source_name=None)
             if ops.exists(name):
                 raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
-        with ctx.step("create VM", progress=60, details={"datastore": datastore, "network": network}) as rec:
+        with ctx.step(
+            BlankVmSteps.create_vm, progress=60, details={"datastore": datastore, "network": network}
+        ) as rec:
             mac = random_static_mac(ops.macs_in_use())
             config = blank_config_spec(
                 spec, datastore=datastore, network=network, mac=mac, extra_config={JOB_MARKER: ctx.job.id}
@@ -140,23 +143,23 @@ def run_blank_create(ctx: JobContext, spec: CreateVm) -> dict[str, Any]:
                     return found
                 return ops.create_vm(config)
 
-            vm = retry_host(ctx, "create VM", create)
+            vm = retry_host(ctx, BlankVmSteps.create_vm, create)
             rec.update(mac=mac)
         try:
             power_state = "poweredOff"
             if not spec.no_power_on:
-                with ctx.step("power on", progress=90) as rec:
+                with ctx.step(BlankVmSteps.power_on, progress=90) as rec:
 
                     def power_on(tried: int) -> str:
                         if tried > 1 and ops.power_state(vm) == "poweredOn":
                             return "poweredOn"  # the lost answer's request was carried out
                         return ops.power_on(vm)
 
-                    power_state = retry_host(ctx, "power on", power_on)
+                    power_state = retry_host(ctx, BlankVmSteps.power_on, power_on)
                     rec.update(power_state=power_state)
             ctx.checkpoint()
         except BaseException as exc:
-            undo(ctx, "clean up after failure", lambda: _destroy(ops, vm), cause=exc)
+            undo(ctx, BlankVmSteps.clean_up, lambda: _destroy(ops, vm), cause=exc)
             raise
         vmx = str(ops.props(vm, ["summary.config.vmPathName"]).get("summary.config.vmPathName"))
     return {

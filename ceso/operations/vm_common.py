@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from ceso.backends.protocol import AnyBackend
 from ceso.jobs.context import JobContext
+from ceso.plans import Step
 from ceso.vm.guards import refuse_template
 
 __all__ = ["earlier_attempt_ran", "inspect_vm"]
@@ -26,10 +27,10 @@ def inspect_vm(ctx: JobContext, ops: AnyBackend, name: str, props: list[str]) ->
     return vm, row
 
 
-def earlier_attempt_ran(ctx: JobContext, step: str) -> bool:
+def earlier_attempt_ran(ctx: JobContext, step: Step) -> bool:
     """True if an earlier delivery of this job started ``step`` (ask before this attempt runs it).
 
     A job redelivered after its worker died may find its change already made;
     this tells "done by us" apart from "refused".
     """
-    return ctx.attempt > 1 and any(s.get("name") == step for s in ctx.steps)
+    return ctx.attempt > 1 and step.ran_in(ctx.steps)

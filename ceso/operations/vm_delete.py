@@ -17,6 +17,7 @@ from ceso.backends.paths import split_datastore_path
 from ceso.errors import ConflictError, NotFoundError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
+from ceso.plans import DeleteSteps
 from ceso.vm.change_specs import DeleteVm
 from ceso.vm.guards import refuse_in_flight, refuse_protected
 from ceso.vm.lifecycle import vm_files
@@ -29,11 +30,11 @@ def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
     name, force = spec.name, spec.force
     host = ctx.job.host
     ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
-    with ctx.step("inspect", progress=5):
+    with ctx.step(DeleteSteps.inspect, progress=5):
         try:
             vmx = ops.props(ops.find(name), ["summary.config.vmPathName"])["summary.config.vmPathName"]
         except NotFoundError:
-            if earlier_attempt_ran(ctx, "destroy"):
+            if earlier_attempt_ran(ctx, DeleteSteps.destroy):
                 return {
                     "name": name,
                     "host": host,
@@ -43,8 +44,8 @@ def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
             raise
         datastore, vmx_rel = split_datastore_path(vmx)
     directory = f"[{datastore}] {vmx_rel.rpartition('/')[0]}"
-    with ctx.locks(vms=[name], datastores=[datastore]):
-        with ctx.step("check", progress=15) as rec:
+    with ctx.locks(DeleteSteps.lock, vms=[name], datastores=[datastore]):
+        with ctx.step(DeleteSteps.check, progress=15) as rec:
             vm, props = inspect_vm(ctx, ops, name, PROPERTIES)
             with Session(ctx.runtime.engine) as session:
                 refuse_protected(session, host=host, name=name)
@@ -57,11 +58,11 @@ def run_vm_delete(ctx: JobContext) -> dict[str, Any]:
             files = vm_files(props)
             rec.update(power_state=power, files=files)
         if power != "poweredOff":
-            with ctx.step("power off", progress=40):
+            with ctx.step(DeleteSteps.power_off, progress=40):
                 ops.power_off(vm)
-        with ctx.step("destroy", progress=85, details={"files": files}):
+        with ctx.step(DeleteSteps.destroy, progress=85, details={"files": files}):
             ops.destroy(vm)
-        with ctx.step("check folder", progress=95, details={"folder": directory}) as rec:
+        with ctx.step(DeleteSteps.check_folder, progress=95, details={"folder": directory}) as rec:
             # Destroy_Task leaves the folder when it holds files that are not the VM's; say so.
             left = bool(vmx_rel.rpartition("/")[0]) and ops.path_exists(directory)
             rec["folder_left"] = left

@@ -18,6 +18,7 @@ from ceso.backends.protocol import AnyBackend
 from ceso.errors import ConflictError, OperationError, TimeoutExpiredError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
+from ceso.plans import PowerSteps
 from ceso.vm.change_specs import PowerVm
 from ceso.vm.power import check_power_action
 
@@ -27,8 +28,8 @@ def run_vm_power(ctx: JobContext) -> dict[str, Any]:
     name, action = spec.name, spec.action
     ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "action": action}
-    with ctx.locks(vms=[name]):
-        with ctx.step("check", progress=10) as rec:
+    with ctx.locks(PowerSteps.lock, vms=[name]):
+        with ctx.step(PowerSteps.check, progress=10) as rec:
             vm, props = inspect_vm(ctx, ops, name, [])
             before = str(props.get("runtime.powerState"))
             note = check_power_action(action, name=name, host=ctx.job.host, state=before)
@@ -37,41 +38,41 @@ def run_vm_power(ctx: JobContext) -> dict[str, Any]:
             _ACTIONS[action](ctx, spec, ops, vm)
         else:
             result["note"] = note
-        with ctx.step("read power state", progress=95):
+        with ctx.step(PowerSteps.read_power_state, progress=95):
             after = ops.power_state(vm)
     return {**result, "power_state_before": before, "power_state": after, "changed": note is None}
 
 
 def _on(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
-    with ctx.step("power on", progress=60):
+    with ctx.step(PowerSteps.power_on, progress=60):
         ops.power_on(vm)
 
 
 def _off(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
-    with ctx.step("power off", progress=60):
+    with ctx.step(PowerSteps.power_off, progress=60):
         ops.power_off(vm)
 
 
 def _reset(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
-    with ctx.step("reset", progress=60):
+    with ctx.step(PowerSteps.reset, progress=60):
         ops.reset(vm)
 
 
 def _reboot(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
-    with ctx.step("guest reboot", progress=60):
+    with ctx.step(PowerSteps.guest_reboot, progress=60):
         ops.reboot_guest(vm)
 
 
 def _shutdown(ctx: JobContext, spec: PowerVm, ops: AnyBackend, vm: Any) -> None:
     timeout = spec.timeout_guest
     try:
-        with ctx.step("guest shutdown", progress=60, details={"timeout_s": timeout}):
+        with ctx.step(PowerSteps.guest_shutdown, progress=60, details={"timeout_s": timeout}):
             shut_down_guest(ops, vm, timeout=timeout)
     except (OperationError, TimeoutExpiredError, ConflictError):
         # No tools, a hung guest or a refused call: power off only when the operator said so.
         if not spec.force:
             raise
-        with ctx.step("power off (fallback)", progress=80):
+        with ctx.step(PowerSteps.power_off_fallback, progress=80):
             if ops.power_state(vm) != "poweredOff":
                 ops.power_off(vm)
 

@@ -13,6 +13,7 @@ from ceso.errors import NotFoundError
 from ceso.esxi.inventory import vm_summary
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
+from ceso.plans import ReconfigureSteps
 from ceso.vm.change_specs import ReconfigureVm
 from ceso.vm.hardware import HARDWARE_PROPERTIES, plan_reconfigure
 
@@ -23,8 +24,8 @@ def run_vm_reconfigure(ctx: JobContext) -> dict[str, Any]:
     spec = ReconfigureVm.from_job(ctx.params)
     name, changes = spec.name, spec.changes
     ops = ctx.backend()  # the route the host's record declares; SSH can only grow disks
-    with ctx.locks(vms=[name]):
-        with ctx.step("plan", progress=20) as rec:
+    with ctx.locks(ReconfigureSteps.lock, vms=[name]):
+        with ctx.step(ReconfigureSteps.plan, progress=20) as rec:
             vm, props = inspect_vm(ctx, ops, name, HARDWARE_PROPERTIES)
             networks = ops.networks(want=changes.network) if changes.network is not None else []
             if changes.iso is not None and not ops.path_exists(changes.iso):
@@ -32,9 +33,9 @@ def run_vm_reconfigure(ctx: JobContext) -> dict[str, Any]:
             plan = plan_reconfigure(props, changes, networks=networks, host=ctx.job.host, name=name)
             rec.update(changes=plan.changes, unchanged=plan.unchanged)
         if plan.spec is not None:
-            with ctx.step("reconfigure", progress=80):
+            with ctx.step(ReconfigureSteps.reconfigure, progress=80):
                 ops.reconfigure(vm, plan.spec, what="; ".join(plan.changes))
-        with ctx.step("read back", progress=95):
+        with ctx.step(ReconfigureSteps.read_back, progress=95):
             now = vm_summary(ctx.job.host, ops.props(vm, READ_BACK))
     return {
         "name": name,

@@ -12,6 +12,7 @@ from typing import Any
 from ceso.errors import NotFoundError
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import earlier_attempt_ran, inspect_vm
+from ceso.plans import SnapshotDeleteSteps
 from ceso.vm.change_specs import DeleteSnapshot
 from ceso.vm.snapshots import SnapshotNode, find_snapshot, flatten
 
@@ -21,23 +22,25 @@ def run_vm_snapshot_delete(ctx: JobContext) -> dict[str, Any]:
     name, snapshot, children = spec.name, spec.snapshot, spec.children
     ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     result: dict[str, Any] = {"name": name, "host": ctx.job.host, "snapshot": snapshot, "children": children}
-    with ctx.locks(vms=[name]):
-        with ctx.step("check", progress=10) as rec:
+    with ctx.locks(SnapshotDeleteSteps.lock, vms=[name]):
+        with ctx.step(SnapshotDeleteSteps.check, progress=10) as rec:
             vm, props = inspect_vm(ctx, ops, name, ["snapshot"])
             nodes = flatten(props.get("snapshot"))
             try:
                 node = find_snapshot(nodes, snapshot, vm=name, host=ctx.job.host)
             except NotFoundError:
-                if not earlier_attempt_ran(ctx, "remove snapshot"):
+                if not earlier_attempt_ran(ctx, SnapshotDeleteSteps.remove):
                     raise
                 return {**result, "removed": [], "note": "removed by an earlier attempt of this job"}
             removed = [node.name, *(_descendants(nodes, node.id) if children else [])]
             rec.update(snapshot_id=node.id, removes=removed)
         with ctx.step(
-            "remove snapshot", progress=70, details={"snapshot_id": node.id, "removeChildren": children}
+            SnapshotDeleteSteps.remove,
+            progress=70,
+            details={"snapshot_id": node.id, "removeChildren": children},
         ):
             ops.remove_snapshot(node.ref, children=children)
-        with ctx.step("read back", progress=95):
+        with ctx.step(SnapshotDeleteSteps.read_back, progress=95):
             left = [n.name for n in flatten(ops.props(vm, ["snapshot"]).get("snapshot"))]
     return {**result, "removed": removed, "snapshots_left": left}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ceso.jobs.context import JobContext
 from ceso.operations.vm_common import inspect_vm
+from ceso.plans import SnapshotRevertSteps
 from ceso.vm.change_specs import RevertSnapshot
 from ceso.vm.snapshots import find_snapshot, flatten
 
@@ -19,14 +20,14 @@ def run_vm_snapshot_revert(ctx: JobContext) -> dict[str, Any]:
     spec = RevertSnapshot.from_job(ctx.params)
     name, snapshot = spec.name, spec.snapshot
     ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
-    with ctx.locks(vms=[name]):
-        with ctx.step("check", progress=10) as rec:
+    with ctx.locks(SnapshotRevertSteps.lock, vms=[name]):
+        with ctx.step(SnapshotRevertSteps.check, progress=10) as rec:
             vm, props = inspect_vm(ctx, ops, name, ["snapshot"])
             node = find_snapshot(flatten(props.get("snapshot")), snapshot, vm=name, host=ctx.job.host)
             rec["snapshot_id"] = node.id
-        with ctx.step("revert", progress=70, details={"snapshot_id": node.id}):
+        with ctx.step(SnapshotRevertSteps.revert, progress=70, details={"snapshot_id": node.id}):
             ops.revert_snapshot(node.ref)
-        with ctx.step("read back", progress=95):
+        with ctx.step(SnapshotRevertSteps.read_back, progress=95):
             power = ops.power_state(vm)
     return {
         "name": name,

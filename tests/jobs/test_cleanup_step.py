@@ -16,6 +16,7 @@ from ceso.jobs.cancel import cancel_job
 from ceso.jobs.cleanup import always
 from ceso.jobs.context import JobContext
 from ceso.jobs.runner import Delivery, run_job
+from ceso.plans import Step
 from ceso.runtime import Runtime, get_runtime
 from tests.conftest import _clear_caches
 from tests.jobs.test_runner_transactions import _handler, _job, _row
@@ -32,7 +33,7 @@ def test_a_stray_keyword_to_step_is_a_type_error(runtime: Runtime, monkeypatch: 
     """``force=True`` used to become a detail of the step; now it is refused where it is written."""
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        with ctx.step("clean up", force=True):  # type: ignore[call-arg]
+        with ctx.step(Step("clean up", ""), force=True):  # type: ignore[call-arg]
             pass
         return {}
 
@@ -50,10 +51,10 @@ def test_cleanup_runs_and_is_recorded_after_a_cancel(
     undone: list[str] = []
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        with always(ctx, "remove snapshot", lambda: undone.append("snapshot")):
-            with ctx.step("copy"):
+        with always(ctx, Step("remove snapshot", "", cleanup=True), lambda: undone.append("snapshot")):
+            with ctx.step(Step("copy", "")):
                 cancel_job(ctx.runtime, ctx.job.id)
-            with ctx.step("never runs"):
+            with ctx.step(Step("never runs", "")):
                 undone.append("oops")
         return {}
 
@@ -76,7 +77,7 @@ def test_a_failed_cleanup_is_pending_and_the_cause_stays_the_error(
         raise HostUnreachableError("remove snapshot on host h: host unreachable: timed out")
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        with always(ctx, "remove snapshot", unreachable), ctx.step("copy"):
+        with always(ctx, Step("remove snapshot", "", cleanup=True), unreachable), ctx.step(Step("copy", "")):
             raise OperationError("copy failed: the disk is gone", code="esxi_fault")
         return {}
 
@@ -98,7 +99,7 @@ def test_a_failed_cleanup_after_success_fails_the_job(
         raise HostUnreachableError("remove snapshot on host h: host unreachable: timed out")
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        with always(ctx, "remove snapshot", unreachable), ctx.step("copy"):
+        with always(ctx, Step("remove snapshot", "", cleanup=True), unreachable), ctx.step(Step("copy", "")):
             pass
         return {}
 

@@ -25,6 +25,7 @@ from ceso.jobs.runner import Delivery, run_job
 from ceso.jobs.store import create_job
 from ceso.operations.handlers import HANDLERS
 from ceso.operations.test_sleep import run_test_sleep
+from ceso.plans import Step
 from ceso.runtime import Runtime, get_runtime
 from tests.conftest import _clear_caches
 from tests.security.helpers import audit_rows
@@ -169,9 +170,9 @@ def test_a_step_that_changes_nothing_is_written_with_the_next_write(
     seen: list[list[str]] = []
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        with ctx.step("look", changes_host=False):
+        with ctx.step(Step("look", ""), changes_host=False):
             pass
-        with ctx.step("act"):
+        with ctx.step(Step("act", "")):
             seen.append(
                 [s["name"] for s in _row(runtime, ctx.job.id)["steps"]]
             )  # committed before "act" runs
@@ -194,7 +195,7 @@ def test_a_step_that_changes_nothing_is_written_with_the_next_write(
     ]
 
     def failing(ctx: JobContext) -> dict[str, Any]:
-        with ctx.step("look", changes_host=False):
+        with ctx.step(Step("look", ""), changes_host=False):
             raise InvalidInputError("nothing to see")
         return {}
 
@@ -216,7 +217,7 @@ def test_a_cancel_requested_while_the_last_step_runs_still_cancels(
     from ceso.jobs.cancel import cancel_job
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        with ctx.step("last", progress=50):
+        with ctx.step(Step("last", ""), progress=50):
             cancel_job(ctx.runtime, ctx.job.id)
         return {"made": "something"}
 
@@ -250,7 +251,10 @@ def test_a_claim_lost_during_the_last_step_writes_no_outcome(
     nor an outcome to the row; the step's record is still appended, on its own."""
 
     def handler(ctx: JobContext) -> dict[str, Any]:
-        with ctx.step("last"), ctx.runtime.engine.begin() as conn:  # meanwhile another delivery re-claims
+        with (
+            ctx.step(Step("last", "")),
+            ctx.runtime.engine.begin() as conn,
+        ):  # meanwhile another delivery re-claims
             conn.execute(
                 sa.text("UPDATE jobs SET attempts = attempts + 1, worker = 'other' WHERE id = :j"),
                 {"j": ctx.job.id},
