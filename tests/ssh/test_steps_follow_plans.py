@@ -1,0 +1,247 @@
+"""Every job kind records the steps its plan declares, on the API route, the SSH route and the fake.
+
+A dry run shows :func:`ceso.plans.plan_for`; the worker runs the same :class:`ceso.plans.Step`
+objects. This holds what jobs really recorded to the declaration: each recorded step is a
+declared step of its kind, in the declared order (cleanup steps may come anywhere), marked
+``cleanup`` exactly when declared so, and every call that changes the host is named by the
+step's text for the route the job took (vSphere methods as recorded; on the SSH route the
+shell command's tool and sub-command, or the SFTP operation). Reads are not held to the text.
+
+The jobs run in this process (``run_job``, no Celery worker): the CLI submits them (the
+request builders, as a user's), the runner runs them against the simulator (API), the ESXi
+shell emulator behind a real sshd (SSH) or the in-memory FakeBackend.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from ceso.backends.fake import FakeBackend
+from ceso.db.models import Host, Job, Template
+from ceso.jobs.request import JobRequest
+from ceso.jobs.runner import run_job
+from ceso.jobs.store import get_job
+from ceso.jobs.submit import submit_job
+from ceso.plans import API, PLANS, SSH, Step, steps_of
+from ceso.runtime import Runtime, get_runtime
+from tests.conftest import Cli, unique
+from tests.ssh.conftest import add_ssh_host, make_ssh_template
+from tests.support.simulator import SimulatorHost
+from tests.support.sshd import SshServer
+from tests.support.vms import destroy_vm, make_template, vm_names
+
+#: Shell commands and SFTP operations that only read: not held to the step's text.
+SHELL_READS = (
+    "vim-cmd vmsvc/getallvms",
+    "vim-cmd vmsvc/power.getstate",
+    "vim-cmd vmsvc/get.guest",
+    "vim-cmd vmsvc/snapshot.get",
+    "vim-cmd vimsvc/task_list",
+    "vim-cmd vimsvc/task_info",
+    "esxcli storage",
+    "esxcli network",
+    "sh -c",
+    "sftp.read",
+    "sftp.stat",
+)
+
+
+def _call_name(call: Any) -> str:
+    """A recorded call as a plan names it: the vSphere method, ``tool sub-command``, or ``sftp.op``."""
+    if isinstance(call, str):
+        return call  # host.ping lists its calls by name
+    if call["method"] == "ssh":
+        return " ".join(shlex.split(call["args"]["command"])[:2])
+    return str(call["method"])
+
+
+def departures(job: Job | dict[str, Any], route: str) -> list[str]:
+    """How the steps ``job`` recorded depart from its kind's plan on ``route`` (``api``, ``ssh`` or
+    ``fake``, whose calls are the protocol's methods and are not checked); empty if none."""
+    row = job if isinstance(job, dict) else {"kind": job.kind, "steps": job.steps}
+    declared = steps_of(PLANS[row["kind"]])
+    found: list[str] = []
+    at = 0
+    for record in row["steps"] or []:
+        name = str(record["name"])
+        matches = [i for i, step in enumerate(declared) if step.matches(name)]
+        if not matches:
+            found.append(f"{name!r} is not a step of {row['kind']}")
+            continue
+        later = [i for i in matches if i >= at]
+        step: Step = declared[(later or matches)[0]]
+        if not step.cleanup:
+            if not later:
+                found.append(f"{name!r} ran after a step its plan puts after it")
+            at = max(at, (later or matches)[0])
+        if bool(record.get("cleanup")) != step.cleanup:
+            found.append(
+                f"{name!r} is recorded with cleanup={record.get('cleanup')}, declared {step.cleanup}"
+            )
+        if route not in (API, SSH):
+            continue
+        for call in record.get("calls", []):
+            called = _call_name(call)
+            if route == SSH and called.startswith(SHELL_READS):
+                continue
+            if called not in step.calls(route):
+                found.append(
+                    f"{name!r} called {called} on the {route} route; its plan says: {step.calls(route)}"
+                )
+    return found
+
+
+def _kinds(jobs: list[dict[str, Any]]) -> set[str]:
+    return {j["kind"] for j in jobs}
+
+
+# -- the real routes: the CLI submits, this process runs ------------------------------------------
+def _runner(cli: Cli) -> Callable[..., dict[str, Any]]:
+    runtime = get_runtime()
+
+    def run(*args: str, ok: bool = True) -> dict[str, Any]:
+        queued = cli(*args, "--no-wait")
+        assert queued.exit_code == 0, (args, queued.stdout, queued.stderr)
+        job_id = queued.stdout.strip()
+        run_job(runtime, job_id)
+        with Session(runtime.engine) as session:
+            job = get_job(session, job_id)
+        assert (job.state == "succeeded") == ok, (args, job.state, job.error_message, job.steps)
+        return {"kind": job.kind, "steps": job.steps, "result": job.result}
+
+    return run
+
+
+def _lifecycle(run: Callable[..., dict[str, Any]], template: str, *, route: str) -> list[dict[str, Any]]:
+    """Every VM kind once or more: create, power, reconfigure, snapshots, clone (hot), delete."""
+    name, copy = unique("plan"), unique("plan-copy")
+    jobs = [run("vm", "create", name, "--template", template, "--disk", "17G")]
+    jobs.append(run("vm", "power", "off", name))
+    change = ("--cpus", "1") if route == API else ("--disk-grow", "1", "18G")
+    jobs.append(run("vm", "reconfigure", name, *change))
+    jobs += [run("vm", "power", action, name) for action in ("on", "reset")]
+    jobs.append(run("vm", "power", "shutdown", name, "--force", "--timeout-guest", "1"))
+    jobs.append(run("vm", "power", "on", name))
+    jobs.append(run("vm", "snapshot", "create", name, "s1"))
+    jobs.append(run("vm", "snapshot", "revert", name, "s1"))
+    jobs.append(run("vm", "snapshot", "delete", name, "s1"))
+    jobs.append(run("vm", "clone", name, copy, "--hot", "--no-power-on"))
+    jobs.append(run("vm", "delete", copy, "--yes"))
+    jobs.append(run("vm", "delete", name, "--yes", "--force"))
+    return jobs
+
+
+def test_every_kind_follows_its_plan_on_the_api_route(
+    cli: Cli, sim: SimulatorHost, registered_host: str, tmp_path: Path
+) -> None:
+    si = sim.connect()
+    before = set(vm_names(si))
+    template = unique("tmpl")
+    make_template(si, sim.datastore_dir(), template, os.urandom(4096))
+    assert cli("template", "add", template, "--host", registered_host).exit_code == 0
+    store = tmp_path / "store"
+    store.mkdir()
+    assert cli("target", "add", "plans", "--type", "local", "--path", str(store)).exit_code == 0
+    run = _runner(cli)
+    try:
+        jobs = [run("host", "ping", registered_host), *_lifecycle(run, template, route=API)]
+        source = unique("bk")
+        make_template(si, sim.datastore_dir(), source, os.urandom(4096))
+        backup = run("backup", "create", source, "--target", "plans")
+        jobs += [backup, run("backup", "restore", backup["result"]["backup_id"], "--as", unique("restored"))]
+    finally:
+        for vm in set(vm_names(si)) - before:
+            destroy_vm(si, vm)
+    assert _kinds(jobs) == set(PLANS) - {"test.sleep"}
+    assert [d for job in jobs for d in departures(job, API)] == []
+
+
+def test_every_kind_follows_its_plan_on_the_ssh_route(
+    cli: Cli, free_sim: SimulatorHost, shell: SshServer, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "esxi_key"
+    key_file.write_text(shell.client_key)
+    key_file.chmod(0o600)
+    added = add_ssh_host(cli, free_sim, shell, key_file, "--ssh-host-key", shell.host_key_fingerprint())
+    assert added.exit_code == 0, added.stdout + added.stderr
+    host = added.json()["name"]
+    template = unique("tmpl")
+    make_ssh_template(shell, free_sim, template, os.urandom(4096), mac="00:50:56:3e:aa:01")
+    assert cli("template", "add", template, "--host", host).exit_code == 0
+    run = _runner(cli)
+    jobs = [run("host", "ping", host), *_lifecycle(run, template, route=SSH)]
+    assert _kinds(jobs) == set(PLANS) - {"test.sleep", "backup.create", "backup.restore"}
+    assert [d for job in jobs for d in departures(job, SSH)] == []
+
+
+# -- the fake backend ----------------------------------------------------------------------------------
+HOST = "fake-host"
+
+
+@pytest.fixture
+def fake(ceso_env: dict[str, str]) -> Iterator[tuple[Runtime, FakeBackend]]:
+    runtime = get_runtime()
+    with Session(runtime.engine) as session:
+        session.add(Host(name=HOST, url=f"https://{HOST}.invalid/sdk", username="root"))
+        session.add(Template(name="tmpl", host=HOST, status="passed"))
+        session.commit()
+    backend = FakeBackend(host=HOST)
+
+    def factory(_host: Host, _route: str, record: Any) -> FakeBackend:
+        backend.record = record
+        return backend
+
+    runtime.backend_factory = factory
+    yield runtime, backend
+    runtime.backend_factory = None
+
+
+def test_every_kind_follows_its_plan_on_the_fake_backend(fake: tuple[Runtime, FakeBackend]) -> None:
+    runtime, host = fake
+    host.add_vm("tmpl")
+
+    def run(kind: str, **params: Any) -> dict[str, Any]:
+        request = JobRequest(kind=kind, host=HOST, target=str(params.get("name", "")), params=params)
+        job, _ = submit_job(runtime, request)
+        run_job(runtime, job.id)
+        with Session(runtime.engine) as session:
+            row = get_job(session, job.id)
+        assert row.state == "succeeded", (kind, params, row.error_message, row.steps)
+        return {"kind": row.kind, "steps": row.steps}
+
+    jobs = [
+        run("test.sleep", seconds=0, steps=2),
+        run("vm.create", name="web", template="tmpl", disk="2G", wait_ip=False),
+        *(run("vm.power", name="web", action=a) for a in ("off", "on", "reset", "reboot")),
+        run("vm.power", name="web", action="shutdown", force=True, timeout_guest=1),
+        run("vm.snapshot.create", name="web", snapshot="s1"),
+        run("vm.snapshot.revert", name="web", snapshot="s1"),
+        run("vm.snapshot.delete", name="web", snapshot="s1"),
+        run("vm.reconfigure", name="web", cpus=4),
+        run("vm.clone", name="copy", source="web", hot=True),
+        run("vm.clone", name="copy2", source="web", shutdown_source=True),
+        run("vm.delete", name="copy", force=True),
+    ]
+    assert _kinds(jobs) == set(PLANS) - {"host.ping", "backup.create", "backup.restore"}
+    assert [d for job in jobs for d in departures(job, "fake")] == []
+
+
+def test_a_step_out_of_its_plan_is_a_departure() -> None:
+    """The check can fail: an undeclared step, one out of order, a call the plan does not name."""
+    job = {
+        "kind": "vm.delete",
+        "steps": [
+            {"name": "destroy", "calls": [{"method": "VirtualMachine.Destroy_Task", "args": {}}]},
+            {"name": "inspect"},
+            {"name": "sweep the floor"},
+            {"name": "check folder", "calls": [{"method": "VirtualMachine.PowerOffVM_Task", "args": {}}]},
+        ],
+    }
+    assert len(departures(job, API)) == 3
