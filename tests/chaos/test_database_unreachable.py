@@ -16,20 +16,20 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import CESO_BIN, Cli, unique
-from tests.support.tcp_cut import CuttableProxy
+from tests.support.proxy import FaultProxy
 from tests.support.vms import vm_names
 from tests.vm.conftest import TemplateBed, bed  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
-def pg_proxy() -> Iterator[CuttableProxy]:
-    proxy = CuttableProxy(("127.0.0.1", 5432))
+def pg_proxy() -> Iterator[FaultProxy]:
+    proxy = FaultProxy(("127.0.0.1", 5432))
     yield proxy
     proxy.close()
 
 
 @pytest.fixture
-def database_url(pg_database: str, pg_proxy: CuttableProxy) -> Iterator[str]:
+def database_url(pg_database: str, pg_proxy: FaultProxy) -> Iterator[str]:
     """This module's database: the session's PostgreSQL database, reached through the proxy."""
     from tests.conftest import _truncate
 
@@ -52,7 +52,7 @@ def test_wait_whose_database_goes_away(
     bed: TemplateBed,  # noqa: F811  (the fixture imported above)
     ceso_env: dict[str, str],
     pg_database: str,
-    pg_proxy: CuttableProxy,
+    pg_proxy: FaultProxy,
     json_output: bool,
 ) -> None:
     bed.worker.stop()  # the job stays queued: the CLI is still waiting when the database goes

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CESO_BIN, Cli, unique
-from tests.support.proxy import BlackholeProxy
+from tests.support.proxy import FaultProxy
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import make_template, vm_names
 
@@ -32,9 +32,9 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.fixture
 def holed(
     cli: Cli, sim_factory: Any, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, BlackholeProxy, SimulatorHost]]:
+) -> Iterator[tuple[str, FaultProxy, SimulatorHost]]:
     sim: SimulatorHost = sim_factory(extra_args=("-delay", "CreateVM_Task=1500"))
-    proxy = BlackholeProxy((sim.host, sim.port))
+    proxy = FaultProxy((sim.host, sim.port))
     monkeypatch.setenv("CESO_ESXI_TIMEOUT_S", str(TIMEOUT_S))
     cli.env["CESO_ESXI_TIMEOUT_S"] = str(TIMEOUT_S)
     name = unique("hole")
@@ -45,7 +45,7 @@ def holed(
     proxy.close()
 
 
-def test_a_read_of_a_silent_host_exits_6_within_its_deadline(holed: tuple[str, BlackholeProxy, Any]) -> None:
+def test_a_read_of_a_silent_host_exits_6_within_its_deadline(holed: tuple[str, FaultProxy, Any]) -> None:
     name, proxy, _ = holed
     proxy.blackhole()
     started = time.monotonic()
@@ -64,7 +64,7 @@ def test_a_read_of_a_silent_host_exits_6_within_its_deadline(holed: tuple[str, B
 
 
 def test_a_create_caught_by_a_silent_host_fails_with_the_cause_and_cleans_up_later(
-    cli: Cli, holed: tuple[str, BlackholeProxy, SimulatorHost], start_worker: Any
+    cli: Cli, holed: tuple[str, FaultProxy, SimulatorHost], start_worker: Any
 ) -> None:
     name, proxy, sim = holed
     si = sim.connect()

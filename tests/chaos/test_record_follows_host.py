@@ -31,13 +31,13 @@ import pytest
 
 from tests.conftest import CESO_BIN, Cli, Worker, unique
 from tests.support.chaos import (
-    CuttableProxy,
     assert_record_matches_host,
     job_rows,
     orphan_dirs,
     repoint,
     wait_terminal,
 )
+from tests.support.proxy import FaultProxy
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import make_template, vm_names
 
@@ -59,11 +59,11 @@ class Bed:
     template: str
     sim: SimulatorHost
     si: Any  # the test's own pyVmomi session, straight to the simulator
-    proxy: CuttableProxy | None
+    proxy: FaultProxy | None
 
 
 def _bed(cli: Cli, sim: SimulatorHost, *, through_proxy: bool) -> Bed:
-    proxy = CuttableProxy((sim.host, sim.port)) if through_proxy else None
+    proxy = FaultProxy((sim.host, sim.port)) if through_proxy else None
     url = f"http://127.0.0.1:{proxy.port}/sdk" if proxy else sim.url
     host = unique("rec")
     added = cli("host", "add", host, "--url", url, "--user", "root", "--password-stdin", input="pw\n")
@@ -158,10 +158,10 @@ def test_jobs_started_while_the_host_is_cut(
 
 # -- SQL lost as the outcome is written: the record follows the host ----------------------------------
 @pytest.fixture
-def sql_proxy(tuned: dict[str, str]) -> Iterator[tuple[CuttableProxy, str]]:
+def sql_proxy(tuned: dict[str, str]) -> Iterator[tuple[FaultProxy, str]]:
     direct = tuned["CESO_DATABASE_URL"]
     parts = urlsplit(direct)
-    proxy = CuttableProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     repoint(
         tuned, CESO_DATABASE_URL=parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
     )
@@ -170,7 +170,7 @@ def sql_proxy(tuned: dict[str, str]) -> Iterator[tuple[CuttableProxy, str]]:
 
 
 def test_sql_lost_while_the_last_step_runs(
-    cli: Cli, sql_proxy: tuple[CuttableProxy, str], sim_factory: Any, start_worker: Any
+    cli: Cli, sql_proxy: tuple[FaultProxy, str], sim_factory: Any, start_worker: Any
 ) -> None:
     """PostgreSQL is cut while "power on" runs (the simulator takes 3 s to power on): the VM is
     complete on the host but its outcome cannot be recorded. Once SQL answers, the job is

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import Cli, unique
-from tests.support.chaos import CuttableProxy, assert_record_matches_host, orphan_dirs, repoint, wait_terminal
+from tests.support.chaos import assert_record_matches_host, orphan_dirs, repoint, wait_terminal
+from tests.support.proxy import FaultProxy
 from tests.vm.conftest import TemplateBed
 
 REPEAT = int(os.environ.get("CESO_CHAOS_REPEAT", "2"))
@@ -24,12 +25,12 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 
 @pytest.fixture
-def sql_proxy(ceso_env: dict[str, str]) -> Iterator[tuple[CuttableProxy, str]]:
+def sql_proxy(ceso_env: dict[str, str]) -> Iterator[tuple[FaultProxy, str]]:
     """The installation's PostgreSQL behind a proxy (set up before ``bed`` starts its worker); the
     direct URL is kept for the test's own reads."""
     direct = ceso_env["CESO_DATABASE_URL"]
     parts = urlsplit(direct)
-    proxy = CuttableProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     proxied = parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
     repoint(
         ceso_env, CESO_DATABASE_URL=proxied, CESO_JOBS__RELAY_INTERVAL_S="1", CESO_JOBS__REPUBLISH_AFTER_S="3"
@@ -39,7 +40,7 @@ def sql_proxy(ceso_env: dict[str, str]) -> Iterator[tuple[CuttableProxy, str]]:
 
 
 def test_jobs_delivered_while_postgresql_is_unreachable_are_not_lost(
-    cli: Cli, sql_proxy: tuple[CuttableProxy, str], bed: TemplateBed
+    cli: Cli, sql_proxy: tuple[FaultProxy, str], bed: TemplateBed
 ) -> None:
     proxy, direct = sql_proxy
     total = 0

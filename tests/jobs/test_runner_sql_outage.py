@@ -13,7 +13,8 @@ from ceso.jobs.runner import Delivery, run_job
 from ceso.jobs.submit import submit_job
 from ceso.runtime import get_runtime
 from tests.conftest import closed_port
-from tests.support.chaos import CuttableProxy, job_rows, repoint
+from tests.support.chaos import job_rows, repoint
+from tests.support.proxy import FaultProxy
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -25,7 +26,7 @@ def test_a_delivery_that_cannot_reach_sql_is_retried_not_done(
         get_runtime(), JobRequest(kind="test.sleep", host=registered_host, params={"seconds": 0})
     )
     parts = urlsplit(direct)
-    proxy = CuttableProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxy = FaultProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     try:
         repoint(
             ceso_env,

@@ -1,13 +1,10 @@
-"""Helpers of the delivery chaos cases: repointing an installation at a faulty service, a TCP
-proxy that can be cut and restored, and the checks of SQL and host reality after a fault."""
+"""Helpers of the delivery chaos cases: repointing an installation at a faulty service (cut it with
+:class:`tests.support.proxy.FaultProxy`), and the checks of SQL and host reality after a fault."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -90,77 +87,6 @@ def orphan_dirs(si: Any, datastore_dir: Path, prefix: str) -> list[str]:
     return sorted(
         p.name for p in datastore_dir.iterdir() if p.name.startswith(prefix) and p.name not in on_host
     )
-
-
-class CuttableProxy:
-    """Forwards 127.0.0.1:<port> to ``upstream`` until :meth:`cut`: then every open connection is
-    reset and new ones are closed at once, until :meth:`restore`."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = int(self._server.getsockname()[1])
-        self._lock = threading.Lock()
-        self._open: list[socket.socket] = []
-        self._cut = False
-        self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def cut(self) -> None:
-        with self._lock:
-            self._cut = True
-            doomed, self._open = self._open, []
-        for sock in doomed:
-            _reset(sock)
-
-    def restore(self) -> None:
-        with self._lock:
-            self._cut = False
-
-    def close(self) -> None:
-        self._closed = True
-        self.cut()
-        self._server.close()
-
-    def _accept(self) -> None:
-        while not self._closed:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            with self._lock:
-                if self._cut:
-                    _reset(client)
-                    continue
-            try:
-                upstream = socket.create_connection(self.upstream, timeout=5)
-            except OSError:
-                _reset(client)
-                continue
-            upstream.settimeout(None)
-            with self._lock:
-                self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
-
-
-def _pump(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        _reset(dst)
-
-
-def _reset(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        sock.close()
 
 
 def assert_record_matches_host(

@@ -1,4 +1,5 @@
-"""A loopback TCP proxy for fault injection: it records requests and can cut connections."""
+"""Loopback TCP proxies for fault injection: :class:`FaultProxy` cuts, black-holes and restores a
+service; :class:`FlakyProxy` records requests and cuts responses after so many bytes."""
 
 from __future__ import annotations
 
@@ -76,31 +77,47 @@ class FlakyProxy:
         self._server.close()
 
 
-class BlackholeProxy:
-    """Forwards 127.0.0.1:<port> to ``upstream`` until :meth:`blackhole`; from then on it still
-    accepts connections and reads what clients send, but forwards nothing either way and never
-    answers (a host that hangs), until :meth:`restore`. Connections opened while black-holed stay
-    silent; new ones after :meth:`restore` are forwarded again."""
+class FaultProxy:
+    """Forwards 127.0.0.1:<port> to ``upstream``, until told otherwise:
+
+    * :meth:`cut`: every open connection is reset, and new ones are reset as soon as they are
+      accepted (the service "went away" for whoever uses it; the shared server is untouched);
+    * :meth:`blackhole`: connections are still accepted and read, but nothing is forwarded
+      either way and nothing is answered (a host that hangs); open ones fall silent too;
+    * :meth:`restore`: new connections are forwarded again (those opened while black-holed stay
+      silent).
+    """
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._server.getsockname()[1]
-        self._holed = threading.Event()
+        self._lock = threading.Lock()
+        self._state = "open"  # open | cut | blackhole
         self._closed = False
         self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
+    def cut(self) -> None:
+        with self._lock:
+            self._state = "cut"
+            doomed, self._sockets = self._sockets, []
+        for sock in doomed:
+            _reset(sock)
+
     def blackhole(self) -> None:
-        self._holed.set()
+        with self._lock:
+            self._state = "blackhole"
 
     def restore(self) -> None:
-        self._holed.clear()
-
-    def _track(self, sock: socket.socket) -> None:
         with self._lock:
-            self._sockets.append(sock)
+            self._state = "open"
+
+    def close(self) -> None:
+        """Stop accepting and reset every connection."""
+        self._closed = True
+        self.cut()
+        self._server.close()
 
     def _accept(self) -> None:
         while not self._closed:
@@ -108,45 +125,57 @@ class BlackholeProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            self._track(client)
-            holed = self._holed.is_set()
-            threading.Thread(target=self._serve, args=(client, holed), daemon=True).start()
+            with self._lock:
+                state = self._state
+                if state != "cut":
+                    self._sockets.append(client)
+            if state == "cut":
+                _reset(client)
+            elif state == "blackhole":
+                threading.Thread(target=self._swallow, args=(client,), daemon=True).start()
+            else:
+                threading.Thread(target=self._forward, args=(client,), daemon=True).start()
 
-    def _swallow(self, sock: socket.socket) -> None:
+    @staticmethod
+    def _swallow(sock: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while sock.recv(65536):
                 pass
 
-    def _serve(self, client: socket.socket, holed: bool) -> None:
-        if holed:
-            self._swallow(client)
-            return
+    def _forward(self, client: socket.socket) -> None:
         try:
-            upstream = socket.create_connection(self.upstream)
+            upstream = socket.create_connection(self.upstream, timeout=5)
         except OSError:
-            client.close()
+            _reset(client)
             return
-        self._track(upstream)
-
-        def pump(src: socket.socket, dst: socket.socket) -> None:
-            try:
-                while data := src.recv(65536):
-                    if self._holed.is_set():
-                        continue  # read and dropped: the other side hears nothing
-                    dst.sendall(data)
-            except OSError:
-                pass
-
-        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
-        pump(upstream, client)
-
-    def close(self) -> None:
-        """Stop accepting and close every connection (clients then see a reset or EOF)."""
-        self._closed = True
-        self._server.close()
+        upstream.settimeout(None)
         with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
+            if self._state == "cut":
+                _reset(client)
+                _reset(upstream)
+                return
+            self._sockets.append(upstream)
+        threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+        self._pump(upstream, client)
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                if self._state == "blackhole":
+                    continue  # read and dropped: the other side hears nothing
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+                dst.shutdown(socket.SHUT_WR)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (linger 0), so the peer sees the connection break, not end."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
