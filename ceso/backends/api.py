@@ -17,9 +17,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ceso.backends.base import RouteBackend
 from ceso.backends.faults import fault_name
 from ceso.backends.paths import split_datastore_path
-from ceso.backends.protocol import Recorder
 from ceso.backends.vmomi import vim
 from ceso.errors import CesoError, NotFoundError, OperationError
 from ceso.esxi.client import EsxiClient
@@ -35,21 +35,10 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class ApiVmBackend:
+class ApiVmBackend(RouteBackend[EsxiClient]):
     """VM-level vSphere calls on one host."""
 
     route = "api"
-
-    def __init__(
-        self, client: EsxiClient, record: Recorder | None = None, *, task_timeout: float = 1800.0
-    ) -> None:
-        self.client = client
-        self.record: Recorder = record or (lambda _m, _a: None)
-        self.task_timeout = task_timeout
-
-    @property
-    def host(self) -> str:
-        return self.client.name
 
     # -- discovery -------------------------------------------------------------
     def layout(self, *, datastore: str | None = None, network: str | None = None) -> HostLayout:

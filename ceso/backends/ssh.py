@@ -22,8 +22,9 @@ import posixpath
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ceso.backends.base import RouteBackend
 from ceso.backends.paths import one_named
-from ceso.backends.protocol import SOURCE_PROPERTIES, Recorder
+from ceso.backends.protocol import SOURCE_PROPERTIES
 from ceso.backends.ssh_lifecycle import SshLifecycle
 from ceso.errors import CesoError, NotFoundError, OperationError, TimeoutExpiredError
 from ceso.ssh import commands as cmd
@@ -47,21 +48,10 @@ _VMX_PROPS = ("config.", "name")
 COPY_FLOOR_BYTES_PER_S = 50 * 2**20
 
 
-class SshVmBackend(SshLifecycle):
+class SshVmBackend(SshLifecycle, RouteBackend[SshClient]):
     """VM-level operations on one host through its ESXi shell."""
 
     route = "ssh"
-
-    def __init__(
-        self, client: SshClient, record: Recorder | None = None, *, task_timeout: float = 1800.0
-    ) -> None:
-        self.client = client
-        self.record: Recorder = record or (lambda _m, _a: None)
-        self.task_timeout = task_timeout
-
-    @property
-    def host(self) -> str:
-        return self.client.target.host
 
     # -- plumbing ----------------------------------------------------------------------------
     def run(

@@ -85,6 +85,11 @@ class SshClient:
         self.logins = 0
         self.commands = 0
 
+    @property
+    def name(self) -> str:
+        """The host's name in ceso (its target's), as :attr:`ceso.esxi.client.EsxiClient.name`."""
+        return self.target.host
+
     # -- connection ------------------------------------------------------------------------
     @property
     def connected(self) -> bool:
