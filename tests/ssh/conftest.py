@@ -196,16 +196,21 @@ def add_ssh_host(cli: Any, sim: SimulatorHost, shell: SshServer, key_file: Path,
     )  # fmt: skip
 
 
+def register_ssh_host(cli: Any, sim: SimulatorHost, shell: SshServer, tmp_path: Path) -> tuple[str, Path]:
+    """A host added with an SSH login (its key in ``tmp_path``, the host key pinned): (name, key file)."""
+    key_file = tmp_path / "esxi_key"
+    key_file.write_text(shell.client_key)
+    key_file.chmod(0o600)
+    added = add_ssh_host(cli, sim, shell, key_file, "--ssh-host-key", shell.host_key_fingerprint())
+    assert added.exit_code == 0, added.stdout + added.stderr
+    return str(added.json()["name"]), key_file
+
+
 @pytest.fixture
 def ssh_bed(
     cli: Any, free_sim: SimulatorHost, shell: SshServer, tmp_path: Path, start_worker: Any
 ) -> Iterator[SshBed]:
-    key_file = tmp_path / "esxi_key"
-    key_file.write_text(shell.client_key)
-    key_file.chmod(0o600)
-    added = add_ssh_host(cli, free_sim, shell, key_file, "--ssh-host-key", shell.host_key_fingerprint())
-    assert added.exit_code == 0, added.stdout + added.stderr
-    host = added.json()["name"]
+    host, key_file = register_ssh_host(cli, free_sim, shell, tmp_path)
     si = local_si(free_sim)
     before = {vm.name for vm in _vms(si)}
     template = unique("tmpl")

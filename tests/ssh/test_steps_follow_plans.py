@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlmodel import Session
 
 from ceso.backends.fake import FakeBackend
-from ceso.db.models import Host, Job, Template
+from ceso.db.models import Job, Template
 from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import run_job
 from ceso.jobs.store import get_job
@@ -32,10 +31,11 @@ from ceso.jobs.submit import submit_job
 from ceso.plans import API, PLANS, SSH, Step, steps_of
 from ceso.runtime import Runtime, get_runtime
 from tests.conftest import Cli, unique
-from tests.ssh.conftest import add_ssh_host, make_ssh_template
+from tests.ssh.conftest import make_ssh_template, register_ssh_host
 from tests.support.simulator import SimulatorHost
 from tests.support.sshd import SshServer
 from tests.support.vms import destroy_vm, make_template, vm_names
+from tests.vm.test_steps_on_fake import HOST, fake  # noqa: F401  (the fixture)
 
 #: Shell commands and SFTP operations that only read: not held to the step's text.
 SHELL_READS = (
@@ -166,12 +166,7 @@ def test_every_kind_follows_its_plan_on_the_api_route(
 def test_every_kind_follows_its_plan_on_the_ssh_route(
     cli: Cli, free_sim: SimulatorHost, shell: SshServer, tmp_path: Path
 ) -> None:
-    key_file = tmp_path / "esxi_key"
-    key_file.write_text(shell.client_key)
-    key_file.chmod(0o600)
-    added = add_ssh_host(cli, free_sim, shell, key_file, "--ssh-host-key", shell.host_key_fingerprint())
-    assert added.exit_code == 0, added.stdout + added.stderr
-    host = added.json()["name"]
+    host, _ = register_ssh_host(cli, free_sim, shell, tmp_path)
     template = unique("tmpl")
     make_ssh_template(shell, free_sim, template, os.urandom(4096), mac="00:50:56:3e:aa:01")
     assert cli("template", "add", template, "--host", host).exit_code == 0
@@ -182,30 +177,14 @@ def test_every_kind_follows_its_plan_on_the_ssh_route(
 
 
 # -- the fake backend ----------------------------------------------------------------------------------
-HOST = "fake-host"
-
-
-@pytest.fixture
-def fake(ceso_env: dict[str, str]) -> Iterator[tuple[Runtime, FakeBackend]]:
-    runtime = get_runtime()
-    with Session(runtime.engine) as session:
-        session.add(Host(name=HOST, url=f"https://{HOST}.invalid/sdk", username="root"))
-        session.add(Template(name="tmpl", host=HOST, status="passed"))
-        session.commit()
-    backend = FakeBackend(host=HOST)
-
-    def factory(_host: Host, _route: str, record: Any) -> FakeBackend:
-        backend.record = record
-        return backend
-
-    runtime.backend_factory = factory
-    yield runtime, backend
-    runtime.backend_factory = None
-
-
-def test_every_kind_follows_its_plan_on_the_fake_backend(fake: tuple[Runtime, FakeBackend]) -> None:
+def test_every_kind_follows_its_plan_on_the_fake_backend(
+    fake: tuple[Runtime, FakeBackend],  # noqa: F811  (the fixture imported above)
+) -> None:
     runtime, host = fake
     host.add_vm("tmpl")
+    with Session(runtime.engine) as session:
+        session.add(Template(name="tmpl", host=HOST, status="passed"))
+        session.commit()
 
     def run(kind: str, **params: Any) -> dict[str, Any]:
         request = JobRequest(kind=kind, host=HOST, target=str(params.get("name", "")), params=params)
