@@ -81,5 +81,6 @@ class GuestSpec:
     def check(self, vm_name: str, nic_count: int = 1) -> dict[str, str]:
         """Validate everything now (InvalidInputError) and return the decoded documents for a preview."""
         macs = [PLACEHOLDER_MAC[:-2] + f"{i:02x}" for i in range(max(1, nic_count))]
-        self.guestinfo(vm_name, macs)  # the 64 KiB limit applies to the encoded values
+        # Built and encoded once: the 64 KiB limit applies to the encoded values, and the preview is
+        # what they decode to.
         return render_documents(self.cloudinit(vm_name, macs))

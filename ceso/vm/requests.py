@@ -8,6 +8,8 @@ refused with nothing written.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlmodel import Session
 
 from ceso.errors import ConflictError, NotFoundError
@@ -20,21 +22,24 @@ from ceso.runtime import Runtime
 from ceso.vm.specs import CloneVm, CreateVm
 from ceso.vm.templates import get_template, require_usable
 
+if TYPE_CHECKING:
+    from ceso.esxi.client import EsxiClient
+
 __all__ = ["clone_request", "create_request"]
 
 
-def _check_free(runtime: Runtime, host: str, name: str, idempotency_key: str | None) -> None:
-    """ConflictError if ``name`` is taken on ``host`` — unless this is a resubmission of a known key,
+def _check_free(runtime: Runtime, client: EsxiClient, name: str, idempotency_key: str | None) -> None:
+    """ConflictError if ``name`` is taken on ``client``'s host — unless this is a resubmission of a known key,
     whose first job may well have made that VM (submit then returns that job)."""
     if idempotency_key is not None and find_by_idempotency_key(runtime.engine, idempotency_key) is not None:
         return
     try:
-        find_vm(client_for(runtime, host), name)
+        find_vm(client, name)
     except NotFoundError:
         return
     except ConflictError:
         pass
-    raise ConflictError(f"a VM named {name!r} already exists on host {host}")
+    raise ConflictError(f"a VM named {name!r} already exists on host {client.name}")
 
 
 def create_request(
@@ -47,22 +52,22 @@ def create_request(
     and, with ``check_host``, that the name is free on the host (ConflictError).
     """
     with Session(runtime.engine) as session:
-        if spec.host is not None:
-            get_host(session, spec.host)
+        named = get_host(session, spec.host) if spec.host is not None else None  # unknown: said first
         tmpl = None if spec.template is None else get_template(session, spec.template, spec.host)
+        row = named if named is not None or tmpl is None else get_host(session, tmpl.host)
+    # A blank VM's spec requires its host (``row`` then is ``named``).
+    assert row is not None, "a spec names its host or a template"
+    host = row.name
     if tmpl is not None:
         require_usable(tmpl, force=spec.force)
-        host = tmpl.host
-    else:  # a blank VM: the spec requires its host, which must take the API route
+    else:  # a blank VM: its host must take the API route
         from ceso.backends.routes import route_of
         from ceso.operations.vm_blank import refuse_over_ssh
 
-        assert spec.host is not None
-        host = spec.host
         refuse_over_ssh(route_of(runtime, host))
     documents = {} if spec.blank else spec.guest.check(spec.name)
     if check_host:
-        _check_free(runtime, host, spec.name, idempotency_key)
+        _check_free(runtime, runtime.client(row), spec.name, idempotency_key)
     return JobRequest(
         kind=spec.kind,
         host=host,
@@ -83,7 +88,7 @@ def clone_request(
     owner = find_vm_host(runtime, spec.source, spec.host)
     documents = spec.guest.check(spec.name)
     if check_host:
-        _check_free(runtime, owner, spec.name, idempotency_key)
+        _check_free(runtime, client_for(runtime, owner), spec.name, idempotency_key)
     return JobRequest(
         kind=spec.kind,
         host=owner,
