@@ -20,9 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
 from ceso.backends.fake import FakeBackend
+from ceso.cesod.methods import METHODS
 from ceso.db.models import Job, Template
 from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import run_job
@@ -64,10 +66,14 @@ def _call_name(call: Any) -> str:
 
 def departures(job: Job | dict[str, Any], route: str) -> list[str]:
     """How the steps ``job`` recorded depart from its kind's plan on ``route`` (``api``, ``ssh`` or
-    ``fake``, whose calls are the protocol's methods and are not checked); empty if none."""
-    row = job if isinstance(job, dict) else {"kind": job.kind, "steps": job.steps}
+    ``fake``, whose calls are the protocol's methods and are not checked); empty if none. A job
+    with ``params`` that succeeded must also have run every step its dry run shows without a
+    condition (``when``)."""
+    row = job if isinstance(job, dict) else {"kind": job.kind, "steps": job.steps, "params": job.params}
     declared = steps_of(PLANS[row["kind"]])
-    found: list[str] = []
+    found = [
+        f"{s.name!r} is in the plan but did not run" for s in _promised(row) if not s.ran_in(row["steps"])
+    ]
     at = 0
     for record in row["steps"] or []:
         name = str(record["name"])
@@ -98,6 +104,18 @@ def departures(job: Job | dict[str, Any], route: str) -> list[str]:
     return found
 
 
+def _promised(row: dict[str, Any]) -> list[Step]:
+    """The steps a dry run of the job's spec shows as always run (none for a job without params or
+    one that did not succeed)."""
+    method = METHODS.get(row["kind"])
+    if row.get("state", "succeeded") != "succeeded" or row.get("params") is None or method is None:
+        return []
+    assert method.spec is not None
+    spec = method.spec.from_job(row["params"])
+    steps = steps_of(PLANS[row["kind"]])
+    return [s for s in steps if not (s.when or s.cleanup) and (s.only is None or s.only(spec))]
+
+
 def _kinds(jobs: list[dict[str, Any]]) -> set[str]:
     return {j["kind"] for j in jobs}
 
@@ -114,7 +132,13 @@ def _runner(cli: Cli) -> Callable[..., dict[str, Any]]:
         with Session(runtime.engine) as session:
             job = get_job(session, job_id)
         assert (job.state == "succeeded") == ok, (args, job.state, job.error_message, job.steps)
-        return {"kind": job.kind, "steps": job.steps, "result": job.result}
+        return {
+            "kind": job.kind,
+            "steps": job.steps,
+            "result": job.result,
+            "params": job.params,
+            "state": job.state,
+        }
 
     return run
 
@@ -138,6 +162,7 @@ def _lifecycle(run: Callable[..., dict[str, Any]], template: str, *, route: str)
     return jobs
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # steps, not SQL: one is enough
 def test_every_kind_follows_its_plan_on_the_api_route(
     cli: Cli, sim: SimulatorHost, registered_host: str, tmp_path: Path
 ) -> None:
@@ -163,6 +188,7 @@ def test_every_kind_follows_its_plan_on_the_api_route(
     assert [d for job in jobs for d in departures(job, API)] == []
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # steps, not SQL: one is enough
 def test_every_kind_follows_its_plan_on_the_ssh_route(
     cli: Cli, free_sim: SimulatorHost, shell: SshServer, tmp_path: Path
 ) -> None:
@@ -193,7 +219,7 @@ def test_every_kind_follows_its_plan_on_the_fake_backend(
         with Session(runtime.engine) as session:
             row = get_job(session, job.id)
         assert row.state == "succeeded", (kind, params, row.error_message, row.steps)
-        return {"kind": row.kind, "steps": row.steps}
+        return {"kind": row.kind, "steps": row.steps, "params": row.params}
 
     jobs = [
         run("test.sleep", seconds=0, steps=2),
@@ -213,7 +239,7 @@ def test_every_kind_follows_its_plan_on_the_fake_backend(
 
 
 def test_a_step_out_of_its_plan_is_a_departure() -> None:
-    """The check can fail: an undeclared step, one out of order, a call the plan does not name."""
+    """The check can fail: an undeclared step, one out of order, a call the plan does not name, a\n    step the plan shows that did not run."""
     job = {
         "kind": "vm.delete",
         "steps": [
@@ -224,3 +250,11 @@ def test_a_step_out_of_its_plan_is_a_departure() -> None:
         ],
     }
     assert len(departures(job, API)) == 3
+    ran = [{"name": n} for n in ("inspect", "lock", "check", "check folder")]  # no "destroy"
+    promised = {
+        "kind": "vm.delete",
+        "steps": ran,
+        "params": {"name": "web", "host": "h"},
+        "state": "succeeded",
+    }
+    assert departures(promised, API) == ["'destroy' is in the plan but did not run"]
