@@ -710,13 +710,13 @@ class ImportSteps:
     )
     upload_disk = Step(
         "upload disk",
-        "HttpNfcLease: POST each stream-optimized disk as it streams from SOURCE; HttpNfcLeaseProgress "
-        "keeps it alive; each disk checked against the manifest",
+        "HttpNfcLease upload: POST each stream-optimized disk as it streams from SOURCE "
+        "(HttpNfcLeaseProgress keeps the lease alive); each disk checked against the manifest",
         when="each disk",
         each=True,
         routes=(API,),
     )
-    complete_import = Step("complete import", "HttpNfcLeaseComplete", routes=(API,))
+    complete_import = Step("complete import", "HttpNfcLease.HttpNfcLeaseComplete", routes=(API,))
     record_tools = Step(
         "record image tools",
         "VirtualMachine.ReconfigVM_Task: the image's VMware Tools version in extraConfig",
@@ -727,20 +727,21 @@ class ImportSteps:
     convert_upload = Step(
         "convert and upload disk",
         "convert each stream-optimized disk on the worker as it streams from SOURCE; sftp.write of the data "
-        "grains into NAME-flat.vmdk (thin: holes stay holes) and of its descriptor NAME.vmdk",
+        "grains into NAME-flat.vmdk (sftp.write_sparse: holes stay holes) and of its descriptor NAME.vmdk",
         when="each disk",
         each=True,
         routes=(SSH,),
     )
     create_vm = Step(
         "create VM",
-        "sftp.write of NAME.vmx (the OVF's hardware, static MACs); vim-cmd solo/registervm",
+        "sftp.write of NAME.vmx (the OVF's hardware, static MACs); vim-cmd solo/registervm, vim-cmd "
+        'vmsvc/message (answering "I copied it" if asked)',
         routes=(SSH,),
     )
     register_template = Step("register template", "register the VM as a template and validate it")
     abort_import = Step(
         "abort import",
-        "HttpNfcLeaseAbort",
+        "HttpNfcLease.HttpNfcLeaseAbort",
         when="on failure, cancel or time limit",
         cleanup=True,
         routes=(API,),
