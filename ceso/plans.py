@@ -572,7 +572,11 @@ class RestoreSteps:
     Disks are staged beside the VM and copied thin by the host where it can (over SSH always;
     through the API where the datastore holds both copies), else written at their place."""
 
-    read_manifest = Step("read manifest", "read the manifest and check it against the catalog")
+    read_manifest = Step(
+        "read manifest",
+        "read the manifest and check it against the catalog (an incremental's: each set of its chain "
+        "back to the full)",
+    )
     check_vm = Step(
         "check VM",
         "the original VM is powered off and its disks are still the ones backed up",
@@ -608,10 +612,10 @@ class RestoreSteps:
     )
     restore_file = Step(
         "restore",
-        "stream each disk file back over /folder (decrypt, decompress, sha256 checked), into the staging "
-        "folder when staged",
-        "stream each disk file over SFTP (sftp.write; decrypt, decompress, sha256 checked) into the staging "
-        "folder",
+        "stream each disk file back over /folder (decrypt, decompress, sha256 checked; an incremental's "
+        "rebuilt from its chain), into the staging folder when staged",
+        "stream each disk file over SFTP (sftp.write; decrypt, decompress, sha256 checked; an "
+        "incremental's rebuilt from its chain) into the staging folder",
         when="each disk file",
         each=True,
     )

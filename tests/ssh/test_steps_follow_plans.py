@@ -30,7 +30,7 @@ from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import run_job
 from ceso.jobs.store import get_job
 from ceso.jobs.submit import submit_job
-from ceso.plans import API, PLANS, SSH, Step, steps_of
+from ceso.plans import API, PLANS, SSH, BackupSteps, Step, steps_of
 from ceso.runtime import Runtime, get_runtime
 from tests.conftest import Cli, unique
 from tests.ssh.conftest import make_ssh_template, register_ssh_host
@@ -168,13 +168,15 @@ def _other_kinds(
     run: Callable[..., dict[str, Any]], host: str, source: str, tmp_path: Path
 ) -> list[dict[str, Any]]:
     """A template import (a small OVA from the worker's disk), a backup of ``source`` to a local
-    target and its restore as a new VM."""
+    target, an incremental on it (a full over SSH, which has no change tracking) and the
+    incremental's restore as a new VM."""
     raw = make_raw(tmp_path / "disk.raw", 2 * MIB)
     ova = make_ova(tmp_path, "plans", [raw])
     jobs = [run("template", "import", unique("imported"), "--host", host, "--from", str(ova))]
     backup = run("backup", "create", source, "--target", "plans")
-    jobs += [backup, run("backup", "restore", backup["result"]["backup_id"], "--as", unique("restored"))]
-    return jobs
+    incremental = run("backup", "create", source, "--target", "plans", "--incremental")
+    restored = run("backup", "restore", incremental["result"]["backup_id"], "--as", unique("restored"))
+    return [*jobs, backup, incremental, restored]
 
 
 def test_every_kind_follows_its_plan_on_the_api_route(
@@ -198,6 +200,9 @@ def test_every_kind_follows_its_plan_on_the_api_route(
             destroy_vm(si, vm)
     assert _kinds(jobs) == set(PLANS) - {"test.sleep"}
     assert [d for job in jobs for d in departures(job, API)] == []
+    # The API route reads the backups' disks through change tracking: those steps were held too.
+    backups = [j["steps"] for j in jobs if j["kind"] == "backup.create"]
+    assert all(BackupSteps.query_changed_areas.ran_in(steps) for steps in backups)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # steps, not SQL: one is enough
