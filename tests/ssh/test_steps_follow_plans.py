@@ -30,7 +30,7 @@ from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import run_job
 from ceso.jobs.store import get_job
 from ceso.jobs.submit import submit_job
-from ceso.plans import API, PLANS, SSH, BackupSteps, Step, steps_of
+from ceso.plans import API, PLANS, SSH, BackupSteps, BlankVmSteps, Step, plan_of, steps_of
 from ceso.runtime import Runtime, get_runtime
 from tests.conftest import Cli, unique
 from tests.ssh.conftest import make_ssh_template, register_ssh_host
@@ -72,7 +72,7 @@ def departures(job: Job | dict[str, Any], route: str) -> list[str]:
     with ``params`` that succeeded must also have run every step its dry run shows without a
     condition (``when``)."""
     row = job if isinstance(job, dict) else {"kind": job.kind, "steps": job.steps, "params": job.params}
-    declared = steps_of(PLANS[row["kind"]])
+    declared = steps_of(plan_of(row["kind"], _spec(row)))
     promised = [s for s in _promised(row) if route == "fake" or route in s.routes]
     found = [f"{s.name!r} is in the plan but did not run" for s in promised if not s.ran_in(row["steps"])]
     at = 0
@@ -105,15 +105,21 @@ def departures(job: Job | dict[str, Any], route: str) -> list[str]:
     return found
 
 
+def _spec(row: dict[str, Any]) -> Any:
+    """The spec of the job's params (None for a job without params or a kind with no spec)."""
+    method = METHODS.get(row["kind"])
+    if row.get("params") is None or method is None or method.spec is None:
+        return None
+    return method.spec.from_job(row["params"])
+
+
 def _promised(row: dict[str, Any]) -> list[Step]:
     """The steps a dry run of the job's spec shows as always run (none for a job without params or
     one that did not succeed)."""
-    method = METHODS.get(row["kind"])
-    if row.get("state", "succeeded") != "succeeded" or row.get("params") is None or method is None:
+    spec = _spec(row)
+    if row.get("state", "succeeded") != "succeeded" or spec is None:
         return []
-    assert method.spec is not None
-    spec = method.spec.from_job(row["params"])
-    steps = steps_of(PLANS[row["kind"]])
+    steps = steps_of(plan_of(row["kind"], spec))
     return [s for s in steps if not (s.when or s.cleanup) and (s.only is None or s.only(spec))]  # any route
 
 
@@ -192,6 +198,12 @@ def test_every_kind_follows_its_plan_on_the_api_route(
     run = _runner(cli)
     try:
         jobs = [run("host", "ping", registered_host), *_lifecycle(run, template, route=API)]
+        blank = unique("plan-blank")
+        jobs.append(
+            run("vm", "create", blank, "--blank", "--host", registered_host, "--cpus", "1", "--memory", "1G",
+                "--disk", "1G", "--no-power-on")
+        )  # fmt: skip
+        jobs.append(run("vm", "delete", blank, "--yes"))
         source = unique("bk")
         make_template(si, sim.datastore_dir(), source, os.urandom(4096))
         jobs += _other_kinds(run, registered_host, source, tmp_path)
@@ -203,6 +215,7 @@ def test_every_kind_follows_its_plan_on_the_api_route(
     # The API route reads the backups' disks through change tracking: those steps were held too.
     backups = [j["steps"] for j in jobs if j["kind"] == "backup.create"]
     assert all(BackupSteps.query_changed_areas.ran_in(steps) for steps in backups)
+    assert any(BlankVmSteps.check_placement.ran_in(j["steps"]) for j in jobs)  # held to BlankVmSteps
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # steps, not SQL: one is enough
