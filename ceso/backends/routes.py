@@ -86,7 +86,7 @@ def open_backend(ctx: JobContext, *, require: str | None = None, what: str = "")
             "re-add it with --ssh-user and --ssh-key",
             code="api_read_only",
         )
-    ctx.route = route
+    ctx.take_route(route)
     timeout = ctx.runtime.settings.esxi_task_timeout_s
     if ctx.runtime.backend_factory is not None and require is None:  # an API-only job needs the real API
         return ctx.runtime.backend_factory(host, route, ctx.record_call)

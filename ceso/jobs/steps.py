@@ -44,6 +44,13 @@ class StepRecording:
     route: str | None
     _current: dict[str, Any] | None
 
+    def take_route(self, route: str) -> None:
+        """Record ``route`` (api|ssh), the one the job's backend took, on the step running now and
+        on every later step: a step that opens the backend is still said to be on its route."""
+        self.route = route
+        if self._current is not None:
+            self._current.setdefault("route", route)
+
     def _before_step(self) -> None:
         """Raise if the job must stop before a step (cancel, lost claim or lock)."""
         raise NotImplementedError

@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ceso.backends.guest import shut_down_or_power_off, wait_for_ip
@@ -30,46 +30,13 @@ from ceso.jobs.context import JobContext
 from ceso.jobs.retry import retry_host
 from ceso.jobs.task_progress import TaskProgress
 from ceso.operations.leftovers import JOB_MARKER, clone_snapshot_name, left_off, marked_vm, remove_leftovers
+from ceso.operations.provision_options import ProvisionOptions
 from ceso.operations.reconcile import Found, completed_vm, is_fault
 from ceso.plans import NewVmSteps
-from ceso.vm.guest import GuestSpec
-from ceso.vm.specs import NewVm
 
 __all__ = ["JOB_MARKER", "ProvisionOptions", "provision"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProvisionOptions:
-    """What the new VM should be; None keeps the source's value."""
-
-    name: str
-    cpus: int | None = None
-    memory_mb: int | None = None
-    disk_bytes: int | None = None
-    datastore: str | None = None
-    network: str | None = None
-    guest: GuestSpec = field(default_factory=GuestSpec)
-    power_on: bool = True
-    wait_ip: bool = False
-    wait_ip_timeout_s: float = 600.0
-
-    @classmethod
-    def from_spec(cls, spec: NewVm, *, name: str) -> ProvisionOptions:
-        """The options of a create or clone spec, for the new VM ``name``."""
-        return cls(
-            name=name,
-            cpus=spec.cpus,
-            memory_mb=spec.memory_mb,
-            disk_bytes=spec.disk_bytes,
-            datastore=spec.datastore,
-            network=spec.network,
-            guest=spec.guest,
-            power_on=not spec.no_power_on,
-            wait_ip=spec.wait_ip,
-            wait_ip_timeout_s=spec.wait_ip_timeout,
-        )
 
 
 @dataclass

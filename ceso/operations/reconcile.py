@@ -31,7 +31,7 @@ from ceso.operations.leftovers import JOB_MARKER
 if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend
     from ceso.jobs.context import JobContext
-    from ceso.operations.provision import ProvisionOptions
+    from ceso.operations.provision_options import ProvisionOptions
 
 __all__ = ["FAULT_CODES", "Found", "completed_vm", "is_fault", "reconcile", "sql_unreachable"]
 
@@ -176,7 +176,7 @@ def _instance_id(extra: dict[str, str]) -> str | None:
 
 
 def _options(ctx: JobContext) -> ProvisionOptions:
-    from ceso.operations.provision import ProvisionOptions
+    from ceso.operations.provision_options import ProvisionOptions
     from ceso.vm.specs import CloneVm, CreateVm
 
     spec = CreateVm.from_job(ctx.params) if ctx.job.kind == "vm.create" else CloneVm.from_job(ctx.params)
