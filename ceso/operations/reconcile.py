@@ -78,9 +78,11 @@ def sql_unreachable(exc: BaseException) -> BaseException | None:
     import sqlalchemy as sa
 
     seen: BaseException | None = exc
-    while seen is not None:
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:  # a chain can loop back on itself
         if isinstance(seen, (sa.exc.OperationalError, sa.exc.InterfaceError)):
             return seen
+        visited.add(id(seen))
         seen = seen.__cause__
     return None
 
