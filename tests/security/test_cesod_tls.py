@@ -4,9 +4,7 @@ send bearer tokens in clear text off loopback unless told ``--insecure-http``.""
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
-import ipaddress
 import os
 import signal
 import socket
@@ -18,48 +16,16 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import Cli, unique
 from tests.security.helpers import add_agent
 from tests.support.cesod import CESOD_BIN
-
-
-def _self_signed(directory: Path, name: str = "cesod") -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, as an operator would make with openssl."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
+from tests.support.tls import self_signed
 
 
 @pytest.fixture
 def tls_files(tmp_path: Path) -> tuple[Path, Path]:
-    return _self_signed(tmp_path)
+    return self_signed(tmp_path, "cesod")
 
 
 def _pinned(cert: Path) -> ssl.SSLContext:
@@ -104,7 +70,7 @@ def test_plain_http_and_untrusting_clients_get_nothing(
         plain.getresponse().read()
     plain.close()
     # A client that trusts only another certificate refuses cesod's.
-    other_cert, _ = _self_signed(tmp_path, "other")
+    other_cert, _ = self_signed(tmp_path, "other")
     with (
         pytest.raises(ssl.SSLCertVerificationError),
         socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as raw,
@@ -154,8 +120,8 @@ def test_clear_text_off_loopback_is_refused_unless_asked(
 
 
 def test_bad_tls_files_are_one_clear_error(ceso_env: dict[str, str], tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path, "one")
-    _, other_key = _self_signed(tmp_path, "two")
+    cert, key = self_signed(tmp_path, "one")
+    _, other_key = self_signed(tmp_path, "two")
     code, out = _run_cesod(ceso_env, "--tls-cert", str(cert), "--tls-key", str(other_key))
     assert code == 2, out
     assert "cannot use the TLS certificate" in out and "Traceback" not in out

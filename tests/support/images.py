@@ -7,12 +7,10 @@ OVA, and a stream-optimized VMDK made by ``qemu-img`` (Debian's qemu-utils), not
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import hashlib
 import http.server
 import io
-import ipaddress
 import os
 import shutil
 import socket
@@ -24,10 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from tests.support.tls import self_signed
 
 __all__ = ["MIB", "https_server", "make_ova", "make_raw", "ovf_descriptor", "stream_vmdk"]
 
@@ -250,32 +245,9 @@ def https_server(
     (``SSL_CERT_FILE``). GET with ``Range: bytes=N-`` (206, honouring ``If-Range``) unless not
     ``ranges``; with ``break_at`` the first whole-file answer stops after that many bytes of its
     body and the connection is cut, as a flaky network does."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "images")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
     tls_dir = directory.parent / f"{directory.name}-tls"
     tls_dir.mkdir(exist_ok=True)
-    cert_path, key_path = tls_dir / "cert.pem", tls_dir / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    cert_path, key_path = self_signed(tls_dir, "images")
     state = {"break_at": break_at}
     handler = functools.partial(_FileHandler, directory=str(directory), state=state, ranges=ranges)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
