@@ -11,7 +11,7 @@ hardware as a ConfigSpec (:func:`config_spec`), which the SSH backend writes as 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from ceso.backends.paths import datastore_path, random_static_mac
@@ -46,13 +46,8 @@ def upload_thin(ops: SshVmBackend, disk: DiskStream, dest: str, *, adapter: str)
     flat = descriptor.removesuffix(".vmdk") + "-flat.vmdk"
     header = read_header(disk.reader)
 
-    def pieces() -> Iterator[tuple[int, bytes]]:
-        for offset, data in read_grains(disk.reader, header):
-            if data.count(0) != len(data):
-                yield offset, data
-
     ops.record("sftp.write_sparse", {"path": flat, "capacity": header.capacity_bytes})
-    written = files.write_sparse(ops.client, flat, pieces(), header.capacity_bytes)
+    written = files.write_sparse(ops.client, flat, read_grains(disk.reader, header), header.capacity_bytes)
     text = flat_descriptor(posixpath.basename(flat), header.capacity_bytes, adapter=adapter).encode()
     ops.record("sftp.write", {"path": descriptor, "bytes": len(text)})
     files.write_file(ops.client, descriptor, text)

@@ -24,6 +24,7 @@ from ceso.ssh.commands import VOLUMES, volume_path
 __all__ = [
     "exists",
     "extent_bytes",
+    "is_zero",
     "make_directory",
     "read_file",
     "remove_tree",
@@ -139,32 +140,77 @@ def write_file(client: SshClient, path: str, data: bytes, *, mode: int = 0o644, 
     return hashlib.sha256(data).hexdigest()
 
 
-def write_sparse(client: SshClient, path: str, pieces: Iterable[tuple[int, bytes]], size: int) -> int:
-    """Create ``path`` (it must not exist) of ``size`` bytes from ``pieces`` (offset, data).
+_ZEROS = bytes(4 << 20)
 
-    Only the pieces are written, each at its offset; what lies between is a hole, so a flat
-    disk written this way is thin on VMFS. The last byte is written (a zero if no piece covers
-    it) to give the file its size without a truncate, which not every SFTP server offers.
-    Returns the bytes written. On failure the file is removed.
+
+def is_zero(data: bytes | memoryview) -> bool:
+    """True if every byte of ``data`` is zero (compared a few MiB at a time)."""
+    view = memoryview(data).cast("B")
+    zeros = memoryview(_ZEROS)
+    for start in range(0, len(view), len(_ZEROS)):
+        part = view[start : start + len(_ZEROS)]
+        if part != zeros[: len(part)]:
+            return False
+    return True
+
+
+def write_sparse(
+    client: SshClient,
+    path: str,
+    pieces: Iterable[tuple[int, bytes | memoryview]],
+    size: int,
+    *,
+    replace: bool = False,
+) -> int:
+    """Create ``path`` (or with ``replace`` put it in place of the file there) of ``size`` bytes
+    from ``pieces`` (offset, data): the one sparse writer of datastore files over SFTP.
+
+    Only the pieces are written, each at its offset, pipelined; what lies between, and any
+    piece of zeros (:func:`is_zero`), is a hole, so a flat disk written this way is
+    thin on VMFS. The last byte is written (a zero if no piece covers it) to give the file its
+    size without a truncate, which not every SFTP server offers. The bytes go to
+    ``<path>.ceso-part`` (a leftover of an earlier attempt is replaced) and are renamed into
+    place (:func:`rename_into_place`) once all are written, so the host never sees half a file
+    under the real name. Without ``replace`` an existing ``path`` raises ConflictError before
+    anything is written; a piece that reaches past ``size`` raises OperationError. On failure
+    (also one that ``pieces`` raises) the part file is removed. Returns the bytes written.
     """
     path = volume_path(path)
+    part = f"{path}.ceso-part"
 
     def write(sftp: Any) -> int:
+        if not replace:
+            try:
+                sftp.stat(path)
+            except FileNotFoundError:
+                pass
+            else:
+                raise ConflictError(f"{path} already exists on host {client.target.host}")
+        with contextlib.suppress(FileNotFoundError):
+            sftp.remove(part)
         written, end = 0, 0
         try:
-            with sftp.open(path, "wbx") as fh:
+            with sftp.open(part, "wbx") as fh:
                 fh.set_pipelined(True)
                 for offset, data in pieces:
+                    n = len(data)
+                    if offset < 0 or offset + n > size:
+                        raise OperationError(
+                            f"write {path}: bytes {offset}..{offset + n} lie outside its {size}"
+                        )
+                    if is_zero(data):
+                        continue
                     fh.seek(offset)
                     fh.write(data)
-                    written += len(data)
-                    end = max(end, offset + len(data))
-                if end < size:
+                    written += n
+                    end = max(end, offset + n)
+                if end < size:  # the file ends in a hole: give it its length
                     fh.seek(size - 1)
                     fh.write(b"\0")
+            rename_into_place(sftp, part, path, replace=replace)
         except BaseException:
             with contextlib.suppress(OSError):
-                sftp.remove(path)
+                sftp.remove(part)
             raise
         return written
 

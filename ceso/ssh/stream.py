@@ -5,9 +5,9 @@ off the channel (:class:`SshFileReader`): on a free-licensed host the API cannot
 serve ``/folder`` to a read-only session's jobs reliably, and this is the
 fastest path that works there — faster than SFTP with prefetch, which pays a
 request per 32 KiB (figures in docs/benchmarks.md). Uploads go through SFTP with
-pipelined writes (:func:`upload`): no shell line carries data, runs of zeros are
-skipped (the file stays sparse), and the file appears under its name only once
-complete.
+pipelined writes (:func:`upload`, over :func:`ceso.ssh.files.write_sparse`, the
+one sparse writer): no shell line carries data, runs of zeros are skipped (the
+file stays sparse), and the file appears under its name only once complete.
 
 Errors are CesoErrors: NotFoundError for a missing file, TransientError for a
 connection that broke or stalled, OperationError for a file whose size changed
@@ -17,13 +17,12 @@ under the read or a command that failed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
 
-from ceso.errors import ConflictError, NotFoundError, OperationError, TransientError
+from ceso.errors import NotFoundError, OperationError, TransientError
 from ceso.ssh import commands as cmd
 from ceso.ssh.client import SshClient
-from ceso.ssh.files import rename_into_place
+from ceso.ssh.files import write_sparse
 
 __all__ = ["MAX_PACKET", "WINDOW", "SshFileReader", "file_size", "upload"]
 
@@ -31,9 +30,6 @@ __all__ = ["MAX_PACKET", "WINDOW", "SshFileReader", "file_size", "upload"]
 WINDOW = 16 << 20
 #: Packets as large as OpenSSH sends (its limit is 256 KiB): fewer per-packet costs in paramiko.
 MAX_PACKET = 256 << 10
-#: Zero runs of at least this size are skipped by an upload rather than sent.
-HOLE = 64 << 10
-_ZEROS = bytes(4 << 20)
 
 
 def file_size(client: SshClient, path: str) -> int:
@@ -121,58 +117,28 @@ class SshFileReader:
             self._chan.close()
 
 
-def _is_zero(chunk: bytes | memoryview) -> bool:
-    n = len(chunk)
-    return n >= HOLE and n <= len(_ZEROS) and chunk == memoryview(_ZEROS)[:n]
-
-
 def upload(
     client: SshClient, path: str, size: int, chunks: Iterable[bytes | memoryview], *, replace: bool
 ) -> None:
     """Write exactly ``size`` bytes from ``chunks`` to datastore file ``path`` over SFTP.
 
-    The bytes go to ``<path>.ceso-part`` (a leftover of an earlier attempt is replaced)
-    and are renamed into place once all are written; without ``replace`` an existing
-    ``path`` raises ConflictError before anything is written. Zero runs of
-    :data:`HOLE` bytes or more are skipped, so they stay holes. On failure the part
-    file is removed. OperationError if ``chunks`` holds more or fewer than ``size`` bytes.
+    The chunks are laid end to end and written by :func:`ceso.ssh.files.write_sparse`: to
+    ``<path>.ceso-part``, renamed into place once all are written; without ``replace`` an
+    existing ``path`` raises ConflictError before anything is written. Chunks of zeros
+    are skipped, so they stay holes. On failure
+    the part file is removed. OperationError if ``chunks`` holds more or fewer than ``size`` bytes.
     """
     path = cmd.volume_path(path)
-    part = f"{path}.ceso-part"
 
-    def write(sftp: Any) -> None:
-        if not replace:
-            try:
-                sftp.stat(path)
-            except FileNotFoundError:
-                pass
-            else:
-                raise ConflictError(f"{path} already exists on host {client.target.host}")
-        with contextlib.suppress(FileNotFoundError):
-            sftp.remove(part)
-        offset = written = 0
-        try:
-            with sftp.open(part, "wbx") as fh:
-                fh.set_pipelined(True)
-                for chunk in chunks:
-                    n = len(chunk)
-                    if offset + n > size:
-                        raise OperationError(f"upload {path}: more bytes than the announced {size}")
-                    if _is_zero(chunk):
-                        fh.seek(offset + n)
-                    else:
-                        fh.write(chunk)
-                        written = offset + n
-                    offset += n
-                if offset != size:
-                    raise OperationError(f"upload {path}: {offset} bytes instead of the announced {size}")
-                if written < size:  # the file ends in a hole: give it its length
-                    fh.seek(size - 1)
-                    fh.write(b"\0")
-            rename_into_place(sftp, part, path, replace=replace)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                sftp.remove(part)
-            raise
+    def pieces() -> Iterator[tuple[int, bytes | memoryview]]:
+        offset = 0
+        for chunk in chunks:
+            n = len(chunk)
+            if offset + n > size:
+                raise OperationError(f"upload {path}: more bytes than the announced {size}")
+            yield offset, chunk
+            offset += n
+        if offset != size:
+            raise OperationError(f"upload {path}: {offset} bytes instead of the announced {size}")
 
-    client.sftp_call(f"upload {path}", write)
+    write_sparse(client, path, pieces(), size, replace=replace)

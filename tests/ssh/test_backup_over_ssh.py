@@ -248,6 +248,21 @@ def test_disk_stream_checks_its_length_and_the_file(ssh_client: Any, free_sim_di
         upload(ssh_client, dest, 10, iter([b"short"]), replace=True)
     assert written.read_bytes() == b"".join(body) and not (folder / "up-flat.vmdk.ceso-part").exists()
 
+    # The same writer lays pieces at their offsets (an import's grains): a file ending in a hole
+    # keeps its length, a piece of zeros is not sent, and one past the size is refused.
+    from ceso.ssh.files import write_sparse
+
+    pieces = [(2 * MIB, b"grain"), (3 * MIB, bytes(MIB)), (0, b"head")]
+    sparse = f"/vmfs/volumes/LocalDS_0/{folder.name}/sp-flat.vmdk"
+    assert write_sparse(ssh_client, sparse, iter(pieces), 8 * MIB) == len(b"grain") + len(b"head")
+    laid = (folder / "sp-flat.vmdk").read_bytes()
+    assert laid == b"head" + bytes(2 * MIB - 4) + b"grain" + bytes(6 * MIB - 5)
+    assert (folder / "sp-flat.vmdk").stat().st_blocks * 512 < MIB
+    with pytest.raises(OperationError, match="outside"):
+        write_sparse(ssh_client, sparse, iter([(8 * MIB - 1, b"xy")]), 8 * MIB, replace=True)
+    assert (folder / "sp-flat.vmdk").read_bytes() == laid
+    assert sorted(p.name for p in folder.iterdir()) == ["d-flat.vmdk", "sp-flat.vmdk", "up-flat.vmdk"]
+
 
 def test_emulated_snapshot_commands_take_only_esxi_arguments(shell: Any) -> None:
     from tests.ssh.conftest import emulate
