@@ -57,6 +57,14 @@ def _operator_read(op: Operation) -> bool:
     return ENV_AGENT_TOKEN not in os.environ and op.kind == "read" and op.mode == READ_ONLY
 
 
+def _located(params: dict[str, Any]) -> str | None:
+    """The host of a datastore command's ``HOST:[DS]`` argument, if it has one."""
+    from ceso.datastore.paths import location_host
+
+    location = params.get("location")
+    return location_host(location) if isinstance(location, str) else None
+
+
 def _audited(app: Any, operation: str, ctx: click.Context, body: Callable[[], Any]) -> Any:
     from ceso.audit.store import AuditEvent, record
     from ceso.errors import CesoError
@@ -65,7 +73,7 @@ def _audited(app: Any, operation: str, ctx: click.Context, body: Callable[[], An
     group = operation.partition(".")[0]
     where: dict[str, Any] = {
         "operation": operation,
-        "host": params.get("host") or (params.get("name") if group == "host" else None),
+        "host": params.get("host") or (params.get("name") if group == "host" else None) or _located(params),
         "vm": params.get("vm") or (params.get("name") if group in ("vm", "template") else None),
     }
     try:

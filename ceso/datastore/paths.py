@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ceso.errors import InvalidInputError
 
-__all__ = ["PART_SUFFIX", "DatastoreRef", "clean_path", "parse_location"]
+__all__ = ["PART_SUFFIX", "DatastoreRef", "clean_path", "location_host", "parse_location"]
 
 #: An upload's bytes wait under this suffix until they are complete (then renamed into place).
 PART_SUFFIX = ".ceso-part"
@@ -65,6 +65,12 @@ def clean_path(path: str, *, root_ok: bool = False) -> str:
     if any(p in ("", ".", "..") for p in parts):
         raise InvalidInputError(f"datastore path {path!r} must stay inside the datastore (no ., .. or //)")
     return stripped
+
+
+def location_host(location: str) -> str | None:
+    """The host ``HOST:[DS]`` names (what the audit records of a datastore command), or None."""
+    match = _LOCATION.match(location)
+    return match["host"] if match else None
 
 
 def parse_location(location: str, path: str | None = None, *, root_ok: bool = False) -> DatastoreRef:

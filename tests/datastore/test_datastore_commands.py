@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli, unique
+from tests.security.helpers import audit_rows
 from tests.ssh.conftest import add_ssh_host, local_si, make_ssh_template
 from tests.support.simulator import SimulatorHost
 from tests.support.sshd import SshServer
@@ -88,7 +89,7 @@ def _all_vms(si: Any) -> list[Any]:
         view.Destroy()
 
 
-def test_upload_list_download_and_remove(cli: Cli, route: Route, tmp_path: Path) -> None:
+def test_upload_list_download_and_remove(cli: Cli, route: Route, tmp_path: Path, database_url: str) -> None:
     where = f"{route.host}:[{DATASTORE}]"
     folder = unique("iso")
     payload = os.urandom(3 * 2**20 + 12345)  # several chunks and a short last one
@@ -141,6 +142,19 @@ def test_upload_list_download_and_remove(cli: Cli, route: Route, tmp_path: Path)
     assert not (route.directory / folder).exists()
     gone = cli("--json", "datastore", "rm", where, folder, "--yes")
     assert gone.exit_code == 4, gone.stdout
+
+    # Each change is audited with the host it changed, as every other host-changing record is.
+    records = audit_rows(database_url, "operation IN ('datastore.upload', 'datastore.rm')")
+    assert [(r["operation"], r["outcome"]) for r in records] == [
+        ("datastore.upload", "failed"),  # the folder was missing
+        ("datastore.upload", "ok"),
+        ("datastore.upload", "failed"),  # the conflict
+        ("datastore.upload", "ok"),
+        ("datastore.rm", "ok"),
+        ("datastore.rm", "ok"),
+        ("datastore.rm", "failed"),  # already gone
+    ], records
+    assert {r["host"] for r in records} == {route.host}
 
 
 def test_paths_outside_the_datastore_are_refused(cli: Cli, registered_host: str, tmp_path: Path) -> None:
