@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ceso.jobs.task_progress import byte_details
+
 if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
 
@@ -49,17 +51,8 @@ class ByteProgress:
 
     def report(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        elapsed = max(now - self._t0, 1e-6)
-        rate = self.done / elapsed
-        eta = (self.total - self.done) / rate if rate > 0 else None
         percent = self.start + (self.end - self.start) * min(self.done, self.total) // self.total
-        self.ctx.set_progress(
-            percent,
-            bytes_done=self.done,
-            bytes_total=self.total,
-            rate_mib_s=round(rate / 2**20, 1),
-            eta_s=round(eta) if eta is not None else None,
-        )
+        self.ctx.set_progress(percent, **byte_details(self.done, self.total, now - self._t0))
         self.ctx.checkpoint()
         for check in self._checks:
             check()

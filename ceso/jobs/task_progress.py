@@ -1,5 +1,6 @@
-"""Progress of a vSphere task (a disk copy) in a job row: the task's own percent, mapped onto a
-step's share of the job's percent, with an ETA from the rate so far.
+"""Progress in a job row: a vSphere task's (a disk copy) own percent, mapped onto a step's share of
+the job's percent, with an ETA from the rate so far; and the one shape of a byte stream's progress
+(:func:`byte_details`), which backups, restores and template imports all write.
 
 vSphere tasks report ``info.progress`` (0-100, or unset while the host has not estimated it);
 :meth:`ceso.esxi.client.EsxiClient.wait_task` passes each new value here. A host that never sets
@@ -9,12 +10,21 @@ it leaves the job where the step started, as before.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
 
-__all__ = ["TaskProgress", "job_percent"]
+__all__ = ["TaskProgress", "byte_details", "job_percent"]
+
+
+def byte_details(done: int, total: int | None, elapsed_s: float) -> dict[str, Any]:
+    """A step's progress through a byte stream, as ``ceso job show``, ``--json`` and cesod give it:
+    ``bytes_done``, ``bytes_total`` (None while unknown), ``rate_mib_s`` (MiB/s so far, one decimal)
+    and ``eta_s`` (seconds left at that rate; None while the total is unknown or nothing moved)."""
+    rate = done / max(elapsed_s, 1e-6)
+    eta = round(max(0, total - done) / rate) if total and rate > 0 else None
+    return {"bytes_done": done, "bytes_total": total, "rate_mib_s": round(rate / 2**20, 1), "eta_s": eta}
 
 
 def job_percent(task_percent: int, *, start: int, end: int) -> int:

@@ -31,6 +31,7 @@ from ceso.images.package import Package, open_package
 from ceso.images.specs import ImportTemplate
 from ceso.jobs.cleanup import undo
 from ceso.jobs.context import JobContext
+from ceso.jobs.task_progress import byte_details
 from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
 from ceso.plans import ImportSteps
 from ceso.vm.templates import IMAGE_TOOLS_KEY, add_template, template_to_dict
@@ -58,11 +59,8 @@ class _Meter:
         if now - self.last < _PROGRESS_EVERY_S:
             return
         self.last = now
-        rate = self.done / max(now - self.started, 1e-6)
         share = min(1.0, self.done / self.total) if self.total else 0.0
-        details: dict[str, Any] = {"bytes": self.done, "rate_bytes_per_s": int(rate)}
-        if self.total:
-            details.update(total_bytes=self.total, eta_s=int(max(0, self.total - self.done) / max(rate, 1.0)))
+        details = byte_details(self.done, self.total, now - self.started)  # a backup's shape too
         self.ctx.set_progress(self.low + int((self.high - self.low) * share), **details)
 
 
