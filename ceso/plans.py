@@ -700,11 +700,11 @@ class ImportSteps:
     lock = Step("lock", "the new name and a slot on the datastore")
     check_name = Step(
         "check name",
-        "refuse a name or datastore folder in use (HostDatastoreBrowser.SearchDatastore_Task); a retried "
-        "attempt first removes what an earlier one made (VirtualMachine.Destroy_Task, "
-        "FileManager.DeleteDatastoreFile_Task)",
-        "refuse a name or datastore folder in use; a retried attempt first removes what an earlier one "
-        "made (vim-cmd vmsvc/destroy, sftp.remove_tree)",
+        "refuse a name, datastore folder or template in use (HostDatastoreBrowser.SearchDatastore_Task); a "
+        "retried attempt adopts the complete VM an earlier one made, or first removes it "
+        "(VirtualMachine.Destroy_Task, FileManager.DeleteDatastoreFile_Task) and its template row",
+        "refuse a name, datastore folder or template in use; a retried attempt adopts the complete VM an "
+        "earlier one made, or first removes it (vim-cmd vmsvc/destroy, sftp.remove_tree) and its template row",
     )
     import_vm = Step(
         "import VM",
@@ -753,8 +753,9 @@ class ImportSteps:
     clean_up = Step(
         "clean up after failure",
         "VirtualMachine.PowerOffVM_Task and VirtualMachine.Destroy_Task of the VM, "
-        "FileManager.DeleteDatastoreFile_Task of its folder",
-        "vim-cmd vmsvc/power.off and vim-cmd vmsvc/destroy of the VM, sftp.remove_tree of its folder",
+        "FileManager.DeleteDatastoreFile_Task of its folder, the template row if written",
+        "vim-cmd vmsvc/power.off and vim-cmd vmsvc/destroy of the VM, sftp.remove_tree of its folder, "
+        "the template row if written",
         when="on failure, cancel or time limit",
         cleanup=True,
     )

@@ -40,7 +40,11 @@ Cleanups = list[tuple[Step, Callable[[], object]]]
 def cleanups_for(ctx: JobContext) -> Cleanups:
     """The cleanup steps (step, action) of the job's kind; none for a kind that leaves nothing."""
     kind, p = ctx.job.kind, ctx.params
-    if kind in ("vm.create", "vm.clone", "backup.restore", "template.import"):
+    if kind == "template.import":
+        from ceso.operations.template_import import import_leftovers
+
+        return [(NewVmSteps.remove_leftovers, lambda: import_leftovers(ctx, ctx.backend(), name=p["name"]))]
+    if kind in ("vm.create", "vm.clone", "backup.restore"):
         from ceso.operations.leftovers import remove_leftovers
 
         name = p["name"]

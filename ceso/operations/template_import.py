@@ -13,7 +13,15 @@
 3. *register template*: the VM is registered as a ceso template and validated.
 
 Whatever stops the job after step 2 began (a digest that differs, a host fault, a cancel) aborts
-the lease and removes the VM and its directory: a failed import leaves nothing behind.
+the lease and removes the VM, its directory and a template row already written: a failed import
+leaves nothing behind.
+
+A worker killed mid-import cleans up nothing; the template's record follows the host on the next
+attempt (:func:`import_leftovers`). If an earlier attempt reached *register template* (the VM was
+complete and checked by then) and the VM carrying this job's marker is on the host, the attempt
+adopts it: no download, the row is written (or the one written validated again). Otherwise the
+marked VM, its directory and any row the earlier attempt wrote are removed and the import starts
+over; a job out of attempts removes them the same way (:mod:`ceso.jobs.leftovers`).
 """
 
 from __future__ import annotations
@@ -23,20 +31,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlmodel import Session
+
 from ceso.backends.paths import datastore_path
 from ceso.backends.protocol import AnyBackend
 from ceso.backends.vmomi import vim
+from ceso.db.models import Template
 from ceso.errors import ConflictError, NotFoundError
 from ceso.images.package import Package, open_package
 from ceso.images.specs import ImportTemplate
 from ceso.jobs.cleanup import undo
 from ceso.jobs.context import JobContext
 from ceso.jobs.task_progress import byte_details
-from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
+from ceso.operations.leftovers import JOB_MARKER, marked_vm, remove_vm_leftovers
 from ceso.plans import ImportSteps
-from ceso.vm.templates import IMAGE_TOOLS_KEY, add_template, template_to_dict
+from ceso.vm.templates import (
+    IMAGE_TOOLS_KEY,
+    add_template,
+    get_template,
+    remove_template,
+    template_to_dict,
+    validate_template,
+)
 
-__all__ = ["run_template_import"]
+__all__ = ["import_leftovers", "run_template_import"]
 
 _PROGRESS_EVERY_S = 2.0
 
@@ -87,24 +105,25 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
                 raise NotFoundError(f"host {ctx.job.host} has no port group for the template's NICs")
         meter.total = package.upload_bytes or package.source_size
         with ctx.locks(ImportSteps.lock, vms=[name], datastores=[datastore]):
-            with ctx.step(ImportSteps.check_name, progress=10, changes_host=ctx.attempt > 1):
-                if ctx.attempt > 1:
-                    remove_vm_leftovers(ctx, ops, name=name)  # what an earlier attempt made (its marker)
-                if ops.exists(name):
-                    raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
-                if ops.path_exists(datastore_path(datastore, name)):
-                    raise ConflictError(
-                        f"datastore folder [{datastore}] {name} already exists on host {ctx.job.host}"
-                    )
+            with ctx.step(ImportSteps.check_name, progress=10, changes_host=ctx.attempt > 1) as rec:
+                adopt = ctx.attempt > 1 and _adoptable(ctx, ops, name)
+                if adopt:
+                    rec["adopted"] = name  # a complete VM an earlier attempt made: kept
+                else:
+                    if ctx.attempt > 1:
+                        import_leftovers(ctx, ops, name=name)  # what an earlier attempt made (its marker)
+                    _refuse_taken(ctx, ops, name, datastore)
             with _cleanup_on_failure(ctx, ops, name, datastore):
-                if ops.route == "ssh":
+                if adopt:
+                    pass
+                elif ops.route == "ssh":
                     _import_over_ssh(ctx, ops, package, spec, datastore=datastore, network=network)
                 else:
                     _import_over_api(
                         ctx, ops, package, spec, datastore=datastore, network=network, meter=meter
                     )
                 with ctx.step(ImportSteps.register_template, progress=95):
-                    template = add_template(ctx.runtime, name, ctx.job.host)
+                    template = _register(ctx, name)
     finally:
         package.close()
     return {
@@ -119,6 +138,52 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
     }
 
 
+def _refuse_taken(ctx: JobContext, ops: AnyBackend, name: str, datastore: str) -> None:
+    """ConflictError if the name is a VM, a datastore folder or a template of the host already."""
+    if ops.exists(name):
+        raise ConflictError(f"a VM named {name!r} already exists on host {ctx.job.host}")
+    if ops.path_exists(datastore_path(datastore, name)):
+        raise ConflictError(f"datastore folder [{datastore}] {name} already exists on host {ctx.job.host}")
+    if _row(ctx, name) is not None:
+        raise ConflictError(f"template {name!r} is already registered on host {ctx.job.host}")
+
+
+def _row(ctx: JobContext, name: str) -> Template | None:
+    """The template row ``name`` of the job's host, if there is one."""
+    with Session(ctx.runtime.engine) as session:
+        try:
+            return get_template(session, name, ctx.job.host)
+        except NotFoundError:
+            return None
+
+
+def _adoptable(ctx: JobContext, ops: AnyBackend, name: str) -> bool:
+    """True if an earlier attempt reached *register template* (so its VM was complete and checked)
+    and the VM carrying this job's marker is on the host."""
+    return ImportSteps.register_template.ran_in(ctx.earlier_steps) and marked_vm(ctx, ops, name) is not None
+
+
+def _register(ctx: JobContext, name: str) -> Template:
+    """Write the template row and validate it; a row an earlier attempt wrote is validated again."""
+    if ctx.attempt > 1 and _row(ctx, name) is not None:
+        return validate_template(ctx.runtime, name, ctx.job.host)
+    return add_template(ctx.runtime, name, ctx.job.host)
+
+
+def import_leftovers(ctx: JobContext, ops: AnyBackend, *, name: str) -> None:
+    """Remove what earlier attempts of this import made: the VM with this job's marker (or the folder
+    an attempt recorded making), then the template row if an attempt reached *register template*
+    and no VM of the name is left for it to name. Raises the backend's CesoErrors."""
+    remove_vm_leftovers(ctx, ops, name=name)
+    if ImportSteps.register_template.ran_in(ctx.steps) and not ops.exists(name):
+        _forget(ctx, name)
+
+
+def _forget(ctx: JobContext, name: str) -> None:
+    if _row(ctx, name) is not None:
+        remove_template(ctx.runtime, name, ctx.job.host)
+
+
 @contextmanager
 def _cleanup_on_failure(ctx: JobContext, ops: AnyBackend, name: str, datastore: str) -> Iterator[None]:
     """On any stop: remove the VM and its folder (the API route has aborted its lease already)."""
@@ -128,14 +193,15 @@ def _cleanup_on_failure(ctx: JobContext, ops: AnyBackend, name: str, datastore: 
         undo(
             ctx,
             ImportSteps.clean_up,
-            lambda: _remove(ops, name, datastore_path(datastore, name)),
+            lambda: _remove(ctx, ops, name, datastore_path(datastore, name)),
             cause=exc,
         )
         raise
 
 
-def _remove(ops: AnyBackend, name: str, directory: str) -> None:
-    """The VM ``name`` (held under this job's lock) and folder ``directory``, if there."""
+def _remove(ctx: JobContext, ops: AnyBackend, name: str, directory: str) -> None:
+    """The VM ``name`` (held under this job's lock), folder ``directory`` and the template row an
+    attempt of this job wrote, if there."""
     if ops.exists(name):
         vm = ops.find(name)
         if ops.power_state(vm) != "poweredOff":
@@ -143,6 +209,8 @@ def _remove(ops: AnyBackend, name: str, directory: str) -> None:
         ops.destroy(vm)
     if ops.path_exists(directory):
         ops.delete_path(directory)
+    if ImportSteps.register_template.ran_in(ctx.steps):
+        _forget(ctx, name)
 
 
 def _import_over_api(

@@ -8,6 +8,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from ceso.cloudinit import decode_guestinfo
@@ -126,3 +127,97 @@ def test_a_failed_import_leaves_nothing_and_a_refused_one_makes_nothing(
     job = cli("--json", "job", "list").json()[0]
     assert [s["name"] for s in job["steps"]] == ["read package"]
     assert two_name not in vm_names(si) and not (sim.datastore_dir() / two_name).exists()
+
+
+class _Killed(BaseException):
+    """The worker's death: raised past the handler's cleanup, which is switched off (no undo runs)."""
+
+
+def test_an_import_killed_at_register_template_keeps_record_and_host_together(
+    cli: Cli,
+    sim: SimulatorHost,
+    registered_host: str,
+    start_worker: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attempt 1 runs in this process and dies in "register template" (its start committed, no
+    cleanup, the claim left to go stale), once after the template's row was written and once before.
+    A real worker's next attempt adopts the marked VM: no second upload, one row, validated. A job
+    out of attempts after such a death removes the VM, its folder and the row."""
+    from ceso.errors import CesoError
+    from ceso.jobs.context import JobContext
+    from ceso.jobs.leftovers import fail_exhausted
+    from ceso.jobs.store import claim_job
+    from ceso.operations import template_import
+    from ceso.runtime import get_runtime
+    from ceso.security.worker import ClaimCheck
+    from tests.conftest import _clear_caches
+
+    monkeypatch.setenv("CESO_JOBS__HEARTBEAT_S", "60")  # the dead attempt never beats
+    monkeypatch.setenv("CESO_LOCKS__TTL_S", "2")  # and its locks lapse soon
+    _clear_caches()
+    runtime = get_runtime()
+    si = sim.connect()
+    ova = make_ova(tmp_path, "img", [make_raw(tmp_path / "r", 2 * MIB)])
+    real_add = template_import.add_template
+
+    def killed(name: str, *, row_written: bool) -> str:
+        submitted = _import(cli, name, registered_host, ova, "--no-wait")
+        assert submitted.exit_code == 0, submitted.stdout + submitted.stderr
+        job_id = str(submitted.json()["id"])
+        job = claim_job(
+            runtime.engine, job_id=job_id, worker="dead:1", stale_after_s=60, audit=ClaimCheck(runtime)
+        )
+        assert job is not None
+
+        def dies(rt: Any, vm: str, host: str) -> Any:
+            if row_written:
+                real_add(rt, vm, host)
+            raise _Killed
+
+        with monkeypatch.context() as m:
+            m.setattr(template_import, "add_template", dies)
+            m.setattr(template_import, "undo", lambda *a, **k: None)
+            with pytest.raises(_Killed):
+                template_import.run_template_import(JobContext(runtime, job))
+        assert name in vm_names(si)
+        return job_id
+
+    def rows() -> list[str]:
+        return [t["name"] for t in cli("--json", "template", "list").json()]
+
+    adopted = {unique("after-row"): True, unique("before-row"): False}
+    uuids = {}
+    for name, row_written in adopted.items():
+        uuids[name] = (killed(name, row_written=row_written), vm_by_name(si, name).config.uuid)
+        assert (name in rows()) is row_written
+
+    # Out of attempts after the same death: both the VM and the row go.
+    gone = unique("exhausted")
+    gone_id = killed(gone, row_written=True)
+    job = claim_job(
+        runtime.engine, job_id=gone_id, worker="last:1", stale_after_s=0, audit=ClaimCheck(runtime)
+    )
+    assert job is not None
+    fail_exhausted(runtime, job, CesoError("out of attempts", code="attempts_exhausted"), claimed_at=0.0)
+    assert gone not in vm_names(si) and not (sim.datastore_dir() / gone).exists()
+    assert gone not in rows()
+
+    start_worker(registered_host, env={"CESO_JOBS__STALE_AFTER_S": "2", "CESO_LOCKS__TTL_S": "2"})
+    try:
+        for name, (job_id, uuid) in uuids.items():
+            done = cli("--json", "job", "wait", job_id, "--timeout", "120").json()
+            assert done["state"] == "succeeded" and done["attempts"] == 2, done
+            names = [s["name"] for s in done["steps"]]
+            second = done["steps"][len(names) - names[::-1].index("read package") - 1 :]  # attempt 2's
+            check = next(s for s in second if s["name"] == "check name")
+            assert check.get("adopted") == name, second
+            assert not any(s["name"].startswith("upload disk") for s in second), second
+            assert done["result"]["template"]["status"] == "passed"
+            assert vm_by_name(si, name).config.uuid == uuid  # the same VM, not a second import
+            assert rows().count(name) == 1
+    finally:
+        for name in adopted:
+            if name in vm_names(si):
+                destroy_vm(si, name)
