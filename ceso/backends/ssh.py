@@ -19,7 +19,7 @@ here retries a write, and nothing here imports :mod:`ceso.esxi` (the API route).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ceso.backends.base import RouteBackend
@@ -206,6 +206,23 @@ class SshVmBackend(SshLifecycle, RouteBackend[SshClient]):
         data = files.read_file(self.client, src)
         self.record("sftp.write", {"path": dst, "bytes": len(data), "replace": True})
         files.write_file(self.client, dst, data, replace=True)
+
+    def write_thin_disk(
+        self, dest: str, pieces: Iterable[tuple[int, bytes]], capacity: int, *, adapter: str
+    ) -> int:
+        """Write the thin VMFS disk ``dest`` (``[ds] dir/x.vmdk``) of ``capacity`` bytes: the data
+        ``pieces`` (offset, bytes) into ``x-flat.vmdk`` (holes stay holes), then its descriptor.
+        Returns the data bytes written (the disk's allocated size)."""
+        from ceso.images.vmdk import flat_descriptor
+
+        descriptor = cmd.from_datastore_path(dest)
+        flat = descriptor.removesuffix(".vmdk") + "-flat.vmdk"
+        self.record("sftp.write_sparse", {"path": flat, "capacity": capacity})
+        written = files.write_sparse(self.client, flat, pieces, capacity)
+        text = flat_descriptor(posixpath.basename(flat), capacity, adapter=adapter).encode()
+        self.record("sftp.write", {"path": descriptor, "bytes": len(text)})
+        files.write_file(self.client, descriptor, text)
+        return written
 
     # -- VM creation ---------------------------------------------------------------------------
     def create_vm(self, spec: Any) -> SshVm:

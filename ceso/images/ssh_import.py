@@ -3,14 +3,14 @@
 Each stream-optimized disk is converted on the worker as it streams from the source
 (:func:`ceso.images.vmdk.read_grains`) and written over SFTP as a thin VMFS disk: the grains
 that hold data, each at its offset, into ``NAME-flat.vmdk`` (holes stay holes), then its
-descriptor ``NAME.vmdk`` (:func:`ceso.images.vmdk.flat_descriptor`). The VM is the OVF's
+descriptor ``NAME.vmdk`` (:func:`ceso.images.vmdk.flat_descriptor`), by the SSH backend
+(:meth:`ceso.backends.ssh.SshVmBackend.write_thin_disk`); this module holds no SSH client. The VM is the OVF's
 hardware as a ConfigSpec (:func:`config_spec`), which the SSH backend writes as a complete
 ``.vmx`` and registers with ``vim-cmd solo/registervm``.
 """
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable
 from typing import Any
 
@@ -19,9 +19,7 @@ from ceso.backends.ssh import SshVmBackend
 from ceso.backends.vmomi import vim
 from ceso.images.ovf import OvfImage
 from ceso.images.package import DiskStream
-from ceso.images.vmdk import flat_descriptor, read_grains, read_header
-from ceso.ssh import commands as cmd
-from ceso.ssh import files
+from ceso.images.vmdk import read_grains, read_header
 
 __all__ = ["config_spec", "disk_paths", "upload_thin"]
 
@@ -42,16 +40,8 @@ def disk_paths(datastore: str, name: str, count: int) -> list[str]:
 def upload_thin(ops: SshVmBackend, disk: DiskStream, dest: str, *, adapter: str) -> int:
     """Convert ``disk`` and write it as the thin VMFS disk ``dest`` (``[ds] dir/x.vmdk``); returns
     the data bytes written (the disk's allocated size)."""
-    descriptor = cmd.from_datastore_path(dest)
-    flat = descriptor.removesuffix(".vmdk") + "-flat.vmdk"
     header = read_header(disk.reader)
-
-    ops.record("sftp.write_sparse", {"path": flat, "capacity": header.capacity_bytes})
-    written = files.write_sparse(ops.client, flat, read_grains(disk.reader, header), header.capacity_bytes)
-    text = flat_descriptor(posixpath.basename(flat), header.capacity_bytes, adapter=adapter).encode()
-    ops.record("sftp.write", {"path": descriptor, "bytes": len(text)})
-    files.write_file(ops.client, descriptor, text)
-    return written
+    return ops.write_thin_disk(dest, read_grains(disk.reader, header), header.capacity_bytes, adapter=adapter)
 
 
 def config_spec(
