@@ -164,19 +164,27 @@ class EsxiClient:
     def call(self, action: str, fn: Callable[[], T]) -> T:
         """Run one API interaction, re-logging in once if the session expired.
 
-        Only session expiry is retried here; callers decide about other
-        transient faults, because a write retried blindly could run twice.
+        Only session expiry, and a request that could not be sent (BrokenPipeError: the pooled
+        keep-alive connection was closed by the host, or cut while idle; the stub drops it, so the
+        second try opens a new one) are retried here; callers decide about other transient faults,
+        because a write retried blindly could run twice.
         """
         if self._content is None:
             self.connect()
         try:
             return fn()
+        except BrokenPipeError:
+            log.info(
+                "%s on host %s: its connection was gone before the request left; sending it again",
+                action,
+                self.name,
+            )
         except Exception as exc:
             err = translate(exc, host=self.name, action=action)
             if fault_name(exc) != "NotAuthenticated":
                 raise err from exc
-        log.info("session to %s expired; logging in again", self.name)
-        self.connect()
+            log.info("session to %s expired; logging in again", self.name)
+            self.connect()
         try:
             return fn()
         except Exception as exc:
