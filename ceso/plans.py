@@ -517,8 +517,10 @@ class BackupSteps:
     copy_disk = Step(
         "copy",
         "stream each disk's descriptor and data over /folder to the target (only the changed or "
-        "allocated areas, as Range requests, when change tracking is on)",
-        "stream each disk's descriptor and data with `cat` over SSH to the target",
+        "allocated areas, as Range requests, when change tracking is on); a read cut by a lost "
+        "connection resumes from its byte with a Range request (jobs.host_retry_s)",
+        "stream each disk's descriptor and data with `cat` over SSH to the target; a read cut by a "
+        "lost connection resumes with `dd if=FILE bs=1048576 skip=N` from its 1 MiB block (jobs.host_retry_s)",
         each=True,
     )
     remove_snapshot = Step(

@@ -42,6 +42,7 @@ from ceso.backup.vmsource import BACKUP_PROPERTIES, BackupPlan, SourceFile, plan
 from ceso.db.backup_models import BackupSet
 from ceso.db.types import utcnow
 from ceso.errors import OperationError
+from ceso.jobs.retry import ReadResume, read_resume
 from ceso.metrics.record import observe_backup_bytes
 from ceso.operations.leftovers import left_off
 from ceso.plans import BackupSteps, Step
@@ -139,6 +140,16 @@ def _store(
 
 
 @contextmanager
+def _resumes_noted(ctx: JobContext, resume: ReadResume) -> Iterator[None]:
+    """Note on the current step the tries of the reads it resumed (kept by the reader thread)."""
+    try:
+        yield
+    finally:
+        for record in resume.drain():
+            ctx.note_retry(record)
+
+
+@contextmanager
 def _target_slot(ctx: JobContext, target: str) -> Iterator[Any]:
     """One of ``backups.target_concurrency`` slots of the target, renewed while held, always released."""
     from ceso.locks import target_lock_name
@@ -167,8 +178,13 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     # The host's route: the API (files over /folder) or, on a free-licensed host, SSH (vim-cmd
     # snapshots, files read with cat); the same steps, set and manifest either way.
     ops = ctx.backend()
-    http = datastore_files(ops)
-    with ctx.step(BackupSteps.inspect, progress=2, details={"vm": p["vm"]}) as rec:
+    # A read cut by a lost connection resumes from its byte within jobs.host_retry_s (ReadResume).
+    resume = read_resume(ctx)
+    http = datastore_files(ops, resume)
+    with (
+        ctx.step(BackupSteps.inspect, progress=2, details={"vm": p["vm"]}) as rec,
+        _resumes_noted(ctx, resume),
+    ):
         vm = ops.find(p["vm"])
         plan = plan_backup(http, p["vm"], ops.props(vm, BACKUP_PROPERTIES))
         running = plan.power_state != "poweredOff"
@@ -252,6 +268,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
                 progress,
                 manifest,
                 point,
+                resume,
             )
             progress.report()
             manifest_sha = _finish(ctx, target, path, manifest)
@@ -311,6 +328,7 @@ def _copy_all(
     progress: ByteProgress,
     manifest: Manifest,
     point: _Point,
+    resume: ReadResume,
 ) -> None:
     from ceso.backup.codec import suffix_for
 
@@ -322,7 +340,7 @@ def _copy_all(
         details: dict[str, Any] = {"source": source.source, "role": source.role}
         if areas is not None:
             details.update(areas=len(areas), area_bytes=sum(n for _, n in areas))
-        with ctx.step(step, item=source.name, details=details):
+        with ctx.step(step, item=source.name, details=details), _resumes_noted(ctx, resume):
             key = f"{path}/{source.name}{suffix}"
             if areas is None:
                 copied = _copy(target, http, source, key, opts, enc_key, progress)

@@ -3,7 +3,8 @@
 One seam, two ways. On the API route the files go over the host's ``/folder``
 HTTP service with the API session's cookie (:class:`ceso.backup.datastore_http.DatastoreHttp`).
 On the SSH route (a free-licensed host) they go over SSH (:class:`SshDatastoreFiles`):
-``cat`` on an exec channel to read, SFTP to write. Backup and restore code holds a
+``cat`` on an exec channel to read, SFTP to write. Either way a read cut by a lost
+connection resumes from the byte it reached (a job's :func:`ceso.jobs.retry.read_resume`). Backup and restore code holds a
 :class:`DatastoreFiles` and never asks which it is; the route's ``way`` is written
 into the job's result.
 """
@@ -18,6 +19,7 @@ from ceso.ssh import commands as cmd
 
 if TYPE_CHECKING:
     from ceso.backends.protocol import AnyBackend, Recorder
+    from ceso.jobs.retry import ReadResume
     from ceso.ssh.client import SshClient
 
 __all__ = ["DatastoreFiles", "ReadStream", "SshDatastoreFiles", "datastore_files"]
@@ -54,9 +56,10 @@ class SshDatastoreFiles:
 
     way = "ssh"
 
-    def __init__(self, client: SshClient, record: Recorder) -> None:
+    def __init__(self, client: SshClient, record: Recorder, resume: ReadResume | None = None) -> None:
         self.client = client
         self.record = record
+        self.resume = resume
 
     def size(self, datastore: str, path: str) -> int:
         from ceso.ssh.stream import file_size
@@ -69,7 +72,7 @@ class SshDatastoreFiles:
         target = cmd.datastore_file(datastore, path)
         size = self.size(datastore, path)
         self.record("ssh", {"command": cmd.cat_file(target).line, "bytes": size})
-        return SshFileReader(self.client, target, size=size)
+        return SshFileReader(self.client, target, size=size, resume=self.resume)
 
     def upload(self, datastore: str, path: str, size: int, chunks: Iterable[bytes | memoryview]) -> None:
         from ceso.ssh.stream import upload
@@ -79,12 +82,15 @@ class SshDatastoreFiles:
         upload(self.client, target, size, chunks, replace=True)
 
 
-def datastore_files(ops: AnyBackend) -> DatastoreFiles:
-    """The :class:`DatastoreFiles` of the route ``ops`` takes; OperationError for a backend with neither."""
+def datastore_files(ops: AnyBackend, resume: ReadResume | None = None) -> DatastoreFiles:
+    """The :class:`DatastoreFiles` of the route ``ops`` takes; OperationError for a backend with neither.
+
+    ``resume`` (a job's :func:`ceso.jobs.retry.read_resume`) resumes reads cut by a lost connection.
+    """
     if ops.route == "api":
         from ceso.backup.datastore_http import DatastoreHttp
 
-        return DatastoreHttp(getattr(ops, "client"))  # noqa: B009 - ApiVmBackend's EsxiClient
+        return DatastoreHttp(getattr(ops, "client"), resume=resume)  # noqa: B009 - ApiVmBackend's EsxiClient
     if ops.route == "ssh":
-        return SshDatastoreFiles(getattr(ops, "client"), getattr(ops, "record"))  # noqa: B009
+        return SshDatastoreFiles(getattr(ops, "client"), getattr(ops, "record"), resume)  # noqa: B009
     raise OperationError(f"backups need datastore file access, which route {ops.route!r} does not give")

@@ -3,12 +3,14 @@
 ``GET/PUT /folder/<path>?dcPath=ha-datacenter&dsName=<datastore>``, authenticated
 with the API session's cookie (real ESXi requires it), TLS pinned to the host's
 thumbprint like the API. Reads resume after a dropped connection with a
-``Range`` request from the last byte received; uploads cannot resume and are
-retried whole by their caller.
+``Range`` request from the last byte received, within the window of their
+:class:`~ceso.jobs.retry.ReadResume` (a job's ``jobs.host_retry_s``); uploads
+(one PUT of the whole file) cannot resume and are retried whole by their caller.
 
 Errors: NotFoundError (404), AuthenticationError (401/403 after one re-login),
-TransientError (connection lost and not resumable, HTTP 5xx), OperationError
-(any other status). The cookie never appears in an error or a log line.
+TransientError (connection lost, HTTP 5xx), HostUnreachableError (a read not
+resumed within its window), OperationError (any other status, or a host that
+ignores a read's range). The cookie never appears in an error or a log line.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from __future__ import annotations
 import http.client
 import logging
 import ssl
-import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from ceso.errors import AuthenticationError, NotFoundError, OperationError, TransientError
+from ceso.errors import AuthenticationError, CesoError, NotFoundError, OperationError, TransientError
+from ceso.jobs.retry import ReadResume
 
 if TYPE_CHECKING:
     from ceso.esxi.client import EsxiClient
@@ -32,15 +34,19 @@ log = logging.getLogger(__name__)
 
 DATACENTER = "ha-datacenter"  # a standalone host's only datacenter
 _NET_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
+#: How long a read outside a job (no :func:`ceso.jobs.retry.read_resume`) resumes after a cut.
+DEFAULT_RESUME_S = 10.0
 
 
 class DatastoreHttp:
     """HTTP access to the datastore files of the host behind ``client``."""
 
-    def __init__(self, client: EsxiClient, *, timeout: float | None = None, resume_attempts: int = 5) -> None:
+    def __init__(
+        self, client: EsxiClient, *, timeout: float | None = None, resume: ReadResume | None = None
+    ) -> None:
         self.client = client
         self.timeout = timeout or client.timeout
-        self.resume_attempts = resume_attempts
+        self.resume = resume or ReadResume(DEFAULT_RESUME_S)
         self._context: ssl.SSLContext | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -92,7 +98,7 @@ class DatastoreHttp:
             except _NET_ERRORS as exc:
                 conn.close()
                 raise TransientError(
-                    f"{what} on host {self.client.name}: {type(exc).__name__}: {exc}"
+                    f"{what} on host {self.client.name}: {type(exc).__name__}: {exc}", code="connection_lost"
                 ) from exc
             if resp.status in (401, 403) and attempt == 1:
                 resp.close()
@@ -166,8 +172,15 @@ class DatastoreHttp:
 
 
 class RemoteFile:
-    """A datastore file (or a ``window`` of it: start, length) being read; :meth:`readinto` resumes
-    after a dropped connection. ``offset`` and ``size`` count from the window's start."""
+    """A datastore file (or a ``window`` of it: start, length) being read; ``offset`` and ``size`` count
+    from the window's start.
+
+    A connection lost mid-read (reset, timeout, the host unreachable for a while) is resumed by the
+    owner's :class:`~ceso.jobs.retry.ReadResume`: a ``Range`` request from the first byte not yet
+    returned, whose answer must be ``206`` with exactly that ``Content-Range`` (a host that ignores
+    the range would send bytes twice: that fails the read). A refused session is renewed once per
+    request (the host's service may have restarted). The first request is retried the same way.
+    """
 
     def __init__(
         self, owner: DatastoreHttp, datastore: str, path: str, *, window: tuple[int, int] | None = None
@@ -177,62 +190,47 @@ class RemoteFile:
         self.path = path
         self.what = f"read [{datastore}] {path}"
         self.offset = 0
-        self.resumes = 0
         self._window = window
-        if window is None:
-            self._conn, self._resp = owner._request("GET", datastore, path, self.what, (200,))
+        self.size = window[1] if window is not None else -1
+        if window is not None:
+            self.what += f" bytes {window[0]}+{window[1]}"
+        try:
+            self._open()
+        except CesoError as exc:
+            owner.resume.reopen(self._where(), 0, exc, self._open)
+
+    @property
+    def resumes(self) -> int:
+        """Reads resumed so far through this file's owner."""
+        return self._owner.resume.resumes
+
+    def _where(self) -> str:
+        return f"{self.what} on host {self._owner.client.name}"
+
+    def _open(self) -> None:
+        """Ask for the bytes from ``offset`` on; check the answer holds exactly those."""
+        first = self.offset + (self._window[0] if self._window is not None else 0)
+        if self._window is None and self.offset == 0:
+            self._conn, self._resp = self._owner._request("GET", self.datastore, self.path, self.what, (200,))
             self.size = int(self._resp.getheader("Content-Length") or 0)
-        else:
-            start, length = window
-            self.what += f" bytes {start}+{length}"
-            self.size = length
-            self._conn, self._resp = owner._request(
-                "GET", datastore, path, self.what, (206,), Range=f"bytes={start}-{start + length - 1}"
-            )
-            self._check_range(start)
-
-    def _check_range(self, first: int) -> None:
-        """A window's answer must carry exactly the bytes asked for (else the file changed)."""
-        assert self._window is not None
-        start, length = self._window
-        content_range = self._resp.getheader("Content-Range") or ""
-        if not content_range.startswith(f"bytes {first}-{start + length - 1}/"):
-            self.close()
-            raise OperationError(f"{self.what}: answered with range {content_range!r} (file changed?)")
-
-    def _reopen(self, cause: BaseException) -> None:
-        self.close()
-        if self.resumes >= self._owner.resume_attempts:
-            raise TransientError(
-                f"{self.what} on host {self._owner.client.name}: connection lost at byte {self.offset} "
-                f"after {self.resumes} resumes: {type(cause).__name__}: {cause}"
-            ) from cause
-        self.resumes += 1
-        time.sleep(min(0.2 * 2**self.resumes, 5.0))
-        log.warning("%s: connection lost at byte %d; resuming (%d)", self.what, self.offset, self.resumes)
-        if self._window is not None:
-            start, length = self._window
-            first = start + self.offset
-            self._conn, self._resp = self._owner._request(
-                "GET",
-                self.datastore,
-                self.path,
-                self.what,
-                (206,),
-                Range=f"bytes={first}-{start + length - 1}",
-            )
-            self._check_range(first)
             return
+        last = (self._window[0] + self._window[1] if self._window is not None else self.size) - 1
         self._conn, self._resp = self._owner._request(
-            "GET", self.datastore, self.path, self.what, (206,), Range=f"bytes={self.offset}-"
+            "GET", self.datastore, self.path, self.what, (200, 206), Range=f"bytes={first}-{last}"
         )
         content_range = self._resp.getheader("Content-Range") or ""
-        if not content_range.startswith(f"bytes {self.offset}-") or not content_range.endswith(
-            f"/{self.size}"
-        ):
-            raise OperationError(
-                f"{self.what}: resumed with unexpected range {content_range!r} (file changed?)"
-            )
+        whole = self._resp.status == 200
+        wrong = not content_range.startswith(f"bytes {first}-{last}/") or (
+            self._window is None and not content_range.endswith(f"/{self.size}")
+        )
+        if whole or wrong:
+            self.close()
+            if whole:
+                raise OperationError(
+                    f"{self._where()}: the host ignored the range from byte {first} and answered the "
+                    "whole file; the read cannot go on without repeating bytes"
+                )
+            raise OperationError(f"{self.what}: answered with range {content_range!r} (file changed?)")
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Fill ``buffer`` as far as possible; 0 only at the end of the file."""
@@ -244,7 +242,12 @@ class RemoteFile:
                 if n == 0:
                     raise http.client.IncompleteRead(b"", self.size - self.offset)
             except _NET_ERRORS as exc:  # socket timeouts are OSErrors
-                self._reopen(exc)
+                self.close()
+                cut = TransientError(
+                    f"{self._where()}: connection lost at byte {self.offset}: {type(exc).__name__}: {exc}",
+                    code="connection_lost",
+                )
+                self._owner.resume.reopen(self._where(), self.offset, cut, self._open)
                 continue
             filled += n
             self.offset += n

@@ -14,9 +14,10 @@ once, as before. When the time is up the last fault is raised as ``host_unreacha
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ceso.errors import (
     AuthenticationError,
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
     from ceso.plans import Step
 
-__all__ = ["is_transient_host_fault", "retry_host"]
+__all__ = ["ReadResume", "is_transient_host_fault", "read_resume", "retry_host"]
 
 log = logging.getLogger(__name__)
 
@@ -90,3 +91,94 @@ def retry_host(
             log.info("job %s: %s: %s; trying again in %.1f s", ctx.job.id, step.name, exc.message, pause)
             sleep(pause)
             wait *= 2
+
+
+class ReadResume:
+    """How a host file read that was cut is resumed from the byte it reached (a read is safe to repeat).
+
+    A data path (:class:`ceso.backup.datastore_http.RemoteFile`, :class:`ceso.ssh.stream.SshFileReader`)
+    that loses its connection mid-file calls :meth:`reopen` with the cause and a function that asks the
+    host again from the byte already consumed: that is tried with the backoff of :func:`retry_host`
+    (0.5 s doubling to 5 s) for at most ``window_s`` per cut and never past ``ends_at`` (monotonic;
+    the job's soft time limit less its cleanup margin). Non-transient faults are raised at once. Each
+    failed try is kept (the shape of :func:`retry_host`'s records, plus ``at_byte``) until the job's
+    thread :meth:`drain`s them onto its step: reads run on the backup pipeline's reader thread.
+    """
+
+    def __init__(
+        self,
+        window_s: float,
+        *,
+        ends_at: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.window_s = window_s
+        self.ends_at = ends_at
+        self.resumes = 0
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._records: list[dict[str, Any]] = []
+
+    def reopen(self, what: str, at_byte: int, cause: CesoError, open_again: Callable[[], _T]) -> _T:
+        """``open_again()`` after ``cause`` cut the read ``what`` at ``at_byte``; see the class.
+
+        Raises ``cause`` itself if it is not transient, any non-transient error of ``open_again`` at
+        once, and HostUnreachableError (chained to the last fault) once the window is spent.
+        """
+        if not is_transient_host_fault(cause):
+            raise cause
+        started = time.monotonic()
+        deadline = started + self.window_s
+        if self.ends_at is not None:
+            deadline = min(deadline, self.ends_at)
+        wait, tried, fault = FIRST_WAIT_S, 0, cause
+        while True:
+            tried += 1
+            pause = min(wait, MAX_WAIT_S)
+            if deadline - time.monotonic() < pause:
+                self._keep(tried, fault, None, at_byte)
+                raise HostUnreachableError(
+                    f"{what}: cut at byte {at_byte} and not resumed within "
+                    f"{max(0.0, time.monotonic() - started):.0f} s ({tried} tries): {fault.message}",
+                    details={"tries": tried, "at_byte": at_byte},
+                ) from fault
+            self._keep(tried, fault, pause, at_byte)
+            log.info("%s: cut at byte %d (%s); resuming in %.1f s", what, at_byte, fault.message, pause)
+            self._sleep(pause)
+            wait *= 2
+            try:
+                opened = open_again()
+            except CesoError as exc:
+                if not is_transient_host_fault(exc):
+                    raise
+                fault = exc
+                continue
+            with self._lock:
+                self.resumes += 1
+            log.info("%s: resumed at byte %d", what, at_byte)
+            return opened
+
+    def _keep(self, tried: int, exc: CesoError, wait_s: float | None, at_byte: int) -> None:
+        record = {
+            "try": tried,
+            "code": exc.code,
+            "message": exc.message,
+            "wait_s": wait_s,
+            "at_byte": at_byte,
+        }
+        with self._lock:
+            self._records.append(record)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """The records kept since the last call (for :meth:`ceso.jobs.steps.StepRecording.note_retry`)."""
+        with self._lock:
+            records, self._records = self._records, []
+        return records
+
+
+def read_resume(ctx: JobContext) -> ReadResume:
+    """The :class:`ReadResume` of a job: ``jobs.host_retry_s`` per cut, within its soft time limit."""
+    return ReadResume(
+        ctx.runtime.settings.jobs.host_retry_s,
+        ends_at=time.monotonic() + ctx.time_left_s() - CLEANUP_MARGIN_S,
+    )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ceso.errors import InvalidInputError
 
 __all__ = [
+    "RESUME_BLOCK",
     "VOLUMES",
     "ShellCommand",
     "answer_question",
@@ -37,6 +38,7 @@ __all__ = [
     "portgroup_list",
     "power",
     "power_state",
+    "read_file_from",
     "register_vm",
     "snapshot_create",
     "snapshot_get",
@@ -214,6 +216,23 @@ def delete_disk(path: str) -> ShellCommand:
 def cat_file(path: str) -> ShellCommand:
     """``cat PATH``: a datastore file as the command's standard output (a backup's read stream)."""
     return ShellCommand(("cat", volume_path(path)))
+
+
+#: The block of a resumed read (``dd bs=``): the read starts at the block holding its next byte.
+RESUME_BLOCK = 1 << 20
+
+
+def read_file_from(path: str, offset: int) -> tuple[ShellCommand, int]:
+    """``dd if=PATH bs=1048576 skip=N``: a datastore file from the :data:`RESUME_BLOCK` holding byte
+    ``offset``, and how many bytes of the output come before ``offset`` (the caller drops them).
+
+    Only ``if``, ``bs`` and ``skip`` are used: an ESXi host's busybox ``dd`` has them in every build
+    (``iflag=skip_bytes`` is an optional, later feature of busybox, absent from some builds).
+    """
+    if offset < 0:
+        raise InvalidInputError(f"read offset {offset} is negative")
+    block, extra = divmod(offset, RESUME_BLOCK)
+    return ShellCommand(("dd", f"if={volume_path(path)}", f"bs={RESUME_BLOCK}", f"skip={block}")), extra
 
 
 def extend_disk(path: str, size_bytes: int) -> ShellCommand:

@@ -1,7 +1,8 @@
 """Bulk datastore file transfers over SSH: a read stream and an upload, for backups and restores.
 
 Reads are ``cat PATH`` on an SSH exec channel, its standard output read straight
-off the channel (:class:`SshFileReader`): on a free-licensed host the API cannot
+off the channel (:class:`SshFileReader`), resumed after a cut with ``dd`` from where
+they stopped; on a free-licensed host the API cannot
 serve ``/folder`` to a read-only session's jobs reliably, and this is the
 fastest path that works there — faster than SFTP with prefetch, which pays a
 request per 32 KiB (figures in docs/benchmarks.md). Uploads go through SFTP with
@@ -9,8 +10,8 @@ pipelined writes (:func:`upload`, over :func:`ceso.ssh.files.write_sparse`, the
 one sparse writer): no shell line carries data, runs of zeros are skipped (the
 file stays sparse), and the file appears under its name only once complete.
 
-Errors are CesoErrors: NotFoundError for a missing file, TransientError for a
-connection that broke or stalled, OperationError for a file whose size changed
+Errors are CesoErrors: NotFoundError for a missing file, HostUnreachableError for a
+read whose connection broke or stalled and did not come back in time, OperationError for a file whose size changed
 under the read or a command that failed.
 """
 
@@ -19,17 +20,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 
-from ceso.errors import NotFoundError, OperationError, TransientError
+from ceso.errors import CesoError, NotFoundError, OperationError, TransientError
+from ceso.jobs.retry import ReadResume
 from ceso.ssh import commands as cmd
 from ceso.ssh.client import SshClient
 from ceso.ssh.files import write_sparse
 
-__all__ = ["MAX_PACKET", "WINDOW", "SshFileReader", "file_size", "upload"]
+__all__ = ["DEFAULT_RESUME_S", "MAX_PACKET", "WINDOW", "SshFileReader", "file_size", "upload"]
 
 #: The channel's receive window: enough bytes in flight to cover a WAN round trip at disk speed.
 WINDOW = 16 << 20
 #: Packets as large as OpenSSH sends (its limit is 256 KiB): fewer per-packet costs in paramiko.
 MAX_PACKET = 256 << 10
+#: How long a read outside a job (no :func:`ceso.jobs.retry.read_resume`) resumes after a cut.
+DEFAULT_RESUME_S = 10.0
 
 
 def file_size(client: SshClient, path: str) -> int:
@@ -47,21 +51,55 @@ class SshFileReader:
 
     ``size`` is the file's size, known beforehand (the snapshot or the shutdown holds
     it still): the read ends with an OperationError if the stream is longer or shorter,
-    or if ``cat`` did not exit 0. A channel with no data for ``stall_s`` seconds raises
-    TransientError. :meth:`close` always ends the remote ``cat``.
+    or if ``cat`` did not exit 0. A connection that broke, or a channel with no data for
+    ``stall_s`` seconds, is resumed by ``resume`` (:class:`~ceso.jobs.retry.ReadResume`: a
+    job's ``jobs.host_retry_s``): a new channel (the client logs in again if it must) runs
+    ``dd`` from the 1 MiB block holding the next byte (:func:`ceso.ssh.commands.read_file_from`),
+    and the bytes before it are dropped, so the caller sees one stream. Past the window the read
+    raises HostUnreachableError. :meth:`close` always ends the remote command.
     """
 
-    def __init__(self, client: SshClient, path: str, *, size: int, stall_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        client: SshClient,
+        path: str,
+        *,
+        size: int,
+        stall_s: float = 120.0,
+        resume: ReadResume | None = None,
+    ) -> None:
         self.path = cmd.volume_path(path)
         self.size = size
         self.offset = 0
         self._client = client
-        self._chan = client.open_stream(
-            cmd.cat_file(self.path), window_size=WINDOW, max_packet_size=MAX_PACKET
-        )
-        self._chan.settimeout(stall_s)
         self._stall_s = stall_s
+        self._resume = resume or ReadResume(DEFAULT_RESUME_S)
+        self._where = f"read {self.path} on host {client.target.host}"
+        self._drop = 0  # bytes the resumed command sends before ``offset``
         self._done = False
+        try:
+            self._open()
+        except CesoError as exc:
+            self._resume.reopen(self._where, 0, exc, self._open)
+
+    @property
+    def resumes(self) -> int:
+        """Reads resumed so far with this reader's :class:`~ceso.jobs.retry.ReadResume`."""
+        return self._resume.resumes
+
+    def _open(self) -> None:
+        if self.offset == 0:
+            command, self._drop = cmd.cat_file(self.path), 0
+        else:
+            command, self._drop = cmd.read_file_from(self.path, self.offset)
+        self._chan = self._client.open_stream(command, window_size=WINDOW, max_packet_size=MAX_PACKET)
+        self._chan.settimeout(self._stall_s)
+
+    def _cut(self, why: str) -> None:
+        """The connection broke at ``offset``: go on from there, or raise (see the class)."""
+        self.close()
+        cause = TransientError(f"{self._where}: {why} at byte {self.offset}", code="connection_lost")
+        self._resume.reopen(self._where, self.offset, cause, self._open)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Fill ``buffer`` as far as the file goes; 0 only at its end (after the checks)."""
@@ -69,17 +107,23 @@ class SshFileReader:
         filled = 0
         while filled < len(view) and not self._done:
             try:
-                data = self._chan.recv(len(view) - filled)
+                data = self._chan.recv(len(view) - filled + self._drop)
             except (TimeoutError, OSError) as exc:
-                raise TransientError(
-                    f"read {self.path} on host {self._client.target.host}: no data for {self._stall_s:.0f}s "
-                    f"or the connection broke at byte {self.offset}: {type(exc).__name__}"
-                ) from exc
+                self._cut(f"no data for {self._stall_s:.0f}s or the connection broke ({type(exc).__name__})")
+                continue
             except Exception as exc:
-                raise self._client.error_for(exc, f"read {self.path}") from exc
+                self.close()
+                self._resume.reopen(
+                    self._where, self.offset, self._client.error_for(exc, self._where), self._open
+                )
+                continue
             if not data:
-                self._finish()
-                break
+                if self._finish():
+                    break
+                continue
+            if self._drop:
+                dropped = min(self._drop, len(data))
+                data, self._drop = data[dropped:], self._drop - dropped
             n = len(data)
             if self.offset + n > self.size:
                 raise OperationError(f"{self.path} on host {self._client.target.host} grew while it was read")
@@ -88,11 +132,16 @@ class SshFileReader:
             self.offset += n
         return filled
 
-    def _finish(self) -> None:
-        self._done = True
+    def _finish(self) -> bool:
+        """The stream ended: True at the file's end, False after resuming a read cut short."""
         if not self._chan.status_event.wait(self._stall_s):
-            raise TransientError(f"read {self.path}: no exit status from the host after the end of the data")
+            self._cut("no exit status after the end of the data")
+            return False
         status = self._chan.recv_exit_status()
+        if status == -1:  # the channel closed without an exit status: the connection went
+            self._cut("the connection broke")
+            return False
+        self._done = True
         if status != 0:
             err = b""
             with contextlib.suppress(Exception):
@@ -102,7 +151,8 @@ class SshFileReader:
             if "No such file" in said:
                 raise NotFoundError(f"no file {self.path} on host {self._client.target.host}")
             raise OperationError(
-                f"`cat {self.path}` failed on host {self._client.target.host} (exit {status}): {said or 'no output'}",
+                f"reading {self.path} failed on host {self._client.target.host} (exit {status}): "
+                f"{said or 'no output'}",
                 code="ssh_command_failed",
             )
         if self.offset != self.size:
@@ -110,9 +160,10 @@ class SshFileReader:
                 f"{self.path} on host {self._client.target.host}: read {self.offset} bytes, "
                 f"{self.size} were expected (the file changed while it was read)"
             )
+        return True
 
     def close(self) -> None:
-        """End the read; a ``cat`` still running ends at its next write (the channel is gone)."""
+        """End the read; a command still running ends at its next write (the channel is gone)."""
         with contextlib.suppress(Exception):
             self._chan.close()
 

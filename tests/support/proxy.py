@@ -85,7 +85,9 @@ class FaultProxy:
     * :meth:`blackhole`: connections are still accepted and read, but nothing is forwarded
       either way and nothing is answered (a host that hangs); open ones fall silent too;
     * :meth:`restore`: new connections are forwarded again (those opened while black-holed stay
-      silent).
+      silent);
+    * :meth:`trip`: a cut once so many bytes have gone to clients (in the middle of a transfer),
+      restored after a given outage.
     """
 
     def __init__(self, upstream: tuple[str, int]) -> None:
@@ -96,7 +98,31 @@ class FaultProxy:
         self._state = "open"  # open | cut | blackhole
         self._closed = False
         self._sockets: list[socket.socket] = []
+        self._trip: tuple[int, float | None] | None = None  # bytes to clients left, outage
+        self.tripped = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def trip(self, after_bytes: int, outage_s: float | None) -> None:
+        """:meth:`cut` once ``after_bytes`` more bytes have gone to clients (mid-transfer, wherever it
+        is), then :meth:`restore` after ``outage_s`` (None: stay cut). :attr:`tripped` is set at the cut."""
+        with self._lock:
+            self._trip = (after_bytes, outage_s)
+            self.tripped.clear()
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            if self._trip is None:
+                return
+            left, outage_s = self._trip
+            self._trip = (left - n, outage_s) if left > n else None
+        if left > n:
+            return
+        self.cut()
+        self.tripped.set()
+        if outage_s is not None:
+            timer = threading.Timer(outage_s, self.restore)
+            timer.daemon = True
+            timer.start()
 
     def cut(self) -> None:
         with self._lock:
@@ -156,14 +182,16 @@ class FaultProxy:
                 return
             self._sockets.append(upstream)
         threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
-        self._pump(upstream, client)
+        self._pump(upstream, client, to_client=True)
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, *, to_client: bool = False) -> None:
         try:
             while data := src.recv(65536):
                 if self._state == "blackhole":
                     continue  # read and dropped: the other side hears nothing
                 dst.sendall(data)
+                if to_client:
+                    self._count(len(data))
         except OSError:
             pass
         finally:

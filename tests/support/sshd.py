@@ -9,7 +9,7 @@ user's home). Nothing of the system's SSH configuration is read or changed.
 
 Sessions get ``SetEnv PATH=<bin>:/usr/bin:/bin HOME=<home>
 CESO_ESXI_SHELL_CONFIG=<json>``: ``<bin>`` holds ``vim-cmd``, ``vmkfstools``,
-``esxcli`` and ``cat`` (wrappers around tests/support/esxi_shell) and the SFTP
+``esxcli``, ``cat`` and ``dd`` (wrappers around tests/support/esxi_shell) and the SFTP
 subsystem is the emulated one, so ``/vmfs/volumes/<ds>`` is the simulator's
 datastore directory for commands and file transfers alike. A fresh HOME keeps
 the user's own shell start-up files out of the way.
@@ -49,6 +49,7 @@ TOOLS = {
     "vmkfstools": "vmkfstools.py",
     "esxcli": "esxcli.py",
     "cat": "cat.py",
+    "dd": "dd.py",
     "ceso-sftp-server": "sftp_server.py",
 }
 
