@@ -80,9 +80,9 @@ def test_a_cut_read_resumes_and_the_point_restores_to_the_source_bytes(
 ) -> None:
     bed = cut_bed
     start_worker(bed.host, env={"CESO_JOBS__HOST_RETRY_S": "30"})
-    data = payload(16 * MIB)
+    data = payload(12 * MIB)
     source = _running_vm(bed, data)
-    bed.proxy.trip(4 * MIB, outage_s=2.5)
+    bed.proxy.trip(3 * MIB, outage_s=2.5)
     job = bed.run("backup", "create", source, "--target", bed.target, "--timeout", "120")
     assert job["state"] == "succeeded", job
     assert bed.proxy.tripped.is_set()
@@ -106,8 +106,8 @@ def test_a_cut_longer_than_the_window_fails_cleanly(cut_bed: CutBed, start_worke
     bed = cut_bed
     # A 2 s window; a worker's recovery retries the snapshot's removal every 3 s once the host is back.
     start_worker(bed.host, env={"CESO_JOBS__HOST_RETRY_S": "2", "CESO_JOBS__STALE_AFTER_S": "3"})
-    source = _running_vm(bed, payload(16 * MIB))
-    bed.proxy.trip(4 * MIB, outage_s=5.0)
+    source = _running_vm(bed, payload(12 * MIB))
+    bed.proxy.trip(3 * MIB, outage_s=3.5)
     result = bed.cli("--json", "backup", "create", source, "--target", bed.target, "--timeout", "120")
     assert result.exit_code != 0, result.stdout
     job = result.json()
