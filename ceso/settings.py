@@ -83,7 +83,8 @@ class JobSettings(BaseModel):
         ge=0,
         le=3600,
         description="How long a job step that is safe to repeat retries a transient host fault "
-        "(connection lost, host unreachable), with backoff, within the soft time limit; 0: never.",
+        "(connection lost, host unreachable), with backoff, within the soft time limit, and how long "
+        "a backup's read cut mid-file waits to resume from its byte, per cut; 0: never.",
     )
 
 

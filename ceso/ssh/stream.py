@@ -113,9 +113,8 @@ class SshFileReader:
                 continue
             except Exception as exc:
                 self.close()
-                self._resume.reopen(
-                    self._where, self.offset, self._client.error_for(exc, self._where), self._open
-                )
+                fault = self._client.error_for(exc, f"read {self.path}")
+                self._resume.reopen(self._where, self.offset, fault, self._open)
                 continue
             if not data:
                 if self._finish():
