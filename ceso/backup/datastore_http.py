@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 DATACENTER = "ha-datacenter"  # a standalone host's only datacenter
 _NET_ERRORS = (OSError, http.client.HTTPException, ssl.SSLError)
-#: How long a read outside a job (no :func:`ceso.jobs.retry.read_resume`) resumes after a cut.
-DEFAULT_RESUME_S = 10.0
 
 
 class DatastoreHttp:
@@ -46,7 +44,7 @@ class DatastoreHttp:
     ) -> None:
         self.client = client
         self.timeout = timeout or client.timeout
-        self.resume = resume or ReadResume(DEFAULT_RESUME_S)
+        self.resume = resume or ReadResume()
         self._context: ssl.SSLContext | None = None
 
     # -- plumbing ------------------------------------------------------------------------------

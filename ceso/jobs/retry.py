@@ -42,6 +42,8 @@ FIRST_WAIT_S = 0.5
 MAX_WAIT_S = 5.0
 #: Kept free before the soft time limit: the job's cleanup steps run in it.
 CLEANUP_MARGIN_S = 30.0
+#: How long a cut read resumes outside a job (no :func:`read_resume`): a ``datastore download``, say.
+READ_RESUME_S = 10.0
 
 
 def is_transient_host_fault(exc: BaseException) -> bool:
@@ -107,7 +109,7 @@ class ReadResume:
 
     def __init__(
         self,
-        window_s: float,
+        window_s: float = READ_RESUME_S,
         *,
         ends_at: float | None = None,
         sleep: Callable[[float], None] = time.sleep,

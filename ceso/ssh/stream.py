@@ -26,14 +26,12 @@ from ceso.ssh import commands as cmd
 from ceso.ssh.client import SshClient
 from ceso.ssh.files import write_sparse
 
-__all__ = ["DEFAULT_RESUME_S", "MAX_PACKET", "WINDOW", "SshFileReader", "file_size", "upload"]
+__all__ = ["MAX_PACKET", "WINDOW", "SshFileReader", "file_size", "upload"]
 
 #: The channel's receive window: enough bytes in flight to cover a WAN round trip at disk speed.
 WINDOW = 16 << 20
 #: Packets as large as OpenSSH sends (its limit is 256 KiB): fewer per-packet costs in paramiko.
 MAX_PACKET = 256 << 10
-#: How long a read outside a job (no :func:`ceso.jobs.retry.read_resume`) resumes after a cut.
-DEFAULT_RESUME_S = 10.0
 
 
 def file_size(client: SshClient, path: str) -> int:
@@ -73,7 +71,7 @@ class SshFileReader:
         self.offset = 0
         self._client = client
         self._stall_s = stall_s
-        self._resume = resume or ReadResume(DEFAULT_RESUME_S)
+        self._resume = resume or ReadResume()
         self._where = f"read {self.path} on host {client.target.host}"
         self._drop = 0  # bytes the resumed command sends before ``offset``
         self._done = False

@@ -71,7 +71,8 @@ def _running_vm(bed: CutBed, data: bytes) -> str:
 
 
 def _retries(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for s in job["steps"] if s["name"].startswith("copy ") for r in s.get("retries", [])]
+    """The tries recorded while the disk's data file was copied (the cut comes in the middle of it)."""
+    return [r for s in job["steps"] if s["name"].endswith("-flat.vmdk") for r in s.get("retries", [])]
 
 
 @ONE_DATABASE
@@ -80,9 +81,11 @@ def test_a_cut_read_resumes_and_the_point_restores_to_the_source_bytes(
 ) -> None:
     bed = cut_bed
     start_worker(bed.host, env={"CESO_JOBS__HOST_RETRY_S": "30"})
-    data = payload(12 * MIB)
+    data = payload(16 * MIB)
     source = _running_vm(bed, data)
-    bed.proxy.trip(3 * MIB, outage_s=2.5)
+    # Half-way: bytes still in the sockets' buffers when the connection is reset are lost to the
+    # reader, which then resumes from fewer bytes than the proxy passed (from 0 if the cut came early).
+    bed.proxy.trip(8 * MIB, outage_s=2.5)
     job = bed.run("backup", "create", source, "--target", bed.target, "--timeout", "120")
     assert job["state"] == "succeeded", job
     assert bed.proxy.tripped.is_set()
@@ -113,7 +116,7 @@ def test_a_cut_longer_than_the_window_fails_cleanly(cut_bed: CutBed, start_worke
     job = result.json()
     assert job["state"] == "failed" and job["error"]["code"] == "host_unreachable", job["error"]
     retries = _retries(job)
-    assert retries and retries[-1]["wait_s"] is None and retries[-1]["at_byte"] > 0, retries
+    assert retries and retries[-1]["wait_s"] is None, retries
     (entry,) = bed.run("backup", "list", "--vm", source)
     assert entry["status"] == "failed"
     assert [p for p in bed.store.rglob("*") if p.is_file()] == []

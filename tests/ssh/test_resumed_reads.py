@@ -72,7 +72,8 @@ def _snapshots(sim: SimulatorHost, vm: str) -> list[str]:
 
 
 def _retries(job: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for s in job["steps"] if s["name"].startswith("copy ") for r in s.get("retries", [])]
+    """The tries recorded while the disk's data file was copied (the cut comes in the middle of it)."""
+    return [r for s in job["steps"] if s["name"].endswith("-flat.vmdk") for r in s.get("retries", [])]
 
 
 @ONE_DATABASE
@@ -82,10 +83,10 @@ def test_a_cut_read_over_ssh_resumes_with_dd(
     host, proxy, target, store = _bed(cli, free_sim, shell, tmp_path)
     try:
         start_worker(host, concurrency=1, env={"CESO_JOBS__HOST_RETRY_S": "30"})
-        data = os.urandom(3 * MIB) + bytes(6 * MIB) + os.urandom(3 * MIB)
+        data = os.urandom(4 * MIB) + bytes(8 * MIB) + os.urandom(4 * MIB)
         source = _running_vm(shell, free_sim, data)
         mark = len(shell.invocations())
-        proxy.trip(3 * MIB, outage_s=2.5)
+        proxy.trip(8 * MIB, outage_s=2.5)  # half-way: what the sockets held when reset is read again
         job = _run(cli, "backup", "create", source, "--target", target, "--timeout", "120")
         assert job["state"] == "succeeded", job
         assert proxy.tripped.is_set() and job["result"]["route"] == "ssh" and job["result"]["kind"] == "hot"
@@ -122,7 +123,7 @@ def test_a_cut_over_ssh_longer_than_the_window_fails_cleanly(
         job = result.json()
         assert job["state"] == "failed" and job["error"]["code"] == "host_unreachable", job["error"]
         retries = _retries(job)
-        assert retries and retries[-1]["wait_s"] is None and retries[-1]["at_byte"] > 0, retries
+        assert retries and retries[-1]["wait_s"] is None, retries
         (entry,) = _run(cli, "backup", "list", "--vm", source)
         assert entry["status"] == "failed"
         assert [p for p in store.rglob("*") if p.is_file()] == []
