@@ -25,6 +25,7 @@ from ceso.db.types import utcnow
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 
 __all__ = [
+    "add_files",
     "chain_of",
     "change_ids_of",
     "complete_set",
@@ -32,6 +33,7 @@ __all__ = [
     "find_set",
     "latest_point",
     "list_sets",
+    "merged_ids",
     "record_imported",
     "set_status",
     "set_to_dict",
@@ -54,6 +56,7 @@ LIST_COLUMNS = (
     "scope",
     "parent_id",
     "chain_depth",
+    "merged_from",
 )
 
 
@@ -80,7 +83,17 @@ def set_to_dict(row: Any) -> dict[str, Any]:
         "scope": row.scope,  # full | incremental
         "parent_id": row.parent_id,
         "chain_length": row.chain_depth + 1,  # points a restore of this one reads (full included)
+        # A full merged by prune from a full and its incrementals (their ids, oldest first).
+        "synthetic": row.merged_from is not None,
+        "merged_from": merged_ids(row.merged_from),
     }
+
+
+def merged_ids(value: str | None) -> list[str] | None:
+    """The ids a synthetic full was merged from (its ``merged_from`` column), or None."""
+    import json
+
+    return [str(i) for i in json.loads(value)] if value else None
 
 
 def start_set(engine: Engine, *, row: BackupSet) -> BackupSet:
@@ -103,7 +116,7 @@ def complete_set(engine: Engine, *, manifest: Manifest, manifest_sha256: str) ->
         row = session.get(BackupSet, manifest.id)
         if row is None:
             raise NotFoundError(f"no catalog entry for backup {manifest.id}")
-        _add_files(session, manifest)
+        add_files(session, manifest)
         row.status = "completed"
         row.logical_bytes = manifest.logical_bytes
         row.stored_bytes = manifest.stored_bytes
@@ -115,6 +128,7 @@ def complete_set(engine: Engine, *, manifest: Manifest, manifest_sha256: str) ->
         row.parent_id = (manifest.parent or {}).get("id")
         row.chain_depth = manifest.chain_depth
         row.change_ids = _change_ids(manifest)
+        row.merged_from = _merged(manifest)
         session.add(row)
 
 
@@ -124,6 +138,12 @@ def _change_ids(manifest: Manifest) -> str | None:
 
     ids = {str(f.disk): f.change_id for f in manifest.files if f.change_id is not None}
     return json.dumps(ids, sort_keys=True) if ids else None
+
+
+def _merged(manifest: Manifest) -> str | None:
+    import json
+
+    return json.dumps([m["id"] for m in manifest.merged_from]) if manifest.merged_from else None
 
 
 def change_ids_of(row: BackupSet) -> dict[int, str]:
@@ -157,7 +177,7 @@ def chain_of(session: Session, row: BackupSet) -> list[BackupSet]:
     return chain
 
 
-def _add_files(session: Session, manifest: Manifest) -> None:
+def add_files(session: Session, manifest: Manifest) -> None:
     for f in manifest.files:
         session.add(
             BackupFile(
@@ -276,6 +296,7 @@ def record_imported(
                 parent_id=(manifest.parent or {}).get("id"),
                 chain_depth=manifest.chain_depth,
                 change_ids=_change_ids(manifest),
+                merged_from=_merged(manifest),
                 created_at=created,
                 completed_at=datetime.fromisoformat(manifest.completed_at)
                 if manifest.completed_at
@@ -283,5 +304,5 @@ def record_imported(
             )
         )
         session.flush()
-        _add_files(session, manifest)
+        add_files(session, manifest)
     return True

@@ -34,7 +34,7 @@ from ceso.backup.chain import choose_parent, parent_ref
 from ceso.backup.datastore_files import DatastoreFiles, datastore_files
 from ceso.backup.datastore_http import DatastoreHttp
 from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
-from ceso.backup.pipeline import store_stream
+from ceso.backup.pipeline import range_size_for, store_stream
 from ceso.backup.progress import ByteProgress
 from ceso.backup.quiesce import remove_leftover_snapshots, shut_down, temporary_snapshot
 from ceso.backup.ranges import AreaSource, HttpAreaReader, clip_areas
@@ -73,7 +73,10 @@ def _copy(
     progress: ByteProgress,
 ) -> ManifestFile:
     """Stream one datastore file into ``key`` at the target; confirm the committed size."""
-    return _store(target, http.open_read(source.datastore, source.path), source, key, opts, enc_key, progress)
+    expected = opts["sizes"].get(source.name, 0)
+    return _store(
+        target, http.open_read(source.datastore, source.path), source, key, opts, enc_key, progress, expected
+    )
 
 
 def _copy_areas(
@@ -91,7 +94,7 @@ def _copy_areas(
     disk_bytes = http.size(source.datastore, source.path)
     areas = clip_areas(areas, disk_bytes)  # a thin file may end before the disk's capacity
     remote = AreaSource(HttpAreaReader(http), source.datastore, source.path, areas)
-    stored = _store(target, remote, source, key, opts, enc_key, progress)
+    stored = _store(target, remote, source, key, opts, enc_key, progress, sum(n for _, n in areas))
     return dataclasses.replace(
         stored, extents=[[a, n] for a, n in areas], disk_bytes=disk_bytes, change_id=change_id
     )
@@ -105,6 +108,7 @@ def _store(
     opts: dict[str, Any],
     enc_key: bytes | None,
     progress: ByteProgress,
+    expected_bytes: int,
 ) -> ManifestFile:
     writer = target.open_write(key)
     try:
@@ -116,6 +120,7 @@ def _store(
             threads=opts["threads"],
             key=enc_key,
             on_bytes=progress,
+            range_bytes=range_size_for(expected_bytes),  # each range its own sha256
         )
         size = writer.commit()
     except BaseException:
@@ -136,6 +141,8 @@ def _store(
         sha256_stored=digest.sha256_stored,
         disk=source.disk,
         link=source.link,
+        range_bytes=digest.range_bytes,
+        range_sha256=list(digest.range_sha256) or None,
     )
 
 
@@ -204,6 +211,7 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
         "compression": spec.compress,
         "level": spec.level,
         "threads": settings.zstd_threads,
+        "sizes": sizes,
     }
     target = open_target(ctx.runtime, p["target"])
     set_id, path = ctx.job.id, set_path(p["vm"], ctx.job.id)

@@ -10,6 +10,16 @@ Schema 2 adds points that store only some areas of a disk (``extents`` and
 :mod:`ceso.backup.ranges`). A set that has such a file is written as schema 2,
 so a reader that would restore its bytes as a whole file refuses it; every
 other set stays schema 1.
+
+Fields added since, readable by any reader of the same schema (an older one ignores them):
+
+* ``range_bytes`` / ``range_sha256`` on a file: the sha256 of each ``range_bytes`` range of its
+  raw bytes, checked as a restore or verify reads them (:class:`~ceso.backup.pipeline.DecodedStream`).
+* ``merged_from`` on a set: a synthetic full, merged by ``backup prune`` from a full and its
+  incrementals (:mod:`ceso.backup.synthetic`); it stands for the last of them.
+
+A manifest rewritten by a prune that merged a chain is first written beside the old one as
+:data:`NEXT_NAME`; :func:`read_manifest` reads it when the catalog already expects it.
 """
 
 from __future__ import annotations
@@ -25,11 +35,12 @@ from ceso.errors import OperationError
 if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
 
-__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "Manifest", "ManifestFile", "read_manifest"]
+__all__ = ["MANIFEST_NAME", "NEXT_NAME", "SCHEMA_VERSION", "Manifest", "ManifestFile", "read_manifest"]
 
 SCHEMA_VERSION = 2
 AREAS_SCHEMA = 2  # the first schema with area-mapped files
 MANIFEST_NAME = "manifest.json"
+NEXT_NAME = "manifest.next.json"  # a rewritten manifest waiting to replace MANIFEST_NAME
 MAX_MANIFEST_BYTES = 8 << 20
 
 
@@ -53,10 +64,19 @@ class ManifestFile:
     extents: list[list[int]] | None = None
     disk_bytes: int | None = None
     change_id: str | None = None
+    range_bytes: int = 0
+    range_sha256: list[str] | None = None
 
     @property
     def digest(self) -> FileDigest:
-        return FileDigest(self.logical_bytes, self.stored_bytes, self.sha256_raw, self.sha256_stored)
+        return FileDigest(
+            self.logical_bytes,
+            self.stored_bytes,
+            self.sha256_raw,
+            self.sha256_stored,
+            self.range_bytes,
+            tuple(self.range_sha256 or ()),
+        )
 
 
 @dataclass
@@ -81,6 +101,9 @@ class Manifest:
     # An incremental's parent point: {"id", "path", "manifest_sha256"} at the same target.
     parent: dict[str, str] | None = None
     chain_depth: int = 0  # incrementals since the full (0 for a full)
+    # A synthetic full: the points it was merged from, oldest first ({"id", "path",
+    # "manifest_sha256"} each); it holds the disks as they were at the last of them.
+    merged_from: list[dict[str, str]] | None = None
 
     @property
     def logical_bytes(self) -> int:
@@ -123,9 +146,7 @@ class Manifest:
             ) from exc
 
 
-def read_manifest(target: Target, path: str, *, expected_sha256: str | None) -> tuple[Manifest, str]:
-    """The manifest of the set at ``path``; OperationError if it differs from the catalog's hash."""
-    key = f"{path}/{MANIFEST_NAME}"
+def _read_all(target: Target, key: str) -> bytes:
     reader = target.open_read(key)
     try:
         body = reader.read(-1)
@@ -133,7 +154,26 @@ def read_manifest(target: Target, path: str, *, expected_sha256: str | None) -> 
             body += more
     finally:
         reader.close()
+    return body
+
+
+def read_manifest(target: Target, path: str, *, expected_sha256: str | None) -> tuple[Manifest, str]:
+    """The manifest of the set at ``path``; OperationError if it differs from the catalog's hash.
+
+    When it differs, a rewritten manifest (:data:`NEXT_NAME`) that matches is read instead: a
+    prune committed it in the catalog and has not yet put it in place.
+    """
+    key = f"{path}/{MANIFEST_NAME}"
+    body = _read_all(target, key)
     sha = hashlib.sha256(body).hexdigest()
+    if (
+        expected_sha256 is not None
+        and sha != expected_sha256
+        and target.size(f"{path}/{NEXT_NAME}") is not None
+    ):
+        key = f"{path}/{NEXT_NAME}"
+        body = _read_all(target, key)
+        sha = hashlib.sha256(body).hexdigest()
     if expected_sha256 is not None and sha != expected_sha256:
         raise OperationError(
             f"{MANIFEST_NAME}: differs from the catalog (sha256 {sha[:16]}... instead of {expected_sha256[:16]}...)",

@@ -22,10 +22,21 @@ from ceso.backup.codec import Reader, decompressing_reader, make_compressor
 from ceso.backup.crypto import DecryptingReader, Encryptor
 from ceso.errors import OperationError
 
-__all__ = ["DecodedStream", "FileDigest", "Sink", "Source", "store_stream"]
+__all__ = [
+    "DecodedStream",
+    "FileDigest",
+    "IteratorSource",
+    "RangeHashes",
+    "Sink",
+    "Source",
+    "range_size_for",
+    "store_stream",
+]
 
 BUFFER_SIZE = 2 << 20  # fewer, larger reads and codec calls than 1 MiB buffers; 6 MiB in all
 POOL = 3  # buffers in flight between the two threads: memory is POOL x BUFFER_SIZE
+RANGE_BYTES = 1 << 20  # the smallest range with its own sha256 (see range_size_for)
+MAX_RANGES = 16384  # at most this many range hashes per file: the manifest stays around 1 MiB a disk
 
 
 class Source(Protocol):
@@ -44,13 +55,87 @@ class FileDigest:
     stored_bytes: int
     sha256_raw: str
     sha256_stored: str
+    # The raw bytes cut in ``range_bytes`` pieces, each with its own sha256 (none for a file
+    # stored before ranges were hashed): a damaged range is found as it is read, not at the end.
+    range_bytes: int = 0
+    range_sha256: tuple[str, ...] = ()
+
+
+def range_size_for(logical_bytes: int) -> int:
+    """The range size of a file of ``logical_bytes``: 1 MiB, doubled until at most MAX_RANGES ranges."""
+    size = RANGE_BYTES
+    while size * MAX_RANGES < logical_bytes:
+        size *= 2
+    return size
+
+
+class RangeHashes:
+    """The sha256 of each ``size``-byte range of a stream fed in pieces of any length."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.digests: list[str] = []
+        self._hash = hashlib.sha256()
+        self._fill = 0
+
+    def update(self, data: bytes | memoryview) -> int:
+        """Feed ``data``; return how many ranges it completed (their digests are appended)."""
+        view = memoryview(data)
+        done = 0
+        while view:
+            take = min(len(view), self.size - self._fill)
+            self._hash.update(view[:take])
+            self._fill += take
+            view = view[take:]
+            if self._fill == self.size:
+                self.digests.append(self._hash.hexdigest())
+                self._hash, self._fill = hashlib.sha256(), 0
+                done += 1
+        return done
+
+    def finish(self) -> int:
+        """Close the last, shorter range; return 1 if there was one."""
+        if self._fill == 0:
+            return 0
+        self.digests.append(self._hash.hexdigest())
+        self._hash, self._fill = hashlib.sha256(), 0
+        return 1
+
+
+class IteratorSource:
+    """Chunks of an iterator as a :class:`Source` (``readinto``)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buf = memoryview(b"")
+
+    def readinto(self, buffer: bytearray | memoryview, /) -> int:
+        view = memoryview(buffer)
+        filled = 0
+        while filled < len(view):
+            if not self._buf:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buf = memoryview(chunk)
+            n = min(len(self._buf), len(view) - filled)
+            view[filled : filled + n] = self._buf[:n]
+            self._buf = self._buf[n:]
+            filled += n
+        return filled
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
 
 
 class _ReadAhead:
     """A thread that fills pooled buffers from ``source`` and hashes them (raw sha256)."""
 
-    def __init__(self, source: Source, buffer_size: int) -> None:
+    def __init__(self, source: Source, buffer_size: int, range_bytes: int) -> None:
         self.hash = hashlib.sha256()
+        self.ranges = RangeHashes(range_bytes) if range_bytes else None
         self.count = 0
         self._source = source
         self._free: queue.Queue[bytearray] = queue.Queue()
@@ -70,6 +155,8 @@ class _ReadAhead:
                     self._full.put(None)
                     return
                 self.hash.update(memoryview(buf)[:n])
+                if self.ranges is not None:
+                    self.ranges.update(memoryview(buf)[:n])
                 self.count += n
                 self._full.put((buf, n))
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -179,8 +266,10 @@ def store_stream(
     key: bytes | None = None,
     on_bytes: Callable[[int], None] | None = None,
     buffer_size: int = BUFFER_SIZE,
+    range_bytes: int = 0,
 ) -> FileDigest:
-    """Copy ``source`` to ``sink`` encoded; return sizes and hashes.
+    """Copy ``source`` to ``sink`` encoded; return sizes and hashes (and, with ``range_bytes``,
+    the sha256 of each range of that many raw bytes).
 
     ``on_bytes(n)`` is called in the caller's thread after each buffer; it may
     raise (cancel, lost lock) to stop the copy. Whatever ``source`` or ``sink``
@@ -189,7 +278,7 @@ def store_stream(
     """
     behind = _WriteBehind(sink)
     encoder = _Encoder(behind, compression, level, threads, key)
-    ahead = _ReadAhead(source, buffer_size)
+    ahead = _ReadAhead(source, buffer_size, range_bytes)
     try:
         for view in ahead.buffers():
             encoder.write(view)
@@ -202,7 +291,18 @@ def store_stream(
         raise
     finally:
         ahead.close()
-    return FileDigest(ahead.count, encoder.count, ahead.hash.hexdigest(), encoder.hash.hexdigest())
+    ranges: tuple[str, ...] = ()
+    if ahead.ranges is not None:
+        ahead.ranges.finish()
+        ranges = tuple(ahead.ranges.digests)
+    return FileDigest(
+        ahead.count,
+        encoder.count,
+        ahead.hash.hexdigest(),
+        encoder.hash.hexdigest(),
+        range_bytes if ranges else 0,
+        ranges,
+    )
 
 
 class _HashingReader:
@@ -225,6 +325,11 @@ class DecodedStream:
     hashes have been compared and an OperationError (code ``backup_corrupt``)
     naming ``name`` has been raised on any difference, so a consumer that saw
     the iteration end normally got exactly the bytes that were backed up.
+
+    A digest with range hashes (:attr:`FileDigest.range_sha256`) is checked range by range too:
+    a damaged range raises as soon as its last byte is decoded, before any byte after it is
+    handed out, naming ``point``, ``disk`` and the range's offset in the file (mapped through
+    ``extents`` for a file that stores only some areas).
     """
 
     def __init__(
@@ -236,6 +341,9 @@ class DecodedStream:
         digest: FileDigest,
         key: bytes | None,
         read_size: int = 1 << 20,
+        point: str | None = None,
+        disk: int | None = None,
+        extents: list[list[int]] | None = None,
     ) -> None:
         self.name = name
         self.digest = digest
@@ -244,6 +352,11 @@ class DecodedStream:
         self._raw = decompressing_reader(compression, plain, read_size=read_size)
         self.raw_hash = hashlib.sha256()
         self.raw_bytes = 0
+        self._point = point
+        self._disk = disk
+        self._extents = extents
+        self._ranges = RangeHashes(digest.range_bytes) if digest.range_sha256 else None
+        self._checked = 0
 
     def chunks(self, size: int = BUFFER_SIZE) -> Iterator[bytes]:
         try:
@@ -255,14 +368,46 @@ class DecodedStream:
                 self.raw_bytes += len(data)
                 if self.raw_bytes > self.digest.logical_bytes:
                     raise self._corrupt(f"decodes to more than its {self.digest.logical_bytes} bytes")
+                if self._ranges is not None and self._ranges.update(data):
+                    self._check_ranges()
                 yield data
+            if self._ranges is not None and self._ranges.finish():
+                self._check_ranges()
             while self._stored.read(BUFFER_SIZE):  # a stream may end before its stored bytes do
                 pass
         except OperationError as exc:
-            if exc.code == "backup_corrupt" and not exc.message.startswith(self.name):
-                raise self._corrupt(exc.message) from exc
+            if exc.code == "backup_corrupt" and not exc.message.startswith(self._where()):
+                raise self._corrupt(f"{exc.message} (near {self._offset_text(self.raw_bytes)})") from exc
             raise
         self.check()
+
+    def _check_ranges(self) -> None:
+        """Compare the ranges completed so far with the manifest's (the newest ones are new)."""
+        assert self._ranges is not None
+        expected = self.digest.range_sha256
+        for i in range(self._checked, len(self._ranges.digests)):
+            if i >= len(expected) or self._ranges.digests[i] != expected[i]:
+                size = self._ranges.size
+                raise self._corrupt(
+                    f"range {i + 1} of {len(expected)} ({self._offset_text(i * size)}, up to {size} bytes) "
+                    "differs from its sha256 in the manifest",
+                    offset=self._disk_offset(i * size),
+                )
+        self._checked = len(self._ranges.digests)
+
+    def _disk_offset(self, stream_offset: int) -> int:
+        """Where byte ``stream_offset`` of the stored stream lies in the file it came from."""
+        if self._extents is None:
+            return stream_offset
+        seen = 0
+        for start, length in self._extents:
+            if stream_offset < seen + length:
+                return int(start) + stream_offset - seen
+            seen += length
+        return stream_offset
+
+    def _offset_text(self, stream_offset: int) -> str:
+        return f"offset {self._disk_offset(stream_offset)}"
 
     def check(self) -> None:
         d = self.digest
@@ -277,8 +422,22 @@ class DecodedStream:
                 f"decoded bytes differ from the manifest ({self.raw_bytes} bytes instead of {d.logical_bytes})"
             )
 
-    def _corrupt(self, why: str) -> OperationError:
-        return OperationError(f"{self.name}: {why}", code="backup_corrupt", details={"file": self.name})
+    def _where(self) -> str:
+        parts = [f"backup {self._point}:"] if self._point else []
+        if self._disk is not None:
+            parts.append(f"disk {self._disk}")
+        parts.append(self.name)
+        return " ".join(parts)
+
+    def _corrupt(self, why: str, offset: int | None = None) -> OperationError:
+        details: dict[str, object] = {"file": self.name}
+        if self._point:
+            details["point"] = self._point
+        if self._disk is not None:
+            details["disk"] = self._disk
+        if offset is not None:
+            details["offset"] = offset
+        return OperationError(f"{self._where()}: {why}", code="backup_corrupt", details=details)
 
 
 def prefetch(chunks: Iterator[bytes], depth: int = 2) -> Generator[bytes, None, None]:

@@ -2,6 +2,9 @@
 
 Neither breaks a chain: prune keeps every point a kept incremental needs
 (:mod:`ceso.backup.retention`), and delete refuses a point a later one builds on.
+A full kept only because later points build on it is merged with its incrementals,
+up to the oldest point the policy keeps, into a synthetic full that replaces them
+(:mod:`ceso.backup.synthetic`).
 
 A pruned set's row stays, marked ``expired`` (the history of what existed);
 ``backup delete`` removes the row too. Files go first: a crash between the two
@@ -11,6 +14,7 @@ never files the catalog has forgotten.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ from ceso.db.engine import session_scope
 from ceso.errors import ConflictError
 
 if TYPE_CHECKING:
+    from ceso.locks.lease import Lease
     from ceso.runtime import Runtime
 
 __all__ = ["PrunePlan", "delete_backup", "prune"]
@@ -69,44 +74,55 @@ class PrunePlan:
     expire: list[dict[str, Any]] = field(default_factory=list)
     keep: list[dict[str, Any]] = field(default_factory=list)
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Chains merged (or, in a dry run, to merge) into synthetic fulls: see Merge.to_dict.
+    merge: list[dict[str, Any]] = field(default_factory=list)
+    # What earlier merges killed part-way left, cleaned up: see synthetic.clean_leftovers.
+    leftovers: dict[str, list[str]] = field(default_factory=dict)
 
 
 def prune(runtime: Runtime, *, vm: str | None = None, dry_run: bool = False) -> PrunePlan:
     """Apply each VM's retention policy (see :mod:`ceso.backup.policy` for which one applies).
 
-    With ``dry_run`` nothing changes: no file, no status, no retention class.
+    With ``dry_run`` nothing changes: no file, no status, no retention class; the plan shows
+    the merges that would be made.
     """
-    settings = runtime.settings.backups
-    with Session(runtime.engine) as session:
-        query = select(BackupSet).where(col(BackupSet.status).in_(["completed", "verified"]))
-        if vm is not None:
-            query = query.where(BackupSet.vm == vm)
-        rows = list(session.exec(query).all())
-    by_vm: dict[tuple[str, str], list[BackupSet]] = {}
-    for row in rows:
-        by_vm.setdefault((row.host, row.vm), []).append(row)
+    from ceso.backup.synthetic import clean_leftovers
+
     plan = PrunePlan()
-    for (_host, name), sets in sorted(by_vm.items()):
-        resolved = resolve_policy(settings, name)
-        plan.policies[name] = resolved.to_dict()
-        expired, kept = select_expired(
-            [Candidate(s.id, s.created_at, s.status, s.parent_id) for s in sets], resolved.policy
-        )
-        gone = {c.id for c in expired}
-        for s in sets:
-            entry = {
-                "id": s.id,
-                "vm": s.vm,
-                "created_at": s.created_at.isoformat(),
-                "status": s.status,
-                "policy": resolved.source,
-            }
-            if s.id in gone:
-                plan.expire.append(entry)
-            else:
-                plan.keep.append({**entry, "retention_class": kept.get(s.id)})
-        if dry_run:
-            continue
+    lock = _MergeLock(runtime)
+    try:
+        if not dry_run and _has_chains(runtime, vm):
+            lock.take()
+            plan.leftovers = clean_leftovers(runtime, vm)
+        with Session(runtime.engine) as session:
+            query = select(BackupSet).where(col(BackupSet.status).in_(["completed", "verified"]))
+            if vm is not None:
+                query = query.where(BackupSet.vm == vm)
+            rows = list(session.exec(query).all())
+        by_vm: dict[tuple[str, str], list[BackupSet]] = {}
+        for row in rows:
+            by_vm.setdefault((row.host, row.vm), []).append(row)
+        for (_host, name), sets in sorted(by_vm.items()):
+            _prune_vm(runtime, plan, name, sets, lock, dry_run)
+    finally:
+        lock.release()
+    return plan
+
+
+def _prune_vm(
+    runtime: Runtime, plan: PrunePlan, name: str, sets: list[BackupSet], lock: _MergeLock, dry_run: bool
+) -> None:
+    from ceso.backup.synthetic import plan_merges, run_merge
+    from ceso.errors import CesoError
+
+    resolved = resolve_policy(runtime.settings.backups, name)
+    plan.policies[name] = resolved.to_dict()
+    expired, kept = select_expired(
+        [Candidate(s.id, s.created_at, s.status, s.parent_id) for s in sets], resolved.policy
+    )
+    gone = {c.id for c in expired}
+    merges = plan_merges(sets, kept, gone)
+    if not dry_run:
         with session_scope(runtime.engine) as session:
             for s in sets:
                 current = session.get(BackupSet, s.id)
@@ -117,4 +133,60 @@ def prune(runtime: Runtime, *, vm: str | None = None, dry_run: bool = False) -> 
             if s.id in gone:
                 _delete_files(runtime, s)
                 catalog.set_status(runtime.engine, set_id=s.id, status="expired")
-    return plan
+        for merge in merges:
+            try:
+                lock.take()  # a chain to merge may have appeared since the check
+                run_merge(runtime, merge)
+            except CesoError as exc:
+                merge.error = exc.message
+    merged = {p.id: m for m in merges for p in m.points if dry_run or m.synthetic_id}
+    plan.merge.extend(m.to_dict() for m in merges)
+    for s in sets:
+        entry = {
+            "id": s.id,
+            "vm": s.vm,
+            "created_at": s.created_at.isoformat(),
+            "status": s.status,
+            "policy": resolved.source,
+        }
+        if s.id in gone:
+            plan.expire.append(entry)
+        elif s.id in merged:
+            plan.expire.append({**entry, "merged_into": merged[s.id].synthetic_id or "synthetic"})
+        else:
+            plan.keep.append({**entry, "retention_class": kept.get(s.id)})
+
+
+class _MergeLock:
+    """The lock one merging prune holds at a time (so a pending synthetic full of another is a
+    leftover), taken when first needed, renewed while held."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._lease: Lease | None = None
+
+    def take(self) -> None:
+        from ceso.backup.synthetic import MERGE_LOCK
+
+        if self._lease is not None:
+            self._lease.check()
+            return
+        self._lease = self._runtime.locks.acquire(
+            [MERGE_LOCK], holder=f"prune-{uuid.uuid4()}", wait_s=self._runtime.settings.locks.wait_s
+        )
+        self._lease.start_renewal()
+
+    def release(self) -> None:
+        if self._lease is not None:
+            self._lease.release()
+
+
+def _has_chains(runtime: Runtime, vm: str | None) -> bool:
+    """Whether any point of a chain (or a synthetic full) is in the catalog: merging may be needed."""
+    with Session(runtime.engine) as session:
+        query = select(BackupSet.id).where(
+            col(BackupSet.parent_id).is_not(None) | col(BackupSet.merged_from).is_not(None)
+        )
+        if vm is not None:
+            query = query.where(BackupSet.vm == vm)
+        return session.exec(query.limit(1)).first() is not None

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from ceso.backup.datastore_http import DatastoreHttp
     from ceso.backup.pipeline import Source
 
-__all__ = ["AreaReader", "AreaSource", "HttpAreaReader", "Layer", "clip_areas", "merge_layers"]
+__all__ = [
+    "AreaReader",
+    "AreaSource",
+    "HttpAreaReader",
+    "Layer",
+    "clip_areas",
+    "held_areas",
+    "merge_layers",
+]
 
 Area = tuple[int, int]  # (start, length) in bytes
 _ZEROS = bytes(1 << 20)
@@ -149,11 +157,24 @@ def _zeros(n: int) -> Iterator[bytes]:
         n -= piece
 
 
-def merge_layers(layers: Sequence[Layer], size: int) -> Iterator[bytes]:
+def held_areas(layers: Sequence[Layer], size: int) -> list[Area]:
+    """The areas of ``[0, size)`` some layer holds, merged and sorted (a synthetic full's extents)."""
+    out: list[Area] = []
+    for start, length in sorted(a for layer in layers for a in clip_areas(layer.areas, size)):
+        if out and start <= out[-1][0] + out[-1][1]:
+            end = max(out[-1][0] + out[-1][1], start + length)
+            out[-1] = (out[-1][0], end - out[-1][0])
+        else:
+            out.append((start, length))
+    return out
+
+
+def merge_layers(layers: Sequence[Layer], size: int, *, holes: bool = True) -> Iterator[bytes]:
     """The ``size`` bytes of a disk rebuilt from ``layers`` (oldest first), streaming.
 
     For each stretch of the disk the newest layer holding it wins; older layers' bytes for that
-    stretch are read and dropped, so every layer is consumed in order and to its end.
+    stretch are read and dropped, so every layer is consumed in order and to its end. With
+    ``holes=False`` the stretches no layer holds are left out: the bytes of :func:`held_areas`.
     """
     cursors = [_Cursor(layer) for layer in layers]
     bounds = {0, size}
@@ -165,7 +186,8 @@ def merge_layers(layers: Sequence[Layer], size: int) -> Iterator[bytes]:
         # Area edges are all in ``bounds``: an area holds all of [a, b) or none of it.
         holders = [i for i, layer in enumerate(layers) if _holds(layer.areas, index, i, a)]
         if not holders:
-            yield from _zeros(b - a)
+            if holes:
+                yield from _zeros(b - a)
             continue
         for i in holders:
             for piece in cursors[i].take(b - a):

@@ -93,6 +93,9 @@ def open_layers(
                 digest=pf.digest,
                 key=point.key,
                 read_size=LAYER_CHUNK,
+                point=m.id,
+                disk=pf.disk,
+                extents=pf.extents,
             )
             areas = [(int(a), int(n)) for a, n in pf.extents or []]
             # Small reads and chunks: a restore holds every point's decoder and one decoded chunk of

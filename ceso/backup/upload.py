@@ -55,7 +55,13 @@ def upload_file(
         decoded: Generator[bytes, None, None] | None = None
         try:
             stream = DecodedStream(
-                reader, name=f.name, compression=manifest.compression, digest=f.digest, key=key
+                reader,
+                name=f.name,
+                compression=manifest.compression,
+                digest=f.digest,
+                key=key,
+                point=manifest.id,
+                disk=f.disk,
             )
             decoded = prefetch(stream.chunks())  # decode in a thread while this one sends
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
     from ceso.runtime import Runtime
 
-__all__ = ["VerifyReport", "verify_backup"]
+__all__ = ["VerifyReport", "check_files", "verify_backup"]
 
 
 @dataclass
@@ -37,13 +37,20 @@ class VerifyReport:
     error: str | None = None
 
 
-def _check_files(target: Target, point: Point) -> None:
+def check_files(target: Target, point: Point) -> None:
     """Read back and decode every stored file of one point, checking every hash."""
     for f in point.manifest.files:
         reader = target.open_read(f"{point.path}/{f.stored_name}")
         try:
             stream = DecodedStream(
-                reader, name=f.name, compression=point.manifest.compression, digest=f.digest, key=point.key
+                reader,
+                name=f.name,
+                compression=point.manifest.compression,
+                digest=f.digest,
+                key=point.key,
+                point=point.manifest.id,
+                disk=f.disk,
+                extents=f.extents,
             )
             for _ in stream.chunks(BUFFER_SIZE):
                 pass
@@ -81,7 +88,7 @@ def verify_backup(runtime: Runtime, ident: str) -> VerifyReport:
             chain = read_chain(target, last, key_for)  # parents' manifests, checked against their hashes
             for point in chain:  # a point restores only if every point before it does
                 checking = point.manifest.id
-                _check_files(target, point)
+                check_files(target, point)
         except CesoError as exc:
             damaged = exc.details.get("file") if exc.code in ("backup_corrupt", "not_found") else None
             if exc.code in ("backup_corrupt", "not_found", "manifest_invalid"):

@@ -74,6 +74,9 @@ class BackupSet(SQLModel, table=True):
     parent_id: str | None = Field(default=None, sa_column=Column(sa.String(36), nullable=True))
     chain_depth: int = Field(default=0, sa_column=Column(sa.Integer, nullable=False, server_default="0"))
     change_ids: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    # A synthetic full (made by ``backup prune``): the ids of the points it was merged from,
+    # oldest first (JSON list); it stands for the last of them. Null for any other point.
+    merged_from: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
 
 
 class BackupFile(SQLModel, table=True):

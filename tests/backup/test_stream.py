@@ -264,7 +264,7 @@ def restore_one(data: bytes, receiver: Receiver, *, damage: bool = False) -> tup
         digest.logical_bytes, digest.stored_bytes, digest.sha256_raw, digest.sha256_stored,
     )  # fmt: skip
     target, progress = StoredTarget(stored), Progress()
-    manifest = SimpleNamespace(compression="zstd")
+    manifest = SimpleNamespace(compression="zstd", id="set-1")
     try:
         upload_file(None, target, receiver, manifest, f, "set", ("ds", "new/disk-flat.vmdk"), None, progress)  # type: ignore[arg-type]
     finally:

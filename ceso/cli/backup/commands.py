@@ -24,8 +24,10 @@ def _size(n: int) -> str:
 def list_(app: Application, vm: str | None, target: str | None, status: str | None, limit: int) -> None:
     """List backups, newest first.
 
-    KIND is hot or cold; SCOPE is full or incremental; PARENT is the point an
-    incremental builds on; CHAIN counts the points a restore of it reads.
+    KIND is hot or cold; SCOPE is full, incremental or synthetic (a full that
+    prune merged from a full and its incrementals; --json lists them in
+    merged_from); PARENT is the point an incremental builds on; CHAIN counts the
+    points a restore of it reads.
     """
     from ceso.backup.catalog import list_sets
 
@@ -41,7 +43,7 @@ def list_(app: Application, vm: str | None, target: str | None, status: str | No
                     r["target"],
                     r["status"],
                     r["kind"],
-                    r["scope"],
+                    "synthetic" if r["synthetic"] else r["scope"],
                     (r["parent_id"] or "-")[:8],
                     str(r["chain_length"]),
                     r["created_at"][:19],
@@ -102,8 +104,14 @@ def prune(app: Application, vm: str | None) -> None:
     (backups.retention_per_tag; with several tags, the largest of each keep_*),
     else backups.retention. Only backups older than a VM's newest verified backup
     are expired, and that one is always kept: nothing is pruned until a newer
-    backup has been verified. With --dry-run, show what would go (and each VM's
-    policy with --json) and change nothing.
+    backup has been verified.
+
+    A full that later kept points build on is not kept forever: it and its
+    incrementals up to the oldest point the policy keeps are merged, on the
+    target, into a synthetic full that stands for that point (read back and
+    checked before the points after it are moved onto it and the merged ones
+    deleted). With --dry-run, show what would go and what would be merged (and
+    each VM's policy with --json) and change nothing.
     """
     from dataclasses import asdict
 
@@ -114,7 +122,17 @@ def prune(app: Application, vm: str | None) -> None:
 
     def human() -> None:
         for e in plan.expire:
-            click.echo(f"{verb} {e['id']} ({e['vm']}, {e['created_at'][:19]})")
+            into = f", merged into {e['merged_into'][:8]}" if "merged_into" in e else ""
+            click.echo(f"{verb} {e['id']} ({e['vm']}, {e['created_at'][:19]}{into})")
+        for m in plan.merge:
+            points = " + ".join(p[:8] for p in m["points"])
+            onto = f"; {len(m['rebased'])} later point(s) rebased on it" if m["rebased"] else ""
+            if app.dry_run:
+                click.echo(f"would merge {points} into a synthetic full for {m['stands_for'][:8]}{onto}")
+            elif m.get("error"):
+                click.echo(f"could not merge {points} (chain kept): {m['error']}")
+            else:
+                click.echo(f"merged {points} into synthetic full {m['synthetic_id']}{onto}")
         click.echo(f"{verb} {len(plan.expire)}, kept {len(plan.keep)}")
 
     app.emit({"dry_run": app.dry_run, **asdict(plan)}, human)
