@@ -16,7 +16,11 @@ half text) is backed up by a real worker:
   and stored bytes against ``zstd -3`` of the changed bytes;
 * chain: ``--chain`` points in all (a full and incrementals of 8 MiB of changes each); restore of
   the newest against a restore of the full of the same disk;
-* worker peak RSS of each job.
+* worker peak RSS of each job;
+* synthetic full: ``backup verify`` of the newest point (the whole chain, range by range), then
+  ``backup prune`` with ``keep_last: 1``, which merges the chain into a synthetic full standing for
+  the newest point; its time against the restore of that same point (both read the whole chain),
+  and a restore of the synthetic full against the restore of the full.
 
 Needs the simulator toolchain, Redis (DB 14 unless CESO_BENCH_REDIS_URL), curl and zstd.
 """
@@ -176,6 +180,51 @@ def ceso_json(env: dict[str, str], *args: str) -> dict[str, Any]:
     return body
 
 
+def merge_rows(
+    env: dict[str, str],
+    sim: SimulatorHost,
+    worker: Any,
+    last: dict[str, Any],
+    chain: int,
+    restore: dict[str, tuple[float, float]],
+    rows: list[list[object]],
+    timings: list[list[object]],
+) -> None:
+    """Verify the chain, merge it into a synthetic full with ``backup prune``, restore that."""
+    import resource
+
+    point = last["result"]["backup_id"]
+    log(f"verify of the newest point (the chain of {chain})")
+    verify_s, _ = run_timed([str(CESO), "--json", "backup", "verify", point], env)
+    rows.append(
+        [f"verify: newest of a chain of {chain} (every range of every point)", f"{verify_s:.2f} s", ""]
+    )
+    log("prune with keep_last 1: merge the chain into a synthetic full")
+    policy = {"keep_last": 1, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0}
+    merge_s, out = run_timed(
+        [str(CESO), "--json", "backup", "prune", "--vm", "cbt"],
+        {**env, "CESO_BACKUPS__RETENTION": json.dumps(policy)},
+    )
+    (merge,) = json.loads(out)["merge"]
+    assert merge["synthetic_id"] and len(merge["points"]) == chain, merge
+    prune_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest finished child
+    chain_r = next(t for label, (t, _) in restore.items() if label.startswith("point"))
+    full_r = restore["full"][0]
+    rows.append([f"synthetic full: prune merging a chain of {chain} / restore of its newest point",
+                 f"{merge_s / chain_r:.2f}", f"{merge_s:.2f} s / {chain_r:.2f} s"])  # fmt: skip
+    rows.append(["synthetic full: peak RSS of the prune process (largest finished ceso command)",
+                 f"{prune_rss:.0f} MiB", ""])  # fmt: skip
+    log("restore of the synthetic full")
+    reset_peak_rss(worker.pid)
+    job = ceso_json(env, "backup", "restore", merge["synthetic_id"], "--as", "rs", "--no-power-on")
+    synth_r, synth_rss = job_s(job), worker_peak_rss_mib(worker.pid)
+    timings.append(["restore of the synthetic full", steps(job)])
+    shutil.rmtree(sim.datastore_dir() / "rs", ignore_errors=True)
+    rows.append(["synthetic full: its restore / restore of the full", f"{synth_r / full_r:.2f}",
+                 f"{synth_r:.2f} s / {full_r:.2f} s"])  # fmt: skip
+    rows.append(["synthetic full: worker peak RSS of its restore", f"{synth_rss:.0f} MiB", ""])
+
+
 def main() -> None:
     exit_on_sigterm()
     parser = argparse.ArgumentParser()
@@ -280,6 +329,7 @@ def main() -> None:
             rows.append(
                 ["restore: worker peak RSS (full, chain)", f"{full_r_rss:.0f} / {chain_r_rss:.0f} MiB", ""]
             )
+            merge_rows(env, sim, worker, last, args.chain, restore, rows, timings)
         proxy._server.close()
     finally:
         sim.stop()

@@ -21,6 +21,7 @@ import pytest
 from tests.backup.bed import BackupBed
 from tests.backup.test_incremental import _backup, _flat_entry, _manifest, _restore, _write
 from tests.conftest import _clear_caches, unique
+from tests.support.services import S3Server
 from tests.support.vms import vm_names
 
 MiB = 1 << 20
@@ -159,3 +160,96 @@ def test_prune_merges_a_chain_into_a_synthetic_full(
     error = broken.json()["error"]
     assert synth in error["message"] and f"disk {entry['disk']}" in error["message"], error
     assert f"offset {3 * MiB}" in error["message"], error
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # catalog paths run on both above
+def test_a_chain_on_s3_merges_through_the_target_interface(
+    backup_bed: BackupBed, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    bed = backup_bed
+    bucket = unique("bkt")
+    s3_server.make_bucket(bucket)
+    added = bed.cli(
+        "--json",
+        "target",
+        "add",
+        "bucket",
+        "--type",
+        "s3",
+        "--url",
+        f"s3://{bucket}/ceso",
+        "--endpoint",
+        s3_server.endpoint,
+        "--access-key-id",
+        "test",
+        "--secret-stdin",
+        input="s3cr3t-value\n",
+    )
+    assert added.exit_code == 0, added.stdout + added.stderr
+    bed.target = "bucket"
+    vm = bed.make_vm(b"", power_on=True)
+    flat = bed.flat(vm)
+    flat.unlink()
+    _write(flat, 0, os.urandom(MiB))
+    ids = [_backup(bed, vm)["backup_id"]]
+    _write(flat, 2 * MiB, os.urandom(128 * KiB))
+    ids.append(_backup(bed, vm)["backup_id"])
+    _write(flat, 64 * KiB, os.urandom(64 * KiB))
+    expected = flat.read_bytes()
+    ids.append(_backup(bed, vm)["backup_id"])
+    assert bed.run("backup", "verify", ids[-1])["status"] == "verified"
+
+    monkeypatch.setenv("CESO_BACKUPS__RETENTION", json.dumps({**KEEP_LAST_2, "keep_last": 1}))
+    _clear_caches()
+    (merge,) = bed.run("backup", "prune", "--vm", vm)["merge"]
+    assert merge["points"] == ids and merge["rebased"] == [] and "error" not in merge
+    synth = merge["synthetic_id"]
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="s3cr3t-value",
+    )
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"ceso/{vm}/").get("Contents", [])]
+    assert keys and all(k.startswith(f"ceso/{vm}/{synth}/") for k in keys), keys
+    assert bed.run("backup", "verify", synth)["status"] == "verified"
+    name = _restore(bed, synth)
+    assert (bed.datastore_dir / name / f"{vm}-flat.vmdk").read_bytes() == expected
+
+
+def _point(ident: str, parent: str | None, day: int) -> Any:
+    from datetime import UTC, datetime
+
+    from ceso.db.backup_models import BackupSet
+
+    return BackupSet(
+        id=ident,
+        vm="v",
+        host="h",
+        target="t",
+        path=f"v/{ident}",
+        kind="hot",
+        compression="zstd",
+        parent_id=parent,
+        status="verified",
+        created_at=datetime(2026, 1, day, tzinfo=UTC),
+    )
+
+
+def test_which_chains_merge() -> None:
+    """Only a full kept for its chain alone merges, up to the first point the policy keeps; a
+    chain that branches, or whose full the policy keeps, stays whole."""
+    from ceso.backup.synthetic import plan_merges
+
+    sets = [_point("f", None, 1), _point("a", "f", 2), _point("b", "a", 3), _point("c", "b", 4)]
+    kept = {"c": "last", "b": "daily", "a": "chain", "f": "chain"}
+    (merge,) = plan_merges(sets, kept, set())
+    assert [p.id for p in merge.points] == ["f", "a", "b"] and [p.id for p in merge.rebased] == ["c"]
+    assert merge.retention_class == "daily"
+    assert plan_merges(sets, {**kept, "f": "monthly"}, set()) == []  # the policy keeps the full
+    branched = [*sets, _point("x", "a", 5)]
+    assert plan_merges(branched, {**kept, "x": "last"}, set()) == []  # two live points on "a"
+    assert plan_merges(branched, kept, {"x"}) != []  # unless the other one expires now
