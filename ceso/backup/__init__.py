@@ -8,7 +8,8 @@ Layers, from bytes up:
 * :mod:`ceso.backup.targets`: where backup sets are stored (local, SFTP, S3, a datastore);
 * :mod:`ceso.backup.manifest` and :mod:`ceso.backup.catalog`: what a set holds, on the target and in SQL;
 * :mod:`ceso.backup.create`, :mod:`ceso.backup.restore`, :mod:`ceso.backup.verify`,
-  :mod:`ceso.backup.prune`: the operations.
+  :mod:`ceso.backup.prune`: the operations; :mod:`ceso.backup.synthetic`: prune's merge of a
+  chain into a synthetic full.
 * :mod:`ceso.backup.tags` and :mod:`ceso.backup.policy`: ceso's VM tags and which retention
   policy applies to a VM;
 * :mod:`ceso.backup.keyfile` and :mod:`ceso.backup.key_transfer`: exporting and importing the

@@ -14,7 +14,8 @@ Order, so that a crash at any moment leaves a consistent catalog and a restorabl
    read back, every hash checked;
 2. the manifest of each point built on ``K`` is rewritten beside its own (``manifest.next.json``)
    with its new parent;
-3. **the swap**, one catalog transaction: the synthetic full ``verified``, the points built on
+3. **the swap**, one catalog transaction (steps 2 to 4 hold the VM's lock, as a backup does
+   while it chooses its parent and writes its point, so no point is added meanwhile): the synthetic full ``verified``, the points built on
    ``K`` pointing at it (parent, depth, manifest hash), the merged points ``expired``;
 4. the rewritten manifests put in place and the merged points' files deleted.
 
@@ -46,6 +47,7 @@ from ceso.db.backup_models import BackupSet
 from ceso.db.engine import session_scope
 from ceso.db.types import utcnow
 from ceso.errors import OperationError
+from ceso.locks import vm_lock_name
 
 if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
@@ -345,24 +347,56 @@ def run_merge(runtime: Runtime, merge: Merge) -> str:
         )
         try:
             sha = _make(runtime, target, merge, chain, new_id, path)
-            staged = _stage_rebased(target, merge, new_id, path, sha)
-            made, _ = read_manifest(target, path, expected_sha256=sha)
         except Exception:
-            _discard(runtime, target, new_id, path, merge.rebased)
+            _discard(runtime, target, new_id, path, [])
             raise
+        # The VM's lock, as a backup holds it from choosing its parent to completing: no point is
+        # added on the chain while the later points are rewritten and swapped.
         try:
-            _swap(runtime, merge, new_id, sha, staged, made)
+            lease = runtime.locks.acquire(
+                [vm_lock_name(last.host, last.vm)],
+                holder=f"merge-{new_id}",
+                wait_s=runtime.settings.locks.wait_s,
+            )
         except Exception:
-            _discard(runtime, target, new_id, path, merge.rebased)
+            _discard(runtime, target, new_id, path, [])
             raise
-        merge.synthetic_id = new_id
-        try:
-            _settle(target, merge.rebased, staged, merge.points)
-        except Exception:  # committed: the next prune finishes it (clean_leftovers)
-            log.warning("synthetic full %s: could not tidy the target yet", new_id, exc_info=True)
+        with lease:
+            merge.rebased = _built_on(runtime, last.id)
+            try:
+                staged = _stage_rebased(target, merge, new_id, path, sha)
+                made, _ = read_manifest(target, path, expected_sha256=sha)
+                lease.check()
+                _swap(runtime, merge, new_id, sha, staged, made)
+            except Exception:
+                _discard(runtime, target, new_id, path, merge.rebased)
+                raise
+            merge.synthetic_id = new_id
+            try:
+                _settle(target, merge.rebased, staged, merge.points)
+            except Exception:  # committed: the next prune finishes it (clean_leftovers)
+                log.warning("synthetic full %s: could not tidy the target yet", new_id, exc_info=True)
     finally:
         target.close()
     return new_id
+
+
+def _built_on(runtime: Runtime, set_id: str) -> list[BackupSet]:
+    """The good points built on ``set_id``, directly or not, parents before children."""
+    out: list[BackupSet] = []
+    with Session(runtime.engine) as session:
+        todo = [set_id]
+        while todo:
+            query = (
+                select(BackupSet)
+                .where(BackupSet.parent_id == todo.pop(0))
+                .where(col(BackupSet.status).in_(("completed", "verified")))
+                .order_by(col(BackupSet.created_at), col(BackupSet.id))
+            )
+            for row in session.exec(query).all():
+                out.append(row)
+                todo.append(row.id)
+    return out
 
 
 def _discard(runtime: Runtime, target: Target, new_id: str, path: str, rebased: list[BackupSet]) -> None:
