@@ -36,13 +36,21 @@ def scheduled_backup(item: dict[str, Any], slot: str | None = None, fire: int | 
 
 @app.task(name=PRUNE_TASK)  # type: ignore[untyped-decorator]
 def scheduled_prune(slot: str | None = None, fire: int | None = None) -> int:
-    """Apply the retention policies; return how many sets expired."""
+    """Apply the retention policies (merging chains into synthetic fulls); return how many sets expired."""
     from ceso.backup.prune import prune
 
     runtime = get_runtime()
     with _reported(runtime, fire) as report:
-        expired = len(prune(runtime).expire)
-        report(f"expired {expired} backup set(s)", None)
+        plan = prune(runtime)
+        expired = len(plan.expire)
+        merged = sum(1 for m in plan.merge if m.get("synthetic_id"))
+        failed = [m["error"] for m in plan.merge if m.get("error")]
+        outcome = f"expired {expired} backup set(s)"
+        if merged:
+            outcome += f", {merged} chain(s) merged into synthetic fulls"
+        if failed:
+            outcome += f", {len(failed)} merge(s) failed (chains kept): {failed[0]}"
+        report(outcome, None)
     return expired
 
 
