@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from sqlmodel import Session, col, select
 import ceso
 from ceso.backup import catalog
 from ceso.backup.manifest import MANIFEST_NAME, NEXT_NAME, Manifest, ManifestFile, read_manifest
-from ceso.backup.pipeline import IteratorSource, range_size_for, store_stream
+from ceso.backup.pipeline import DecodedStream, FileDigest, IteratorSource, range_size_for, store_stream
 from ceso.backup.ranges import held_areas, merge_layers
 from ceso.backup.rebuild import Point, file_bytes, open_layers, read_chain
 from ceso.db.backup_models import BackupSet
@@ -129,62 +130,104 @@ def _write_bytes(target: Target, key: str, body: bytes) -> None:
         raise OperationError(f"target reports {size} bytes for {key}, {len(body)} were written")
 
 
-def _copy_stored(target: Target, src: str, dest: str) -> None:
-    """A stored file as it is (same compression and key): the hashes of its manifest entry hold."""
-    reader = target.open_read(src)
+def _store(
+    runtime: Runtime,
+    target: Target,
+    chunks: Iterator[bytes],
+    key: str,
+    form: Point,
+    expected_bytes: int,
+) -> FileDigest:
+    """Store ``chunks`` at ``key`` as ``form``'s manifest says (compression, level, key)."""
+    writer = target.open_write(key)
     try:
-        writer = target.open_write(dest)
-        try:
-            while chunk := reader.read(COPY_CHUNK):
-                writer.write(chunk)
-            writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+        digest = store_stream(
+            IteratorSource(chunks),
+            writer,
+            compression=form.manifest.compression,
+            level=form.manifest.level or None,
+            threads=runtime.settings.backups.zstd_threads,
+            key=form.key,
+            range_bytes=range_size_for(expected_bytes),
+        )
+        stored = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    if stored != digest.stored_bytes:
+        raise OperationError(f"target reports {stored} bytes for {key}, {digest.stored_bytes} were written")
+    return digest
+
+
+def _stored_name(f: ManifestFile, form: Point) -> str:
+    from ceso.backup.codec import suffix_for
+
+    return f.name + suffix_for(form.manifest.compression) + (".enc" if form.key is not None else "")
+
+
+def _with(f: ManifestFile, digest: FileDigest, form: Point, **more: Any) -> ManifestFile:
+    return dataclasses.replace(
+        f,
+        stored_name=_stored_name(f, form),
+        logical_bytes=digest.logical_bytes,
+        stored_bytes=digest.stored_bytes,
+        sha256_raw=digest.sha256_raw,
+        sha256_stored=digest.sha256_stored,
+        range_bytes=digest.range_bytes,
+        range_sha256=list(digest.range_sha256) or None,
+        **more,
+    )
+
+
+def _recode(
+    runtime: Runtime, target: Target, last: Point, f: ManifestFile, path: str, form: Point
+) -> ManifestFile:
+    """A whole file of the last point (configuration, descriptor) decoded, checked and stored again."""
+    reader = target.open_read(f"{last.path}/{f.stored_name}")
+    try:
+        stream = DecodedStream(
+            reader,
+            name=f.name,
+            compression=last.manifest.compression,
+            digest=f.digest,
+            key=last.key,
+            point=last.manifest.id,
+            disk=f.disk,
+        )
+        key = f"{path}/{_stored_name(f, form)}"
+        return _with(f, _store(runtime, target, stream.chunks(), key, form, f.logical_bytes), form)
     finally:
         reader.close()
 
 
 def _merge_disk(
-    runtime: Runtime, target: Target, chain: list[Point], f: ManifestFile, key: str
+    runtime: Runtime, target: Target, chain: list[Point], f: ManifestFile, path: str, form: Point
 ) -> ManifestFile:
     """One disk of the last point, merged from the chain's layers: its held areas, stored as a full."""
-    last = chain[-1]
     layers, readers = open_layers(target, chain, f)
     try:
         size = file_bytes(f)
         areas = held_areas(layers, size)
-        writer = target.open_write(key)
-        try:
-            digest = store_stream(
-                IteratorSource(merge_layers(layers, size, holes=False)),
-                writer,
-                compression=last.manifest.compression,
-                level=last.manifest.level or None,
-                threads=runtime.settings.backups.zstd_threads,
-                key=last.key,
-                range_bytes=range_size_for(sum(n for _, n in areas)),
-            )
-            stored = writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
+        key = f"{path}/{_stored_name(f, form)}"
+        merged = merge_layers(layers, size, holes=False)
+        digest = _store(runtime, target, merged, key, form, sum(n for _, n in areas))
     finally:
         for reader in readers:
             reader.close()
-    if stored != digest.stored_bytes:
-        raise OperationError(f"target reports {stored} bytes for {key}, {digest.stored_bytes} were written")
-    return dataclasses.replace(
-        f,
-        logical_bytes=digest.logical_bytes,
-        stored_bytes=digest.stored_bytes,
-        sha256_raw=digest.sha256_raw,
-        sha256_stored=digest.sha256_stored,
-        extents=[[a, n] for a, n in areas],
-        disk_bytes=size,
-        range_bytes=digest.range_bytes,
-        range_sha256=list(digest.range_sha256) or None,
-    )
+    return _with(f, digest, form, extents=[[a, n] for a, n in areas], disk_bytes=size)
+
+
+def _form(chain: list[Point]) -> Point:
+    """Whose compression and key the synthetic full is stored with: the last point's, encrypted
+    with the newest key of the chain if the last point is not (bytes stored encrypted stay so)."""
+    last = chain[-1]
+    if last.key is not None:
+        return last
+    encrypted = next((p for p in reversed(chain) if p.key is not None), None)
+    if encrypted is None:
+        return last
+    manifest = dataclasses.replace(last.manifest, encryption=encrypted.manifest.encryption)
+    return Point(manifest, last.path, encrypted.key)
 
 
 def _make(runtime: Runtime, target: Target, merge: Merge, chain: list[Point], new_id: str, path: str) -> str:
@@ -192,14 +235,13 @@ def _make(runtime: Runtime, target: Target, merge: Merge, chain: list[Point], ne
     from ceso.backup.verify import check_files
 
     last = chain[-1].manifest
+    form = _form(chain)
     files = []
     for f in last.files:
-        key = f"{path}/{f.stored_name}"
         if f.role == "extent" and f.extents is not None:
-            files.append(_merge_disk(runtime, target, chain, f, key))
+            files.append(_merge_disk(runtime, target, chain, f, path, form))
         else:
-            _copy_stored(target, f"{chain[-1].path}/{f.stored_name}", key)
-            files.append(f)
+            files.append(_recode(runtime, target, chain[-1], f, path, form))
     manifest = Manifest(
         id=new_id,
         vm=last.vm,
@@ -208,7 +250,7 @@ def _make(runtime: Runtime, target: Target, merge: Merge, chain: list[Point], ne
         created_at=last.created_at,  # the moment it holds: the last merged point's
         compression=last.compression,
         level=last.level,
-        encryption=last.encryption,
+        encryption=form.manifest.encryption,
         ceso_version=ceso.__version__,
         vm_config=last.vm_config,
         files=files,
@@ -222,7 +264,7 @@ def _make(runtime: Runtime, target: Target, merge: Merge, chain: list[Point], ne
     sha = hashlib.sha256(body).hexdigest()
     # Read back: the manifest against its hash, every file decoded and checked range by range.
     written, _ = read_manifest(target, path, expected_sha256=sha)
-    check_files(target, Point(written, path, chain[-1].key))
+    check_files(target, Point(written, path, form.key))
     return sha
 
 
@@ -339,7 +381,7 @@ def run_merge(runtime: Runtime, merge: Merge) -> str:
                 kind=last.kind,
                 compression=manifest.compression,
                 level=manifest.level,
-                key_id=last.key_id,
+                key_id=(_form(chain).manifest.encryption or {}).get("key_id"),
                 created_at=last.created_at,
                 scope="full",
                 merged_from=json.dumps([p.id for p in merge.points]),

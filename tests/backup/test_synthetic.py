@@ -50,7 +50,7 @@ def test_prune_merges_a_chain_into_a_synthetic_full(
     points = [_backup(bed, vm, "--compress", "none")]
     _write(flat, 3 * MiB, os.urandom(256 * KiB))
     copies.append(flat.read_bytes())
-    points.append(_backup(bed, vm, "--compress", "none", "--encrypt"))  # merged from an encrypted layer
+    points.append(_backup(bed, vm, "--compress", "none"))
     _write(flat, 512 * KiB, os.urandom(KiB))
     _write(flat, 9 * MiB, os.urandom(320 * KiB))  # the file grows
     copies.append(flat.read_bytes())
@@ -193,7 +193,7 @@ def test_a_chain_on_s3_merges_through_the_target_interface(
     flat = bed.flat(vm)
     flat.unlink()
     _write(flat, 0, os.urandom(MiB))
-    ids = [_backup(bed, vm)["backup_id"]]
+    ids = [_backup(bed, vm, "--encrypt")["backup_id"]]  # bytes stored encrypted stay encrypted
     _write(flat, 2 * MiB, os.urandom(128 * KiB))
     ids.append(_backup(bed, vm)["backup_id"])
     _write(flat, 64 * KiB, os.urandom(64 * KiB))
@@ -215,6 +215,10 @@ def test_a_chain_on_s3_merges_through_the_target_interface(
     )
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"ceso/{vm}/").get("Contents", [])]
     assert keys and all(k.startswith(f"ceso/{vm}/{synth}/") for k in keys), keys
+    body = s3.get_object(Bucket=bucket, Key=f"ceso/{vm}/{synth}/manifest.json")["Body"].read()
+    manifest = json.loads(body)
+    assert manifest["encryption"] is not None and manifest["merged_from"][0]["id"] == ids[0]
+    assert all(f["stored_name"].endswith(".enc") for f in manifest["files"])
     assert bed.run("backup", "verify", synth)["status"] == "verified"
     name = _restore(bed, synth)
     assert (bed.datastore_dir / name / f"{vm}-flat.vmdk").read_bytes() == expected
