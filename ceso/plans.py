@@ -42,6 +42,9 @@ __all__ = [
 
 API, SSH = "api", "ssh"
 
+#: What a dry run adds to a ``retried`` step's calls (:class:`Step`).
+_RETRIED = "; retried after a transient host fault"
+
 _SSH_FIRST = "SSH route: the host's API cannot write (or route: ssh); every step runs in the ESXi shell"
 
 
@@ -54,7 +57,10 @@ class Step:
     whose dry run leaves the step out (another power action, a clone without ``--hot``). A step
     with ``each`` runs once per item and is recorded as ``"<name> <item>"`` (``copy disk 1/2``).
     A ``cleanup`` step undoes what the job made and runs on failure, cancel and time limit. A step
-    runs on the ``routes`` it names only (an OVF lease exists on the API alone).
+    runs on the ``routes`` it names only (an OVF lease exists on the API alone). A ``retried`` step
+    is safe to repeat (a read, or a write whose repeat first checks the host): its host calls are
+    tried again with backoff after a transient host fault (:func:`ceso.jobs.retry.retry_host`, which
+    refuses any other step), each failed try recorded under the step's ``retries``.
     """
 
     name: str
@@ -65,10 +71,12 @@ class Step:
     each: bool = False
     cleanup: bool = False
     routes: tuple[str, ...] = ("api", "ssh")
+    retried: bool = False
 
     def calls(self, route: str) -> str:
-        """What the step asks of the host on ``route``."""
-        return self.ssh if route == SSH and self.ssh is not None else self.api
+        """What the step asks of the host on ``route`` (and whether a transient fault is retried)."""
+        calls = self.ssh if route == SSH and self.ssh is not None else self.api
+        return calls + _RETRIED if self.retried else calls
 
     def line(self, route: str) -> str:
         """The step as a dry run shows it."""
@@ -108,6 +116,20 @@ def _recovery(_spec: Any) -> bool:
     return False
 
 
+_RECONCILE_WHEN = "after a fault of the broker, SQL, a lock or the host's connection, once the host was asked"
+
+
+def _reconcile(reads: str, effect: str) -> Step:
+    """A kind's "reconcile with host" step: ``reads`` what the host has now; the job succeeds if
+    ``effect`` is there (:mod:`ceso.operations.reconcile`), else fails with the fault."""
+    return Step(
+        "reconcile with host",
+        f"{reads}: {effect} makes the job succeed with the host's result; else it fails with the fault",
+        when=_RECONCILE_WHEN,
+        only=_recovery,
+    )
+
+
 _LEFTOVERS = Step(
     "remove leftovers",
     "VirtualMachine.PowerOffVM_Task and VirtualMachine.Destroy_Task of the VM this job made (or "
@@ -133,8 +155,8 @@ PENDING_CLEANUP = Step(
 class HostPingSteps:
     """``host.ping`` (:mod:`ceso.operations.host_ping`): the API reads on the SSH route too."""
 
-    login = Step("login", "SessionManager.Login (pooled session)")
-    read_time = Step("read host time", "ServiceInstance.CurrentTime")
+    login = Step("login", "SessionManager.Login (pooled session)", retried=True)
+    read_time = Step("read host time", "ServiceInstance.CurrentTime", retried=True)
 
 
 class SleepSteps:
@@ -144,9 +166,6 @@ class SleepSteps:
 
 
 # -- a new VM: vm.create and vm.clone ------------------------------------------------------------
-#: A step whose host calls are tried again with backoff after a transient host fault
-#: (ceso.jobs.retry.retry_host, jobs.host_retry_s), each failed try recorded under ``retries``.
-_RETRIED = "; retried after a transient host fault"
 
 
 class NewVmSteps:
@@ -155,9 +174,10 @@ class NewVmSteps:
 
     inspect_source = Step(
         "inspect source",
-        "read the source's hardware, datastore and network (the template, for vm create)" + _RETRIED,
+        "read the source's hardware, datastore and network (the template, for vm create)",
         "vim-cmd vmsvc/getallvms; sftp.read of the source's .vmx and disk descriptors; "
-        "esxcli storage filesystem list" + _RETRIED,
+        "esxcli storage filesystem list",
+        retried=True,
     )
     lock = Step("lock", "the new VM name (and the source, for vm clone) and a slot on the datastore")
     check_name = Step(
@@ -165,15 +185,17 @@ class NewVmSteps:
         "refuse a name in use; a redelivered attempt adopts the VM an earlier one finished (this "
         "job's marker, read back complete), else first removes what an earlier one made "
         "(VirtualMachine.Destroy_Task, FileManager.DeleteDatastoreFile_Task, "
-        "VirtualMachineSnapshot.RemoveSnapshot_Task)" + _RETRIED,
+        "VirtualMachineSnapshot.RemoveSnapshot_Task)",
         "refuse a name in use; a redelivered attempt adopts the VM an earlier one finished (this "
         "job's marker, read back complete), else first removes what an earlier one made "
-        "(vim-cmd vmsvc/destroy, sftp.remove_tree, vim-cmd vmsvc/snapshot.remove)" + _RETRIED,
+        "(vim-cmd vmsvc/destroy, sftp.remove_tree, vim-cmd vmsvc/snapshot.remove)",
+        retried=True,
     )
     make_directory = Step(
         "make directory",
-        "FileManager.MakeDirectory [ds] NAME" + _RETRIED,
-        "sftp.mkdir /vmfs/volumes/DS/NAME" + _RETRIED,
+        "FileManager.MakeDirectory [ds] NAME",
+        "sftp.mkdir /vmfs/volumes/DS/NAME",
+        retried=True,
     )
     snapshot_source = Step(
         "snapshot source",
@@ -215,9 +237,10 @@ class NewVmSteps:
     create_vm = Step(
         "create VM",
         "Folder.CreateVM_Task with the source's hardware, a new BIOS UUID, new MACs, guestinfo and "
-        "this job's marker" + _RETRIED,
+        "this job's marker",
         "sftp.write of a complete NAME.vmx (new uuid.bios, new static MACs, guestinfo, this job's "
-        "marker), vim-cmd solo/registervm, vim-cmd vmsvc/message" + _RETRIED,
+        "marker), vim-cmd solo/registervm, vim-cmd vmsvc/message",
+        retried=True,
     )
     copy_nvram = Step(
         "copy NVRAM",
@@ -227,17 +250,19 @@ class NewVmSteps:
     )
     grow_disk = Step(
         "grow disk",
-        "VirtualMachine.ReconfigVM_Task" + _RETRIED,
-        "vmkfstools -X SIZE of the first disk" + _RETRIED,
+        "VirtualMachine.ReconfigVM_Task",
+        "vmkfstools -X SIZE of the first disk",
         when="with --disk larger than the source's",
         only=lambda spec: getattr(spec, "disk", None) is not None,
+        retried=True,
     )
     power_on = Step(
         "power on",
-        "VirtualMachine.PowerOnVM_Task" + _RETRIED,
-        'vim-cmd vmsvc/power.on, answering "I copied it" (vim-cmd vmsvc/message) if ESXi asks' + _RETRIED,
+        "VirtualMachine.PowerOnVM_Task",
+        'vim-cmd vmsvc/power.on, answering "I copied it" (vim-cmd vmsvc/message) if ESXi asks',
         when="unless --no-power-on",
         only=lambda spec: not getattr(spec, "no_power_on", False),
+        retried=True,
     )
     wait_for_ip = Step(
         "wait for guest IP",
@@ -289,15 +314,17 @@ class BlankVmSteps:
         "create VM",
         "Folder.CreateVM_Task: EFI, a new thin disk of --disk on a PVSCSI controller, a VMXNET3 NIC "
         "with a new static MAC, a SATA CD-ROM with the ISO connected at power-on (with --iso), this "
-        "job's marker" + _RETRIED,
+        "job's marker",
         routes=("api",),
+        retried=True,
     )
     power_on = Step(
         "power on",
-        "VirtualMachine.PowerOnVM_Task" + _RETRIED,
+        "VirtualMachine.PowerOnVM_Task",
         when="unless --no-power-on",
         only=lambda spec: not getattr(spec, "no_power_on", False),
         routes=("api",),
+        retried=True,
     )
     clean_up = Step(
         "clean up after failure",
@@ -325,15 +352,20 @@ class PowerSteps:
     """``vm.power`` (:mod:`ceso.operations.vm_power`): one of the action steps runs."""
 
     lock = Step("lock", _LOCK_VM)
-    check = Step("check", f"{_CHECK}; nothing to do if it is already in that state")
+    check = Step("check", f"{_CHECK}; nothing to do if it is already in that state", retried=True)
     power_on = Step(
         "power on",
         "VirtualMachine.PowerOnVM_Task",
         'vim-cmd vmsvc/power.on, answering "I copied it" (vim-cmd vmsvc/message) if ESXi asks',
         only=_action("on"),
+        retried=True,
     )
     power_off = Step(
-        "power off", "VirtualMachine.PowerOffVM_Task", "vim-cmd vmsvc/power.off", only=_action("off")
+        "power off",
+        "VirtualMachine.PowerOffVM_Task",
+        "vim-cmd vmsvc/power.off",
+        only=_action("off"),
+        retried=True,
     )
     reset = Step(
         "reset",
@@ -352,6 +384,7 @@ class PowerSteps:
         "VirtualMachine.ShutdownGuest, then wait for poweredOff up to --timeout-guest",
         "vim-cmd vmsvc/power.shutdown, then wait for poweredOff up to --timeout-guest",
         only=_action("shutdown"),
+        retried=True,
     )
     power_off_fallback = Step(
         "power off (fallback)",
@@ -359,18 +392,26 @@ class PowerSteps:
         "vim-cmd vmsvc/power.off",
         when="with --force, if the guest did not stop",
         only=lambda spec: getattr(spec, "action", None) == "shutdown" and getattr(spec, "force", False),
+        retried=True,
     )
-    read_power_state = Step("read power state", "read the power state", "vim-cmd vmsvc/power.getstate")
+    read_power_state = Step(
+        "read power state", "read the power state", "vim-cmd vmsvc/power.getstate", retried=True
+    )
+    reconcile_with_host = _reconcile(
+        "VirtualMachine runtime.powerState (vim-cmd vmsvc/power.getstate over SSH)",
+        "the state on, off or shutdown leads to",
+    )
 
 
 class DeleteSteps:
     """``vm.delete`` (:mod:`ceso.operations.vm_delete`)."""
 
-    inspect = Step("inspect", "find the VM and its datastore", "vim-cmd vmsvc/getallvms")
+    inspect = Step("inspect", "find the VM and its datastore", "vim-cmd vmsvc/getallvms", retried=True)
     lock = Step("lock", "the VM and a slot on its datastore")
     check = Step(
         "check",
         f"{_CHECK}, a protected VM, a VM with another job in flight, a running VM without --force",
+        retried=True,
     )
     power_off = Step(
         "power off",
@@ -378,16 +419,22 @@ class DeleteSteps:
         "vim-cmd vmsvc/power.off",
         when="with --force, a running VM",
         only=_flag("force"),
+        retried=True,
     )
     destroy = Step(
         "destroy",
         "VirtualMachine.Destroy_Task: unregister the VM and delete its files (.vmx, disks, logs, nvram)",
         "vim-cmd vmsvc/destroy: unregister the VM and delete its files",
+        retried=True,
     )
     check_folder = Step(
         "check folder",
         "HostDatastoreBrowser.SearchDatastore_Task: report whether the VM's folder is gone",
         "sftp.stat of the VM's folder: report whether it is gone",
+        retried=True,
+    )
+    reconcile_with_host = _reconcile(
+        "look the VM up by name and BIOS UUID (vim-cmd vmsvc/getallvms over SSH)", "no such VM registered"
     )
 
 
@@ -400,14 +447,19 @@ class ReconfigureSteps:
         "read the VM's hardware again and plan every change; "
         "HostDatastoreBrowser.SearchDatastore_Task: the ISO exists (with --iso)",
         "read the VM's .vmx again and plan every change (only disks can grow over SSH)",
+        retried=True,
     )
     reconfigure = Step(
         "reconfigure",
         "VirtualMachine.ReconfigVM_Task: one task with every change (CPUs, memory, disks, NIC, CD-ROM)",
         "vmkfstools -X SIZE for each disk that grows",
         when="unless nothing changes",
+        retried=True,
     )
-    read_back = Step("read back", "read the VM's hardware", "sftp.read of the VM's .vmx")
+    read_back = Step("read back", "read the VM's hardware", "sftp.read of the VM's .vmx", retried=True)
+    reconcile_with_host = _reconcile(
+        "read the VM's hardware and plan again (the .vmx over SSH)", "nothing left to change"
+    )
 
 
 _FIND_SNAPSHOT = f"{_CHECK}; find the one snapshot of that name (refuse an ambiguous name)"
@@ -417,39 +469,48 @@ class SnapshotCreateSteps:
     """``vm.snapshot.create`` (:mod:`ceso.operations.vm_snapshot_create`)."""
 
     lock = Step("lock", _LOCK_VM)
-    check = Step("check", f"{_CHECK}; refuse a snapshot name it already has")
+    check = Step("check", f"{_CHECK}; refuse a snapshot name it already has", retried=True)
     create = Step(
         "create snapshot",
         "VirtualMachine.CreateSnapshot_Task (memory and quiesce as asked)",
         "vim-cmd vmsvc/snapshot.create VMID NAME DESCRIPTION MEMORY QUIESCE",
+        retried=True,
     )
-    read_back = Step("read back", "read the VM's snapshots", "vim-cmd vmsvc/snapshot.get")
+    read_back = Step("read back", "read the VM's snapshots", "vim-cmd vmsvc/snapshot.get", retried=True)
+    reconcile_with_host = _reconcile(
+        "read the VM's snapshots (vim-cmd vmsvc/snapshot.get over SSH)", "one snapshot of the job's name"
+    )
 
 
 class SnapshotRevertSteps:
     """``vm.snapshot.revert`` (:mod:`ceso.operations.vm_snapshot_revert`)."""
 
     lock = Step("lock", _LOCK_VM)
-    check = Step("check", _FIND_SNAPSHOT)
+    check = Step("check", _FIND_SNAPSHOT, retried=True)
     revert = Step(
         "revert",
         "VirtualMachineSnapshot.RevertToSnapshot_Task",
         "vim-cmd vmsvc/snapshot.revert VMID SNAPSHOT-ID 0",
+        retried=True,
     )
-    read_back = Step("read back", "read the power state", "vim-cmd vmsvc/power.getstate")
+    read_back = Step("read back", "read the power state", "vim-cmd vmsvc/power.getstate", retried=True)
 
 
 class SnapshotDeleteSteps:
     """``vm.snapshot.delete`` (:mod:`ceso.operations.vm_snapshot_delete`)."""
 
     lock = Step("lock", _LOCK_VM)
-    check = Step("check", _FIND_SNAPSHOT)
+    check = Step("check", _FIND_SNAPSHOT, retried=True)
     remove = Step(
         "remove snapshot",
         "VirtualMachineSnapshot.RemoveSnapshot_Task (removeChildren with --children)",
         "vim-cmd vmsvc/snapshot.remove VMID SNAPSHOT-ID (--children is refused over SSH)",
+        retried=True,
     )
-    read_back = Step("read back", "read the VM's snapshots", "vim-cmd vmsvc/snapshot.get")
+    read_back = Step("read back", "read the VM's snapshots", "vim-cmd vmsvc/snapshot.get", retried=True)
+    reconcile_with_host = _reconcile(
+        "read the VM's snapshots (vim-cmd vmsvc/snapshot.get over SSH)", "the snapshot's id gone"
+    )
 
 
 # -- backups -----------------------------------------------------------------------------------
@@ -461,6 +522,7 @@ class BackupSteps:
         "inspect VM",
         "read the VM's files, disks and power state",
         "vim-cmd vmsvc/getallvms; sftp.read of the .vmx; vim-cmd vmsvc/get.guest (are Tools running?)",
+        retried=True,
     )
     lock = Step("lock", _LOCK_VM)
     target_slot = Step("target slot", "a slot of the target (backups.target_concurrency)")
@@ -500,6 +562,7 @@ class BackupSteps:
         "VirtualMachine.CreateSnapshot_Task (no memory, quiesced if Tools run)",
         "vim-cmd vmsvc/snapshot.create VMID NAME DESCRIPTION 0 QUIESCE (1 if Tools run)",
         when="hot: a running VM; a stopped VM read through change tracking",
+        retried=True,
     )
     shut_down = Step(
         "shut down",
@@ -529,6 +592,7 @@ class BackupSteps:
         "vim-cmd vmsvc/snapshot.remove VMID ID",
         when="hot, always",
         cleanup=True,
+        retried=True,
     )
     power_back_on = Step(
         "power back on",
@@ -536,6 +600,7 @@ class BackupSteps:
         "vim-cmd vmsvc/power.on VMID",
         when="cold on a running VM, always",
         cleanup=True,
+        retried=True,
     )
     write_manifest = Step("write manifest", "write manifest.json to the target")
     confirm_sizes = Step("confirm sizes at target", "read back every file's size at the target")
@@ -578,12 +643,14 @@ class RestoreSteps:
         "read manifest",
         "read the manifest and check it against the catalog (an incremental's: each set of its chain "
         "back to the full)",
+        retried=True,
     )
     check_vm = Step(
         "check VM",
         "the original VM is powered off and its disks are still the ones backed up",
         when="--in-place",
         only=_in_place,
+        retried=True,
     )
     check = Step(
         "check",
@@ -594,10 +661,15 @@ class RestoreSteps:
         "written yet; a retried attempt first removes what an earlier one made (vim-cmd vmsvc/power.off, "
         "vim-cmd vmsvc/destroy, sftp.remove_tree)",
         only=_as_new,
+        retried=True,
     )
     lock = Step("lock", "the VM's name and a slot on the datastore")
     check_vm_again = Step(
-        "check VM again", "the same checks under the lock", when="--in-place", only=_in_place
+        "check VM again",
+        "the same checks under the lock",
+        when="--in-place",
+        only=_in_place,
+        retried=True,
     )
     make_directory = Step(
         "make directory",
@@ -698,6 +770,7 @@ class ImportSteps:
         "check host",
         "the datastore and a port group for the template's NICs",
         "esxcli storage filesystem list; esxcli network vswitch standard portgroup list",
+        retried=True,
     )
     lock = Step("lock", "the new name and a slot on the datastore")
     check_name = Step(

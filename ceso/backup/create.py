@@ -42,7 +42,7 @@ from ceso.backup.vmsource import BACKUP_PROPERTIES, BackupPlan, SourceFile, plan
 from ceso.db.backup_models import BackupSet
 from ceso.db.types import utcnow
 from ceso.errors import OperationError
-from ceso.jobs.retry import ReadResume, read_resume
+from ceso.jobs.retry import ReadResume, read_resume, retry_host
 from ceso.metrics.record import observe_backup_bytes
 from ceso.operations.leftovers import left_off
 from ceso.plans import BackupSteps, Step
@@ -184,22 +184,21 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     settings = ctx.runtime.settings.backups
     # The host's route: the API (files over /folder) or, on a free-licensed host, SSH (vim-cmd
     # snapshots, files read with cat); the same steps, set and manifest either way.
-    ops = ctx.backend()
     # A read cut by a lost connection resumes from its byte within jobs.host_retry_s (ReadResume).
     resume = read_resume(ctx)
-    http = datastore_files(ops, resume)
     with (
         ctx.step(BackupSteps.inspect, progress=2, details={"vm": p["vm"]}) as rec,
         _resumes_noted(ctx, resume),
     ):
-        vm = ops.find(p["vm"])
-        plan = plan_backup(http, p["vm"], ops.props(vm, BACKUP_PROPERTIES))
+        # Only reads (the login included): tried again after a transient host fault.
+        ops, http, vm, plan, sizes = retry_host(
+            ctx, BackupSteps.inspect, lambda _try: _inspect(ctx, p["vm"], resume)
+        )
         running = plan.power_state != "poweredOff"
         # An earlier attempt that shut the VM down and died before powering it back on: the VM
         # was running before this job, so this attempt powers it back on afterwards.
         was_running = running or left_off(ctx.earlier_steps, BackupSteps.shut_down, BackupSteps.power_back_on)
         kind = "hot" if running and spec.mode != "cold" else "cold"
-        sizes = {f.name: http.size(f.datastore, f.path) for f in plan.files}
         rec.update(
             kind=kind,
             power_state=plan.power_state,
@@ -304,6 +303,18 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
         **({"fallback": point.reason} if spec.incremental and point.reason else {}),
         **({"read_whole": point.reason} if point.reason and not point.tracked else {}),
     }
+
+
+def _inspect(
+    ctx: JobContext, name: str, resume: ReadResume
+) -> tuple[AnyBackend, DatastoreFiles, Any, BackupPlan, dict[str, int]]:
+    """The host's backend (its session opened), its file access (reads resumed by ``resume``), VM
+    ``name``, what to copy and each file's size. Only reads."""
+    ops = ctx.backend()
+    http = datastore_files(ops, resume)
+    vm = ops.find(name)
+    plan = plan_backup(http, name, ops.props(vm, BACKUP_PROPERTIES))
+    return ops, http, vm, plan, {f.name: http.size(f.datastore, f.path) for f in plan.files}
 
 
 @dataclasses.dataclass

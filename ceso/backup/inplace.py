@@ -21,6 +21,7 @@ from ceso.backup.rebuild import Point, file_bytes
 from ceso.backup.thin_restore import WAY, WAY_DIRECT, disk_tops, stage_disks, staging
 from ceso.backup.upload import upload_file
 from ceso.errors import ConflictError, OperationError
+from ceso.jobs.retry import retry_host
 from ceso.plans import RestoreSteps
 
 if TYPE_CHECKING:
@@ -66,15 +67,20 @@ def restore_in_place(
     p = ctx.params
     files = [f for f in manifest.files if f.role in ("descriptor", "extent", "nvram")]
     with ctx.step(RestoreSteps.check_vm, progress=4, details={"vm": manifest.vm}) as rec:
-        vm = ops.find(manifest.vm)
-        _check(ops, vm, manifest)
-        thin = _stages(ops, manifest, sum(file_bytes(f) for f in files))
+
+        def check(_try: int) -> tuple[Any, bool]:  # only reads
+            vm = ops.find(manifest.vm)
+            _check(ops, vm, manifest)
+            return vm, _stages(ops, manifest, sum(file_bytes(f) for f in files))
+
+        vm, thin = retry_host(ctx, RestoreSteps.check_vm, check)
         rec["thin"] = thin
     datastores = sorted({split_datastore_path(f.source)[0] for f in files})
     progress = ByteProgress(ctx, sum(file_bytes(f) for f in files), start=8, end=92)
     with ctx.locks(RestoreSteps.lock, vms=[manifest.vm], datastores=datastores):
         with ctx.step(RestoreSteps.check_vm_again, progress=6):
-            _check(ops, vm, manifest)  # nothing changed while we waited for the locks
+            # Nothing changed while we waited for the locks.
+            retry_host(ctx, RestoreSteps.check_vm_again, lambda _try: _check(ops, vm, manifest))
         if thin:
             _replace_disks_thin(ctx, ops, http, target, manifest, key, progress, chain)
             files = [f for f in files if f.role == "nvram"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ceso.backends.guest import shut_down_or_power_off
 from ceso.jobs.cleanup import always
+from ceso.jobs.retry import retry_checked, retry_host
 from ceso.plans import BackupSteps
 
 if TYPE_CHECKING:
@@ -37,9 +38,14 @@ def _walk(trees: list[Any]) -> Iterator[Any]:
         yield from _walk(list(tree.childSnapshotList or []))
 
 
+def _mine(ctx: JobContext, ops: AnyBackend, vm: Any) -> list[Any]:
+    """This job's snapshots of ``vm`` on the host now (by their name)."""
+    return [t.snapshot for t in _walk(ops.snapshot_tree(vm)) if t.name == snapshot_name(ctx.job.id)]
+
+
 def remove_leftover_snapshots(ctx: JobContext, ops: AnyBackend, vm: Any) -> int:
     """Remove this job's snapshot left by an earlier, killed attempt; return how many."""
-    mine = [t.snapshot for t in _walk(ops.snapshot_tree(vm)) if t.name == snapshot_name(ctx.job.id)]
+    mine = _mine(ctx, ops, vm)
     if mine:
         with ctx.cleanup_step(BackupSteps.remove_leftover_snapshot, details={"count": len(mine)}):
             for snap in mine:
@@ -59,14 +65,30 @@ def temporary_snapshot(ctx: JobContext, ops: AnyBackend, vm: Any, *, quiesce: bo
     with ctx.step(
         BackupSteps.snapshot, progress=12, details={"quiesce": quiesce, "snapshot": snapshot_name(ctx.job.id)}
     ):
-        snapshot = ops.create_snapshot(
-            vm,
-            snapshot_name(ctx.job.id),
-            memory=False,
-            quiesce=quiesce,
-            description=f"temporary snapshot of ceso backup job {ctx.job.id}; ceso removes it",
+
+        def create(tried: int) -> Any:
+            # Asked again after a lost answer: a snapshot of this job's name is the one asked for.
+            if tried > 1 and (mine := _mine(ctx, ops, vm)):
+                return mine[0]
+            return ops.create_snapshot(
+                vm,
+                snapshot_name(ctx.job.id),
+                memory=False,
+                quiesce=quiesce,
+                description=f"temporary snapshot of ceso backup job {ctx.job.id}; ceso removes it",
+            )
+
+        snapshot = retry_host(ctx, BackupSteps.snapshot, create)
+
+    def remove() -> None:
+        retry_checked(
+            ctx,
+            BackupSteps.remove_snapshot,
+            lambda: ops.remove_snapshot(snapshot),
+            done=lambda: not _mine(ctx, ops, vm),
         )
-    with always(ctx, BackupSteps.remove_snapshot, lambda: ops.remove_snapshot(snapshot)):
+
+    with always(ctx, BackupSteps.remove_snapshot, remove):
         yield snapshot
 
 
@@ -83,5 +105,14 @@ def shut_down(ctx: JobContext, ops: AnyBackend, vm: Any, *, timeout_s: float) ->
         # Off already when an earlier attempt shut it down: nothing to shut down now.
         if ops.power_state(vm) != "poweredOff":
             shut_down_or_power_off(ops, vm, timeout=timeout_s)
-    with always(ctx, BackupSteps.power_back_on, lambda: ops.power_on(vm)):
+
+    def power_on() -> None:
+        retry_checked(
+            ctx,
+            BackupSteps.power_back_on,
+            lambda: ops.power_on(vm),
+            done=lambda: ops.power_state(vm) == "poweredOn",
+        )
+
+    with always(ctx, BackupSteps.power_back_on, power_on):
         yield

@@ -28,6 +28,7 @@ from ceso.backup.upload import upload_file
 from ceso.cloudinit import new_instance_id
 from ceso.errors import CesoError, ConflictError, NotFoundError
 from ceso.jobs.cleanup import undo
+from ceso.jobs.retry import retry_host
 from ceso.operations.leftovers import JOB_MARKER, remove_vm_leftovers
 from ceso.operations.provision import ProvisionOptions, build_config_spec
 from ceso.plans import RestoreSteps
@@ -109,12 +110,19 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
     spec = RestoreBackup.from_job(p)
     # The host's route: the API (files over /folder) or, on a free-licensed host, SSH (SFTP,
     # vmkfstools, a .vmx registered with vim-cmd).
-    ops = ctx.backend()
-    http = datastore_files(ops)
     target = open_target(ctx.runtime, p["target"])
     try:
         with ctx.step(RestoreSteps.read_manifest, progress=2, details={"backup_id": p["backup_id"]}):
-            manifest, _ = read_manifest(target, p["path"], expected_sha256=p.get("manifest_sha256"))
+            # The host's session is opened (the login) with the reads: tried again after a transient fault.
+            ops, (manifest, _) = retry_host(
+                ctx,
+                RestoreSteps.read_manifest,
+                lambda _try: (
+                    ctx.backend(),
+                    read_manifest(target, p["path"], expected_sha256=p.get("manifest_sha256")),
+                ),
+            )
+            http = datastore_files(ops)
             enc = manifest.encryption
             key = load_key(ctx.runtime.secrets, expected_id=enc["key_id"]) if enc else None
             # An incremental needs its full and every point between: their manifests, checked.
@@ -130,9 +138,13 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
         assert spec.as_ is not None, "restore_request stores the new VM's name"
         name = spec.as_
         with ctx.step(RestoreSteps.check, progress=4) as rec:
-            if ctx.attempt > 1:
-                remove_vm_leftovers(ctx, ops, name=name)
-            datastore, thin = _check(ctx, ops, manifest, spec, name)
+
+            def check(_try: int) -> tuple[str, bool]:
+                if ctx.attempt > 1:  # what an earlier attempt made (its marker): safe to ask again
+                    remove_vm_leftovers(ctx, ops, name=name)
+                return _check(ctx, ops, manifest, spec, name)
+
+            datastore, thin = retry_host(ctx, RestoreSteps.check, check)
             rec.update(datastore=datastore, thin=thin)
         opts = ProvisionOptions(name=name, network=spec.network, guest=spec.guest)
         with ctx.locks(RestoreSteps.lock, vms=[name], datastores=[datastore]):

@@ -4,8 +4,9 @@ A connection cut for a few seconds should not fail a job. :func:`retry_host` run
 action again after a transient fault (connection lost or reset, session lost, an HTTP 5xx, the
 host unreachable) with capped exponential backoff, for at most ``jobs.host_retry_s`` and never past
 the job's soft time limit (less a margin for its cleanup). Only actions that are safe to repeat are
-passed to it: reads, and writes made idempotent by their caller (checking the job's marker or the
-host's state before asking again). Each failed try is recorded on the current step
+passed to it, in the steps :mod:`ceso.plans` declares ``retried``: reads, and writes made idempotent
+by their caller (checking the job's marker or the host's state before asking again:
+:func:`retry_checked`). Each failed try is recorded on the current step
 (``retries``: the error's code and message, and the wait before the next try). Any other fault
 (bad input, a conflict, a wrong password, a pinned certificate that does not match) is raised at
 once, as before. When the time is up the last fault is raised as ``host_unreachable``.
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from ceso.jobs.context import JobContext
     from ceso.plans import Step
 
-__all__ = ["ReadResume", "is_transient_host_fault", "read_resume", "retry_host"]
+__all__ = ["ReadResume", "is_transient_host_fault", "read_resume", "retry_checked", "retry_host"]
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,11 @@ def retry_host(
     checks before asking again. Raises the action's non-transient errors at once, and
     HostUnreachableError (chained to the last fault) once ``jobs.host_retry_s`` or the job's time
     is spent. Retries are recorded on the current step of ``ctx``, which is ``step`` (named in the
-    log and the final error).
+    log and the final error). TypeError for a step :mod:`ceso.plans` does not declare ``retried``:
+    what may be repeated is declared there, once.
     """
+    if not step.retried:
+        raise TypeError(f"step {step.name!r} is not declared retried (ceso.plans)")
     budget = min(ctx.runtime.settings.jobs.host_retry_s, ctx.time_left_s() - CLEANUP_MARGIN_S)
     if budget <= 0:
         return action(1)
@@ -184,3 +188,26 @@ def read_resume(ctx: JobContext) -> ReadResume:
         ctx.runtime.settings.jobs.host_retry_s,
         ends_at=time.monotonic() + ctx.time_left_s() - CLEANUP_MARGIN_S,
     )
+
+
+def retry_checked(
+    ctx: JobContext,
+    step: Step,
+    act: Callable[[], object],
+    *,
+    done: Callable[[], bool],
+    first_checks: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """:func:`retry_host` of a write made safe to repeat: ``act()`` on the first try; a later try
+    first asks ``done()`` (a read of the host: is the effect there?) and asks nothing again if it
+    is (``first_checks``: the first try too). Returns True if a try found the effect there (an
+    earlier request was carried out and its answer lost), False if ``act`` ended well."""
+
+    def action(tried: int) -> bool:
+        if (tried > 1 or first_checks) and done():
+            return True
+        act()
+        return False
+
+    return retry_host(ctx, step, action, sleep=sleep)

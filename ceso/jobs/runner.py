@@ -221,6 +221,7 @@ def _fail(ctx: JobContext, exc: CesoError) -> str:
                 return ctx.finish(result)
             except ClaimLostError:
                 return "claim_lost"
+        ctx.flush()  # what the reconciling read found, recorded before the failure
     finish_job(
         ctx.runtime.engine,
         job_id=job.id,

@@ -1,4 +1,4 @@
-"""The record follows the host: a create or clone whose VM is complete on the host succeeds.
+"""The record follows the host: a job whose work is done on the host succeeds.
 
 A job can finish its work on the host and still be kept from saying so: the broker, SQL or the
 host's connection fails after the last host-changing step (the answer to "power on" lost, SQL
@@ -17,6 +17,15 @@ carries this job's marker (``ceso.job-id`` extraConfig, so someone else's VM is 
 disk is at least the size asked for, it is powered on unless the job asked otherwise, an EFI
 VM's NVRAM copy ran, and with ``--wait-ip`` the guest reports the addresses asked for. The VM is
 registered only after its disks were copied, so a registered VM has them.
+
+The changes to an existing VM are read back the same way, once the step that asks the host for
+the change started (:data:`READ_BACK`: each kind's steps and its read-back, in the kind's module):
+``vm power`` on, off or shutdown (the power state the action leads to), ``vm delete`` (no VM of
+that name and BIOS UUID), ``vm snapshot create`` (one snapshot of the job's name), ``vm snapshot
+delete`` (the snapshot's id gone) and ``vm reconfigure`` (planned again, nothing left to change).
+Found, the job succeeds with ``reconciled`` naming the fault; not found (or the host unreadable),
+it fails with the fault: nothing is undone, as before. A reset, a guest reboot and a revert leave
+nothing that tells they happened, so they are not reconciled.
 """
 
 from __future__ import annotations
@@ -54,6 +63,17 @@ FAULT_CODES = frozenset(
 
 #: The job kinds whose work :func:`completed_vm` can read back from the host.
 KINDS = ("vm.create", "vm.clone")
+
+#: The kinds that change an existing VM whose effect is read back from the host: the module that
+#: runs the kind, which declares ``CHANGING_STEPS`` (the steps that ask the host for the change)
+#: and the named function (job context → the job's result, or None if the effect is not there).
+READ_BACK: dict[str, tuple[str, str]] = {
+    "vm.power": ("ceso.operations.vm_power", "read_back_power"),
+    "vm.delete": ("ceso.operations.vm_delete", "read_back_delete"),
+    "vm.snapshot.create": ("ceso.operations.vm_snapshot_create", "read_back_snapshot"),
+    "vm.snapshot.delete": ("ceso.operations.vm_snapshot_delete", "read_back_removed"),
+    "vm.reconfigure": ("ceso.operations.vm_reconfigure", "read_back_reconfigured"),
+}
 
 _PROPS = [
     "config.extraConfig",
@@ -207,6 +227,8 @@ def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
     from ceso.jobs.leftovers import cleanups_for
     from ceso.plans import NewVmSteps
 
+    if ctx.job.kind in READ_BACK:
+        return _read_back(ctx, error)
     if ctx.job.kind not in KINDS or not NewVmSteps.make_directory.ran_in(ctx.steps):
         return None
     if any(s.get("cleanup") for s in ctx.steps[len(ctx.earlier_steps) :]):
@@ -244,3 +266,26 @@ def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
     for step, action in cleanups:
         undo(ctx, step, action, cause=error)
     return None
+
+
+def _read_back(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
+    """:func:`reconcile` of a kind of :data:`READ_BACK`: its result read from the host if the change
+    it asked for is there, else None (nothing to undo). Only once a changing step started."""
+    import importlib
+
+    from ceso.plans import PLANS, Step
+
+    module_name, function = READ_BACK[ctx.job.kind]
+    module = importlib.import_module(module_name)
+    if not any(step.ran_in(ctx.steps) for step in module.CHANGING_STEPS):
+        return None
+    result = None
+    try:
+        step: Step = getattr(PLANS[ctx.job.kind], "reconcile_with_host")  # noqa: B009 - each kind of READ_BACK declares it
+        with ctx.recovery_step(step, details={"cause": error.code}) as rec:
+            result = getattr(module, function)(ctx)
+            rec.update(complete=result is not None)
+    except CesoError as exc:
+        log.warning("job %s: reconciling with the host failed: %s", ctx.job.id, exc.message)
+        return None
+    return None if result is None else {**result, "reconciled": error.code}

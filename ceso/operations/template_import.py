@@ -42,6 +42,7 @@ from ceso.images.package import Package, open_package
 from ceso.images.specs import ImportTemplate
 from ceso.jobs.cleanup import undo
 from ceso.jobs.context import JobContext
+from ceso.jobs.retry import retry_host
 from ceso.jobs.task_progress import byte_details
 from ceso.operations.leftovers import JOB_MARKER, marked_vm, remove_vm_leftovers
 from ceso.plans import ImportSteps
@@ -84,7 +85,6 @@ class _Meter:
 
 def run_template_import(ctx: JobContext) -> dict[str, Any]:
     spec = ImportTemplate.from_job(ctx.params)
-    ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
     name = spec.name
     meter = _Meter(ctx, None, 15, 90)
     with ctx.step(
@@ -99,8 +99,17 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
         )
     try:
         with ctx.step(ImportSteps.check_host, progress=8, changes_host=False):
-            datastore = ops.datastore(spec.datastore)
-            network = ops.network(spec.network) if spec.network else next(iter(ops.networks()), None)
+
+            def check_host(_try: int) -> tuple[AnyBackend, str, str | None]:  # the login and reads
+                ops = ctx.backend()  # the route the host's record declares (ceso.backends.routes)
+                datastore = ops.datastore(spec.datastore)
+                return (
+                    ops,
+                    datastore,
+                    ops.network(spec.network) if spec.network else next(iter(ops.networks()), None),
+                )
+
+            ops, datastore, network = retry_host(ctx, ImportSteps.check_host, check_host)
             if network is None:
                 raise NotFoundError(f"host {ctx.job.host} has no port group for the template's NICs")
         meter.total = package.upload_bytes or package.source_size

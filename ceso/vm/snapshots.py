@@ -13,7 +13,14 @@ from typing import Any
 
 from ceso.errors import ConflictError, InvalidInputError, NotFoundError
 
-__all__ = ["MAX_SNAPSHOT_NAME", "SnapshotNode", "find_snapshot", "flatten", "validate_snapshot_name"]
+__all__ = [
+    "MAX_SNAPSHOT_NAME",
+    "SnapshotNode",
+    "find_snapshot",
+    "flatten",
+    "snapshots_of",
+    "validate_snapshot_name",
+]
 
 MAX_SNAPSHOT_NAME = 80
 MAX_DESCRIPTION = 1000
@@ -74,6 +81,11 @@ def flatten(snapshot_info: Any) -> list[SnapshotNode]:
             yield from walk(tree.childSnapshotList, tree)
 
     return list(walk(snapshot_info.rootSnapshotList, None))
+
+
+def snapshots_of(ops: Any, vm: Any) -> list[SnapshotNode]:
+    """The snapshots VM ``vm`` has now, read from the host through ``ops`` (a backend), flattened."""
+    return flatten(ops.props(vm, ["snapshot"]).get("snapshot"))
 
 
 def validate_snapshot_name(name: str) -> str:
