@@ -74,6 +74,8 @@ class JobContext(StepRecording):
         self._deferred_audits: list[AuditEvent] = []
         self._write_lock = threading.Lock()  # this thread's writes and the heartbeat's flush
         self._began = time.monotonic() if claimed_at is None else claimed_at
+        # Set by beyond_cancel(): a cancel found by finish() is too late (the work stays done).
+        self._too_late_to_cancel = False
 
     @property
     def params(self) -> dict[str, Any]:
@@ -141,6 +143,13 @@ class JobContext(StepRecording):
         for lease in self._leases:
             lease.check()
 
+    def beyond_cancel(self) -> None:
+        """Say that the job's work is complete on the host and nothing will undo it: called after the
+        handler's last :meth:`checkpoint` (whose cancel would still undo it). A cancel requested
+        from then on is too late, and :meth:`finish` records the job ``succeeded`` with
+        ``cancel_too_late`` in its result rather than ``cancelled`` over work left on the host."""
+        self._too_late_to_cancel = True
+
     def finish(self, result: dict[str, Any]) -> str:
         """Record the handler's ``result`` as the job's outcome; return it (``succeeded`` or ``cancelled``).
 
@@ -149,7 +158,8 @@ class JobContext(StepRecording):
         its record. It is the final checkpoint too: ClaimLostError or
         LockLostError as :meth:`checkpoint` raises them, and the outcome is
         ``cancelled`` (error ``job_cancelled``) if a cancel was requested
-        before this write, even while the last step ran. On ClaimLostError the
+        before this write, even while the last step ran (unless :meth:`beyond_cancel` was said:
+        then ``succeeded``, ``cancel_too_late``). On ClaimLostError the
         step records are appended on their own, as :meth:`_write` does.
         The heartbeat is stopped first: no beat races the outcome.
         """
@@ -157,7 +167,10 @@ class JobContext(StepRecording):
         self._check_held()
         # The flag the write reads is never cleared, so it also covers a cancel the heartbeat saw.
         finish = functools.partial(
-            finish_running, result=result, cancelled=JobCancelledError(f"job {self.job.id} was cancelled")
+            finish_running,
+            result=result,
+            cancelled=JobCancelledError(f"job {self.job.id} was cancelled"),
+            too_late_to_cancel=self._too_late_to_cancel,
         )
         state: str = self._fenced(finish, None, {})
         if state == "cancelled":

@@ -363,6 +363,7 @@ def finish_running(
     result: dict[str, Any] | None,
     cancelled: CesoError,
     audits: Sequence[AuditEvent] = (),
+    too_late_to_cancel: bool = False,
     **values: Any,
 ) -> str:
     """End a running job whose handler returned ``result``, in one transaction; return the state written.
@@ -372,7 +373,9 @@ def finish_running(
     outcome with its audit record (:func:`finish_job`): ``cancelled`` with the
     error ``cancelled`` if that fenced write finds a cancel requested (as a
     check before the outcome would have: the flag is never cleared), else
-    ``succeeded`` with ``result``. When the claim is lost nothing is written,
+    ``succeeded`` with ``result``. With ``too_late_to_cancel`` (the work is done on the host and
+    nothing will undo it) a cancel found then leaves the job ``succeeded``, its result saying
+    ``cancel_too_late``: the record follows the host. When the claim is lost nothing is written,
     the records included, and ClaimLostError is raised.
     """
 
@@ -381,7 +384,13 @@ def finish_running(
             conn, job_id=job_id, attempt=attempt, audits=audits, values=values, guarded=guarded
         )
         # The fenced write holds the row until this transaction ends, so the outcome's update matches it.
-        state, outcome = ("cancelled", {"error": cancelled}) if cancel else ("succeeded", {"result": result})
+        outcome: dict[str, Any]
+        if cancel and too_late_to_cancel:
+            state, outcome = "succeeded", {"result": {**(result or {}), "cancel_too_late": True}}
+        elif cancel:
+            state, outcome = "cancelled", {"error": cancelled}
+        else:
+            state, outcome = "succeeded", {"result": result}
         if not _finish_in(conn, job_id=job_id, attempt=attempt, state=state, guarded=guarded, **outcome):
             # Cannot happen (see above); if it did, roll all of it back as a lost claim.
             raise ClaimLostError(f"job {job_id} ended under this run (attempt {attempt})")

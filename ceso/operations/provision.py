@@ -310,6 +310,11 @@ def provision(
         if adopted.result is not None:
             result = adopted.result
             if adopted.complete:
+                # A cancel that came while the VM was adopted removes it, as one during a build
+                # would; one after this check is too late: the job ends succeeded and says so.
+                with _cleanup_on_failure(ctx, ops, made, opts):
+                    ctx.checkpoint()
+                ctx.beyond_cancel()
                 return result
         else:
             with _cleanup_on_failure(ctx, ops, made, opts):
@@ -459,8 +464,9 @@ def _build(
             power_state = retry_host(ctx, NewVmSteps.power_on, power_on)  # the state the host reported
             rec.update(power_state=power_state)
     # A cancel that came while the last step ran: the VM is removed here, not left by a job that
-    # ends cancelled (the outcome's write would say cancelled after the cleanup scope was left).
+    # ends cancelled; one after this check is too late (succeeded, cancel_too_late).
     ctx.checkpoint()
+    ctx.beyond_cancel()
     return {
         "name": name,
         "host": ctx.job.host,

@@ -161,6 +161,7 @@ def run_blank_create(ctx: JobContext, spec: CreateVm) -> dict[str, Any]:
         except BaseException as exc:
             undo(ctx, BlankVmSteps.clean_up, lambda: _destroy(ops, vm), cause=exc)
             raise
+        ctx.beyond_cancel()  # a cancel from now on is too late: the VM stays, the job says so
         vmx = str(ops.props(vm, ["summary.config.vmPathName"]).get("summary.config.vmPathName"))
     return {
         "name": name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,8 +22,8 @@ from ceso.backends.fake import FakeBackend, FakeVm
 from ceso.db.models import Host, Job
 from ceso.errors import AuthenticationError, CesoError, ConflictError, OperationError, TransientError
 from ceso.jobs.request import JobRequest
-from ceso.jobs.runner import run_job
-from ceso.jobs.store import get_job
+from ceso.jobs.runner import Delivery, run_job
+from ceso.jobs.store import get_job, request_cancel
 from ceso.jobs.submit import submit_job
 from ceso.runtime import Runtime, get_runtime
 
@@ -331,3 +332,77 @@ def test_retry_host_refuses_a_step_not_declared_retried(fake: tuple[Runtime, Fak
     job, _ = submit_job(runtime, JobRequest(kind="host.ping", host=HOST, params={}))
     with pytest.raises(TypeError, match="reset"):
         retry_host(JobContext(runtime, job), PowerSteps.reset, lambda _try: None)
+
+
+# -- a cancel while a redelivered attempt adopts its VM ----------------------------------------------
+def _clone_left_unrecorded(runtime: Runtime, host: FakeBackend, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A clone whose VM is complete on the host but whose outcome was never written (SQL failed for
+    the outcome and its reconciled retry); its delivery comes again. Returns the job's id."""
+    import sqlalchemy as sa
+
+    import ceso.jobs.context as context
+
+    host.add_vm("src")
+    real, failures = context.finish_running, []
+
+    def fails_twice(*args: Any, **kwargs: Any) -> Any:
+        failures.append(1)
+        if len(failures) == 2:
+            monkeypatch.setattr(context, "finish_running", real)
+        raise sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(context, "finish_running", fails_twice)
+    job, _ = submit_job(
+        runtime,
+        JobRequest(kind="vm.clone", host=HOST, target="copy", params={"name": "copy", "source": "src"}),
+    )
+    assert run_job(runtime, job.id) == Delivery.RETRY
+    with Session(runtime.engine) as session:
+        row = get_job(session, job.id)
+        row.heartbeat_at = row.heartbeat_at - timedelta(hours=1)  # as a dead worker's
+        session.add(row)
+        session.commit()
+    assert host.exists("copy")
+    return job.id
+
+
+@pytest.mark.parametrize("when", ["while adopting", "after adopting"])
+def test_a_cancel_as_a_redelivery_adopts_its_vm_leaves_record_and_host_agreeing(
+    fake: tuple[Runtime, FakeBackend], monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """While the redelivered attempt reads its VM back, the cancel removes the VM (``cancelled``);
+    once the attempt adopted it, the cancel is too late (``succeeded``, ``cancel_too_late``)."""
+    import ceso.operations.provision as provision
+    from ceso.jobs.context import JobContext
+
+    runtime, host = fake
+    job_id = _clone_left_unrecorded(runtime, host, monkeypatch)
+    if when == "while adopting":
+        real = provision.completed_vm
+
+        def cancelled_meanwhile(ctx: Any, ops: Any, opts: Any) -> Any:
+            request_cancel(runtime.engine, job_id)
+            return real(ctx, ops, opts)
+
+        monkeypatch.setattr(provision, "completed_vm", cancelled_meanwhile)
+    else:
+        real_beyond = JobContext.beyond_cancel
+
+        def cancelled_then(self: JobContext) -> None:
+            real_beyond(self)
+            request_cancel(runtime.engine, job_id)
+
+        monkeypatch.setattr(JobContext, "beyond_cancel", cancelled_then)
+    assert run_job(runtime, job_id) == Delivery.DONE
+    with Session(runtime.engine) as session:
+        done = get_job(session, job_id)
+    assert done.attempts == 2
+    if when == "while adopting":
+        assert done.state == "cancelled", (done.error_code, done.error_message)
+        assert not host.exists("copy")  # the cleanup removed the adopted VM
+        assert "clean up after failure" in [s["name"] for s in done.steps or []]
+    else:
+        assert done.state == "succeeded", (done.error_code, done.error_message)
+        assert (done.result or {})["cancel_too_late"] is True
+        assert host.exists("copy") and host.find("copy").power_state == "poweredOn"
+    assert [m for m, _ in host.calls].count("create_vm") == 1
