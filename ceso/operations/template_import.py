@@ -35,6 +35,7 @@ from sqlmodel import Session
 
 from ceso.backends.paths import datastore_path
 from ceso.backends.protocol import AnyBackend
+from ceso.backends.routes import route_of
 from ceso.backends.vmomi import vim
 from ceso.db.models import Template
 from ceso.errors import ConflictError, NotFoundError
@@ -87,6 +88,9 @@ def run_template_import(ctx: JobContext) -> dict[str, Any]:
     spec = ImportTemplate.from_job(ctx.params)
     name = spec.name
     meter = _Meter(ctx, None, 15, 90)
+    # Every step names the route the job takes, the package's read too; the host's session is
+    # opened (and its login retried) in "check host".
+    ctx.take_route(route_of(ctx.runtime, ctx.job.host))
     with ctx.step(
         ImportSteps.read_package, progress=5, changes_host=False, details={"source": spec.from_}
     ) as rec:
