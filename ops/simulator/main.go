@@ -17,6 +17,12 @@
 //   - Changed Block Tracking (changeTrackingEnabled, changeIds, QueryChangedDiskAreas), emulated
 //     in the section at the end of this file; -cbt-span caps the bytes one QueryChangedDiskAreas
 //     answer covers.
+//   - A guest that boots: after PowerOnVM_Task, a VM whose first disk carries a boot signature
+//     (0x55 0xAA at byte 510, as a BIOS or a GPT's protective MBR needs) gets VMware Tools running
+//     and a green heartbeat after -boot-ms, and with its first NIC connected an address leased
+//     from 198.51.100.0/24; any other VM reports no Tools and a gray heartbeat forever, as a VM
+//     with nothing to boot does on ESXi (the simulator alone reports no Tools for every VM).
+//     Power off and guest shutdown take the guest's state away again. See guestEmulator.
 //
 // It prints exactly one line on stdout, the server URL ending in /sdk, and serves until
 // SIGTERM/SIGINT, on which it stops and removes its datastore directory (under $TMPDIR).
@@ -216,6 +222,7 @@ type interceptor struct {
 	sdkPaths map[string]bool
 	rules    map[string]rule
 	cbt      *cbtEmulator
+	guest    *guestEmulator
 }
 
 // add registers a rule for method; the first rule added for a method wins.
@@ -245,10 +252,12 @@ func (h *interceptor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = ioutil.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	if h.cbt != nil && h.cbt.serve(w, r, name, body, h.next) {
-		return
+	if h.cbt == nil || !h.cbt.serve(w, r, name, body, h.next) {
+		h.next.ServeHTTP(w, r)
 	}
-	h.next.ServeHTTP(w, r)
+	if h.guest != nil {
+		h.guest.after(r, name, body)
+	}
 }
 
 func splitList(s string) []string {
@@ -292,6 +301,7 @@ func main() {
 	username := flag.String("username", "", "accept only this user name (default: any non-empty user)")
 	password := flag.String("password", "", "with -username: accept only this password")
 	cbtSpan := flag.Int64("cbt-span", 1<<30, "bytes one QueryChangedDiskAreas answer covers at most")
+	bootMs := flag.Int("boot-ms", 300, "milliseconds from power on to VMware Tools' first heartbeat of a bootable VM")
 	flag.Parse()
 	log.SetPrefix("ceso-vcsim: ")
 
@@ -342,6 +352,7 @@ func main() {
 		sdkPaths: map[string]bool{vim25.Path: true, vim25.Path + "/vimService": true},
 		rules:    map[string]rule{},
 		cbt:      newCBTEmulator(*cbtSpan),
+		guest:    &guestEmulator{boot: time.Duration(*bootMs) * time.Millisecond},
 	}
 	for _, m := range splitList(*failMethods) {
 		h.add(m, rule{msg: systemErrorMsg, fault: &types.SystemError{Reason: systemErrorReason}})
@@ -1032,4 +1043,144 @@ func (c *cbtEmulator) query(vm *simulator.VirtualMachine, req *types.QueryChange
 		Length:      end - req.StartOffset,
 		ChangedArea: clip(areas, req.StartOffset, end),
 	}, nil
+}
+
+// ---- A guest that boots: VMware Tools' heartbeat and a leased address -----------------------
+//
+// govmomi's simulator never runs a guest: every VM reports toolsRunningStatus guestToolsNotRunning
+// and a gray guestHeartbeatStatus, powered on or not. ESXi reports Tools running (and the guest's
+// heartbeat green) once the guest OS has booted and started them, which needs a disk the firmware
+// can boot from. guestEmulator applies that rule: a VM whose first disk holds a boot signature boots
+// -boot-ms after its power on; one without never does (a restore drill of such a VM times out).
+
+type guestEmulator struct {
+	boot   time.Duration
+	mu     sync.Mutex
+	gen    map[string]int  // VM moref value -> power-on generation (a later power off cancels a boot)
+	booted map[string]bool // VM moref value -> its guest was started here
+}
+
+// bootable reports whether the VM's first flat disk carries 0x55 0xAA at bytes 510-511.
+func bootable(vm *simulator.VirtualMachine) bool {
+	disks := flatDisks(vm.Config.Hardware.Device)
+	if len(disks) == 0 {
+		return false
+	}
+	backing := disks[0].Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+	file, err := flatPath(vm, backing.FileName)
+	if err != nil {
+		return false
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var sector [512]byte
+	if _, err := io.ReadFull(f, sector[:]); err != nil {
+		return false
+	}
+	return sector[510] == 0x55 && sector[511] == 0xAA
+}
+
+// firstNicConnected reports whether the VM's first NIC connects at power on.
+func firstNicConnected(vm *simulator.VirtualMachine) bool {
+	for _, d := range vm.Config.Hardware.Device {
+		if nic, ok := d.(types.BaseVirtualEthernetCard); ok {
+			c := nic.GetVirtualEthernetCard().Connectable
+			return c == nil || c.StartConnected
+		}
+	}
+	return false
+}
+
+// setGuest publishes the guest's state: Tools running with a green heartbeat, or not at all.
+func setGuest(vm *simulator.VirtualMachine, running bool, ip string) {
+	tools, status, heartbeat := types.VirtualMachineToolsRunningStatusGuestToolsNotRunning,
+		types.VirtualMachineToolsStatusToolsNotInstalled, types.ManagedEntityStatusGray
+	state := "notRunning"
+	if running {
+		tools, status, heartbeat = types.VirtualMachineToolsRunningStatusGuestToolsRunning,
+			types.VirtualMachineToolsStatusToolsOk, types.ManagedEntityStatusGreen
+		state = "running"
+	}
+	changes := []types.PropertyChange{
+		{Name: "guest.toolsRunningStatus", Val: string(tools)},
+		{Name: "guest.toolsStatus", Val: status},
+		{Name: "guest.guestState", Val: state},
+		{Name: "guest.ipAddress", Val: ip},
+		{Name: "summary.quickStats.guestHeartbeatStatus", Val: heartbeat},
+	}
+	if len(vm.Guest.Net) > 0 {
+		net := append([]types.GuestNicInfo(nil), vm.Guest.Net...)
+		net[0].IpAddress = nil
+		net[0].Connected = ip != ""
+		if ip != "" {
+			net[0].IpAddress = []string{ip}
+		}
+		changes = append(changes, types.PropertyChange{Name: "guest.net", Val: net})
+	}
+	simulator.Map.Update(vm, changes)
+}
+
+// after runs once the simulator has answered a power method: it boots a bootable VM that went on,
+// and stops the guest of a VM that went off.
+func (g *guestEmulator) after(r *http.Request, name string, body []byte) {
+	switch name {
+	case "PowerOnVM_Task", "PowerOffVM_Task", "ShutdownGuest", "ResetVM_Task":
+	default:
+		return
+	}
+	if _, err := r.Cookie(soap.SessionCookieName); err != nil {
+		return
+	}
+	method, err := simulator.UnmarshalBody(types.TypeFunc(), body)
+	if err != nil {
+		return
+	}
+	vm := lookupVM(method.This)
+	if vm == nil {
+		return
+	}
+	g.mu.Lock()
+	if g.gen == nil {
+		g.gen, g.booted = map[string]int{}, map[string]bool{}
+	}
+	g.gen[vm.Self.Value]++
+	gen, booted := g.gen[vm.Self.Value], g.booted[vm.Self.Value]
+	delete(g.booted, vm.Self.Value)
+	g.mu.Unlock()
+	on := false
+	simulator.Map.WithLock(vm, func() {
+		if booted { // only a guest this emulator started is stopped (extraConfig SET.guest.* stays)
+			setGuest(vm, false, "")
+		}
+		on = vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn
+	})
+	if !on || name == "PowerOffVM_Task" || name == "ShutdownGuest" {
+		return
+	}
+	go func() {
+		time.Sleep(g.boot)
+		g.mu.Lock()
+		current := g.gen[vm.Self.Value] == gen
+		g.mu.Unlock()
+		if !current || lookupVM(vm.Self) == nil {
+			return
+		}
+		simulator.Map.WithLock(vm, func() {
+			if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn || !bootable(vm) {
+				return
+			}
+			g.mu.Lock()
+			g.booted[vm.Self.Value] = true
+			g.mu.Unlock()
+			ip := ""
+			if firstNicConnected(vm) {
+				sum := sha256.Sum256([]byte(vm.Self.Value))
+				ip = fmt.Sprintf("198.51.100.%d", 10+int(sum[0])%200)
+			}
+			setGuest(vm, true, ip)
+		})
+	}()
 }

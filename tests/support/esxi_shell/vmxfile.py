@@ -251,7 +251,10 @@ def config_spec(text: str, vmx_path: str, name: str | None) -> Any:
             backing=vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
                 deviceName=vmx.get(f"{eth}.networkname", "VM Network")
             ),
-            connectable=vim.vm.device.VirtualDevice.ConnectInfo(startConnected=True, connected=True),
+            connectable=vim.vm.device.VirtualDevice.ConnectInfo(  # absent reads as TRUE, as in hostd
+                startConnected=_flag(vmx, f"{eth}.startconnected", True),
+                connected=_flag(vmx, f"{eth}.startconnected", True),
+            ),
         )
         changes.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=nic))
     changes += other_devices(vmx, vm_dir, controllers)
