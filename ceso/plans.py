@@ -758,6 +758,72 @@ class RestoreSteps:
     pending_cleanup = PENDING_CLEANUP
 
 
+class DrillSteps:
+    """``backup.drill`` (:mod:`ceso.backup.drill`): the restore of :class:`RestoreSteps` as a throwaway
+    VM whose NICs stay disconnected (or the first on an isolated port group), booted until VMware
+    Tools beat, its outcome catalogued, and the VM always removed."""
+
+    check_network = Step(
+        "check network",
+        "the port group exists on the host (nothing made yet)",
+        "esxcli network vswitch standard portgroup list (nothing made yet)",
+        when="with --network",
+        only=_flag("network"),
+    )
+    read_manifest = RestoreSteps.read_manifest
+    check = RestoreSteps.check
+    lock = RestoreSteps.lock
+    make_directory = RestoreSteps.make_directory
+    make_staging = RestoreSteps.make_staging
+    restore_file = RestoreSteps.restore_file
+    copy_disk_thin = RestoreSteps.copy_disk_thin
+    remove_staging = RestoreSteps.remove_staging
+    create_vm = Step(
+        "create VM",
+        "Folder.CreateVM_Task with the backed-up hardware, a new BIOS UUID, new MACs and new guestinfo; "
+        "every NIC disconnected and not connected at power on (with --network: the first one on that "
+        "port group, connected)",
+        "sftp.write of a complete NAME.vmx (the backed-up hardware, new uuid.bios, new static MACs, new "
+        "guestinfo, ethernetN.startConnected FALSE but the --network NIC), vim-cmd solo/registervm, "
+        'answering "I copied it" (vim-cmd vmsvc/message) if asked',
+    )
+    restore_nvram = RestoreSteps.restore_nvram
+    power_on = Step(
+        "power on",
+        "VirtualMachine.PowerOnVM_Task",
+        'vim-cmd vmsvc/power.on, answering "I copied it" (vim-cmd vmsvc/message) if ESXi asks',
+    )
+    wait_heartbeat = Step(
+        "wait for heartbeat",
+        "read guest.toolsRunningStatus and summary.quickStats.guestHeartbeatStatus until VMware Tools "
+        "run with a green heartbeat (--boot-timeout)",
+        "vim-cmd vmsvc/get.guest until toolsRunningStatus is guestToolsRunning (--boot-timeout)",
+    )
+    wait_ip = Step(
+        "wait for guest IP",
+        "read guest.net and guest.ipAddress until the guest reports an address (within --boot-timeout)",
+        "vim-cmd vmsvc/get.guest until the guest reports an address (within --boot-timeout)",
+        when="with --network",
+        only=_flag("network"),
+    )
+    clean_up = RestoreSteps.clean_up
+    remove_vm = Step(
+        "remove drill VM",
+        "VirtualMachine.PowerOffVM_Task and VirtualMachine.Destroy_Task of the drill's VM",
+        "vim-cmd vmsvc/power.off and vim-cmd vmsvc/destroy of the drill's VM",
+        when="always, once it was made",
+        cleanup=True,
+    )
+    record_outcome = Step(
+        "record outcome",
+        "catalog the drill on the backup: passed or failed, the reason, restore and boot seconds",
+        when="always, unless cancelled or refused before the restore",
+        cleanup=True,
+    )
+    remove_leftovers = _LEFTOVERS
+    pending_cleanup = PENDING_CLEANUP
+
+
 # -- templates -----------------------------------------------------------------------------------
 class ImportSteps:
     """``template.import`` (:mod:`ceso.operations.template_import`): an OVF lease on the API route,
@@ -851,6 +917,7 @@ PLANS: dict[str, type] = {
     "vm.snapshot.delete": SnapshotDeleteSteps,
     "backup.create": BackupSteps,
     "backup.restore": RestoreSteps,
+    "backup.drill": DrillSteps,
     "template.import": ImportSteps,
     "test.sleep": SleepSteps,
 }

@@ -248,7 +248,11 @@ def list_sets(
     status: str | None = None,
     limit: int | None = 100,
 ) -> list[dict[str, Any]]:
-    """Sets newest first, filtered; one indexed query over :data:`LIST_COLUMNS` (no ORM objects)."""
+    """Sets newest first, filtered; one indexed query over :data:`LIST_COLUMNS` (no ORM objects), and
+    one for each set's last restore drill (``last_drill``: :func:`ceso.backup.drills.drill_to_dict`,
+    or None)."""
+    from ceso.backup.drills import last_drills
+
     if status is not None and status not in BACKUP_STATES:
         raise InvalidInputError(f"--status must be one of {', '.join(BACKUP_STATES)}")
     table = BackupSet.__table__  # type: ignore[attr-defined]
@@ -264,7 +268,11 @@ def list_sets(
     if limit:
         query = query.limit(limit)
     with engine.connect() as conn:
-        return [set_to_dict(r) for r in conn.execute(query)]
+        rows = [set_to_dict(r) for r in conn.execute(query)]
+    drills = last_drills(engine, set_ids=[r["id"] for r in rows])
+    for row in rows:
+        row["last_drill"] = drills.get(row["id"])
+    return rows
 
 
 def record_imported(

@@ -10,13 +10,13 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from ceso.backup.codec import check_level
-from ceso.backup.specs import CreateBackup, RestoreBackup
+from ceso.backup.specs import CreateBackup, DrillBackup, RestoreBackup
 from ceso.errors import ConflictError, InvalidInputError
 from ceso.jobs.request import JobRequest
 from ceso.runtime import Runtime
 from ceso.vm.names import validate_vm_name
 
-__all__ = ["create_request", "restore_request"]
+__all__ = ["create_request", "drill_request", "restore_request"]
 
 
 def create_request(runtime: Runtime, spec: CreateBackup, *, idempotency_key: str | None) -> JobRequest:
@@ -70,3 +70,41 @@ def restore_request(
         kind=spec.kind, host=owner, target=vm_name, params=params, idempotency_key=idempotency_key
     )
     return request, documents
+
+
+def drill_request(runtime: Runtime, spec: DrillBackup, *, idempotency_key: str | None) -> JobRequest:
+    """A validated ``backup.drill`` request: the point (BACKUP_ID, or the newest completed or
+    verified point of ``--vm``) must be completed or verified (ConflictError) and the host known
+    (NotFoundError); the spec is stored with the point's full id and VM filled in."""
+    from sqlmodel import col, select
+
+    from ceso.backup.catalog import find_set
+    from ceso.db.backup_models import BackupSet
+    from ceso.errors import NotFoundError
+    from ceso.hosts.registry import get_host
+
+    with Session(runtime.engine) as session:
+        if spec.backup_id is not None:
+            row = find_set(session, spec.backup_id)
+            if spec.vm is not None and row.vm != spec.vm:
+                raise InvalidInputError(f"backup {row.id} is of VM {row.vm!r}, not {spec.vm!r}")
+        else:
+            query = (
+                select(BackupSet)
+                .where(BackupSet.vm == spec.vm, *([BackupSet.host == spec.host] if spec.host else []))
+                .where(col(BackupSet.status).in_(("completed", "verified")))
+                .order_by(col(BackupSet.created_at).desc(), col(BackupSet.id).desc())
+                .limit(1)
+            )
+            found = session.exec(query).first()
+            if found is None:
+                raise NotFoundError(f"VM {spec.vm!r} has no completed backup to drill")
+            row = found
+        if row.status not in ("completed", "verified"):
+            raise ConflictError(f"backup {row.id} is {row.status}; only completed or verified backups drill")
+        owner = get_host(session, spec.host or row.host).name
+    resolved = spec.model_copy(update={"backup_id": row.id, "vm": row.vm})
+    params = resolved.job_params(target=row.target, path=row.path, manifest_sha256=row.manifest_sha256)
+    return JobRequest(
+        kind=spec.kind, host=owner, target=row.vm, params=params, idempotency_key=idempotency_key
+    )

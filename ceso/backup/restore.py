@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
 
-__all__ = ["read_manifest", "run_restore"]
+__all__ = ["read_manifest", "restore", "run_restore"]
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,21 @@ def _check(
 def run_restore(ctx: JobContext) -> dict[str, Any]:
     """Run a ``backup.restore`` job (params: :class:`ceso.backup.specs.RestoreBackup` with the set's
     id and the new name filled in, and the set's target, path and manifest_sha256)."""
+    return restore(ctx, RestoreBackup.from_job(ctx.params), ctx.params)
+
+
+def restore(
+    ctx: JobContext, spec: RestoreBackup, p: dict[str, Any], *, connect_nics: int | None = None
+) -> dict[str, Any]:
+    """Restore the set ``p`` names (``backup_id``, ``target``, ``path``, ``manifest_sha256``,
+    ``no_power_on``) as ``spec`` asks, through the steps of :class:`~ceso.plans.RestoreSteps`.
+
+    ``connect_nics``: how many of the new VM's first NICs connect (None: all); a restore drill
+    (:mod:`ceso.backup.drill`) connects none, or the one on its isolated port group.
+    """
     from ceso.backup.keys import load_key
     from ceso.backup.targets.registry import open_target
 
-    p = ctx.params
-    spec = RestoreBackup.from_job(p)
     # The host's route: the API (files over /folder) or, on a free-licensed host, SSH (SFTP,
     # vmkfstools, a .vmx registered with vim-cmd).
     target = open_target(ctx.runtime, p["target"])
@@ -146,7 +156,7 @@ def run_restore(ctx: JobContext) -> dict[str, Any]:
 
             datastore, thin = retry_host(ctx, RestoreSteps.check, check)
             rec.update(datastore=datastore, thin=thin)
-        opts = ProvisionOptions(name=name, network=spec.network, guest=spec.guest)
+        opts = ProvisionOptions(name=name, network=spec.network, guest=spec.guest, connect_nics=connect_nics)
         with ctx.locks(RestoreSteps.lock, vms=[name], datastores=[datastore]):
             return _build(ctx, ops, http, target, chain, datastore, thin, opts, p)
     finally:

@@ -1,4 +1,4 @@
-"""The specs of ``backup.create`` and ``backup.restore`` (see :mod:`ceso.specs`).
+"""The specs of ``backup.create``, ``backup.restore`` and ``backup.drill`` (see :mod:`ceso.specs`).
 
 A backup job also stores what was resolved when it was submitted and must not change
 under it: the target, codec and level a default stood for, the key id (create); the
@@ -18,7 +18,7 @@ from ceso.specs import Spec
 from ceso.vm.names import validate_vm_name
 from ceso.vm.specs import GuestIdentity
 
-__all__ = ["CreateBackup", "RestoreBackup"]
+__all__ = ["CreateBackup", "DrillBackup", "RestoreBackup"]
 
 
 def _vm_name(name: str) -> str:
@@ -94,4 +94,40 @@ class RestoreBackup(GuestIdentity):
             )
         else:
             validate_vm_name(self.as_)
+        return self
+
+
+class DrillBackup(Spec):
+    """``backup.drill``: restore a point as a throwaway VM, boot it until VMware Tools beat, record the
+    outcome on the backup, and remove the VM whatever happened."""
+
+    kind = "backup.drill"
+    job_facts = ("target", "path", "manifest_sha256")
+
+    backup_id: str | None = Field(
+        None, description="The backup's id (or a unique prefix); or --vm for the VM's latest point."
+    )
+    vm: Annotated[str, AfterValidator(_vm_name)] | None = Field(
+        None, description="Drill the latest completed backup of this VM (instead of BACKUP_ID)."
+    )
+    host: str | None = Field(
+        None,
+        description="Host to restore to (default: the VM's original host); with --vm, the VM of that host.",
+    )
+    network: str | None = Field(
+        None,
+        description="Connect the first NIC to this (isolated) port group and wait for a guest IP too "
+        "(default: every NIC disconnected).",
+    )
+    boot_timeout: float = Field(
+        600.0,
+        gt=0,
+        le=86400,
+        description="Seconds from power on to VMware Tools' heartbeat (and, with --network, a guest IP).",
+    )
+
+    @model_validator(mode="after")
+    def _one_point(self) -> Self:
+        if self.backup_id is None and self.vm is None:
+            raise InvalidInputError("give the backup's id, or --vm VM for its latest completed backup")
         return self

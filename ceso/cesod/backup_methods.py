@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ceso.backup.specs import CreateBackup, RestoreBackup
+from ceso.backup.specs import CreateBackup, DrillBackup, RestoreBackup
 from ceso.cesod.calls import Call, Method, job_method, submit_and_report
 from ceso.cesod.schema import Param
 
@@ -40,6 +40,14 @@ def backup_restore(call: Call, spec: RestoreBackup, p: dict[str, Any]) -> Any:
     return submit_and_report(call, spec, request, p, documents=documents)
 
 
+def backup_drill(call: Call, spec: DrillBackup, p: dict[str, Any]) -> Any:
+    from ceso.backup.requests import drill_request
+
+    return submit_and_report(
+        call, spec, drill_request(call.runtime, spec, idempotency_key=p["idempotency_key"]), p
+    )
+
+
 BACKUP_METHODS = [
     Method(
         "backup.list",
@@ -60,5 +68,12 @@ BACKUP_METHODS = [
         "Restore a backup as a new VM (as), or over the original VM (in_place, admin) (a job).",
         RestoreBackup,
         backup_restore,
+    ),
+    job_method(
+        "backup.drill",
+        "Restore a backup as a throwaway VM with its NICs disconnected, boot it until VMware Tools "
+        "beat, record the outcome on the backup and remove the VM (a job).",
+        DrillBackup,
+        backup_drill,
     ),
 ]

@@ -17,7 +17,7 @@ from sqlmodel import Column, Field, SQLModel
 from ceso.db.types import UTCDateTime, utcnow
 from ceso.vm.names import MAX_VM_NAME  # ESXi's limit: the columns holding VM names follow it
 
-__all__ = ["BACKUP_STATES", "BackupFile", "BackupSet", "BackupTarget"]
+__all__ = ["BACKUP_STATES", "DRILL_OUTCOMES", "BackupDrill", "BackupFile", "BackupSet", "BackupTarget"]
 
 BACKUP_STATES = ("pending", "completed", "failed", "verified", "expired")
 
@@ -97,3 +97,34 @@ class BackupFile(SQLModel, table=True):
     stored_bytes: int = Field(sa_column=Column(sa.BigInteger, nullable=False))
     sha256_raw: str = Field(sa_column=Column(sa.String(64), nullable=False))
     sha256_stored: str = Field(sa_column=Column(sa.String(64), nullable=False))
+
+
+DRILL_OUTCOMES = ("passed", "failed")
+
+
+class BackupDrill(SQLModel, table=True):
+    """One restore drill of a set (``backup drill``): restored as a throwaway VM, booted, removed.
+
+    Kept when the set is pruned or deleted (no foreign key): the last successful drill of a VM
+    is what its alert reads (``ceso_backup_last_drill_success_timestamp_seconds``).
+    """
+
+    __tablename__ = "backup_drills"
+    __table_args__ = (
+        sa.Index("ix_backup_drills_set_id_finished_at", "set_id", "finished_at"),
+        sa.Index("ix_backup_drills_vm_status_finished_at", "vm", "status", "finished_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    set_id: str = Field(sa_column=Column(sa.String(36), nullable=False))
+    vm: str = Field(sa_column=Column(sa.String(MAX_VM_NAME), nullable=False))
+    host: str = Field(sa_column=Column(sa.String(64), nullable=False))
+    job_id: str = Field(sa_column=Column(sa.String(36), nullable=False))
+    status: str = Field(sa_column=Column(sa.String(8), nullable=False))  # passed | failed
+    reason: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    network: str | None = Field(default=None, sa_column=Column(sa.String(255), nullable=True))
+    restore_s: float | None = Field(default=None, sa_column=Column(sa.Float, nullable=True))
+    boot_s: float | None = Field(default=None, sa_column=Column(sa.Float, nullable=True))
+    guest_ip: str | None = Field(default=None, sa_column=Column(sa.String(64), nullable=True))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -31,6 +31,9 @@ JOB_KINDS: dict[str, JobKind] = {
         JobKind("vm.clone", "clone a VM with a new identity", "standard"),
         JobKind("backup.create", "back up a VM to a target", "standard"),
         JobKind("backup.restore", "restore a backup as a new VM", "standard"),
+        JobKind(
+            "backup.drill", "restore a backup as a throwaway VM, boot it, record the outcome", "standard"
+        ),
         JobKind("vm.delete", "delete a VM and all its files", "admin"),
         JobKind("vm.power", "power a VM on, off, reset, shut down or reboot", "standard"),
         JobKind(

@@ -54,6 +54,17 @@ def cleanups_for(ctx: JobContext) -> Cleanups:
             remove_leftovers(ctx, ctx.backend(), name=name, source_name=source, power_source_on=True)
 
         return [(NewVmSteps.remove_leftovers, remove)]
+    if kind == "backup.drill":
+        from ceso.backup.drills import drill_vm_name
+        from ceso.operations.leftovers import remove_leftovers
+        from ceso.plans import DrillSteps
+
+        name = drill_vm_name(p["vm"], ctx.job.id)
+
+        def remove_drill_vm() -> None:
+            remove_leftovers(ctx, ctx.backend(), name=name, source_name=None)
+
+        return [(DrillSteps.remove_leftovers, remove_drill_vm)]
     if kind == "backup.create":
         from ceso.backup.leftovers import backup_cleanups
 

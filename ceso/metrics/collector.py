@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ceso.constants import queue_for_host
@@ -37,6 +37,7 @@ class StateCollector(Collector):
         yield from self._worker_hosts()
         yield from self._guard(self._live_workers)
         yield from self._guard(self._backups)
+        yield from self._guard(self._drills)
         yield from self._guard(self._schedules)
         yield from self._guard(self._promotions)
         for extra in _EXTRA_SOURCES:
@@ -99,6 +100,35 @@ class StateCollector(Collector):
                     last_good.add_metric([str(vm), str(host)], when.timestamp())
         yield by_status
         yield last_good
+
+    def _drills(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """Restore drills (``backup drill``) by outcome, and when each VM last passed one."""
+        from ceso.backup.drills import last_passed_per_vm
+        from ceso.db.backup_models import DRILL_OUTCOMES
+
+        drills = CounterMetricFamily(
+            "ceso_backup_drills",
+            "Restore drills recorded in the catalog, by host and outcome.",
+            labels=["host", "outcome"],
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self.runtime.engine.connect() as conn:
+            for host, status, count in conn.execute(
+                sa.text("SELECT host, status, COUNT(*) FROM backup_drills GROUP BY host, status")
+            ):
+                counts.setdefault(str(host), dict.fromkeys(DRILL_OUTCOMES, 0))[str(status)] = int(count)
+        for host, by_outcome in sorted(counts.items()):
+            for outcome, count in by_outcome.items():
+                drills.add_metric([host, outcome], count)
+        last_passed = GaugeMetricFamily(
+            "ceso_last_successful_drill_timestamp_seconds",
+            "When each VM that had a restore drill last passed one (Unix time; 0: none passed yet).",
+            labels=["vm", "host"],
+        )
+        for (host, vm), when in sorted(last_passed_per_vm(self.runtime.engine).items()):
+            last_passed.add_metric([vm, host], when.timestamp() if when is not None else 0.0)
+        yield drills
+        yield last_passed
 
     def _schedules(self) -> Iterator[GaugeMetricFamily]:
         """Whether each schedule fired when due, and by when each VM it covers needs a good backup."""

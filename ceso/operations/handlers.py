@@ -14,6 +14,7 @@ from typing import Any
 from ceso.jobs.context import JobContext
 from ceso.jobs.kinds import get_kind
 from ceso.operations.backup_create import run_backup_create
+from ceso.operations.backup_drill import run_backup_drill
 from ceso.operations.backup_restore import run_backup_restore
 from ceso.operations.host_ping import run_host_ping
 from ceso.operations.template_import import run_template_import
@@ -38,6 +39,7 @@ HANDLERS: dict[str, Handler] = {
     "vm.clone": run_vm_clone,
     "backup.create": run_backup_create,
     "backup.restore": run_backup_restore,
+    "backup.drill": run_backup_drill,
     "vm.delete": run_vm_delete,
     "vm.power": run_vm_power,
     "vm.reconfigure": run_vm_reconfigure,

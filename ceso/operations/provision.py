@@ -100,6 +100,7 @@ def build_config_spec(
     for i, (dev, mac) in enumerate(zip(nics, macs, strict=True)):
         network = opts.network if (opts.network and i == 0) else getattr(dev.backing, "deviceName", None)
         slot = getattr(dev.slotInfo, "pciSlotNumber", None) if dev.slotInfo is not None else None
+        connect = opts.connect_nics is None or i < opts.connect_nics
         changes.append(
             v.vm.device.VirtualDeviceSpec(
                 operation="add",
@@ -109,7 +110,7 @@ def build_config_spec(
                     macAddress=mac,
                     backing=v.vm.device.VirtualEthernetCard.NetworkBackingInfo(deviceName=network),
                     connectable=v.vm.device.VirtualDevice.ConnectInfo(
-                        startConnected=True, allowGuestControl=True, connected=True
+                        startConnected=connect, allowGuestControl=connect, connected=connect
                     ),
                     # The guest names its interfaces by PCI slot (ens160, ens192): the same slot keeps
                     # the name its netplan or ifcfg file uses.

@@ -28,6 +28,10 @@ class ProvisionOptions:
     power_on: bool = True
     wait_ip: bool = False
     wait_ip_timeout_s: float = 600.0
+    #: How many of the first NICs connect (None: all). The others keep their port group but are
+    #: neither connected nor connected at power on, and the guest cannot connect them: a restore
+    #: drill's throwaway VM must not meet the original on its networks.
+    connect_nics: int | None = None
 
     @classmethod
     def from_spec(cls, spec: NewVm, *, name: str) -> ProvisionOptions:

@@ -11,6 +11,8 @@ applies to it. Rules:
   — static ``ip``/``ip6`` addresses must fall inside (DHCP is allowed);
   ``max_cpus``/``max_memory_mb``/``max_disk_gb`` — explicit sizes must fit
   (a size left to the template is the template's, which operators curate);
+* ``backup.drill`` with ``--network``: that port group must be listed in ``networks`` (a drill
+  without one connects nothing, and removes its VM);
 * ``delete_only_own`` (agents only) — ``vm.delete`` only of a VM whose latest
   successful create or clone on that host was this agent's job.
 
@@ -105,6 +107,8 @@ def check_rails(
         _address(principal, rails, params.get("ip"), "--ip")
         _address(principal, rails, params.get("ip6"), "--ip6")
         _sizes(principal, rails, params)
+    if kind == "backup.drill" and params.get("network") is not None:  # without one nothing connects
+        _in_list(principal, rails.networks, params["network"], "network", "--network")
     if kind in DELETES_VM and principal.is_agent and rails.delete_only_own and target:
         with Session(engine) as session:
             maker = _created_by(session, host=host, vm=target)

@@ -68,6 +68,7 @@ _STATIC: tuple[Operation, ...] = (
     Operation("vm.snapshot.list", READ_ONLY, "read", "list a VM's snapshots"),
     Operation("backup.create", STANDARD, "job", "back up a VM"),
     Operation("backup.restore", STANDARD, "job", "restore a backup as a new VM"),
+    Operation("backup.drill", STANDARD, "job", "restore a backup as a throwaway VM and boot it"),
     Operation("backup.verify", STANDARD, "change", "verify a backup (runs in the caller, marks it)"),
     Operation("datastore.download", STANDARD, "read", "copy a datastore file to the caller"),
     Operation("datastore.upload", STANDARD, "change", "copy a file onto a datastore"),

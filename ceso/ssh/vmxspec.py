@@ -123,7 +123,8 @@ def _add_nic(vmx: Vmx, dev: Any, eth: str, *, generated: bool) -> None:
         raise InvalidInputError(f"the SSH route cannot write a {_short(dev)} network adapter into a .vmx")
     vmx[f"{eth}.virtualDev"] = _NIC_DEV[_short(dev)]
     vmx[f"{eth}.networkName"] = dev.backing.deviceName
-    vmx[f"{eth}.startConnected"] = "TRUE"
+    connect = dev.connectable is None or dev.connectable.startConnected
+    vmx[f"{eth}.startConnected"] = "TRUE" if connect else "FALSE"
     if dev.slotInfo is not None and getattr(dev.slotInfo, "pciSlotNumber", None):
         vmx[f"{eth}.pciSlotNumber"] = str(dev.slotInfo.pciSlotNumber)
     if generated or not dev.macAddress:

@@ -224,6 +224,36 @@ OPERATIONS: list[Panel | Row] = [
         thresholds=[(0, "green"), (24 * 3600, "orange"), (26 * 3600, "red")],
     ),
     Panel(
+        "Age of the last passed restore drill per VM",
+        "Time since each drilled VM last passed a restore drill (`backup drill`; a VM whose every drill "
+        "failed shows its age since 1970; alert CesoNoSuccessfulDrill: over 8 days).",
+        [
+            Target(
+                f"time() - max by (vm, host) (ceso_last_successful_drill_timestamp_seconds{{{H}}})",
+                "{{vm}} ({{host}})",
+                instant=True,
+            )
+        ],
+        kind="bargauge",
+        unit="s",
+        width=12,
+        thresholds=[(0, "green"), (7 * 86400, "orange"), (8 * 86400, "red")],
+    ),
+    Panel(
+        "Restore drills by outcome",
+        "Restore drills of the range by outcome (passed, failed), from the catalog.",
+        [
+            Target(
+                f"sum by (outcome) (increase(ceso_backup_drills_total{{{H}}}[$__range]))",
+                "{{outcome}}",
+                instant=True,
+            )
+        ],
+        kind="stat",
+        width=12,
+        decimals=0,
+    ),
+    Panel(
         "Backup jobs by outcome",
         "Backup, restore and prune jobs of the range by kind and outcome (alert CesoBackupFailed).",
         [

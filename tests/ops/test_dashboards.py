@@ -101,6 +101,8 @@ def test_dashboards_are_well_formed_and_use_the_provisioned_datasource() -> None
         "ceso_queue_depth",
         "ceso_backup_bytes_total",
         "ceso_last_successful_backup_timestamp_seconds",
+        "ceso_last_successful_drill_timestamp_seconds",
+        "ceso_backup_drills_total",
         "ceso_esxi_request_duration_seconds_bucket",
         "ceso_esxi_errors_total",
         "ceso_lock_wait_seconds_bucket",
@@ -230,10 +232,13 @@ def test_every_query_returns_data_after_a_real_workload(
                 run("vm", "create", unique("web"), "--template", template, "--ip", "192.0.2.31/24")
                 run("vm", "clone", source, unique("clone"), "--ip", "192.0.2.32/24")
                 run("backup", "create", source, "--host", host, "--target", backup_target)
+                # The template's disk does not boot: the drill fails, and its gauge reads 0.
+                run("backup", "drill", "--vm", source, "--boot-timeout", "1", code=1)
             if round_ == 2:
                 sleep_job(fail=True)
                 run("vm", "clone", source, unique("clone"), "--ip", "192.0.2.33/24")
                 run("backup", "create", source, "--host", host, "--target", backup_target)
+                run("backup", "drill", "--vm", source, "--boot-timeout", "1", code=1)
             scraped()
 
         missing = []

@@ -21,7 +21,7 @@ import yaml
 from ceso.cloudinit import decode_guestinfo
 from tests.conftest import Cli, unique
 from tests.ssh.conftest import SshBed, local_si, make_ssh_template
-from tests.support.vms import devices_of, extra_config, snapshot_names, vm_by_name
+from tests.support.vms import devices_of, extra_config, snapshot_names, vm_by_name, vm_names
 
 MIB = 1 << 20
 #: The SQL side of backups is the API route's, tested on both databases there (tests/backup); here the
@@ -278,3 +278,27 @@ def test_emulated_snapshot_commands_take_only_esxi_arguments(shell: Any) -> None
         done = emulate(shell, "vim-cmd", *args)
         assert done.returncode == 1 and done.stderr.startswith("Usage: snapshot."), (args, done)
     assert emulate(shell, "vim-cmd", "vmsvc/snapshot.create").stderr.strip() == "Insufficient arguments."
+
+
+@ONE_DATABASE
+def test_a_drill_on_a_free_host_restores_boots_and_removes_its_vm(
+    cli: Cli, ssh_bed: SshBed, tmp_path: Path
+) -> None:
+    bed = ssh_bed
+    boot = bytearray(_payload())
+    boot[510:512] = b"\x55\xaa"  # the guest boots (see ops/simulator/main.go)
+    source, flat = _vm(bed, bytes(boot))
+    target, _ = _target(cli, tmp_path)
+    backup = _run(cli, "backup", "create", source, "--target", target, "--timeout", "120")
+    mark = len(bed.shell.invocations())
+    drill = _run(cli, "backup", "drill", "--vm", source, "--boot-timeout", "30", "--timeout", "120")
+    assert drill["state"] == "succeeded", drill
+    assert drill["result"]["route"] == "ssh" and drill["result"]["drill"]["status"] == "passed"
+    assert drill["result"]["backup_id"] == backup["result"]["backup_id"]
+    name = drill["result"]["name"]
+    ran = _ran(bed, mark)
+    assert any(c[:2] == ["vim-cmd", "vmsvc/get.guest"] for c in ran)  # Tools read in the shell
+    assert any(c[:2] == ["vim-cmd", "vmsvc/destroy"] for c in ran)
+    assert name not in vm_names(local_si(bed.sim))
+    assert not (bed.datastore_dir / name).exists()
+    assert flat.read_bytes() == bytes(boot)  # the source is untouched

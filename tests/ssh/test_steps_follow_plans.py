@@ -182,7 +182,9 @@ def _other_kinds(
     backup = run("backup", "create", source, "--target", "plans")
     incremental = run("backup", "create", source, "--target", "plans", "--incremental")
     restored = run("backup", "restore", incremental["result"]["backup_id"], "--as", unique("restored"))
-    return [*jobs, backup, incremental, restored]
+    # The source's disk holds no boot sector: the drill restores it, sees no heartbeat, removes it.
+    drill = run("backup", "drill", "--vm", source, "--boot-timeout", "1", ok=False)
+    return [*jobs, backup, incremental, restored, drill]
 
 
 def test_every_kind_follows_its_plan_on_the_api_route(
@@ -267,7 +269,13 @@ def test_every_kind_follows_its_plan_on_the_fake_backend(
         run("vm.clone", name="copy2", source="web", shutdown_source=True),
         run("vm.delete", name="copy", force=True),
     ]
-    assert _kinds(jobs) == set(PLANS) - {"host.ping", "backup.create", "backup.restore", "template.import"}
+    assert _kinds(jobs) == set(PLANS) - {
+        "host.ping",
+        "backup.create",
+        "backup.restore",
+        "backup.drill",
+        "template.import",
+    }
     assert [d for job in jobs for d in departures(job, "fake")] == []
 
 

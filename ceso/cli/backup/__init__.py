@@ -1,4 +1,4 @@
-"""``ceso backup``: create, list, verify, restore, delete, prune and import backups; the encryption key."""
+"""``ceso backup``: create, list, verify, restore, drill, delete, prune and import backups; the encryption key."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 
 from ceso.cli.backup.commands import delete, import_, list_, prune, verify
 from ceso.cli.backup.create import create
+from ceso.cli.backup.drill import drill
 from ceso.cli.backup.key import key
 from ceso.cli.backup.restore import restore
 
@@ -15,5 +16,5 @@ def backup() -> None:
     """Streamed, compressed, checksummed (optionally encrypted) VM backups and their restores."""
 
 
-for command in (create, list_, verify, restore, delete, prune, import_, key):
+for command in (create, list_, verify, restore, drill, delete, prune, import_, key):
     backup.add_command(command)

@@ -15,6 +15,11 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def _drill(drill: dict[str, object] | None) -> str:
+    """A set's last drill as the table shows it: ``passed 2026-12-07 10:00`` or ``-``."""
+    return "-" if drill is None else f"{drill['status']} {str(drill['finished_at'])[:16].replace('T', ' ')}"
+
+
 @click.command("list")
 @click.option("--vm", help="Only backups of this VM.")
 @click.option("--target", help="Only backups on this target.")
@@ -27,7 +32,8 @@ def list_(app: Application, vm: str | None, target: str | None, status: str | No
     KIND is hot or cold; SCOPE is full, incremental or synthetic (a full that
     prune merged from a full and its incrementals; --json lists them in
     merged_from); PARENT is the point an incremental builds on; CHAIN counts the
-    points a restore of it reads.
+    points a restore of it reads; DRILL is the outcome of its last restore drill
+    (`backup drill`), if any.
     """
     from ceso.backup.catalog import list_sets
 
@@ -35,7 +41,20 @@ def list_(app: Application, vm: str | None, target: str | None, status: str | No
     app.emit(
         rows,
         lambda: app.table(
-            ["id", "vm", "target", "status", "kind", "scope", "parent", "chain", "created", "size", "stored"],
+            [
+                "id",
+                "vm",
+                "target",
+                "status",
+                "kind",
+                "scope",
+                "parent",
+                "chain",
+                "created",
+                "size",
+                "stored",
+                "drill",
+            ],
             [
                 [
                     r["id"][:8],
@@ -49,6 +68,7 @@ def list_(app: Application, vm: str | None, target: str | None, status: str | No
                     r["created_at"][:19],
                     _size(r["logical_bytes"]),
                     _size(r["stored_bytes"]),
+                    _drill(r["last_drill"]),
                 ]
                 for r in rows
             ],
