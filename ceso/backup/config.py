@@ -36,13 +36,14 @@ class RetentionPolicy(BaseModel):
 
 
 class BackupSchedule(BaseModel):
-    """A backup that `ceso beat` submits on a cron schedule (UTC): of one VM, or of every VM of a tag."""
+    """A backup (or, with `kind: drill`, a restore drill of the newest backup) that `ceso beat`
+    submits on a cron schedule (UTC): of one VM, or of every VM of a tag."""
 
     model_config = ConfigDict(extra="forbid")  # a typo in the YAML is an error, never ignored
 
-    vm: str | None = Field(None, description="The VM to back up (give `vm` or `tag`).")
+    vm: str | None = Field(None, description="The VM to back up or drill (give `vm` or `tag`).")
     tag: str | None = Field(
-        None, description="Back up every VM of this tag (backups.tags) registered on `host`."
+        None, description="Back up (or drill) every VM of this tag (backups.tags) registered on `host`."
     )
     host: str = Field(description="The VMs' registered host; its worker submits the jobs.")
     cron: str = Field(description="Five cron fields in UTC: minute hour day-of-month month day-of-week.")
@@ -50,17 +51,31 @@ class BackupSchedule(BaseModel):
     compress: Literal["zstd", "gzip", "none"] | None = None
     level: int | None = None
     encrypt: bool = False
-    kind: Literal["full", "incremental"] = Field(
-        "full", description="`incremental`: store only what changed since the last backup (CBT)."
+    kind: Literal["full", "incremental", "drill"] = Field(
+        "full",
+        description="`incremental`: store only what changed since the last backup (CBT); `drill`: "
+        "a restore drill of each VM's newest backup (`backup drill --vm`), no backup.",
     )
     full_every: int | None = Field(
         None, ge=1, description="With kind incremental: a full after this many incrementals."
+    )
+    network: str | None = Field(
+        None, description="With kind drill: the isolated port group of `backup drill --network`."
+    )
+    boot_timeout: float | None = Field(
+        None, gt=0, le=86400, description="With kind drill: `backup drill --boot-timeout` (default 600)."
     )
 
     @model_validator(mode="after")
     def _one_subject(self) -> Self:
         if (self.vm is None) == (self.tag is None):
             raise ValueError("a schedule names exactly one of `vm` and `tag`")
+        backup_only = ("target", "compress", "level", "encrypt", "full_every")
+        given = self.model_fields_set
+        if self.kind == "drill" and (wrong := [f for f in backup_only if f in given]):
+            raise ValueError(f"a schedule of kind drill backs nothing up: drop {', '.join(wrong)}")
+        if self.kind != "drill" and (wrong := [f for f in ("network", "boot_timeout") if f in given]):
+            raise ValueError(f"{', '.join(wrong)} belong to a schedule of kind drill")
         return self
 
 

@@ -44,7 +44,7 @@ def backup_deadlines(
     runtime: Runtime, settings: BackupSettings, *, now: datetime, known_since: dict[str, datetime]
 ) -> dict[tuple[str, str], datetime]:
     """(vm, host) → when a good backup is overdue, for every VM a schedule covers."""
-    from ceso.backup.schedule import schedule_entries
+    from ceso.backup.schedule import schedule_entries, schedule_key
     from ceso.backup.tags import vms_with_tag
 
     entries = {e.key: e for e in schedule_entries(settings)}
@@ -53,8 +53,9 @@ def backup_deadlines(
         last_good = _last_good(session)
         first_fire = _first_fires(session)
         for i, item in enumerate(settings.schedules):
-            subject = item.vm if item.vm is not None else f"tag:{item.tag}"
-            key = f"backup {item.host}/{subject} #{i}"
+            if item.kind == "drill":  # backs nothing up (CesoNoSuccessfulDrill watches drills)
+                continue
+            key = schedule_key(item, i)
             window = period(entries[key].cron, now) + timedelta(seconds=SLACK_S)
             if item.vm is not None:
                 vms = [item.vm]

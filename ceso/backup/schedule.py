@@ -30,6 +30,7 @@ __all__ = [
     "PRUNE_TASK",
     "SCHEDULED_BACKUP_TASK",
     "schedule_entries",
+    "schedule_key",
     "submit_scheduled_backup",
 ]
 
@@ -39,6 +40,13 @@ SCHEDULED_BACKUP_TASK = "ceso.scheduled_backup"
 PRUNE_TASK = "ceso.scheduled_prune"
 
 
+def schedule_key(item: BackupSchedule, index: int) -> str:
+    """The schedule's name in `schedule list`, the metrics and the fired slots: ``backup
+    esxi-a/web-01 #0``, ``drill esxi-a/tag:prod #2``."""
+    subject = item.vm if item.vm is not None else f"tag:{item.tag}"
+    return f"{'drill' if item.kind == 'drill' else 'backup'} {item.host}/{subject} #{index}"
+
+
 def schedule_entries(settings: BackupSettings) -> list[ScheduleEntry]:
     """The scheduler's entries for the configured backups and prune (ConfigError if invalid)."""
     from ceso.beat.cron import Cron
@@ -46,10 +54,9 @@ def schedule_entries(settings: BackupSettings) -> list[ScheduleEntry]:
 
     entries: list[ScheduleEntry] = []
     for i, item in enumerate(settings.schedules):
-        subject = item.vm if item.vm is not None else f"tag:{item.tag}"
         entries.append(
             ScheduleEntry(
-                key=f"backup {item.host}/{subject} #{i}",
+                key=schedule_key(item, i),
                 cron=Cron.parse(item.cron, where=f"backups.schedules[{i}].cron"),
                 task=SCHEDULED_BACKUP_TASK,
                 queue=queue_for_host(item.host),
@@ -72,7 +79,8 @@ def schedule_entries(settings: BackupSettings) -> list[ScheduleEntry]:
 
 
 def submit_scheduled_backup(runtime: Runtime, item: dict[str, Any], *, now: datetime) -> list[str]:
-    """Submit the ``backup.create`` jobs of one schedule firing at ``now``; return their ids.
+    """Submit the ``backup.create`` (``kind: drill``: ``backup.drill``) jobs of one schedule firing
+    at ``now``; return their ids.
 
     A schedule of a VM makes one job; a schedule of a tag makes one job for each
     VM on the schedule's host that the tag matches (templates excluded), in name
@@ -107,7 +115,14 @@ def _tagged_vms(runtime: Runtime, schedule: BackupSchedule) -> list[str]:
     patterns = runtime.settings.backups.tags.get(schedule.tag)
     if patterns is None:  # the worker's config differs from beat's
         raise ConfigError(f"schedule of tag {schedule.tag!r}: no such tag in backups.tags of this worker")
-    names = [v.name for v in list_all_vms(runtime, schedule.host) if not v.template]
+    from ceso.backup.drills import DRILL_PREFIX
+
+    # A drill's throwaway VM is never backed up or drilled, whatever the tag's patterns say.
+    names = [
+        v.name
+        for v in list_all_vms(runtime, schedule.host)
+        if not v.template and not v.name.startswith(DRILL_PREFIX)
+    ]
     matched = vms_with_tag(names, patterns)
     if not matched:
         log.warning("scheduled backup of tag %s: no VM on %s matches it", schedule.tag, schedule.host)
@@ -115,29 +130,44 @@ def _tagged_vms(runtime: Runtime, schedule: BackupSchedule) -> list[str]:
 
 
 def _submit_one(runtime: Runtime, schedule: BackupSchedule, vm: str, now: datetime) -> str:
-    from ceso.backup.requests import create_request
-    from ceso.backup.specs import CreateBackup
+    from ceso.backup.requests import create_request, drill_request
+    from ceso.backup.specs import CreateBackup, DrillBackup
+    from ceso.jobs.request import JobRequest
     from ceso.jobs.submit import submit_job
 
     slot = now.replace(second=0, microsecond=0).isoformat()
-    spec = CreateBackup.parse(
-        {
-            "vm": vm,
-            "host": schedule.host,
-            "target": schedule.target,
-            "compress": schedule.compress,
-            "level": schedule.level,
-            "encrypt": schedule.encrypt,
-            "incremental": schedule.kind == "incremental",
-            "full_every": schedule.full_every,
-        }
-    )
-    request = create_request(runtime, spec, idempotency_key=f"schedule:{schedule.host}:{vm}:{slot}")
+    request: JobRequest
+    if schedule.kind == "drill":
+        drill = DrillBackup.parse(
+            {
+                "vm": vm,
+                "host": schedule.host,
+                "network": schedule.network,
+                **({"boot_timeout": schedule.boot_timeout} if schedule.boot_timeout else {}),
+            }
+        )
+        key = f"schedule:drill:{schedule.host}:{vm}:{slot}"  # a backup of the same slot has its own
+        request = drill_request(runtime, drill, idempotency_key=key)
+    else:
+        spec = CreateBackup.parse(
+            {
+                "vm": vm,
+                "host": schedule.host,
+                "target": schedule.target,
+                "compress": schedule.compress,
+                "level": schedule.level,
+                "encrypt": schedule.encrypt,
+                "incremental": schedule.kind == "incremental",
+                "full_every": schedule.full_every,
+            }
+        )
+        request = create_request(runtime, spec, idempotency_key=f"schedule:{schedule.host}:{vm}:{slot}")
     from ceso.security.caller import Caller, bound
     from ceso.security.principals import operator_principal
 
     # Submitted (and audited) as the schedule acting for the operator: actor "beat", source "beat".
     with bound(Caller(operator_principal(runtime.settings, "beat"), source="beat")):
         job, created = submit_job(runtime, request)
-    log.info("scheduled backup of %s: job %s%s", vm, job.id, "" if created else " (already submitted)")
+    what = "drill" if schedule.kind == "drill" else "backup"
+    log.info("scheduled %s of %s: job %s%s", what, vm, job.id, "" if created else " (already submitted)")
     return job.id

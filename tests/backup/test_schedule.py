@@ -73,6 +73,60 @@ def test_scheduled_backup_runs_on_the_hosts_worker_once(backup_bed: BackupBed, r
     sender.close()
 
 
+def test_drill_schedules_are_validated_and_named_apart() -> None:
+    settings = BackupSettings.model_validate(
+        {
+            "schedules": [
+                {"vm": "web-01", "host": "esxi-a", "cron": "0 2 * * *"},
+                {"vm": "web-01", "host": "esxi-a", "cron": "0 4 * * 0", "kind": "drill", "network": "iso"},
+            ]
+        }
+    )
+    entries = {e.key: e for e in schedule_entries(settings)}
+    assert set(entries) == {"backup esxi-a/web-01 #0", "drill esxi-a/web-01 #1"}
+    drill = entries["drill esxi-a/web-01 #1"]
+    assert (drill.task, drill.queue) == (SCHEDULED_BACKUP_TASK, "esxi.esxi-a")
+    assert drill.args[0]["kind"] == "drill" and drill.args[0]["network"] == "iso"
+    base = {"vm": "web-01", "host": "esxi-a", "cron": "0 4 * * 0"}
+    for bad, words in (
+        ({"kind": "drill", "target": "nas"}, "drop target"),
+        ({"kind": "drill", "encrypt": True}, "drop encrypt"),
+        ({"kind": "full", "network": "iso"}, "network belong to a schedule of kind drill"),
+        ({"kind": "drill", "boot_timeout": 0}, "greater than 0"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            BackupSettings.model_validate({"schedules": [{**base, **bad}]})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the worker's half; SQL as above
+def test_scheduled_drill_runs_on_the_hosts_worker_once(backup_bed: BackupBed, redis_url: str) -> None:
+    from celery import Celery
+
+    from tests.backup.test_drill import backed_up, bootable, leftovers
+
+    bed = backup_bed
+    source, backup_id = backed_up(bed, bootable())
+    item = {"vm": source, "host": bed.host, "cron": "0 4 * * 0", "kind": "drill", "boot_timeout": 30}
+    sender = Celery("test-beat", broker=redis_url)
+    for _ in range(2):  # a duplicate firing in the same minute makes no second drill
+        sender.send_task(SCHEDULED_BACKUP_TASK, args=[item], queue=f"esxi.{bed.host}")
+    deadline = time.monotonic() + 60
+    while not (jobs := [j for j in bed.run("job", "list") if j["kind"] == "backup.drill"]) or any(
+        j["state"] in ("queued", "running") for j in jobs
+    ):
+        assert time.monotonic() < deadline, jobs
+        time.sleep(0.3)
+    time.sleep(1)
+    (job,) = [j for j in bed.run("job", "list") if j["kind"] == "backup.drill"]
+    assert job["state"] == "succeeded" and job["idempotency_key"].startswith(
+        f"schedule:drill:{bed.host}:{source}:"
+    )
+    (entry,) = bed.run("backup", "list", "--vm", source)
+    assert entry["id"] == backup_id and entry["last_drill"]["status"] == "passed"
+    assert leftovers(bed) == []
+    sender.close()
+
+
 def test_schedule_entry_of_a_tag() -> None:
     settings = BackupSettings.model_validate(
         {
