@@ -45,6 +45,10 @@ def test_a_bootable_backup_passes_its_drill_and_leaves_nothing(backup_bed: Backu
     bed = backup_bed
     data = bootable()
     source, backup_id = backed_up(bed, data)
+    plan = bed.run("--dry-run", "backup", "drill", backup_id[:8])["plan"]
+    assert any(line.startswith("wait for heartbeat") for line in plan)
+    assert any(line.startswith("remove drill VM (always") for line in plan)
+    assert not any(line.startswith("check network") for line in plan)  # only with --network
     job = bed.run("backup", "drill", backup_id[:8], "--boot-timeout", "30", "--timeout", "120")
     assert job["state"] == "succeeded", job
     drill = job["result"]["drill"]
