@@ -44,10 +44,13 @@ def cleanups_for(ctx: JobContext) -> Cleanups:
         from ceso.operations.template_import import import_leftovers
 
         return [(NewVmSteps.remove_leftovers, lambda: import_leftovers(ctx, ctx.backend(), name=p["name"]))]
+    if kind == "backup.restore" and not p.get("as"):
+        return []  # in place: the VM is the operator's own and never removed as a leftover
     if kind in ("vm.create", "vm.clone", "backup.restore"):
         from ceso.operations.leftovers import remove_leftovers
 
-        name = p["name"]
+        # A restore's params name its new VM under "as" (RestoreBackup's alias), the others "name".
+        name = p["as"] if kind == "backup.restore" else p["name"]
         source = p.get("source") if kind == "vm.clone" else None
 
         def remove() -> None:
