@@ -19,6 +19,10 @@ ENV_DEBUG = "CESO_DEBUG"
 ENV_AGENT_TOKEN = "CESO_AGENT_TOKEN"  # the CLI acts as this agent; never stored or logged
 ENV_NO_CESOD = "CESO_NO_CESOD"  # set: the CLI does every command itself, even with a local cesod
 
+#: The most rows ``job list`` / ``job.list`` and ``backup list`` / ``backup.list`` return at once.
+JOB_LIST_MAX = 10_000
+BACKUP_LIST_MAX = 100_000
+
 #: The single Celery task every job runs through; its only argument is the job id.
 RUN_JOB_TASK = "ceso.run_job"
 

@@ -27,7 +27,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ceso.errors import InvalidInputError
 
-__all__ = ["InvalidParamsError", "Spec", "describe_validation_error"]
+__all__ = ["MAX_STRING", "InvalidParamsError", "Spec", "describe_validation_error"]
+
+#: The longest value of a spec's string field unless the field sets its own ``max_length``.
+MAX_STRING = 4096
 
 _TYPE_WORDS = {
     "string_type": "a string",
@@ -48,7 +51,10 @@ class Spec(BaseModel):
 
     # defer_build: a class builds its validator when first used, not when its module is imported
     # (`ceso vm --help` imports every VM command and so every VM spec).
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
+    # str_max_length: every string field is bounded (a field may say less, or more: a document).
+    model_config = ConfigDict(
+        strict=True, extra="forbid", frozen=True, defer_build=True, str_max_length=MAX_STRING
+    )
 
     #: The job kind (and operation name) this spec is the input of.
     kind: ClassVar[str]

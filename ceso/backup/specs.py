@@ -37,7 +37,7 @@ class CreateBackup(Spec):
     compress: Literal["zstd", "gzip", "none"] | None = Field(
         None, description="Compression (default: backups.compression, zstd unless configured)."
     )
-    level: int | None = Field(None, description="Compression level (zstd 1-22, gzip 1-9).")
+    level: int | None = Field(None, ge=1, le=22, description="Compression level (zstd 1-22, gzip 1-9).")
     hot: bool | None = Field(
         None, description="Hot (a temporary snapshot) or cold; default: hot if the VM runs, else cold."
     )
@@ -50,7 +50,7 @@ class CreateBackup(Spec):
         "a full when the chain cannot be trusted (the job's result says why).",
     )
     full_every: int | None = Field(
-        None, ge=1, description="With incremental: a full after this many incrementals in a chain."
+        None, ge=1, le=10_000, description="With incremental: a full after this many incrementals in a chain."
     )
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 from ceso.backup.specs import CreateBackup, DrillBackup, RestoreBackup
 from ceso.cesod.calls import Call, Method, job_method, submit_and_report
 from ceso.cesod.schema import Param
+from ceso.constants import BACKUP_LIST_MAX
 
 __all__ = ["BACKUP_METHODS"]
 
@@ -58,7 +59,9 @@ BACKUP_METHODS = [
             "status": Param(
                 S, "Only this status.", enum=("pending", "completed", "failed", "verified", "expired")
             ),
-            "limit": Param(INT, "At most this many (0: all).", default=100),
+            "limit": Param(
+                INT, "At most this many (0: all).", default=100, minimum=0, maximum=BACKUP_LIST_MAX
+            ),
         },
         backup_list,
     ),

@@ -63,7 +63,12 @@ JOB_PARAMS: dict[str, Param] = {
     "wait": Param(
         "boolean", "Wait for the job to end before answering (bounded; see job.wait).", default=False
     ),
-    "timeout": Param("number", "With wait: answer after this many seconds at most; the job goes on."),
+    "timeout": Param(
+        "number",
+        "With wait: answer after this many seconds at most; the job goes on.",
+        minimum=0,
+        maximum=3600,
+    ),
     "idempotency_key": Param(
         "string",
         "Submitting the same key again returns the first job instead of a new one.",

@@ -1,8 +1,19 @@
 """JSON-RPC 2.0 over one request body: single calls, batches and notifications.
 
 :func:`handle_body` never raises: every problem becomes an error response.
-A notification (no ``id``) is run but not answered; a body of notifications
-only gets no body at all (the server answers 204).
+
+- A **notification** (no ``id``) is run but not answered, as the specification requires (the
+  server MUST NOT reply to one); a body of notifications only gets no body at all (HTTP 204).
+  A job method sent as a notification still queues its job, audited as any other; the caller
+  simply does not learn its id (``job.list`` shows it, and an ``idempotency_key`` finds it again).
+  A notification that is refused (bad params, not permitted) is not answered either, and changes
+  nothing; its outcome is in the access log.
+- A **batch** (an array) runs its calls in order, at most ``cesod.max_batch`` of them, and answers
+  an array without the notifications' answers; an empty array is one Invalid Request error, a
+  batch over the cap one ``batch_too_large`` error (nothing run).
+- An ``id`` is a string of at most :data:`MAX_ID_LENGTH` characters, an integer within 64 bits,
+  or null; anything else (a fraction, an object, a 400-digit number) is an Invalid Request
+  answered with id null.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ from ceso.cesod.protocol import INVALID_REQUEST, PARSE_ERROR, RpcError, response
 __all__ = ["Outcome", "handle_body"]
 
 _ABSENT = object()
+#: The longest string ``id`` answered.
+MAX_ID_LENGTH = 128
 
 
 @dataclass
@@ -27,6 +40,16 @@ class Outcome:
     """What happened, for the access log: one ``(method, id, "ok" | data.code)`` per call."""
 
     calls: list[tuple[str, Any, str]] = field(default_factory=list)
+
+
+def _valid_id(value: Any) -> bool:
+    """A string (up to :data:`MAX_ID_LENGTH`), an integer within 64 bits, or null: ids are echoed
+    back and logged, so they are bounded like any other input."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return len(value) <= MAX_ID_LENGTH
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
 
 
 def _invalid(message: str, code: str = "invalid_request") -> RpcError:
@@ -45,10 +68,8 @@ def _one(call: Call, request: Any, outcome: Outcome) -> dict[str, Any] | None:
         problem = _invalid('"jsonrpc" must be "2.0"')
     elif not isinstance(method, str) or not method:
         problem = _invalid('"method" must be a non-empty string')
-    elif request_id is not _ABSENT and (
-        isinstance(request_id, bool) or not isinstance(request_id, str | int | float | None)
-    ):
-        problem = _invalid('"id" must be a string, a number or null')
+    elif request_id is not _ABSENT and not _valid_id(request_id):
+        problem = _invalid(f'"id" must be a string of at most {MAX_ID_LENGTH} characters, an integer or null')
         answer_id = None
     elif set(request) - {"jsonrpc", "method", "params", "id"}:
         problem = _invalid(

@@ -6,6 +6,7 @@ from typing import Any
 
 from ceso.cesod.calls import Call, Method, job_method, submit_and_report, wait_bounded
 from ceso.cesod.schema import Param
+from ceso.constants import JOB_LIST_MAX
 from ceso.hosts.specs import PingHost
 from ceso.security.promotions import MAX_REASON
 
@@ -92,7 +93,12 @@ JOB_METHODS = [
     Method(
         "job.wait",
         "Long-poll: answer when the job ends, or after timeout with the job as it is then.",
-        {**_ID, "timeout": Param(N, "Seconds to wait (default 30, capped by the server).")},
+        {
+            **_ID,
+            "timeout": Param(
+                N, "Seconds to wait (default 30, capped by the server).", minimum=0, maximum=3600
+            ),
+        },
         job_wait,
     ),
     Method(
@@ -101,7 +107,7 @@ JOB_METHODS = [
         {
             "host": Param(S, "Only jobs of this host."),
             "state": Param(S, "Only jobs in this state.", enum=STATES),
-            "limit": Param(INT, "At most this many.", default=50),
+            "limit": Param(INT, "At most this many.", default=50, minimum=1, maximum=JOB_LIST_MAX),
         },
         job_list,
     ),

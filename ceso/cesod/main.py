@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +89,7 @@ def cesod(
     their own port, never on the JSON-RPC listener.
     """
     from ceso.cesod.metrics import start_metrics
-    from ceso.cesod.server import CesodServer
+    from ceso.cesod.serving import CesodServer, bind_tcp
     from ceso.cesod.tls import check_transport, server_context
     from ceso.runtime import get_runtime
 
@@ -108,36 +106,29 @@ def cesod(
     _access_logging(settings.access_log)
     start_metrics(runtime, metrics_port)  # before the RPC port: a taken port stops cesod here
     try:
-        server = CesodServer((host, port), runtime, tls=tls)
+        tcp = bind_tcp(host, port)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    operator = _operator_socket(runtime, config) if settings.operator_socket else None
-    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    operator = _operator_socket(config) if settings.operator_socket else None
+    server = CesodServer(runtime, tcp, tls=tls, operator=operator.sock if operator is not None else None)
+    bound_host, bound_port = str(tcp.getsockname()[0]), int(tcp.getsockname()[1])
     shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
     if operator is not None:
         click.echo(f"cesod serving the local operator on {operator.path}", err=True)
     click.echo(f"cesod listening on {server.scheme}://{shown}:{bound_port}/rpc", err=True)
-
-    def stop(_sig: int, _frame: Any) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
     try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
+        server.run()  # until SIGTERM or SIGINT (Ctrl-C): a graceful stop
     finally:
         if operator is not None:
-            operator.shutdown()
-            operator.server_close()
-        server.server_close()
+            operator.close()
+        tcp.close()
         runtime.close()
     click.echo("cesod stopped", err=True)
 
 
-def _operator_socket(runtime: Any, config: str | None) -> Any:
-    """Serve the local operator's socket in a thread (:mod:`ceso.cesod.operator_socket`); None,
-    with a warning, if it cannot be opened: agents are still served, and the CLI works without it."""
+def _operator_socket(config: str | None) -> Any:
+    """Bind the local operator's socket (:mod:`ceso.cesod.operator_socket`); None, with a warning,
+    if it cannot be opened: agents are still served, and the CLI works without it."""
     from ceso.cesod.local import config_identity
     from ceso.cesod.operator_socket import open_operator_socket
 
@@ -145,14 +136,10 @@ def _operator_socket(runtime: Any, config: str | None) -> Any:
     try:
         if identity is None:  # pragma: no cover - get_runtime has already read this config file
             raise ConfigError("cannot read the config file to name the operator socket")
-        operator = open_operator_socket(runtime, identity)
+        return open_operator_socket(identity)
     except ConfigError as exc:
         click.echo(f"warning: not serving the local operator: {exc.message}", err=True)
         return None
-    threading.Thread(
-        target=operator.serve_forever, kwargs={"poll_interval": 0.2}, name="operator-socket", daemon=True
-    ).start()
-    return operator
 
 
 def main(argv: list[str] | None = None) -> None:

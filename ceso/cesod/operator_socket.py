@@ -1,7 +1,7 @@
 """cesod's second listener: the local operator on a Unix socket (see :mod:`ceso.cesod.local`).
 
-Same JSON-RPC methods and the same handler as the agents' listener, with two
-checks in place of the address allowlist and the bearer token:
+Same JSON-RPC methods, the same event loop and the same request handling as the agents' listener
+(:mod:`ceso.cesod.server`), with two checks in place of the address allowlist and the bearer token:
 
 1. the peer's user id (``SO_PEERCRED``) must be cesod's own — otherwise 403,
    audited, before the request is read (the socket's 0600 mode and private
@@ -9,84 +9,50 @@ checks in place of the address allowlist and the bearer token:
 2. the caller is then the local operator (:func:`ceso.security.principals.operator_principal`),
    in ``security.operator_mode``, exactly as if the CLI had run the command itself;
    audit records name the source ``cli``.
+
+No connection caps, rate limits or request deadline apply here: the peer is this OS user.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import socketserver
-import struct
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ceso.cesod.protocol import ADDRESS_NOT_ALLOWED, RpcError, response
-from ceso.cesod.server import RpcHandler
 from ceso.errors import ConfigError
 
-__all__ = ["OperatorHandler", "OperatorServer", "open_operator_socket"]
-
-_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+__all__ = ["OperatorSocket", "open_operator_socket"]
 
 
-class OperatorServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """A threading Unix-socket server holding the runtime, like :class:`ceso.cesod.server.CesodServer`."""
+@dataclass
+class OperatorSocket:
+    """The bound, listening operator socket and its path (removed by :meth:`close`)."""
 
-    daemon_threads = True
+    sock: socket.socket
+    path: Path
 
-    def __init__(self, path: Path, runtime: Any) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings.cesod
-        self.path = path
-        super().__init__(str(path), OperatorHandler)
-
-    def server_bind(self) -> None:
-        old = os.umask(0o177)  # the socket file is created 0600: only this user may connect
-        try:
-            super().server_bind()
-        finally:
-            os.umask(old)
-
-    def server_close(self) -> None:
-        super().server_close()
+    def close(self) -> None:
+        self.sock.close()
         self.path.unlink(missing_ok=True)
 
 
-class OperatorHandler(RpcHandler):
-    """:class:`RpcHandler` for the operator socket: peer credentials instead of allowlist and token."""
-
-    server: OperatorServer  # type: ignore[assignment]
-    caller_source = "cli"
-
-    def setup(self) -> None:
-        super().setup()
-        self._peer_pid, self._peer_uid, _ = _PEERCRED.unpack(
-            self.connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
-        )
-
-    @property
-    def client(self) -> str:
-        return f"unix:pid={self._peer_pid},uid={self._peer_uid}"
-
-    def handle(self) -> None:
-        if self._peer_uid == os.geteuid():
-            super(RpcHandler, self).handle()  # BaseHTTPRequestHandler.handle: no address allowlist here
-            return
-        reason = f"user id {self._peer_uid} is not cesod's ({os.geteuid()})"
-        self._audit_refusal("access.refused", "not_permitted", reason)
-        err = RpcError(ADDRESS_NOT_ALLOWED, reason, data_code="not_permitted", exit_code=3)
-        self._send_raw(403, "Forbidden", response(None, error=err), outcome="not_permitted")
-        self._close_refused()
-
-    def _authenticate(self, length: int) -> Any:
-        from ceso.security.principals import operator_principal
-
-        principal = operator_principal(self.server.runtime.settings)
-        self._actor = principal.actor
-        return principal
+def _bind(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # the socket file is created 0600: only this user may connect
+    try:
+        sock.bind(str(path))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    finally:
+        os.umask(old)
+    return sock
 
 
-def open_operator_socket(runtime: Any, identity: str) -> OperatorServer:
+def open_operator_socket(identity: str) -> OperatorSocket:
     """Bind the operator socket of configuration ``identity``.
 
     ConfigError if the directory is not private, another cesod already serves this
@@ -107,6 +73,6 @@ def open_operator_socket(runtime: Any, identity: str) -> OperatorServer:
         finally:
             probe.close()
     try:
-        return OperatorServer(path, runtime)
+        return OperatorSocket(_bind(path), path)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {path}: {exc.strerror or exc}") from exc

@@ -7,7 +7,12 @@ from typing import Any
 
 from ceso.cesod.protocol import INVALID_PARAMS, RpcError
 
-__all__ = ["Param", "json_schema", "validate_params"]
+__all__ = ["MAX_ITEMS", "MAX_STRING", "Param", "json_schema", "validate_params"]
+
+#: A string param's longest value unless its :attr:`Param.max_length` says otherwise, and the most
+#: items of an array param: every value cesod takes in is bounded.
+MAX_STRING = 1024
+MAX_ITEMS = 256
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -27,7 +32,9 @@ class Param:
     required: bool = False
     enum: tuple[str, ...] = ()
     default: Any = None
-    max_length: int | None = None
+    max_length: int | None = None  # a string's; default :data:`MAX_STRING`
+    minimum: float | None = None  # an integer's or number's bounds (both are given for every one)
+    maximum: float | None = None
 
 
 def _invalid(method: str, message: str) -> RpcError:
@@ -39,12 +46,26 @@ def _check(method: str, name: str, spec: Param, value: Any) -> None:
     ok = isinstance(value, wanted) and not (spec.type in ("integer", "number") and isinstance(value, bool))
     if not ok:
         raise _invalid(method, f"param {name!r} must be {'an' if spec.type[0] in 'aei' else 'a'} {spec.type}")
-    if spec.type == "array" and not all(isinstance(item, str) for item in value):
-        raise _invalid(method, f"param {name!r} must be an array of strings")
+    if spec.type == "array":
+        if not all(isinstance(item, str) for item in value):
+            raise _invalid(method, f"param {name!r} must be an array of strings")
+        if len(value) > MAX_ITEMS:
+            raise _invalid(method, f"param {name!r} has more than {MAX_ITEMS} items")
+        if any(len(item) > MAX_STRING for item in value):
+            raise _invalid(method, f"param {name!r} has an item longer than {MAX_STRING} characters")
     if spec.enum and value not in spec.enum:
         raise _invalid(method, f"param {name!r} must be one of {', '.join(spec.enum)}")
-    if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
-        raise _invalid(method, f"param {name!r} is longer than {spec.max_length} characters")
+    longest = MAX_STRING if spec.max_length is None else spec.max_length
+    if isinstance(value, str) and len(value) > longest:
+        raise _invalid(method, f"param {name!r} is longer than {longest} characters")
+    if spec.type in ("integer", "number") and not (
+        (spec.minimum is None or value >= spec.minimum) and (spec.maximum is None or value <= spec.maximum)
+    ):
+        raise _invalid(method, f"param {name!r} must be from {_n(spec.minimum)} to {_n(spec.maximum)}")
+
+
+def _n(bound: float | None) -> str:
+    return "-" if bound is None else f"{bound:g}"
 
 
 def validate_params(method: str, schema: dict[str, Param], params: Any) -> dict[str, Any]:
@@ -80,6 +101,15 @@ def json_schema(schema: dict[str, Param]) -> dict[str, Any]:
             prop["enum"] = list(spec.enum)
         if spec.default is not None:
             prop["default"] = spec.default
+        if spec.type == "string":
+            prop["maxLength"] = MAX_STRING if spec.max_length is None else spec.max_length
+        if spec.type == "array":
+            prop["maxItems"] = MAX_ITEMS
+            prop["items"]["maxLength"] = MAX_STRING
+        if spec.minimum is not None:
+            prop["minimum"] = spec.minimum
+        if spec.maximum is not None:
+            prop["maximum"] = spec.maximum
         properties[name] = prop
     return {
         "type": "object",

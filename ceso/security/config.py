@@ -127,7 +127,7 @@ class CesodSettings(BaseModel):
     max_batch: int = Field(default=20, ge=1, le=1000, description="Most calls in one batch request.")
     job_wait_max_s: float = Field(default=60.0, gt=0, le=600, description="Longest job.wait long-poll.")
     read_timeout_s: float = Field(
-        default=30.0, gt=0, description="Time a client has to finish the TLS handshake and send its request."
+        default=30.0, gt=0, le=3600, description="Time a client has to finish the TLS handshake."
     )
     request_deadline_s: float = Field(
         default=30.0,
@@ -140,6 +140,30 @@ class CesodSettings(BaseModel):
     )
     max_connections_per_client: int = Field(
         default=16, ge=1, le=4096, description="Connections served at once from one client address."
+    )
+    max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        le=1_048_576,
+        description="Largest request line and headers accepted; more is answered HTTP 431 (400 if they "
+        "never end) and the connection closed.",
+    )
+    keep_alive_s: int = Field(
+        default=5, ge=1, le=300, description="Time an idle connection is kept open between requests."
+    )
+    worker_threads: int = Field(
+        default=32,
+        ge=1,
+        le=1024,
+        description="Threads that run calls (SQL, queue, ESXi); cesod's thread count stays bounded by it. "
+        "Calls beyond it wait their turn.",
+    )
+    shutdown_grace_s: int = Field(
+        default=8,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, time requests in flight have to finish before they are cut (within "
+        "Docker's default 10 s stop timeout).",
     )
     rate_per_address: float = Field(
         default=50.0,

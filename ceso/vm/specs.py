@@ -156,7 +156,7 @@ class NewVm(GuestIdentity):
     no_power_on: bool = Field(False, description="Leave the new VM powered off.")
     wait_ip: bool = Field(False, description="Wait until VMware Tools report the guest's address.")
     wait_ip_timeout: Annotated[float, AfterValidator(_seconds_from_one)] = Field(
-        600.0, description="How long to wait for the guest's address, in seconds."
+        600.0, le=86_400, description="How long to wait for the guest's address, in seconds."
     )
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ceso.cli.application import Application, pass_app
+from ceso.constants import BACKUP_LIST_MAX
 
 
 def _size(n: int) -> str:
@@ -24,7 +25,9 @@ def _drill(drill: dict[str, object] | None) -> str:
 @click.option("--vm", help="Only backups of this VM.")
 @click.option("--target", help="Only backups on this target.")
 @click.option("--status", type=click.Choice(["pending", "completed", "failed", "verified", "expired"]))
-@click.option("--limit", type=click.IntRange(0, 100000), default=100, show_default=True, help="0: all.")
+@click.option(
+    "--limit", type=click.IntRange(0, BACKUP_LIST_MAX), default=100, show_default=True, help="0: all."
+)
 @pass_app
 def list_(app: Application, vm: str | None, target: str | None, status: str | None, limit: int) -> None:
     """List backups, newest first.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ceso.cli.application import Application, pass_app
+from ceso.constants import JOB_LIST_MAX
 
 STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -12,7 +13,7 @@ STATES = ["queued", "running", "succeeded", "failed", "cancelled"]
 @click.command("list")
 @click.option("--host", help="Only jobs of this host.")
 @click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
-@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, JOB_LIST_MAX), default=50, show_default=True)
 @pass_app
 def list_(app: Application, host: str | None, state: str | None, limit: int) -> None:
     """List jobs, newest first."""
