@@ -11,9 +11,10 @@ e.g. ``mkdir /tmp/ceso-main && git archive main | tar -x -C /tmp/ceso-main``, ru
 ``cesod --listen 127.0.0.1:0`` with the rate limits off, the connection caps raised to 2048 (so the
 idle connections are really held, not closed at the cap) and a 5 s request deadline.
 
-* latency: ``--calls`` ``job.list`` calls over TCP, one connection each (as ``urllib`` does), then
-  the same over the operator socket as the CLI forwards a command (``ceso.cesod.local.call``);
-  p50 and p90 in ms;
+* latency: ``--calls`` ``job.list`` calls over TCP, one connection each (as ``urllib`` does), and
+  as many over the operator socket as the CLI forwards a command (``ceso.cesod.local.call``),
+  ten at a time to each cesod in turn (both running), so both see the same machine load; p50 and
+  p90 in ms;
 * hostile run, all at once: ``--idle`` connections that send nothing, 50 clients dripping a
   request a byte every 0.2 s, 1000 requests with bad tokens (from 8 threads), 20 bodies nested
   100 000 deep, 20 params holding 4000-digit integers; cesod's threads and RSS (``/proc``) before,
@@ -175,6 +176,9 @@ def hostile(daemon: Daemon, idle_count: int) -> dict[str, Any]:
         with contextlib.suppress(OSError):
             idle.append(socket.create_connection(("127.0.0.1", daemon.port), timeout=10))
 
+    time.sleep(0.5)
+    held = sum(1 for s in idle if _open(s))
+
     def drip() -> None:
         request = (
             b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nAuthorization: Bearer "
@@ -218,7 +222,6 @@ def hostile(daemon: Daemon, idle_count: int) -> dict[str, Any]:
         now = _status(pid)
         peak = (max(peak[0], now[0]), max(peak[1], now[1]))
         time.sleep(0.2)
-    held = sum(1 for s in idle if _open(s))
     time.sleep(max(0.0, 5 + 2 - (time.monotonic() - started)))  # past the deadline
     stop.set()
     for t in threads:
@@ -233,8 +236,9 @@ def hostile(daemon: Daemon, idle_count: int) -> dict[str, Any]:
 
 
 def _open(sock: socket.socket) -> bool:
+    sock.setblocking(False)
     try:
-        return sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) != b""
+        return sock.recv(1, socket.MSG_PEEK) != b""
     except BlockingIOError:
         return True
     except OSError:
@@ -252,18 +256,26 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 8192)), hard))
     cesods = [("this checkout", None)] + ([("baseline", args.baseline)] if args.baseline else [])
     results: dict[str, dict[str, Any]] = {}
-    for label, source in cesods:
-        with tempfile.TemporaryDirectory(prefix="ceso-bench-cesod-") as tmp:
-            daemon = Daemon(label, source, Path(tmp))
-            try:
-                tcp_latency(daemon, 20)  # warm-up
-                log(f"{label}: latency")
-                tcp = tcp_latency(daemon, args.calls)
-                local = socket_latency(daemon, args.calls) if daemon.socket else []
-                log(f"{label}: hostile run")
-                results[label] = {"tcp": tcp, "local": local, **hostile(daemon, args.idle)}
-            finally:
-                daemon.stop()
+    with contextlib.ExitStack() as stack:
+        daemons = []
+        for label, source in cesods:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ceso-bench-cesod-")))
+            daemon = Daemon(label, source, tmp)
+            stack.callback(daemon.stop)
+            tcp_latency(daemon, 20)  # warm-up
+            daemons.append(daemon)
+        # Latency interleaved, ten calls of each at a time: both see the same machine load.
+        log("latency")
+        for daemon in daemons:
+            results[daemon.label] = {"tcp": [], "local": []}
+        for _ in range(max(1, args.calls // 10)):
+            for daemon in daemons:
+                results[daemon.label]["tcp"] += tcp_latency(daemon, 10)
+                if daemon.socket:
+                    results[daemon.label]["local"] += socket_latency(daemon, 10)
+        for daemon in daemons:
+            log(f"{daemon.label}: hostile run")
+            results[daemon.label].update(hostile(daemon, args.idle))
     rows = []
     for label, r in results.items():
         rows.append(
