@@ -100,6 +100,8 @@ class CesodState:
         self.address_rates = RateLimiter(self.settings.rate_per_address, self.settings.rate_burst)
         self.token_rates = RateLimiter(self.settings.rate_per_token, self.settings.rate_burst)
         self.pool = ThreadPoolExecutor(max_workers=self.settings.worker_threads, thread_name_prefix="cesod")
+        #: Set when cesod stops: a connection accepted just before is closed, not served.
+        self.stopping = False
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the bounded pool (the caller's context variables go with it)."""
@@ -154,6 +156,9 @@ class Connection:
     def admit(self, transport: asyncio.BaseTransport) -> bool:
         """Take a slot (TCP) or read the peer's credentials (Unix socket); False: closed at once."""
         self._transport = transport
+        if self.state.stopping:
+            transport.close()
+            return False
         if self.operator:
             sock = transport.get_extra_info("socket")
             pid, uid, _ = _PEERCRED.unpack(

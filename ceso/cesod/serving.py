@@ -114,6 +114,7 @@ class CesodServer(uvicorn.Server):
         self.started = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.state.stopping = True
         await super().shutdown(sockets)
         self.state.pool.shutdown(wait=False, cancel_futures=True)
 

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Cli, unique
 from tests.security.helpers import add_agent
 from tests.support.metrics_log import logged_metrics_url
@@ -223,3 +225,26 @@ def test_huge_integers_and_strings_are_invalid_params_and_change_nothing(
             assert conn.execute(sa.text("SELECT count(*) FROM promotions")).scalar_one() == 0
     finally:
         engine.dispose()
+
+
+def test_sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones(cli: Cli, start_cesod: Any) -> None:
+    import signal
+
+    token = add_agent(cli, unique("bot"))
+    daemon = start_cesod()
+    body = json.dumps({"jsonrpc": "2.0", "id": 9, "method": "job.list"}).encode()
+    request = _post(token, body)
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=10) as sock:
+        sock.sendall(request[: -len(body)])  # the headers: the request is in flight
+        time.sleep(0.5)
+        daemon.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # no longer accepting
+            _raw(daemon.port, request, timeout=5)
+        sock.sendall(body)
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    assert _answer(raw) == {"jsonrpc": "2.0", "result": [], "id": 9}
+    assert daemon.proc.wait(timeout=30) == 0
+    assert "cesod stopped" in daemon.output()
