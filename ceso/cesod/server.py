@@ -59,6 +59,7 @@ from ceso.cesod.dispatch import Outcome, handle_body
 from ceso.cesod.limits import ConnectionSlots, RateLimiter, RefusalSampler
 from ceso.cesod.protocol import (
     ADDRESS_NOT_ALLOWED,
+    INTERNAL_ERROR,
     INVALID_REQUEST,
     RATE_LIMITED,
     REQUEST_TOO_LARGE,
@@ -402,6 +403,15 @@ class _Request:
             await self._serve()
         except _AnsweredError:
             return
+        except Exception as exc:  # e.g. the database unreachable while checking a token
+            # The exception's type only: its text may quote what the client sent.
+            log.error("cesod: request from %s failed: %s", self.conn.client, type(exc).__name__)
+            err = RpcError(
+                INTERNAL_ERROR, f"internal error ({type(exc).__name__})", data_code="internal_error"
+            )
+            self.outcome.calls.append(("-", None, "internal_error"))
+            with contextlib.suppress(Exception):
+                await self._send(500, response(None, error=err), {"Connection": "close"})
 
     async def _serve(self) -> None:
         settings = self.state.settings
