@@ -25,7 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["CARRIED_EXTRA_CONFIG", "SOURCE_PROPERTIES", "AnyBackend", "Recorder", "VmBackend"]
+__all__ = [
+    "CARRIED_BACKING_FIELDS",
+    "CARRIED_EXTRA_CONFIG",
+    "SOURCE_PROPERTIES",
+    "AnyBackend",
+    "Recorder",
+    "VmBackend",
+]
 
 VmT = TypeVar("VmT")
 SnapshotT = TypeVar("SnapshotT")
@@ -53,6 +60,17 @@ SOURCE_PROPERTIES = [
 #: The source's ``config.extraConfig`` keys a new VM keeps (case-insensitive, as in a .vmx): the
 #: others are the source's own (its guestinfo, its job marker) and are not read or carried.
 CARRIED_EXTRA_CONFIG = ("disk.EnableUUID",)
+
+#: The fields of the source's CD-ROM or serial port backing a new VM keeps (those its class has).
+CARRIED_BACKING_FIELDS = (
+    "fileName",
+    "deviceName",
+    "pipeName",
+    "endpoint",
+    "serviceURI",
+    "direction",
+    "exclusive",
+)
 
 
 class VmBackend(Protocol[VmT, SnapshotT]):

@@ -313,7 +313,8 @@ def _inspect(
     ops = ctx.backend()
     http = datastore_files(ops, resume)
     vm = ops.find(name)
-    plan = plan_backup(http, name, ops.props(vm, BACKUP_PROPERTIES))
+    # The hardware a clone carries (CD-ROMs, serial ports, USB, ...) is read as a clone reads it.
+    plan = plan_backup(http, name, ops.props(vm, BACKUP_PROPERTIES), ops.source_props(vm))
     return ops, http, vm, plan, {f.name: http.size(f.datastore, f.path) for f in plan.files}
 
 

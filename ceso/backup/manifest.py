@@ -17,6 +17,10 @@ Fields added since, readable by any reader of the same schema (an older one igno
   raw bytes, checked as a restore or verify reads them (:class:`~ceso.backup.pipeline.DecodedStream`).
 * ``merged_from`` on a set: a synthetic full, merged by ``backup prune`` from a full and its
   incrementals (:mod:`ceso.backup.synthetic`); it stands for the last of them.
+* ``vm_config.carried``: the hardware a clone carries besides disks and NICs (CD-ROMs, serial
+  ports, USB controllers, NIC PCI slots, ``disk.EnableUUID``, cores per socket, reservations,
+  Secure Boot; :mod:`ceso.backup.hardware`), which a restore as a new VM gives it; a set without
+  it restores without them.
 
 A manifest rewritten by a prune that merged a chain is first written beside the old one as
 :data:`NEXT_NAME`; :func:`read_manifest` reads it when the catalog already expects it.

@@ -2,7 +2,10 @@
 
 The new VM gets a new BIOS UUID, new MAC addresses and fresh cloud-init
 guestinfo with a new instance-id (so the guest applies the requested network),
-through :func:`ceso.operations.provision.build_config_spec`, like a clone.
+through :func:`ceso.operations.provision.build_config_spec`, like a clone, and
+the hardware a clone carries that the set recorded (:mod:`ceso.backup.hardware`:
+CD-ROMs and serial ports, disconnected, USB controllers, NIC PCI slots,
+``disk.EnableUUID``, cores per socket, reservations, Secure Boot).
 
 Order: read and check the manifest → check name, networks and free space
 (refused before anything is written) → lock the name and a datastore slot →
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ceso.backends.paths import datastore_path, random_static_mac
 from ceso.backends.vmomi import vim
+from ceso.backup import hardware
 from ceso.backup.datastore_files import DatastoreFiles, datastore_files
 from ceso.backup.manifest import Manifest, read_manifest
 from ceso.backup.progress import ByteProgress
@@ -38,13 +42,14 @@ if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
 
-__all__ = ["read_manifest", "restore", "run_restore"]
+__all__ = ["read_manifest", "restore", "run_restore", "source_of"]
 
 log = logging.getLogger(__name__)
 
 
 def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
-    """pyVmomi devices rebuilt from the manifest's hardware summary (for build_config_spec)."""
+    """pyVmomi devices rebuilt from the manifest's hardware summary (for build_config_spec), with the
+    carried CD-ROMs, serial ports and USB controllers and the NICs' PCI slots it recorded."""
     dev = vim().vm.device
     devices: list[Any] = []
     for c in config["controllers"]:
@@ -62,13 +67,28 @@ def _source_devices(config: dict[str, Any], disk_paths: list[str]) -> list[Any]:
                 backing=dev.VirtualDisk.FlatVer2BackingInfo(fileName=path, diskMode="persistent"),
             )
         )
-    for i, n in enumerate(config["nics"]):
+    for i, (n, slot) in enumerate(zip(config["nics"], hardware.nic_slots(config), strict=True)):
         devices.append(
             getattr(dev, n["type"])(
-                key=4000 + i, backing=dev.VirtualEthernetCard.NetworkBackingInfo(deviceName=n["network"])
+                key=4000 + i,
+                backing=dev.VirtualEthernetCard.NetworkBackingInfo(deviceName=n["network"]),
+                slotInfo=dev.VirtualDevice.PciBusSlotInfo(pciSlotNumber=slot) if slot else None,
             )
         )
-    return devices
+    return devices + hardware.devices(config)
+
+
+def source_of(config: dict[str, Any], disk_paths: list[str]) -> dict[str, Any]:
+    """The manifest's ``vm_config`` as ``VmBackend.source_props`` shapes a clone's source (for build_config_spec)."""
+    return {
+        "config.hardware.device": _source_devices(config, disk_paths),
+        "config.guestId": config.get("guest_id"),
+        "config.hardware.numCPU": config.get("num_cpu"),
+        "config.hardware.memoryMB": config.get("memory_mb"),
+        "config.firmware": config.get("firmware"),
+        "config.version": config.get("version"),
+        **hardware.props(config),
+    }
 
 
 def _check(
@@ -234,15 +254,7 @@ def _build(
                 macs.append(random_static_mac(taken))
                 taken.add(macs[-1])
             instance_id = new_instance_id()
-            cfg = manifest.vm_config
-            source = {
-                "config.hardware.device": _source_devices(cfg, disk_paths),
-                "config.guestId": cfg.get("guest_id"),
-                "config.hardware.numCPU": cfg.get("num_cpu"),
-                "config.hardware.memoryMB": cfg.get("memory_mb"),
-                "config.firmware": cfg.get("firmware"),
-                "config.version": cfg.get("version"),
-            }
+            source = source_of(manifest.vm_config, disk_paths)
             extra = {**opts.guest.guestinfo(name, macs, instance_id=instance_id), JOB_MARKER: ctx.job.id}
             spec = build_config_spec(
                 source=source,

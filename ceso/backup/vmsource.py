@@ -1,7 +1,8 @@
 """What a backup of a VM reads: its files on the datastore and a summary of its hardware.
 
-The summary (CPU, memory, firmware, controllers, disks, NICs) is what a restore
-needs to build a new VM without the original. Disks are read as their chain of
+The summary (CPU, memory, firmware, controllers, disks, NICs, and the hardware
+a clone carries: :mod:`ceso.backup.hardware`) is what a restore needs to build
+a new VM without the original. Disks are read as their chain of
 descriptors and data extents as it stands before ceso's own snapshot, so a VM
 with snapshots of its own is backed up in the state it runs in, and nothing of
 the user's snapshots is changed.
@@ -16,6 +17,7 @@ from typing import Any
 
 from ceso.backends.paths import split_datastore_path
 from ceso.backends.vmomi import vim
+from ceso.backup import hardware
 from ceso.backup.datastore_files import DatastoreFiles
 from ceso.errors import InvalidInputError, NotFoundError
 
@@ -128,7 +130,7 @@ def _chain(disk: Any) -> list[str]:
     return list(reversed(links))
 
 
-def _summary(props: dict[str, Any], vm_name: str) -> dict[str, Any]:
+def _summary(props: dict[str, Any], source: dict[str, Any], vm_name: str) -> dict[str, Any]:
     devices = props.get("config.hardware.device") or []
     v = vim().vm.device
     controllers, disks, nics = [], [], []
@@ -173,11 +175,15 @@ def _summary(props: dict[str, Any], vm_name: str) -> dict[str, Any]:
         "controllers": controllers,
         "disks": disks,
         "nics": nics,
+        "carried": hardware.record(source),
     }
 
 
-def plan_backup(http: DatastoreFiles, vm_name: str, props: dict[str, Any]) -> BackupPlan:
-    """The files and hardware summary of a VM (``props``: :data:`BACKUP_PROPERTIES`).
+def plan_backup(
+    http: DatastoreFiles, vm_name: str, props: dict[str, Any], source: dict[str, Any]
+) -> BackupPlan:
+    """The files and hardware summary of a VM (``props``: :data:`BACKUP_PROPERTIES`; ``source``: the
+    VM read as a clone reads its source, ``VmBackend.source_props``).
 
     Raises InvalidInputError (code ``backup_unsupported``) for raw-mapped or
     independent disks, before anything is changed.
@@ -214,7 +220,7 @@ def plan_backup(http: DatastoreFiles, vm_name: str, props: dict[str, Any]) -> Ba
                 taken.add(name)
                 files.append(SourceFile(name, role, ds, file_path, disk=index, link=link))
     return BackupPlan(
-        vm_config=_summary(props, vm_name),
+        vm_config=_summary(props, source, vm_name),
         files=files,
         power_state=str(props.get("runtime.powerState", "poweredOff")),
         tools_running=props.get("guest.toolsRunningStatus") == "guestToolsRunning",

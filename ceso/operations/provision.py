@@ -21,7 +21,7 @@ from typing import Any
 
 from ceso.backends.guest import shut_down_or_power_off, wait_for_ip
 from ceso.backends.paths import datastore_path, random_static_mac, split_datastore_path
-from ceso.backends.protocol import CARRIED_EXTRA_CONFIG, AnyBackend
+from ceso.backends.protocol import CARRIED_BACKING_FIELDS, CARRIED_EXTRA_CONFIG, AnyBackend
 from ceso.backends.vmomi import vim
 from ceso.cloudinit import new_instance_id
 from ceso.errors import CesoError, ConflictError, InvalidInputError, NotFoundError, TimeoutExpiredError
@@ -201,7 +201,7 @@ def _backing_copy(backing: Any) -> Any:
     if backing is None:
         return None
     new = type(backing)()
-    for name in ("fileName", "deviceName", "pipeName", "endpoint", "serviceURI", "direction", "exclusive"):
+    for name in CARRIED_BACKING_FIELDS:
         value = getattr(backing, name, None)
         if value is not None:
             setattr(new, name, value)
