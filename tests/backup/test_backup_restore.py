@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import yaml
 
 from ceso.cloudinit import decode_guestinfo
 from tests.backup.bed import BackupBed, payload
 from tests.conftest import unique
-from tests.support.vms import devices_of, extra_config, vm_by_name
+from tests.support.vms import devices_of, extra_config, make_template, vm_by_name
 
 
 def test_round_trip_every_codec_and_encryption(backup_bed: BackupBed) -> None:
@@ -167,3 +170,31 @@ def test_restore_in_place_over_the_powered_off_original(backup_bed: BackupBed) -
     assert vm.PowerOnVM_Task().info.state == "success"
     running = bed.cli("--json", "backup", "restore", backup_id, "--in-place", "--yes", "--timeout", "120")
     assert running.exit_code == 5 and "power it off" in running.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the catalog runs on both above
+def test_a_restore_as_a_new_vm_carries_the_sources_hardware(backup_bed: BackupBed) -> None:
+    """The clone hardware scenario (tests/vm/test_fake_backend_fidelity.py): backed up, restored --as."""
+    from tests.vm.test_fake_backend_fidelity import EXPECTED, ISO, api_hardware_source, api_props, hardware
+
+    bed = backup_bed
+    (bed.datastore_dir / "iso").mkdir(exist_ok=True)
+    (bed.datastore_dir / "iso" / ISO.rsplit("/", 1)[1]).write_bytes(b"\0" * 4096)
+    source = unique("hwsrc")
+    api_hardware_source(make_template(bed.si, bed.datastore_dir, source, payload(1 << 20), cpus=4), source)
+    backup_id = bed.run("backup", "create", source, "--target", bed.target, "--timeout", "120")["result"][
+        "backup_id"
+    ]
+    recorded = json.loads((bed.store / source / backup_id / "manifest.json").read_text())["vm_config"]
+    assert recorded["carried"]["extra_config"] == {"disk.EnableUUID": "TRUE"}
+    assert recorded["carried"]["nic_pci_slots"] == [192]
+
+    name = unique("restored")
+    job = bed.run("backup", "restore", backup_id, "--as", name, "--no-power-on", "--timeout", "120")
+    assert job["state"] == "succeeded", job
+    vm = vm_by_name(bed.si, name)
+    assert hardware(api_props(vm), source) == EXPECTED  # read by pyVmomi: CD-ROMs and serial ports off
+    original = vm_by_name(bed.si, source)
+    assert vm.config.uuid != original.config.uuid
+    (nic,), (onic,) = devices_of(vm, "VirtualEthernetCard"), devices_of(original, "VirtualEthernetCard")
+    assert nic.macAddress != onic.macAddress

@@ -166,6 +166,45 @@ def test_backup_verify_and_restore_on_a_free_host(cli: Cli, ssh_bed: SshBed, tmp
     assert not (bed.datastore_dir / source / "ceso-restore-staging").exists()
 
 
+@ONE_DATABASE
+def test_a_restore_as_a_new_vm_carries_the_sources_hardware_on_a_free_host(
+    cli: Cli, ssh_bed: SshBed, tmp_path: Path
+) -> None:
+    """The clone hardware scenario (tests/ssh/test_backend.py's .vmx): backed up, restored --as over SSH."""
+    from tests.ssh.test_backend import HARDWARE_VMX
+    from tests.vm.test_fake_backend_fidelity import EXPECTED, api_props, hardware
+
+    bed = ssh_bed
+    source = unique("hwsrc")
+    make_ssh_template(bed.shell, bed.sim, source, b"\0" * 4096, mac="00:50:56:3f:00:03", vmx=HARDWARE_VMX)
+    target, _ = _target(cli, tmp_path)
+    backup = _run(cli, "backup", "create", source, "--target", target, "--timeout", "120")
+    assert backup["state"] == "succeeded" and backup["result"]["route"] == "ssh", backup
+    name = unique("restored")
+    restored = _run(cli, "backup", "restore", backup["id"], "--as", name, "--no-power-on", "--timeout", "180")
+    assert restored["state"] == "succeeded" and restored["result"]["route"] == "ssh", restored
+    written = (bed.datastore_dir / name / f"{name}.vmx").read_text().splitlines()
+    for line in (
+        'disk.EnableUUID = "TRUE"',
+        'ethernet0.pciSlotNumber = "192"',
+        'sata0:0.deviceType = "cdrom-image"',
+        'sata0:0.fileName = "/vmfs/volumes/LocalDS_0/iso/ubuntu-24.04-live-server-amd64.iso"',
+        'sata0:0.startConnected = "FALSE"',
+        'ide1:0.clientDevice = "TRUE"',
+        'serial1.fileType = "file"',
+        f'serial1.fileName = "/vmfs/volumes/LocalDS_0/{source}/serial1.log"',
+        'serial1.startConnected = "FALSE"',
+        'usb.present = "TRUE"',
+        'ehci.present = "TRUE"',
+        'usb_xhci.present = "TRUE"',
+    ):
+        assert line in written, line
+    vm = vm_by_name(bed.sim.connect(), name)
+    assert hardware(api_props(vm), source) == EXPECTED  # as hostd read the restored .vmx
+    assert vm.config.uuid != vm_by_name(bed.sim.connect(), source).config.uuid
+    assert not any(line.startswith("ethernet0.address ") and "00:50:56:3f:00:03" in line for line in written)
+
+
 def _wait_for_disk_copy(cli: Cli, job_id: str) -> None:
     deadline = time.monotonic() + 90
     while not (_run(cli, "job", "status", job_id)["current_step"] or "").endswith("-flat.vmdk"):
