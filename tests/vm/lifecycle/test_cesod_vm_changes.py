@@ -38,7 +38,8 @@ def test_standard_agent_reconfigures_and_snapshots(
     described = {m["name"]: m for m in daemon.call(token, "system.describe")["result"]["methods"]}
     assert {*CHANGES, "vm.snapshot.list"} <= set(described)
     grow = described["vm.reconfigure"]["params"]["properties"]["disk_grow"]
-    assert (grow["type"], grow["items"]) == ("array", {"type": "string"})
+    assert (grow["type"], grow["items"]["type"]) == ("array", "string")
+    assert grow["items"]["maxLength"] > 0  # every string input is bounded
     assert "DISK=SIZE" in grow["description"]
 
     job = _ok(daemon, token, "vm.reconfigure",
