@@ -29,6 +29,7 @@ __all__ = [
     "chain_of",
     "change_ids_of",
     "complete_set",
+    "completed_set",
     "fail_set",
     "find_set",
     "latest_point",
@@ -94,6 +95,16 @@ def merged_ids(value: str | None) -> list[str] | None:
     import json
 
     return [str(i) for i in json.loads(value)] if value else None
+
+
+def completed_set(engine: Engine, set_id: str) -> BackupSet | None:
+    """Set ``set_id`` if it is completed (or verified): an earlier attempt of its job finished it."""
+    with session_scope(engine) as session:
+        row = session.get(BackupSet, set_id)
+        if row is None or row.status not in ("completed", "verified"):
+            return None
+        session.expunge(row)
+        return row
 
 
 def start_set(engine: Engine, *, row: BackupSet) -> BackupSet:
@@ -194,14 +205,18 @@ def add_files(session: Session, manifest: Manifest) -> None:
         )
 
 
-def fail_set(engine: Engine, *, set_id: str, error: str) -> None:
-    """Mark a set ``failed`` with the reason (no-op if it is gone)."""
+def fail_set(engine: Engine, *, set_id: str, error: str) -> bool:
+    """Mark a pending set ``failed`` with the reason. False if the set is completed (or verified):
+    it is left as it is, files and all; True otherwise (failed now, or gone)."""
     with session_scope(engine) as session:
         row = session.get(BackupSet, set_id)
+        if row is not None and row.status in ("completed", "verified"):
+            return False
         if row is not None and row.status == "pending":
             row.status = "failed"
             row.error = error[:2000]
             session.add(row)
+    return True
 
 
 def set_status(engine: Engine, *, set_id: str, status: str, error: str | None = None) -> BackupSet:

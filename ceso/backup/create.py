@@ -33,7 +33,7 @@ from ceso.backup.cbt import (
 from ceso.backup.chain import choose_parent, parent_ref
 from ceso.backup.datastore_files import DatastoreFiles, datastore_files
 from ceso.backup.datastore_http import DatastoreHttp
-from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile
+from ceso.backup.manifest import MANIFEST_NAME, Manifest, ManifestFile, read_manifest
 from ceso.backup.pipeline import range_size_for, store_stream
 from ceso.backup.progress import ByteProgress
 from ceso.backup.quiesce import remove_leftover_snapshots, shut_down, temporary_snapshot
@@ -216,21 +216,29 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     set_id, path = ctx.job.id, set_path(p["vm"], ctx.job.id)
     try:
         with ctx.locks(BackupSteps.lock, vms=[p["vm"]]), _target_slot(ctx, p["target"]) as slot:
-            with ctx.step(BackupSteps.catalog_pending, progress=5, details={"set_id": set_id, "path": path}):
-                row = BackupSet(
-                    id=set_id,
-                    vm=p["vm"],
-                    host=ctx.job.host,
-                    target=p["target"],
-                    path=path,
-                    kind=kind,
-                    compression=opts["compression"],
-                    level=opts["level"] or 0,
-                    key_id=p.get("key_id"),
-                    job_id=ctx.job.id,
-                )
-                catalog.start_set(ctx.runtime.engine, row=row)
-                target.delete_prefix(path + "/")  # what an earlier attempt of this job left
+            with ctx.step(
+                BackupSteps.catalog_pending, progress=5, details={"set_id": set_id, "path": path}
+            ) as rec:
+                done = catalog.completed_set(ctx.runtime.engine, set_id)
+                if done is not None:  # an earlier attempt completed the set, then died: adopt it
+                    rec["adopted"] = True
+                else:
+                    row = BackupSet(
+                        id=set_id,
+                        vm=p["vm"],
+                        host=ctx.job.host,
+                        target=p["target"],
+                        path=path,
+                        kind=kind,
+                        compression=opts["compression"],
+                        level=opts["level"] or 0,
+                        key_id=p.get("key_id"),
+                        job_id=ctx.job.id,
+                    )
+                    catalog.start_set(ctx.runtime.engine, row=row)
+                    target.delete_prefix(path + "/")  # what an earlier attempt of this job left
+            if done is not None:
+                return _adopted(ctx, ops, vm, target, done)
             point = _Point()
             if spec.incremental:
                 with ctx.step(BackupSteps.choose_parent, progress=6) as rec:
@@ -500,13 +508,48 @@ def _finish(ctx: JobContext, target: Target, path: str, manifest: Manifest) -> s
     return sha
 
 
+def _adopted(ctx: JobContext, ops: AnyBackend, vm: Any, target: Target, done: BackupSet) -> dict[str, Any]:
+    """The result of a set an earlier attempt of this job completed (its manifest read back from
+    the target, every file there at its size); that attempt's snapshot is removed if it is left."""
+    remove_leftover_snapshots(ctx, ops, vm)
+    with ctx.step(BackupSteps.confirm_sizes, progress=96) as rec:
+        manifest, sha = read_manifest(target, done.path, expected_sha256=done.manifest_sha256)
+        for f in manifest.files:
+            seen = target.size(f"{done.path}/{f.stored_name}")
+            if seen != f.stored_bytes:
+                raise OperationError(
+                    f"{f.stored_name}: target reports {seen} bytes, expected {f.stored_bytes}",
+                    code="backup_corrupt",
+                )
+        rec.update(files=len(manifest.files) + 1, adopted=True)
+    return {
+        "backup_id": done.id,
+        "vm": done.vm,
+        "target": done.target,
+        "kind": done.kind,
+        "route": ops.route,
+        "files": len(manifest.files),
+        "logical_bytes": manifest.logical_bytes,
+        "stored_bytes": manifest.stored_bytes,
+        "manifest_sha256": sha,
+        "scope": manifest.scope,
+        "parent_id": (manifest.parent or {}).get("id"),
+        "chain_length": manifest.chain_depth + 1,
+        "change_tracking": done.change_ids is not None,
+        "read_bytes": sum(f.logical_bytes for f in manifest.files),
+        "adopted": True,
+    }
+
+
 def _discard(ctx: JobContext, target: Target, set_id: str, path: str, exc: BaseException) -> None:
-    """After a failure: mark the set failed and delete its files (best effort; both are logged)."""
+    """After a failure: mark the set failed and delete its files (best effort; both are logged).
+    A set an attempt completed is left whole."""
     from ceso.errors import CesoError
 
     reason = exc.message if isinstance(exc, CesoError) else type(exc).__name__
     try:
-        catalog.fail_set(ctx.runtime.engine, set_id=set_id, error=reason)
+        if not catalog.fail_set(ctx.runtime.engine, set_id=set_id, error=reason):
+            return
     except Exception:
         log.warning("could not mark backup %s failed", set_id, exc_info=True)
     try:

@@ -34,7 +34,8 @@ def backup_cleanups(ctx: JobContext) -> list[tuple[Step, Callable[[], object]]]:
     def discard_set() -> None:
         from ceso.backup.targets.registry import open_target
 
-        catalog.fail_set(ctx.runtime.engine, set_id=set_id, error="the job ran out of attempts")
+        if not catalog.fail_set(ctx.runtime.engine, set_id=set_id, error="the job ran out of attempts"):
+            return  # an attempt completed the set: its files stay
         target = open_target(ctx.runtime, p["target"])
         try:
             target.delete_prefix(set_path(p["vm"], set_id) + "/")

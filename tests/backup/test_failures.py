@@ -110,3 +110,42 @@ def test_cancel_mid_copy_removes_the_snapshot(backup_bed: BackupBed) -> None:
     assert snapshot_names(bed, source) == []
     assert [b["status"] for b in bed.run("backup", "list", "--vm", source)] == ["failed"]
     assert not (bed.store / source).exists() or not any((bed.store / source).rglob("*"))
+
+
+def test_an_attempt_killed_after_cataloguing_its_set_is_adopted(backup_bed: BackupBed) -> None:
+    """The worker dies between committing the set ``completed`` and recording the job's outcome:
+    SQL holds the job running on "catalog completed" with a stale heartbeat. The next delivery
+    adopts the set (the job succeeds with its id) and the set and its files stay, whole."""
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+    from ceso.db.models import Job
+    from ceso.jobs.runner import Delivery, run_job
+    from ceso.runtime import get_runtime
+
+    bed = backup_bed
+    source = bed.make_vm(os.urandom(1 << 20), power_on=True)
+    first = bed.run("backup", "create", source, "--target", bed.target, "--timeout", "120")
+    assert first["state"] == "succeeded", first
+    point = bed.store / source / first["id"]
+    files = {p.name: p.read_bytes() for p in point.iterdir()}
+    runtime = get_runtime()
+    with Session(runtime.engine) as session:
+        job = session.get(Job, first["id"])
+        assert job is not None and job.heartbeat_at is not None
+        assert job.steps[-1]["name"] == "catalog completed"
+        job.state, job.result, job.finished_at = "running", None, None
+        job.heartbeat_at -= timedelta(hours=1)
+        job.steps = [*job.steps[:-1], {**job.steps[-1], "state": "running"}]
+        session.add(job)
+        session.commit()
+    assert run_job(runtime, first["id"]) == Delivery.DONE
+    job = bed.run("job", "status", first["id"])
+    assert (job["state"], job["attempts"]) == ("succeeded", 2), job
+    assert job["result"]["backup_id"] == first["result"]["backup_id"] and job["result"]["adopted"] is True
+    assert job["result"]["manifest_sha256"] == first["result"]["manifest_sha256"]
+    assert [b["status"] for b in bed.run("backup", "list", "--vm", source)] == ["completed"]
+    assert {p.name: p.read_bytes() for p in point.iterdir()} == files
+    assert snapshot_names(bed, source) == []
+    assert bed.run("backup", "verify", first["id"])["status"] == "verified"
