@@ -178,12 +178,11 @@ def _execute(  # noqa: PLR0911  (one return per outcome)
         log.info("job %s cancelled", job.id)
         return "cancelled"
     except time_limit_exceptions as exc:
-        err = TimeoutExpiredError(
-            f"job {job.id} exceeded its time limit ({type(exc).__name__})", code="time_limit"
-        )
-        finish_job(engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=err)
-        return "failed"
+        return _timed_out(ctx, exc)
     except CesoError as exc:
+        # A time limit that struck inside a host call comes wrapped in the call's error.
+        if (limit := _raised_from(exc, time_limit_exceptions)) is not None:
+            return _timed_out(ctx, limit)
         return _fail(ctx, exc)
     except Exception as exc:
         if (cause := _sql_unreachable(exc)) is not None:
@@ -197,6 +196,28 @@ def _execute(  # noqa: PLR0911  (one return per outcome)
         ctx.stop_heartbeat()
     log.info("job %s %s", job.id, outcome)
     return outcome
+
+
+def _raised_from(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The exception of ``kinds`` that ``exc`` is, or was raised from (its ``__cause__`` chain), or None."""
+    seen: BaseException | None = exc
+    visited: set[int] = set()
+    while kinds and seen is not None and id(seen) not in visited:  # a chain can loop back on itself
+        if isinstance(seen, kinds):
+            return seen
+        visited.add(id(seen))
+        seen = seen.__cause__
+    return None
+
+
+def _timed_out(ctx: JobContext, exc: BaseException) -> str:
+    """Record the job as failed by its time limit (``exc``: what the worker raised in it)."""
+    job = ctx.job
+    err = TimeoutExpiredError(
+        f"job {job.id} exceeded its time limit ({type(exc).__name__})", code="time_limit"
+    )
+    finish_job(ctx.runtime.engine, job_id=job.id, attempt=ctx.attempt, state="failed", error=err)
+    return "failed"
 
 
 def _fail(ctx: JobContext, exc: CesoError) -> str:

@@ -45,6 +45,9 @@ class _Made:
 
     directory: str | None = None
     vm: Any = None
+    #: The directory's making was asked and stopped without an answer (a time limit in the call):
+    #: it is this job's if it is there (the name's lock is held, "check name" found no VM of it).
+    directory_unsure: bool = False
 
 
 def _is_type(dev: Any, *names: str) -> bool:
@@ -234,7 +237,12 @@ def _cleanup_on_failure(
         if made.vm is not None and is_fault(exc) and _built(ctx, ops, opts):
             raise
         if made.vm is not None or made.directory is not None:
-            undo(ctx, NewVmSteps.clean_up, functools.partial(_remove_made, ops, made), cause=exc)
+            undo(
+                ctx,
+                NewVmSteps.clean_up,
+                functools.partial(_remove_made, ctx, ops, made, opts.name),
+                cause=exc,
+            )
         raise
 
 
@@ -245,14 +253,17 @@ def _built(ctx: JobContext, ops: AnyBackend, opts: ProvisionOptions) -> bool:
         return False  # the host cannot say: clean up (left pending if it cannot be reached)
 
 
-def _remove_made(ops: AnyBackend, made: _Made) -> None:
-    if made.vm is not None:
+def _remove_made(ctx: JobContext, ops: AnyBackend, made: _Made, name: str) -> None:
+    vm = made.vm
+    if vm is None and made.directory is not None:
+        vm = marked_vm(ctx, ops, name)  # a create stopped without its answer (a time limit) made it
+    if vm is not None:
         try:
-            if ops.power_state(made.vm) != "poweredOff":
-                ops.power_off(made.vm)
+            if ops.power_state(vm) != "poweredOff":
+                ops.power_off(vm)
         finally:
-            ops.destroy(made.vm)
-    elif made.directory is not None:
+            ops.destroy(vm)
+    elif made.directory is not None and (not made.directory_unsure or ops.path_exists(made.directory)):
         ops.delete_path(made.directory)
 
 
@@ -370,6 +381,27 @@ def _wait_for_ip(ctx: JobContext, ops: AnyBackend, vm: Any, opts: ProvisionOptio
             raise TimeoutExpiredError(f"{exc.message}; VM {opts.name} was created and left running") from exc
 
 
+def _make_directory(ctx: JobContext, ops: AnyBackend, made: _Made, directory: str) -> None:
+    """The new VM's directory, recorded in ``made`` for the cleanup (as unsure if the call got no answer)."""
+    with ctx.step(NewVmSteps.make_directory, progress=10, details={"path": directory}):
+
+        def make(tried: int) -> None:
+            # Asked again after a lost answer: the directory there now is this job's (the name's lock
+            # is held and "check name" found no VM of the name).
+            if tried > 1 and ops.path_exists(directory):
+                return
+            ops.make_directory(directory)
+
+        try:
+            retry_host(ctx, NewVmSteps.make_directory, make)
+        except ConflictError:
+            raise  # a directory of the name was there before: not this job's
+        except BaseException:
+            made.directory, made.directory_unsure = directory, True  # the host may have made it
+            raise
+        made.directory = directory
+
+
 def _build(
     ctx: JobContext,
     ops: AnyBackend,
@@ -388,17 +420,7 @@ def _build(
     disk_paths = [
         datastore_path(datastore, f"{name}/{name}{'' if i == 0 else f'_{i}'}.vmdk") for i in range(len(disks))
     ]
-    with ctx.step(NewVmSteps.make_directory, progress=10, details={"path": directory}):
-
-        def make(tried: int) -> None:
-            # Asked again after a lost answer: the directory there now is this job's (the name's lock
-            # is held and "check name" found no VM of the name).
-            if tried > 1 and ops.path_exists(directory):
-                return
-            ops.make_directory(directory)
-
-        retry_host(ctx, NewVmSteps.make_directory, make)
-        made.directory = directory
+    _make_directory(ctx, ops, made, directory)
     with _source_quiet(ctx, ops, source_vm, hot=hot, shutdown=shutdown_source):
         for i, (disk, dest) in enumerate(zip(disks, disk_paths, strict=True)):
             start, end = 10 + int(50 * i / len(disks)), 10 + int(50 * (i + 1) / len(disks))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -84,8 +85,10 @@ class FaultProxy:
       accepted (the service "went away" for whoever uses it; the shared server is untouched);
     * :meth:`blackhole`: connections are still accepted and read, but nothing is forwarded
       either way and nothing is answered (a host that hangs); open ones fall silent too;
-    * :meth:`restore`: new connections are forwarded again (those opened while black-holed stay
-      silent);
+    * :meth:`slow`: every chunk forwarded either way waits ``delay_s`` first, and the bytes of a
+      connection are held to ``rate`` bytes a second (a host far away or on a thin link);
+    * :meth:`restore`: new connections are forwarded again at full speed (those opened while
+      black-holed stay silent);
     * :meth:`trip`: a cut once so many bytes have gone to clients (in the middle of a transfer),
       restored after a given outage.
     """
@@ -96,6 +99,9 @@ class FaultProxy:
         self.port: int = self._server.getsockname()[1]
         self._lock = threading.Lock()
         self._state = "open"  # open | cut | blackhole
+        self._delay_s = 0.0
+        self._rate: float | None = None
+        self.chunks = 0  # forwarded either way since the start: a slow host was really met
         self._closed = False
         self._sockets: list[socket.socket] = []
         self._trip: tuple[int, float | None] | None = None  # bytes to clients left, outage
@@ -135,9 +141,16 @@ class FaultProxy:
         with self._lock:
             self._state = "blackhole"
 
+    def slow(self, delay_s: float, rate: float | None = None) -> None:
+        """Forward again, each chunk ``delay_s`` late and at most ``rate`` bytes a second."""
+        with self._lock:
+            self._state = "open"
+            self._delay_s, self._rate = delay_s, rate
+
     def restore(self) -> None:
         with self._lock:
             self._state = "open"
+            self._delay_s, self._rate = 0.0, None
 
     def close(self) -> None:
         """Stop accepting and reset every connection."""
@@ -189,6 +202,12 @@ class FaultProxy:
             while data := src.recv(65536):
                 if self._state == "blackhole":
                     continue  # read and dropped: the other side hears nothing
+                self.chunks += 1
+                delay, rate = self._delay_s, self._rate
+                if rate:
+                    delay += len(data) / rate
+                if delay:
+                    time.sleep(delay)
                 dst.sendall(data)
                 if to_client:
                     self._count(len(data))
