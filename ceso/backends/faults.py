@@ -103,5 +103,7 @@ def translate(exc: BaseException, *, host: str, action: str) -> CesoError:  # no
     if name in _BAD_INPUT:
         return InvalidInputError(f"{where}: {name}: {_fault_message(exc)}", code="host_refused_input")
     if name in _NO_SPACE:
-        return OperationError(f"{where}: {name}: {_fault_message(exc)}", code="datastore_error")
+        # CannotCreateFile and FileFault name no cause (a full datastore gives them too): say so.
+        hint = "" if name in ("NoDiskSpace", "InsufficientStorageSpace") else " (is the datastore full?)"
+        return OperationError(f"{where}: {name}: {_fault_message(exc)}{hint}", code="datastore_error")
     return OperationError(f"{where}: {name}: {_fault_message(exc)}", code="esxi_fault")
