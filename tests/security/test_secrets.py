@@ -1,4 +1,5 @@
-"""Secret leakage 0: secrets planted through every input path appear in no log, SQL table, Redis key or process.
+"""Secret leakage 0: secrets planted through every input path appear in no log, SQL table, Redis key,
+process or page of Flower (ops/flower.md: its task list and each task's detail).
 
 Input paths: a host password (stdin of ``host add``), agent tokens (``CESO_AGENT_TOKEN`` for the
 CLI, the bearer header for cesod, and wrong tokens that are refused), and userdata holding a
@@ -8,6 +9,7 @@ still get that userdata: the secrets are sealed away from SQL, not dropped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
@@ -21,6 +23,7 @@ from ceso.cloudinit import decode_guestinfo
 from ceso.security.tokens import new_token
 from tests.conftest import Cli, unique
 from tests.security.helpers import add_agent, as_agent
+from tests.support.flower import Flower, flower
 from tests.support.simulator import SimulatorHost
 from tests.support.vms import destroy_vm, extra_config, make_template, vm_by_name, vm_names
 
@@ -99,6 +102,21 @@ def _processes_with(secrets: dict[str, str], environ_of: list[int]) -> list[str]
     return [f"{label} in the process list" for label, s in secrets.items() if s in listing]
 
 
+def _flower_with(secrets: dict[str, str], fl: Flower, job_ids: list[str]) -> list[str]:
+    """What Flower shows of the jobs: its task list (API and page), each task's detail, the workers."""
+    fl.until(
+        lambda: all(fl.get("/api/tasks").get(i, {}).get("state") == "SUCCESS" for i in job_ids),
+        f"tasks {job_ids} never showed as SUCCESS",
+    )
+    pages = [repr(fl.get("/api/tasks")), repr(fl.get("/api/workers")), str(fl.get("/tasks"))]
+    for job_id in job_ids:
+        detail = fl.get(f"/api/task/info/{job_id}")
+        assert detail["uuid"] == job_id, detail  # the detail is there to be read
+        pages += [repr(detail), str(fl.get(f"/task/{job_id}"))]
+    text = "\n".join(pages)
+    return [f"{label} in Flower" for label, s in secrets.items() if s in text]
+
+
 def test_planted_secrets_leak_nowhere(
     cli: Cli,
     sim: SimulatorHost,
@@ -142,7 +160,11 @@ def test_planted_secrets_leak_nowhere(
     daemon = start_cesod()
     token = add_agent(cli, "sec", "standard")
     secrets["agent token"] = token
+    stack = contextlib.ExitStack()  # Flower watches every job, as an operator's would
+    fl = stack.enter_context(flower(ceso_env, tmp_path / "flower"))
     try:
+        # Its event receiver is connected once a worker answers: no task is missed from then on.
+        fl.until(lambda: fl.get("/api/workers?refresh=1"), "no worker answered /api/workers")
         by_cli = unique("seccli")
         result = as_agent(
             cli, monkeypatch, token, "-v", "--json", "vm", "create", by_cli, "--template", template,
@@ -169,7 +191,9 @@ def test_planted_secrets_leak_nowhere(
         audit = cli("audit", "export")
         outputs.append(audit.stdout)
         hits = _processes_with(secrets, [daemon.proc.pid, worker.proc.pid])
+        hits += _flower_with(secrets, fl, [result.json()["id"], job["id"]])
     finally:
+        stack.close()
         for name in set(vm_names(si)) & {
             template,
             *(n for n in vm_names(si) if n.startswith(("seccli-", "secrpc-"))),
