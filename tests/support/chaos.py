@@ -140,3 +140,58 @@ def host_facts(si: Any, name: str) -> dict[str, Any]:
         ],
         "power_state": str(vm.runtime.powerState),
     }
+
+
+def backup_sets_of(url: str, job_id: str) -> list[dict[str, Any]]:
+    """The catalog's sets of backup job ``job_id`` with their files, read straight from SQL."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            sets = [
+                dict(r)
+                for r in conn.execute(
+                    sa.text("SELECT id, status, path FROM backup_sets WHERE job_id = :j"), {"j": job_id}
+                ).mappings()
+            ]
+            for s in sets:
+                s["files"] = [
+                    dict(f)
+                    for f in conn.execute(
+                        sa.text("SELECT stored_name, stored_bytes FROM backup_files WHERE set_id = :s"),
+                        {"s": s["id"]},
+                    ).mappings()
+                ]
+    finally:
+        engine.dispose()
+    return sets
+
+
+def target_files(store: Path, path: str) -> list[str]:
+    """Files under ``path`` of a local target rooted at ``store``."""
+    base = store / path
+    if not base.exists():
+        return []
+    return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+
+
+def assert_backup_matches_target(url: str, store: Path, row: dict[str, Any]) -> None:
+    """A backup job's record agrees with its catalog and its local target (``store``): succeeded,
+    its one completed set has every file at the target with the catalogued size; failed, no
+    completed set. Either way no set is left pending and no file of an uncompleted set remains."""
+    job_id = str(row["id"])
+    sets = backup_sets_of(url, job_id)
+    assert [s for s in sets if s["status"] not in ("completed", "failed")] == [], f"set left pending: {sets}"
+    done = [s for s in sets if s["status"] == "completed"]
+    if row["state"] == "succeeded":
+        result = row["result"] if isinstance(row["result"], dict) else json.loads(row["result"])
+        assert [s["id"] for s in done] == [result["backup_id"]], sets
+        for f in done[0]["files"]:
+            stored = store / done[0]["path"] / f["stored_name"]
+            assert stored.is_file(), f"{stored}: catalogued, not at the target"
+            assert stored.stat().st_size == f["stored_bytes"], f"{stored}: not the catalogued size"
+        assert done[0]["files"], done
+    else:
+        assert done == [], f"{row['state']}, yet a completed set: {sets}"
+    for s in sets:
+        if s["status"] != "completed":
+            assert target_files(store, s["path"]) == [], f"partial point left at the target: {s}"
