@@ -45,7 +45,10 @@ def _redis_test_url() -> str:
     if not worker.startswith("gw"):
         return url
     base, _, db = url.rpartition("/")
-    return f"{base}/{int(db or 0) - int(worker[2:])}"
+    number = int(db or 0) - int(worker[2:])
+    if number < 0:
+        raise pytest.UsageError(f"{url}: no Redis database left for xdist worker {worker}; start higher")
+    return f"{base}/{number}"
 
 
 REDIS_TEST_URL = _redis_test_url()

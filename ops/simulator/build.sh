@@ -4,6 +4,7 @@
 #   ${CESO_SIM_CACHE:-$HOME/.cache/ceso}/vcsim-<16 hex of sha256(main.go, go version, govmomi version)>
 # plus a stable symlink .../vcsim pointing at it. Does nothing if the cached binary exists.
 # The last line on stdout is the binary path. Works from any cwd.
+# Concurrent runs are serialised on an flock of $cache/build.lock.
 # Env: CESO_SIM_CACHE (cache dir), CESO_GOCODE (GOPATH entry holding govmomi; /usr/share/gocode).
 set -euo pipefail
 
@@ -33,8 +34,12 @@ key="$({ sha256sum <"$src" | cut -d' ' -f1; echo "$go_version"; echo "$govmomi_v
     sha256sum | cut -c1-16)"
 bin="$cache/vcsim-$key"
 
+mkdir -p "$cache"
+# Parallel test processes (pytest-xdist) may all ask at once: one builds, the others wait for it
+# and then find the binary, instead of each running a cold Go build on the same cores.
+exec 9>"$cache/build.lock"
+flock 9
 if [[ ! -x "$bin" ]]; then
-    mkdir -p "$cache"
     work="$(mktemp -d "$cache/build.XXXXXX")"
     trap 'rm -rf "$work"' EXIT
     mkdir -p "$work/gopath/src/ceso-vcsim"
