@@ -25,6 +25,12 @@ def _line(*fields: bytes, key_type: str | None = None, comment: str = "") -> str
     return f"{stated} {base64.b64encode(blob).decode()} {comment}".strip()
 
 
+def _filler(size: int) -> bytes:
+    """Key material of ``size`` bytes, the same in every process: the cases' ids are made of it, and
+    parallel runs (pytest-xdist) need every process to collect the same ids."""
+    return bytes(i % 255 + 1 for i in range(size))
+
+
 def _openssh(public_key: object) -> str:
     return public_key.public_bytes(  # type: ignore[attr-defined, no-any-return]
         serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
@@ -76,18 +82,18 @@ def test_options_prefix_is_kept() -> None:
         ("ssh-dss AAAAB3NzaC1kc3M=", "DSA key"),
         ("ssh-ed25519 not*base64", "not a valid ssh-ed25519 public key"),
         (
-            _line(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + os.urandom(256), key_type="ssh-ed25519"),
+            _line(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + _filler(256), key_type="ssh-ed25519"),
             "the blob says 'ssh-rsa'",
         ),
-        (_line(b"ssh-ed25519", os.urandom(31)), "not 32 bytes"),
-        (_line(b"ssh-ed25519", os.urandom(32), b"extra"), "trailing bytes"),
-        (_line(b"ssh-ed25519", os.urandom(32))[:40], "not a valid ssh-ed25519"),
-        (_line(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + os.urandom(64)), "OpenSSH refuses keys under 1024"),
+        (_line(b"ssh-ed25519", _filler(31)), "not 32 bytes"),
+        (_line(b"ssh-ed25519", _filler(32), b"extra"), "trailing bytes"),
+        (_line(b"ssh-ed25519", _filler(32))[:40], "not a valid ssh-ed25519"),
+        (_line(b"ssh-rsa", b"\x01\x00\x01", b"\x00" + _filler(64)), "OpenSSH refuses keys under 1024"),
         (
-            _line(b"ecdsa-sha2-nistp256", b"nistp384", b"\x04" + os.urandom(64)),
+            _line(b"ecdsa-sha2-nistp256", b"nistp384", b"\x04" + _filler(64)),
             "curve name is not 'nistp256'",
         ),
-        (_line(b"ecdsa-sha2-nistp256", b"nistp256", b"\x02" + os.urandom(32)), "uncompressed"),
+        (_line(b"ecdsa-sha2-nistp256", b"nistp256", b"\x02" + _filler(32)), "uncompressed"),
         ("-----BEGIN OPENSSH PRIVATE KEY-----", "private key"),
         ('from="x ssh-ed25519 AAAA', "unbalanced double quote"),
     ],
