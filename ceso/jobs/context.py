@@ -8,6 +8,7 @@ claim; a handler that lost its claim or was asked to cancel stops at the next
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import threading
@@ -109,7 +110,15 @@ class JobContext(StepRecording):
                 if cancel:
                     self._cancel.set()
 
-        self._heartbeat = threading.Thread(target=beat, name=f"heartbeat-{self.job.id[:8]}", daemon=True)
+        # In a copy of this context: the bound caller (actor and mode) and the job id go with the beat,
+        # so the step records it flushes are audited as the steps it did not flush (a new thread
+        # starts with an empty context).
+        self._heartbeat = threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(beat,),
+            name=f"heartbeat-{self.job.id[:8]}",
+            daemon=True,
+        )
         self._heartbeat.start()
 
     def stop_heartbeat(self) -> None:

@@ -293,6 +293,40 @@ def test_an_agents_claim_commits_with_its_record_and_mode(runtime: Runtime, data
     assert rows[-1]["event"] == "job.succeeded"
 
 
+def test_a_step_the_heartbeat_writes_is_audited_with_the_actors_mode(
+    runtime: Runtime, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that ends with nothing written after it for a beat is written by the heartbeat thread;
+    its record carries the agent's mode as the others do (the thread runs in the job's context)."""
+    from ceso.security.agents import add_agent
+
+    add_agent(runtime, "beater", "standard")
+    monkeypatch.setenv("CESO_JOBS__HEARTBEAT_S", "0.1")
+    _clear_caches()
+    runtime = get_runtime()
+    flushed = []
+
+    def handler(ctx: JobContext) -> dict[str, Any]:
+        with ctx.step(Step("look", "")):
+            pass
+        deadline = time.monotonic() + 30
+        while ctx._deferred_audits and time.monotonic() < deadline:  # until a beat has written it
+            time.sleep(0.05)
+        flushed.append(not ctx._deferred_audits)
+        return {}
+
+    _handler(monkeypatch, handler)
+    job_id = _job(runtime, actor="agent:beater")
+    assert run_job(runtime, job_id) is Delivery.DONE
+    assert flushed == [True]
+    rows = _records(database_url, job_id)
+    assert [(r["event"], r["mode"]) for r in rows[1:]] == [
+        ("job.claimed", "standard"),
+        ("job.step", "standard"),
+        ("job.succeeded", "standard"),
+    ]
+
+
 @pytest.mark.parametrize("actor", ["agent:gone", "agent:never-registered"])
 def test_a_refused_actor_is_still_audited_and_its_job_failed(
     runtime: Runtime, database_url: str, actor: str
