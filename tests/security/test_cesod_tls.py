@@ -10,6 +10,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -86,24 +87,36 @@ def test_plain_http_and_untrusting_clients_get_nothing(
     assert "result" in daemon.call(token, "job.list")
 
 
-def _run_cesod(env: dict[str, str], *args: str, timeout: float = 30) -> tuple[int | None, str]:
-    """Start cesod with ``args``; (exit code, output) if it exits within 5 s, else (None, output)
-    once it says it listens (then it is stopped)."""
-    proc = subprocess.Popen(
-        [str(CESOD_BIN), "--metrics-port", "-1", *args],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=5)
-        return proc.returncode, out
-    except subprocess.TimeoutExpired:
+def _run_cesod(env: dict[str, str], *args: str, timeout: float = 60) -> tuple[int | None, str]:
+    """Start cesod with ``args``; (exit code, output) if it exits, or (None, output) once it says it
+    listens (then it is stopped). Waits up to ``timeout`` for either: a loaded machine is slow to start
+    it, and a fixed grace period would take a slow start for one that listens."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(
+            [str(CESOD_BIN), "--metrics-port", "-1", *args],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+        def output() -> str:
+            out.seek(0)
+            return out.read()
+
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and "listening on " not in output():
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                pytest.fail(f"cesod neither listened nor exited in {timeout}s:\n{output()}")
+            time.sleep(0.1)
+        if proc.poll() is not None:
+            return proc.returncode, output()
         os.killpg(proc.pid, signal.SIGTERM)
-        out, _ = proc.communicate(timeout=timeout)
-        return None, out
+        proc.wait(timeout=30)
+        return None, output()
 
 
 def test_clear_text_off_loopback_is_refused_unless_asked(

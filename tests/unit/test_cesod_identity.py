@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -81,15 +83,17 @@ def test_identity_follows_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_falls_back_when_the_socket_is_stale_or_the_directory_open(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     import os
     import socket
 
     from ceso.cesod.local import connect, prepare_socket_dir
 
-    run = tmp_path / "run"
-    run.mkdir(mode=0o700)
+    # A short directory of its own: a socket path is limited to 107 bytes, and tmp_path is longer
+    # under pytest-xdist.
+    run = Path(tempfile.mkdtemp(prefix="ceso-run-"))
+    request.addfinalizer(lambda: shutil.rmtree(run, ignore_errors=True))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
     monkeypatch.setenv("HOME", str(tmp_path))
     for key in [k for k in os.environ if k.startswith("CESO_")]:
