@@ -129,6 +129,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "audit_exempt: the test leaves jobs without audit records on purpose")
 
 
+#: Fixtures that start processes (workers, cesod, extra simulators, sshd): the tests that take
+#: seconds to minutes rather than milliseconds.
+_PROCESS_FIXTURES = {"start_worker", "start_cesod", "sim_factory", "ssh_bed", "pg_database"}
+
+
+def _cost_rank(item: pytest.Item) -> int:
+    """0 for ``slow`` (minutes each), 1 for the chaos suite, 2 for tests that start processes, 3 else."""
+    if item.get_closest_marker("slow") is not None:
+        return 0
+    if item.get_closest_marker("chaos") is not None:
+        return 1
+    return 2 if _PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) else 3
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist the costliest tests are handed out first, so that the many quick ones
+    fill the gaps at the end instead of a long test starting last and running alone. The sort is
+    stable (collection order within a rank) and the same in every process, as xdist requires."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=_cost_rank)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if AUDIT_COMPLETENESS:
         counts = ", ".join(f"{n} jobs on {db}" for db, n in sorted(AUDIT_COMPLETENESS.items()))

@@ -11,6 +11,6 @@ export CESO_CHAOS=${CESO_CHAOS:-1}
 # pytest-xdist: most of a test's time is spent waiting on workers, simulators and services, so
 # three processes beat one even on two cores. Each takes its own Redis DB (tests/conftest.py).
 # --dist loadgroup: tests go one by one to whichever process is free, except those marked
-# xdist_group, which share a process (README.md, "Quick start").
+# xdist_group, which run in one process one after another (README.md, "Quick start").
 # --durations: where the time went, in every CI log.
 exec .venv/bin/python -m pytest -n "${CESO_TEST_WORKERS:-3}" --dist loadgroup --durations=30 "$@"
