@@ -37,7 +37,9 @@ class CreateBackup(Spec):
     compress: Literal["zstd", "gzip", "none"] | None = Field(
         None, description="Compression (default: backups.compression, zstd unless configured)."
     )
-    level: int | None = Field(None, ge=0, le=22, description="Compression level (zstd 1-22, gzip 1-9, none 0).")
+    level: int | None = Field(
+        None, ge=0, le=22, description="Compression level (zstd 1-22, gzip 1-9, none 0)."
+    )
     hot: bool | None = Field(
         None, description="Hot (a temporary snapshot) or cold; default: hot if the VM runs, else cold."
     )
