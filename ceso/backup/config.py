@@ -71,7 +71,10 @@ class BackupSchedule(BaseModel):
         if (self.vm is None) == (self.tag is None):
             raise ValueError("a schedule names exactly one of `vm` and `tag`")
         backup_only = ("target", "compress", "level", "encrypt", "full_every")
-        given = self.model_fields_set
+        # Given: set to something other than its default. The beat sends a schedule to the worker
+        # as a full dump (every field, defaults included), which must validate again as it did.
+        fields = type(self).model_fields
+        given = {f for f in self.model_fields_set if getattr(self, f) != fields[f].default}
         if self.kind == "drill" and (wrong := [f for f in backup_only if f in given]):
             raise ValueError(f"a schedule of kind drill backs nothing up: drop {', '.join(wrong)}")
         if self.kind != "drill" and (wrong := [f for f in ("network", "boot_timeout") if f in given]):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ceso.backup.config import BackupSettings
+from ceso.backup.config import BackupSchedule, BackupSettings
 from ceso.backup.schedule import PRUNE_TASK, SCHEDULED_BACKUP_TASK, schedule_entries
 from ceso.errors import ConfigError
 from tests.backup.bed import BackupBed, payload
@@ -96,6 +96,30 @@ def test_drill_schedules_are_validated_and_named_apart() -> None:
     ):
         with pytest.raises(ValueError, match=words):
             BackupSettings.model_validate({"schedules": [{**base, **bad}]})
+
+
+def test_every_kind_of_schedule_survives_the_beats_dump() -> None:
+    """The beat sends each schedule to the host's worker as ``model_dump()``; the worker validates
+    it again (a drill's fields dumped as None once made every backup schedule fail there)."""
+    settings = BackupSettings.model_validate(
+        {
+            "schedules": [
+                {"vm": "web-01", "host": "esxi-a", "cron": "0 2 * * *"},
+                {
+                    "vm": "web-01",
+                    "host": "esxi-a",
+                    "cron": "0 3 * * *",
+                    "kind": "incremental",
+                    "full_every": 6,
+                },
+                {"vm": "web-01", "host": "esxi-a", "cron": "0 4 * * 0", "kind": "drill", "network": "iso"},
+            ]
+        }
+    )
+    for entry in schedule_entries(settings):
+        (item,) = entry.args
+        again = BackupSchedule.model_validate(item)
+        assert again.model_dump() == item
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the worker's half; SQL as above
