@@ -602,9 +602,27 @@ class BackupSteps:
         cleanup=True,
         retried=True,
     )
+    adopt_set = Step(
+        "adopt set",
+        "read this job's manifest at the target and every file's size: a complete set is cataloged "
+        "completed (this job's snapshot removed if left) and not copied again",
+        when="a redelivered job whose earlier attempt wrote the manifest",
+        only=_recovery,
+    )
     write_manifest = Step("write manifest", "write manifest.json to the target")
     confirm_sizes = Step("confirm sizes at target", "read back every file's size at the target")
     catalog_completed = Step("catalog completed", "catalog the set as completed")
+    reconcile_with_host = Step(
+        "reconcile with host",
+        "read this job's manifest at the target and every file's size; remove this job's snapshot "
+        "if left (VirtualMachineSnapshot.RemoveSnapshot_Task): a complete set is cataloged completed "
+        "and the job succeeds; else the set is discarded",
+        "read this job's manifest at the target and every file's size; remove this job's snapshot "
+        "if left (vim-cmd vmsvc/snapshot.remove): a complete set is cataloged completed and the job "
+        "succeeds; else the set is discarded",
+        when=_RECONCILE_WHEN.replace("once the host was asked", "once the manifest was written"),
+        only=_recovery,
+    )
     discard_set = Step(
         "discard backup set",
         "catalog the set as failed; delete its files at the target",

@@ -9,6 +9,13 @@ On any failure the set is marked ``failed`` and its files are deleted from the
 target (best effort); a retried delivery of the job (same set id) first removes
 its earlier snapshot and files. Never leaves a ``completed`` entry for a set
 whose files are not all at the target.
+
+The record follows the target: a fault of the broker, SQL, a lock or a connection once the
+manifest was written does not discard the set. The runner reconciles (:func:`reconcile_set`): a
+set complete at the target (:func:`completed_set`: this job's manifest, every file of its size)
+is cataloged ``completed`` and the job succeeds with ``reconciled``; otherwise it is discarded.
+If SQL is still down, the delivery comes again and the redelivered attempt adopts the set
+(:func:`_adopt`: the set's id and path are the job's id) instead of copying it again.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ from ceso.backup.ranges import AreaSource, HttpAreaReader, clip_areas
 from ceso.backup.vmsource import BACKUP_PROPERTIES, BackupPlan, SourceFile, plan_backup
 from ceso.db.backup_models import BackupSet
 from ceso.db.types import utcnow
-from ceso.errors import OperationError
+from ceso.errors import CesoError, OperationError
+from ceso.jobs.faults import is_fault, sql_unreachable
 from ceso.jobs.retry import ReadResume, read_resume, retry_host
 from ceso.metrics.record import observe_backup_bytes
 from ceso.operations.leftovers import left_off
@@ -53,7 +61,7 @@ if TYPE_CHECKING:
     from ceso.backup.targets.base import Target
     from ceso.jobs.context import JobContext
 
-__all__ = ["run_backup", "set_path"]
+__all__ = ["completed_set", "reconcile_set", "run_backup", "set_path"]
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +224,10 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
     set_id, path = ctx.job.id, set_path(p["vm"], ctx.job.id)
     try:
         with ctx.locks(BackupSteps.lock, vms=[p["vm"]]), _target_slot(ctx, p["target"]) as slot:
+            if BackupSteps.write_manifest.ran_in(ctx.earlier_steps):
+                adopted = _adopt(ctx, ops, vm, target, path)
+                if adopted is not None:
+                    return adopted
             with ctx.step(
                 BackupSteps.catalog_pending, progress=5, details={"set_id": set_id, "path": path}
             ) as rec:
@@ -288,25 +300,15 @@ def run_backup(ctx: JobContext, enc_key: bytes | None) -> dict[str, Any]:
             progress.report()
             manifest_sha = _finish(ctx, target, path, manifest)
     except BaseException as exc:
+        if BackupSteps.write_manifest.ran_in(ctx.steps) and is_fault(exc):
+            raise  # the set may be complete at the target: the runner reconciles (reconcile_set)
         _discard(ctx, target, set_id, path, exc)
         raise
     finally:
         target.close()
     return {
-        "backup_id": set_id,
-        "vm": p["vm"],
-        "target": p["target"],
-        "kind": kind,
-        "route": ops.route,
-        "files": len(manifest.files),
-        "logical_bytes": manifest.logical_bytes,
-        "stored_bytes": manifest.stored_bytes,
-        "manifest_sha256": manifest_sha,
-        "scope": manifest.scope,
-        "parent_id": (manifest.parent or {}).get("id"),
-        "chain_length": manifest.chain_depth + 1,
+        **_result(ctx, manifest, manifest_sha, route=ops.route),
         "change_tracking": point.tracked,
-        "read_bytes": sum(f.logical_bytes for f in manifest.files),
         # Why an incremental was asked for and a full made; why disks were read whole.
         **({"fallback": point.reason} if spec.incremental and point.reason else {}),
         **({"read_whole": point.reason} if point.reason and not point.tracked else {}),
@@ -522,12 +524,18 @@ def _adopted(ctx: JobContext, ops: AnyBackend, vm: Any, target: Target, done: Ba
                     code="backup_corrupt",
                 )
         rec.update(files=len(manifest.files) + 1, adopted=True)
+    return {**_result(ctx, manifest, sha, route=ops.route), "adopted": True}
+
+
+def _result(ctx: JobContext, manifest: Manifest, sha: str, *, route: str | None) -> dict[str, Any]:
+    """The job's result for the set of ``manifest`` (as written, or as read back at the target)."""
+    p = ctx.params
     return {
-        "backup_id": done.id,
-        "vm": done.vm,
-        "target": done.target,
-        "kind": done.kind,
-        "route": ops.route,
+        "backup_id": manifest.id,
+        "vm": p["vm"],
+        "target": p["target"],
+        "kind": manifest.kind,
+        "route": route,
         "files": len(manifest.files),
         "logical_bytes": manifest.logical_bytes,
         "stored_bytes": manifest.stored_bytes,
@@ -535,17 +543,133 @@ def _adopted(ctx: JobContext, ops: AnyBackend, vm: Any, target: Target, done: Ba
         "scope": manifest.scope,
         "parent_id": (manifest.parent or {}).get("id"),
         "chain_length": manifest.chain_depth + 1,
-        "change_tracking": done.change_ids is not None,
+        "change_tracking": any(f.change_id is not None for f in manifest.files),
         "read_bytes": sum(f.logical_bytes for f in manifest.files),
-        "adopted": True,
     }
+
+
+def completed_set(ctx: JobContext, target: Target, path: str) -> tuple[Manifest, str] | None:
+    """This job's set at ``path`` on ``target`` and its manifest's sha256, if it is complete: the
+    manifest is there, names this job (set id and ``job_id``), was finished, and every file it lists
+    has its recorded stored size at the target (what "confirm sizes at target" reads). None else.
+
+    Only reads the target (the manifest and each file's size; the files' bytes and their sha256 are
+    read by ``backup verify``). Raises the target's errors."""
+    if target.size(f"{path}/{MANIFEST_NAME}") is None:
+        return None
+    try:
+        manifest, sha = read_manifest(target, path, expected_sha256=None)
+    except OperationError:
+        return None  # cut short or not a manifest: not a complete set
+    if manifest.id != ctx.job.id or manifest.job_id != ctx.job.id or manifest.completed_at is None:
+        return None
+    for f in manifest.files:
+        if target.size(f"{path}/{f.stored_name}") != f.stored_bytes:
+            return None
+    return manifest, sha
+
+
+def _catalog_completed(ctx: JobContext, path: str, manifest: Manifest, sha: str) -> None:
+    """Catalog this job's complete set as ``completed``: its ``pending`` row is made again if an
+    earlier attempt's was lost; a row already ``completed`` with this manifest is left as it is
+    (the earlier write committed, its answer was lost)."""
+    from sqlmodel import Session
+
+    with Session(ctx.runtime.engine) as session:
+        row = session.get(BackupSet, manifest.id)
+    if row is not None and row.status in ("completed", "verified") and row.manifest_sha256 == sha:
+        return
+    if row is None:
+        p = ctx.params
+        catalog.start_set(
+            ctx.runtime.engine,
+            row=BackupSet(
+                id=manifest.id,
+                vm=p["vm"],
+                host=ctx.job.host,
+                target=p["target"],
+                path=path,
+                kind=manifest.kind,
+                compression=manifest.compression,
+                level=manifest.level,
+                key_id=p.get("key_id"),
+                job_id=ctx.job.id,
+            ),
+        )
+    catalog.complete_set(ctx.runtime.engine, manifest=manifest, manifest_sha256=sha)
+
+
+def _adopt(ctx: JobContext, ops: AnyBackend, vm: Any, target: Target, path: str) -> dict[str, Any] | None:
+    """A redelivered job whose earlier attempt wrote the manifest: its set, if complete at the
+    target, is cataloged ``completed`` and becomes the job's result (no second copy); this job's
+    snapshot, if one is left, is removed first. None if the set is not complete (copied again)."""
+    with ctx.step(BackupSteps.adopt_set, details={"path": path}) as rec:
+        found = completed_set(ctx, target, path)
+        rec["complete"] = found is not None
+        if found is None:
+            return None
+        manifest, sha = found
+        remove_leftover_snapshots(ctx, ops, vm)
+        _catalog_completed(ctx, path, manifest, sha)
+        rec["adopted"] = True
+    log.info("job %s: adopted its complete set at %s", ctx.job.id, path)
+    return {**_result(ctx, manifest, sha, route=ops.route), "adopted": True}
+
+
+def reconcile_set(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
+    """Before ``backup.create`` job ``ctx`` is failed with the fault ``error`` (the broker, SQL, a
+    lock, a connection) after its manifest was written: its result (``reconciled``) if its set is
+    complete at the target (:func:`completed_set`) and could be cataloged ``completed``, this job's
+    snapshot removed from the VM if one is left; else None after the set was discarded (catalog
+    ``failed``, files deleted), as any failure discards it.
+
+    A complete set whose catalog write fails for SQL raises that error: nothing may be recorded,
+    the delivery comes again (:func:`ceso.jobs.runner.run_job`) and adopts the set (:func:`_adopt`).
+    """
+    from ceso.backup.targets.registry import open_target
+
+    if not BackupSteps.write_manifest.ran_in(ctx.steps):
+        return None  # the handler discarded the set already
+    p = ctx.params
+    path = set_path(p["vm"], ctx.job.id)
+    result: dict[str, Any] | None = None
+    found: tuple[Manifest, str] | None = None
+    target = open_target(ctx.runtime, p["target"])
+    try:
+        with ctx.recovery_step(BackupSteps.reconcile_with_host, details={"cause": error.code}) as rec:
+            found = completed_set(ctx, target, path)
+            rec["complete"] = found is not None
+            if found is not None:
+                manifest, sha = found
+                rec["snapshots_removed"] = _remove_snapshot_left(ctx)
+                _catalog_completed(ctx, path, manifest, sha)
+                result = {**_result(ctx, manifest, sha, route=ctx.route), "reconciled": error.code}
+        if result is None:
+            _discard(ctx, target, ctx.job.id, path, error)
+    except Exception as exc:
+        if sql_unreachable(exc) is not None and result is None and found is not None:
+            raise  # complete at the target, kept from the catalog: the next delivery adopts it
+        log.warning("job %s: reconciling its set failed: %s", ctx.job.id, exc)
+        _discard(ctx, target, ctx.job.id, path, error)
+    finally:
+        target.close()
+    return result
+
+
+def _remove_snapshot_left(ctx: JobContext) -> int:
+    """Remove this job's temporary snapshot if one is still on the VM (how many); best effort: the
+    set was read from it already, and a retry of the removal is the host's cleanup of any failure."""
+    try:
+        ops = ctx.backend()
+        return remove_leftover_snapshots(ctx, ops, ops.find(ctx.params["vm"]))
+    except CesoError as exc:
+        log.warning("job %s: could not check for its snapshot: %s", ctx.job.id, exc.message)
+        return 0
 
 
 def _discard(ctx: JobContext, target: Target, set_id: str, path: str, exc: BaseException) -> None:
     """After a failure: mark the set failed and delete its files (best effort; both are logged).
     A set an attempt completed is left whole."""
-    from ceso.errors import CesoError
-
     reason = exc.message if isinstance(exc, CesoError) else type(exc).__name__
     try:
         if not catalog.fail_set(ctx.runtime.engine, set_id=set_id, error=reason):

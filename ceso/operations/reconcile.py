@@ -26,6 +26,10 @@ delete`` (the snapshot's id gone) and ``vm reconfigure`` (planned again, nothing
 Found, the job succeeds with ``reconciled`` naming the fault; not found (or the host unreadable),
 it fails with the fault: nothing is undone, as before. A reset, a guest reboot and a revert leave
 nothing that tells they happened, so they are not reconciled.
+
+``backup create`` follows its target the same way once its manifest was written
+(:func:`ceso.backup.create.reconcile_set`): a set complete at the target is cataloged and the job
+succeeds; a redelivered attempt adopts it rather than copying again.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ceso.errors import CesoError
+from ceso.jobs.faults import FAULT_CODES, is_fault, sql_unreachable
 from ceso.operations.leftovers import JOB_MARKER
 
 if TYPE_CHECKING:
@@ -45,21 +50,6 @@ if TYPE_CHECKING:
 __all__ = ["FAULT_CODES", "Found", "completed_vm", "is_fault", "reconcile", "sql_unreachable"]
 
 log = logging.getLogger(__name__)
-
-#: Error codes of faults that say nothing about the work itself: the broker, SQL, a lock's lease,
-#: the connection to the host. A job stopped by one of them may have done all its work.
-FAULT_CODES = frozenset(
-    {
-        "transient",
-        "connection_lost",
-        "session_lost",
-        "http_error",
-        "broker_unreachable",
-        "lock_lost",
-        "host_unreachable",
-        "database_unreachable",
-    }
-)
 
 #: The job kinds whose work :func:`completed_vm` can read back from the host.
 KINDS = ("vm.create", "vm.clone")
@@ -75,6 +65,13 @@ READ_BACK: dict[str, tuple[str, str]] = {
     "vm.reconfigure": ("ceso.operations.vm_reconfigure", "read_back_reconfigured"),
 }
 
+#: The kinds that reconcile on their own: the module and its function (job context, fault → the
+#: job's result, or None after the kind's cleanup). Named, not imported: the kind's module imports
+#: :func:`is_fault` from here.
+OWN_RECONCILE: dict[str, tuple[str, str]] = {
+    "backup.create": ("ceso.backup.create", "reconcile_set"),
+}
+
 _PROPS = [
     "config.extraConfig",
     "config.uuid",
@@ -83,28 +80,6 @@ _PROPS = [
     "summary.config.vmPathName",
     "runtime.powerState",
 ]
-
-
-def is_fault(exc: BaseException) -> bool:
-    """True if ``exc`` is a fault of the machinery around the work, not a verdict on the work: one
-    of :data:`FAULT_CODES`, or SQL unreachable (a connection error, or one raised from it)."""
-    if isinstance(exc, CesoError) and exc.code in FAULT_CODES:
-        return True
-    return sql_unreachable(exc) is not None
-
-
-def sql_unreachable(exc: BaseException) -> BaseException | None:
-    """The SQL connection error behind ``exc`` (itself, or one it was raised from), or None."""
-    import sqlalchemy as sa
-
-    seen: BaseException | None = exc
-    visited: set[int] = set()
-    while seen is not None and id(seen) not in visited:  # a chain can loop back on itself
-        if isinstance(seen, (sa.exc.OperationalError, sa.exc.InterfaceError)):
-            return seen
-        visited.add(id(seen))
-        seen = seen.__cause__
-    return None
 
 
 @dataclass(frozen=True)
@@ -211,17 +186,18 @@ def _extra(ctx: JobContext) -> dict[str, Any]:
     return {"template": p["template"]} if ctx.job.kind == "vm.create" else {"source": p["source"]}
 
 
-def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
+def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:  # noqa: PLR0911  (one return per kind)
     """Before job ``ctx`` is failed with the fault ``error``: its result if its work is complete on
     the host, else None after the kind's cleanup ran (left pending on ``error`` if it fails too).
 
     Records a "reconcile with host" step (what was found) and, when the work is incomplete, the
     cleanup steps. A job that never asked the host to change anything, a kind this module does not
-    know, and a cancel requested meanwhile all give None at once. A complete VM of a job that asked
-    to wait for its address and was stopped before the address came is left as it is, as the
-    timeout of that wait leaves it. A handler that already cleaned up after the fault (its VM was
-    not built: provisioning asks :func:`completed_vm` first) is not asked again. Never raises but
-    ClaimLostError.
+    know, and a cancel requested meanwhile all give None at once. A backup whose complete set SQL
+    keeps from the catalog raises that SQL error (the delivery comes again and adopts it). A
+    complete VM of a job that asked to wait for its address and was stopped before the address came
+    is left as it is, as the timeout of that wait leaves it. A handler that already cleaned up
+    after the fault (its VM was not built: provisioning asks :func:`completed_vm` first) is not
+    asked again. Never raises but ClaimLostError (and that SQL error).
     """
     from ceso.jobs.cleanup import undo
     from ceso.jobs.leftovers import cleanups_for
@@ -229,6 +205,12 @@ def reconcile(ctx: JobContext, error: CesoError) -> dict[str, Any] | None:
 
     if ctx.job.kind in READ_BACK:
         return _read_back(ctx, error)
+    if ctx.job.kind in OWN_RECONCILE:
+        import importlib
+
+        module_name, function = OWN_RECONCILE[ctx.job.kind]
+        own: dict[str, Any] | None = getattr(importlib.import_module(module_name), function)(ctx, error)
+        return own
     if ctx.job.kind not in KINDS or not NewVmSteps.make_directory.ran_in(ctx.steps):
         return None
     if any(s.get("cleanup") for s in ctx.steps[len(ctx.earlier_steps) :]):
