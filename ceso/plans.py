@@ -552,10 +552,12 @@ class BackupSteps:
     )
     change_tracking = Step(
         "change tracking",
-        "read VirtualMachine config.changeTrackingEnabled; VirtualMachine.ReconfigVM_Task "
-        "(changeTrackingEnabled) if it is off",
-        when="hot, or a stopped VM, without snapshots of its own; a full otherwise",
+        "read VirtualMachine snapshot and config.changeTrackingEnabled; VirtualMachine.ReconfigVM_Task "
+        "(changeTrackingEnabled) if it is off and the VM has no snapshots of its own (else a full, "
+        "read file by file)",
+        when="hot, or a stopped VM",
         routes=("api",),
+        retried=True,
     )
     snapshot = Step(
         "snapshot",
@@ -576,6 +578,7 @@ class BackupSteps:
         "or '*': the allocated areas); a refused changeId makes the set a full",
         when="when change tracking is on",
         routes=("api",),
+        retried=True,
     )
     copy_disk = Step(
         "copy",

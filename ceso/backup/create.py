@@ -428,14 +428,13 @@ def _use_tracking(
     if not (ops.route == "api" and isinstance(http, DatastoreHttp)):
         point.to_full("the host is reached over SSH, which has no change tracking; disks are read whole")
         tracked = False
-    # This job's own leftover snapshot is gone by now (remove_leftover_snapshots): any is the user's.
-    if tracked and (ops.snapshot_tree(vm) or any((f.link or 0) > 0 for f in disk_files)):
-        # A range of the base flat file is then not the disk's content: read the chain file by file.
-        point.to_full("the VM has snapshots of its own; its disks are read file by file")
-        tracked = False
     if tracked:
         with ctx.step(BackupSteps.change_tracking) as rec:
-            why = tracking_ready(cast("ApiVmBackend", ops), vm, has_snapshots=False)
+            # Reads, and a switch asked for again only while it is off: repeated after a transient
+            # host fault (a cut here once failed backups a resumed read would have outlived).
+            why = retry_host(
+                ctx, BackupSteps.change_tracking, lambda _try: _tracking_refusal(ops, vm, disk_files)
+            )
             rec["ready"] = why is None
             if why is not None:
                 point.to_full(why)
@@ -443,6 +442,16 @@ def _use_tracking(
     elif point.parent is not None:
         point.to_full("a cold backup of a running VM reads its disks whole")
     return tracked
+
+
+def _tracking_refusal(ops: AnyBackend, vm: Any, disk_files: list[SourceFile]) -> str | None:
+    """Why this point cannot read its disks through change tracking, or None once tracking is on
+    (switched on if it was off)."""
+    # This job's own leftover snapshot is gone by now (remove_leftover_snapshots): any is the user's.
+    if ops.snapshot_tree(vm) or any((f.link or 0) > 0 for f in disk_files):
+        # A range of the base flat file is then not the disk's content: read the chain file by file.
+        return "the VM has snapshots of its own; its disks are read file by file"
+    return tracking_ready(cast("ApiVmBackend", ops), vm, has_snapshots=False)
 
 
 def _disk_areas(
@@ -455,19 +464,10 @@ def _disk_areas(
     """
     with ctx.step(BackupSteps.query_changed_areas) as rec:
         try:
-            disks = disk_points(ops, snapshot)
-            out: dict[int, tuple[str, list[tuple[int, int]]]] = {}
-            for disk in disks:
-                if point.parent is not None and disk.index not in point.since:
-                    point.to_full(f"the last backup recorded no changeId for disk {disk.key}")
-                    return _disk_areas(ctx, ops, vm, snapshot, point)
-                since = point.since[disk.index] if point.parent is not None else "*"
-                try:
-                    areas = query_areas(ops, vm, snapshot, disk, since)
-                except ChangeIdRefusedError as exc:
-                    point.to_full(str(exc))
-                    return _disk_areas(ctx, ops, vm, snapshot, point)
-                out[disk.index] = (disk.change_id, areas)
+            # Reads only: asked again after a transient host fault.
+            out = retry_host(
+                ctx, BackupSteps.query_changed_areas, lambda _try: _areas_of(ops, vm, snapshot, point)
+            )
         except TrackingUnavailableError as exc:
             point.to_full(str(exc))
             rec["tracked"] = False
@@ -479,6 +479,26 @@ def _disk_areas(
             area_bytes=sum(n for _, a in out.values() for _, n in a),
         )
         return out
+
+
+def _areas_of(
+    ops: ApiVmBackend, vm: Any, snapshot: Any, point: _Point
+) -> dict[int, tuple[str, list[tuple[int, int]]]]:
+    """Per disk index: its changeId and the areas to read; a point that cannot chain to its parent
+    becomes a full (``point.to_full``) and every disk is asked for its allocated areas."""
+    out: dict[int, tuple[str, list[tuple[int, int]]]] = {}
+    for disk in disk_points(ops, snapshot):
+        if point.parent is not None and disk.index not in point.since:
+            point.to_full(f"the last backup recorded no changeId for disk {disk.key}")
+            return _areas_of(ops, vm, snapshot, point)
+        since = point.since[disk.index] if point.parent is not None else "*"
+        try:
+            areas = query_areas(ops, vm, snapshot, disk, since)
+        except ChangeIdRefusedError as exc:
+            point.to_full(str(exc))
+            return _areas_of(ops, vm, snapshot, point)
+        out[disk.index] = (disk.change_id, areas)
+    return out
 
 
 def _finish(ctx: JobContext, target: Target, path: str, manifest: Manifest) -> str:
