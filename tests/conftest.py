@@ -143,6 +143,19 @@ def _cost_rank(item: pytest.Item) -> int:
     return 2 if _PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) else 3
 
 
+@pytest.fixture(autouse=True)
+def _sigint_left_as_found() -> Iterator[None]:
+    """Fail a test that leaves this process's SIGINT disposition changed (and restore it): the
+    processes later tests start inherit an ignored SIGINT, and a CLI under test then never hears
+    its Ctrl-C (under pytest-xdist, a test sharing a worker process with such a test hung)."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    after = signal.getsignal(signal.SIGINT)
+    if after is not before:
+        signal.signal(signal.SIGINT, before)
+        pytest.fail(f"this test left SIGINT's handler changed: {before!r} -> {after!r}")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist the costliest tests are handed out first, so that the many quick ones

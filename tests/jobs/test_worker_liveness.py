@@ -97,6 +97,8 @@ def test_ctrl_c_while_following_leaves_the_job_and_says_how_to_follow_it(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As from a terminal: SIGINT at its default, whatever this process inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509
     )
     deadline = time.monotonic() + 30
     while not cli("--json", "job", "list", "--host", registered_host).json():
