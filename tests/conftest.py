@@ -143,6 +143,34 @@ def _cost_rank(item: pytest.Item) -> int:
     return 2 if _PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) else 3
 
 
+FAKE_HOST = "fake-host"
+
+
+@pytest.fixture
+def fake(ceso_env: dict[str, str]) -> Iterator[tuple[Any, Any]]:
+    """Host FAKE_HOST registered, every job's backend the in-memory FakeBackend (yielded with the
+    runtime): real jobs (SQL row, claim, steps, locks, audit) through ``run_job`` in milliseconds."""
+    from sqlmodel import Session
+
+    from ceso.backends.fake import FakeBackend
+    from ceso.db.models import Host
+    from ceso.runtime import get_runtime
+
+    runtime = get_runtime()
+    with Session(runtime.engine) as session:
+        session.add(Host(name=FAKE_HOST, url=f"https://{FAKE_HOST}.invalid/sdk", username="root"))
+        session.commit()
+    backend = FakeBackend(host=FAKE_HOST)
+
+    def factory(_host: Any, _route: str, record: Any) -> FakeBackend:
+        backend.record = record  # calls land on the job's steps, as the real routes' do
+        return backend
+
+    runtime.backend_factory = factory
+    yield runtime, backend
+    runtime.backend_factory = None
+
+
 @pytest.fixture(autouse=True)
 def _sigint_left_as_found() -> Iterator[None]:
     """Fail a test that leaves this process's SIGINT disposition changed (and restore it): the

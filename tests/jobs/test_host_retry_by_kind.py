@@ -10,7 +10,7 @@ rules on the simulator, through a cut TCP proxy: tests/chaos/test_record_follows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -25,29 +25,11 @@ from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import Delivery, run_job
 from ceso.jobs.store import get_job, request_cancel
 from ceso.jobs.submit import submit_job
-from ceso.runtime import Runtime, get_runtime
-
-HOST = "fake-host"
+from ceso.runtime import Runtime
+from tests.conftest import FAKE_HOST as HOST
 
 # The rules are the handlers' and the runner's, not the database's: one database is enough.
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def fake(ceso_env: dict[str, str]) -> Iterator[tuple[Runtime, FakeBackend]]:
-    runtime = get_runtime()
-    with Session(runtime.engine) as session:
-        session.add(Host(name=HOST, url=f"https://{HOST}.invalid/sdk", username="root"))
-        session.commit()
-    backend = FakeBackend(host=HOST)
-
-    def factory(_host: Host, _route: str, record: Any) -> FakeBackend:
-        backend.record = record
-        return backend
-
-    runtime.backend_factory = factory
-    yield runtime, backend
-    runtime.backend_factory = None
 
 
 def _run(runtime: Runtime, kind: str, vm: str, **params: Any) -> Job:

@@ -7,7 +7,6 @@ name its new VM under ``as``; an in-place restore's VM is the operator's own and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,36 +14,18 @@ from sqlmodel import Session
 
 from ceso.backends.fake import FakeBackend
 from ceso.backends.vmomi import vim
-from ceso.db.models import Host, Job
+from ceso.db.models import Job
 from ceso.errors import CesoError
 from ceso.jobs.leftovers import fail_exhausted
 from ceso.jobs.request import JobRequest
 from ceso.jobs.store import claim_job, get_job
 from ceso.jobs.submit import submit_job
 from ceso.operations.leftovers import JOB_MARKER
-from ceso.runtime import Runtime, get_runtime
+from ceso.runtime import Runtime
 from ceso.security.worker import ClaimCheck
-
-HOST = "fake-host"
+from tests.conftest import FAKE_HOST as HOST
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def fake(ceso_env: dict[str, str]) -> Iterator[tuple[Runtime, FakeBackend]]:
-    runtime = get_runtime()
-    with Session(runtime.engine) as session:
-        session.add(Host(name=HOST, url=f"https://{HOST}.invalid/sdk", username="root"))
-        session.commit()
-    backend = FakeBackend(host=HOST)
-
-    def factory(_host: Host, _route: str, record: Any) -> FakeBackend:
-        backend.record = record
-        return backend
-
-    runtime.backend_factory = factory
-    yield runtime, backend
-    runtime.backend_factory = None
 
 
 def _exhaust(runtime: Runtime, backend: FakeBackend, params: dict[str, Any], marked: str | None) -> Job:

@@ -10,7 +10,6 @@ reference for the real routes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -18,32 +17,14 @@ import pytest
 from sqlmodel import Session
 
 from ceso.backends.fake import FakeBackend
-from ceso.db.models import Host, Job
+from ceso.db.models import Job
 from ceso.errors import OperationError, TransientError
 from ceso.jobs.request import JobRequest
 from ceso.jobs.runner import Delivery, run_job
 from ceso.jobs.store import get_job
 from ceso.jobs.submit import submit_job
-from ceso.runtime import Runtime, get_runtime
-
-HOST = "fake-host"
-
-
-@pytest.fixture
-def fake(ceso_env: dict[str, str]) -> Iterator[tuple[Runtime, FakeBackend]]:
-    runtime = get_runtime()
-    with Session(runtime.engine) as session:
-        session.add(Host(name=HOST, url=f"https://{HOST}.invalid/sdk", username="root"))
-        session.commit()
-    backend = FakeBackend(host=HOST)
-
-    def factory(_host: Host, _route: str, record: Any) -> FakeBackend:
-        backend.record = record  # calls land on the job's steps, as the real routes' do
-        return backend
-
-    runtime.backend_factory = factory
-    yield runtime, backend
-    runtime.backend_factory = None
+from ceso.runtime import Runtime
+from tests.conftest import FAKE_HOST as HOST
 
 
 def _run(runtime: Runtime, kind: str, vm: str, **params: Any) -> Job:
