@@ -32,13 +32,13 @@ from ceso.jobs.store import get_job
 from ceso.jobs.submit import submit_job
 from ceso.plans import API, PLANS, SSH, BackupSteps, BlankVmSteps, Step, plan_of, steps_of
 from ceso.runtime import Runtime, get_runtime
+from tests.conftest import FAKE_HOST as HOST
 from tests.conftest import Cli, unique
 from tests.ssh.conftest import make_ssh_template, register_ssh_host
 from tests.support.images import MIB, make_ova, make_raw
 from tests.support.simulator import SimulatorHost
 from tests.support.sshd import SshServer
 from tests.support.vms import destroy_vm, make_template, vm_names
-from tests.vm.test_steps_on_fake import HOST, fake  # noqa: F401  (the fixture)
 
 #: Shell commands and SFTP operations that only read: not held to the step's text.
 SHELL_READS = (
@@ -239,7 +239,7 @@ def test_every_kind_follows_its_plan_on_the_ssh_route(
 
 # -- the fake backend ----------------------------------------------------------------------------------
 def test_every_kind_follows_its_plan_on_the_fake_backend(
-    fake: tuple[Runtime, FakeBackend],  # noqa: F811  (the fixture imported above)
+    fake: tuple[Runtime, FakeBackend],
 ) -> None:
     runtime, host = fake
     host.add_vm("tmpl")

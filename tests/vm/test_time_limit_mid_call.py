@@ -15,7 +15,7 @@ from ceso.jobs.runner import run_job
 from ceso.jobs.store import get_job
 from ceso.jobs.submit import submit_job
 from ceso.runtime import Runtime
-from tests.vm.test_steps_on_fake import HOST, fake  # noqa: F401  (fake: a fixture)
+from tests.conftest import FAKE_HOST as HOST
 
 
 class SoftLimit(Exception):
@@ -23,7 +23,7 @@ class SoftLimit(Exception):
 
 
 @pytest.mark.parametrize("method", ["make_directory", "create_vm"])
-def test_a_time_limit_inside_a_host_call(fake: tuple[Runtime, FakeBackend], method: str) -> None:  # noqa: F811
+def test_a_time_limit_inside_a_host_call(fake: tuple[Runtime, FakeBackend], method: str) -> None:
     runtime, host = fake
     host.add_vm("src")
     wrapped = OperationError(f"{method} on host {HOST}: SoftLimit: SoftLimit()", code="esxi_fault")
