@@ -507,15 +507,7 @@ def _finish(ctx: JobContext, target: Target, path: str, manifest: Manifest) -> s
     with ctx.step(BackupSteps.write_manifest, progress=92):
         manifest.completed_at = utcnow().isoformat()
         body = manifest.to_json()
-        writer = target.open_write(f"{path}/{MANIFEST_NAME}")
-        try:
-            writer.write(body)
-            size = writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        if size != len(body):
-            raise OperationError(f"target reports {size} bytes for the manifest, {len(body)} were written")
+        target.write_all(f"{path}/{MANIFEST_NAME}", body)
     with ctx.step(BackupSteps.confirm_sizes, progress=96) as rec:
         for f in manifest.files:
             seen = target.size(f"{path}/{f.stored_name}")

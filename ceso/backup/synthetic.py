@@ -118,18 +118,6 @@ def _ref(set_id: str, path: str, sha: str) -> dict[str, str]:
     return {"id": set_id, "path": path, "manifest_sha256": sha}
 
 
-def _write_bytes(target: Target, key: str, body: bytes) -> None:
-    writer = target.open_write(key)
-    try:
-        writer.write(body)
-        size = writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-    if size != len(body):
-        raise OperationError(f"target reports {size} bytes for {key}, {len(body)} were written")
-
-
 def _store(
     runtime: Runtime,
     target: Target,
@@ -260,7 +248,7 @@ def _make(runtime: Runtime, target: Target, merge: Merge, chain: list[Point], ne
         merged_from=[_ref(p.id, p.path, p.manifest_sha256 or "") for p in merge.points],
     )
     body = manifest.to_json()
-    _write_bytes(target, f"{path}/{MANIFEST_NAME}", body)
+    target.write_all(f"{path}/{MANIFEST_NAME}", body)
     sha = hashlib.sha256(body).hexdigest()
     # Read back: the manifest against its hash, every file decoded and checked range by range.
     written, _ = read_manifest(target, path, expected_sha256=sha)
@@ -282,7 +270,7 @@ def _stage_rebased(
         manifest.parent = ref
         manifest.chain_depth = depth + 1
         body = manifest.to_json()
-        _write_bytes(target, f"{point.path}/{NEXT_NAME}", body)
+        target.write_all(f"{point.path}/{NEXT_NAME}", body)
         new_sha = hashlib.sha256(body).hexdigest()
         staged[point.id] = (new_sha, depth + 1, body)
         refs[point.id] = (_ref(point.id, point.path, new_sha), depth + 1)
@@ -338,7 +326,7 @@ def _settle(
 ) -> None:
     """After the swap: the rewritten manifests in place, the merged points' files gone."""
     for point in rebased:
-        _write_bytes(target, f"{point.path}/{MANIFEST_NAME}", staged[point.id][2])
+        target.write_all(f"{point.path}/{MANIFEST_NAME}", staged[point.id][2])
         target.delete(f"{point.path}/{NEXT_NAME}")
     for point in merged:
         target.delete_prefix(point.path + "/")
@@ -512,5 +500,5 @@ def _finish_manifest(target: Target, row: BackupSet) -> None:
     finally:
         reader.close()
     if hashlib.sha256(body).hexdigest() == row.manifest_sha256:
-        _write_bytes(target, f"{row.path}/{MANIFEST_NAME}", body)
+        target.write_all(f"{row.path}/{MANIFEST_NAME}", body)
     target.delete(f"{row.path}/{NEXT_NAME}")

@@ -90,6 +90,21 @@ class Target(ABC):
     def _delete_partials(self, prefix: str) -> None:  # noqa: B027 - optional hook
         """Remove ``*.partial`` leftovers under ``prefix`` (where the target can see them)."""
 
+    def write_all(self, key: str, body: bytes) -> None:
+        """Write ``body`` as ``key`` in one piece (aborted on any failure); OperationError if the
+        target reports another size than was written."""
+        writer = self.open_write(key)
+        try:
+            writer.write(body)
+            size = writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+        if size != len(body):
+            from ceso.errors import OperationError
+
+            raise OperationError(f"target reports {size} bytes for {key}, {len(body)} were written")
+
     def check(self) -> dict[str, Any]:
         """Write, read back and delete a probe file; return facts about the target."""
         key = ".ceso-check"
